@@ -1,0 +1,1 @@
+"""Prefect flows: one thin module per stage. They only wire ``tfclaims.pipeline`` to Prefect tasks."""

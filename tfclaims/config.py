@@ -1,0 +1,72 @@
+"""One settings model for a council: read from a YAML/JSON file, validated, unknown keys are errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tfclaims.errors import ConfigError
+
+REFERENCE_KEY_ENV = "TFCLAIMS_REFERENCE_KEY"
+DEMO_REFERENCE_KEY = "tfclaims-demo-key-not-for-real-claims"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LinkageSettings(Strict):
+    """Thresholds of the probabilistic link pass."""
+
+    match_threshold: float = Field(0.99, ge=0.5, le=1.0, description="accept a match at or above this probability")
+    ambiguity_margin: float = Field(0.05, ge=0.0, le=0.5, description="send to review when the runner-up is this close")
+    model_path: Path | None = None
+
+
+class SpotCheckSettings(Strict):
+    rate: float = Field(0.10, gt=0.0, le=1.0)
+    min: int = Field(5, ge=0)
+
+
+class CouncilConfig(Strict):
+    """Everything a council may set. ``column_aliases`` maps a table's own headers to contract names."""
+
+    council_name: str = "Example Council"
+    column_aliases: dict[str, dict[str, str]] = Field(default_factory=dict)
+    reference_key: str | None = Field(None, repr=False)
+    allocation: int | None = Field(None, ge=0)
+    framework: str = "tf-phase2"
+    plan: Path | None = None
+    linkage: LinkageSettings = LinkageSettings()
+    spot_check: SpotCheckSettings = SpotCheckSettings()
+    retention_years: int = Field(8, ge=1)
+
+    def resolved_reference_key(self) -> str | None:
+        """The council secret for pseudonymous references: environment first, then the config file."""
+        return os.environ.get(REFERENCE_KEY_ENV) or self.reference_key
+
+
+def _loc(err: dict[str, Any]) -> str:
+    return ".".join(str(p) for p in err["loc"]) or "(top level)"
+
+
+def load_config(path: Path | str | None) -> CouncilConfig:
+    """Read a council config file (YAML or JSON). No file -> defaults."""
+    if path is None:
+        return CouncilConfig()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the council config: {exc}") from exc
+    try:
+        return CouncilConfig.model_validate(raw or {})
+    except ValidationError as exc:
+        problems = "; ".join(f"{_loc(e)}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from exc
