@@ -1,0 +1,3 @@
+from tfclaims.cli import main
+
+main()

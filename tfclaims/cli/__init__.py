@@ -1,0 +1,67 @@
+"""The ``tfclaims`` command line. Command groups live in sibling modules and register on ``app``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+import click
+import typer
+
+from tfclaims.errors import InputError
+from tfclaims.paths import REPO_ROOT
+
+app = typer.Typer(
+    name="tfclaims",
+    help="Troubled Families / Supporting Families payment-by-results claims pipeline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _prefect_defaults() -> None:
+    """Keep Prefect's temporary server inside the project, quiet and offline, unless the user configured it."""
+    os.environ.setdefault("PREFECT_HOME", str(REPO_ROOT / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_TASKS_DEFAULT_NO_CACHE", "true")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+
+def _register_commands() -> None:
+    """Import every module of this package: each adds its commands to ``app`` on import."""
+    import importlib
+    import pkgutil
+
+    for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        importlib.import_module(f"{__name__}.{mod.name}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    _prefect_defaults()
+    _register_commands()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(1)
+    except click.ClickException as exc:  # bad arguments
+        exc.show()
+        sys.exit(2)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as exc:  # an internal error: keep the traceback in a log file
+        log = Path(tempfile.gettempdir()) / "tfclaims-error.log"
+        log.write_text(traceback.format_exc(), encoding="utf-8")
+        print(f"internal error: {type(exc).__name__}: {exc}\n(traceback written to {log})", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,62 @@
+"""The accepted tables of one cohort, as every stage after ingest sees them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+# The tables of the input contract, in the order they are reported.
+TABLES: tuple[str, ...] = (
+    "people",
+    "school_attendance",
+    "exclusions",
+    "offences",
+    "asb_incidents",
+    "social_care",
+    "benefits",
+    "employment",
+    "domestic_abuse",
+    "health",
+    "housing",
+    "needs",
+    "programme",
+)
+EVENT_TABLES: tuple[str, ...] = TABLES[1:11]  # tables whose rows refer to a person
+LINEAGE_COLUMNS: tuple[str, ...] = ("source_file", "source_sheet", "source_row")
+
+
+@dataclass
+class Cohort:
+    """Accepted, typed tables keyed by contract name.
+
+    A table missing from ``tables`` was **not supplied** (its indicators are not evaluated); a table
+    present with no rows was supplied empty (the source has no events).
+    """
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def supplied(self, name: str) -> bool:
+        return name in self.tables
+
+    def get(self, name: str) -> pd.DataFrame | None:
+        """The table, or None when it was not supplied."""
+        return self.tables.get(name)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.tables[name]
+
+    @property
+    def people(self) -> pd.DataFrame:
+        return self.tables["people"]
+
+    def supplied_tables(self) -> list[str]:
+        return [t for t in TABLES if t in self.tables]
+
+    def with_tables(self, updates: Mapping[str, pd.DataFrame]) -> Cohort:
+        return Cohort({**self.tables, **updates})
+
+    def without(self, names: Iterable[str]) -> Cohort:
+        drop = set(names)
+        return Cohort({k: v for k, v in self.tables.items() if k not in drop})
