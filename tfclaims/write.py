@@ -192,8 +192,8 @@ def write_xlsx(
                     if pd.api.types.is_datetime64_any_dtype(s.dtype):
                         ws.set_column(j, j, 12, date_fmt)
                         continue
-                    sample = s.head(200).astype(str)
-                    width = min(60, max(len(str(col)), int(sample.str.len().max() or 0)) + 2)
+                    longest = max((len(str(v)) for v in s.head(200) if not pd.isna(v)), default=0)
+                    width = min(60, max(len(str(col)), longest) + 2)
                     fmt = None if pd.api.types.is_numeric_dtype(s.dtype) else text_fmt
                     ws.set_column(j, j, width, fmt)
                 ws.freeze_panes(start + 1, 0)

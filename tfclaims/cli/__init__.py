@@ -9,7 +9,6 @@ import tempfile
 import traceback
 from pathlib import Path
 
-import click
 import typer
 
 from tfclaims.errors import InputError
@@ -49,14 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     _register_commands()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        sys.exit(1)
-    except click.ClickException as exc:  # bad arguments
-        exc.show()
-        sys.exit(2)
+        # standalone mode: Typer prints bad-argument errors itself and exits 2
+        app(args=argv, prog_name="tfclaims")
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -65,3 +58,12 @@ def main(argv: list[str] | None = None) -> None:
         log.write_text(traceback.format_exc(), encoding="utf-8")
         print(f"internal error: {type(exc).__name__}: {exc}\n(traceback written to {log})", file=sys.stderr)
         sys.exit(1)
+
+
+@app.callback()
+def _root() -> None:
+    """Troubled Families / Supporting Families payment-by-results claims pipeline.
+
+    Stages: validate -> link -> identify -> track -> claim -> spot-check. `tfclaims demo` runs them all
+    on the built-in sample cohort.
+    """

@@ -1,0 +1,364 @@
+"""Ingest: type every raw text cell, validate every table with its pandera model, quarantine bad rows.
+
+Two phases, so that one bad cell never hides another problem (research/ecosystem.md 2.3):
+1. **typing** by each field's kind (dates ISO or UK day-first, whole numbers, codes matched
+   case-insensitively, identifiers normalised); a cell that cannot be typed is an error;
+2. **rules**: the table's pandera model validated lazily; every failure case becomes an error row.
+
+Every error row names the table, file, sheet, row, column, value, check and a message; every bad
+row is quarantined (left out); for every table ``read == accepted + quarantined``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from schemas._fields import MAX_DATE, MIN_DATE, code_lists
+from schemas.inputs import CHECK_COLUMNS, CHECK_MESSAGES, INPUT_MODELS
+from schemas.outputs import ValidationErrors
+from tfclaims.cohort import EVENT_TABLES, TABLES, Cohort
+from tfclaims.config import CouncilConfig
+from tfclaims.errors import InputError
+from tfclaims.identifiers import normalise_ni_number, normalise_nhs_number, normalise_postcode
+from tfclaims.orchestration import Step, direct
+from tfclaims.readers import RawCohort, RawPart, read_cohort
+
+ERROR_COLUMNS = ["table", "file", "sheet", "row", "column", "value", "check", "message"]
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    kind: str
+    required_column: bool
+    codes: str | None = None
+
+
+def table_specs() -> dict[str, list[ColumnSpec]]:
+    """Each table's columns with how they are typed, read from the pandera models in ``schemas.inputs``."""
+    specs: dict[str, list[ColumnSpec]] = {}
+    for table, model in INPUT_MODELS.items():
+        schema = model.to_schema()
+        specs[table] = [
+            ColumnSpec(name, (col.metadata or {}).get("kind", "text"), bool(col.required), (col.metadata or {}).get("codes"))
+            for name, col in schema.columns.items()
+        ]
+    return specs
+
+
+def contract_columns() -> dict[str, list[str]]:
+    return {t: [c.name for c in cols] for t, cols in table_specs().items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# Phase 1: typing
+
+
+@dataclass
+class Typed:
+    value: pd.Series
+    bad: pd.Series  # bool: a value was given but could not be typed
+    message: str
+
+
+def parse_dates(s: pd.Series) -> pd.Series:
+    """ISO ``2024-03-31`` or UK day-first ``31/03/2024``; anything else is NaT (and an error upstream)."""
+    s = s.str.strip()
+    iso = pd.to_datetime(s.where(s.str.fullmatch(r"\d{4}-\d{2}-\d{2}", na=False)), format="%Y-%m-%d", errors="coerce")
+    uk_mask = s.str.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", na=False)
+    if uk_mask.any():
+        uk = pd.to_datetime(s.where(uk_mask), format="%d/%m/%Y", errors="coerce")
+        iso = iso.where(iso.notna(), uk)
+    return iso.astype("datetime64[ns]")
+
+
+def _type_column(raw: pd.Series, spec: ColumnSpec) -> Typed:
+    given = raw.notna()
+    kind = spec.kind
+    if kind == "date":
+        value = parse_dates(raw)
+        return Typed(value, given & value.isna(), "not a date: use YYYY-MM-DD or DD/MM/YYYY")
+    if kind == "int":
+        stripped = raw.str.strip()
+        ok = stripped.str.fullmatch(r"[+-]?\d+", na=False)
+        value = pd.to_numeric(stripped.where(ok), errors="coerce").astype("Int64")
+        return Typed(value, given & ~ok, "not a whole number")
+    if kind == "number":
+        value = pd.to_numeric(raw.str.strip(), errors="coerce").astype("Float64")
+        return Typed(value, given & value.isna(), "not a number")
+    if kind == "bool":
+        mapping = {"y": True, "yes": True, "true": True, "1": True, "n": False, "no": False, "false": False, "0": False}
+        value = raw.str.strip().str.lower().map(mapping).astype("boolean")
+        return Typed(value, given & value.isna(), "not a yes/no value: use Y/N, yes/no, true/false or 1/0")
+    none = pd.Series(False, index=raw.index)
+    if kind == "code":
+        allowed = code_lists()[spec.codes or ""]
+        canonical = {c.lower(): c for c in allowed}
+        stripped = raw.str.strip()
+        mapped = stripped.str.lower().map(canonical)
+        return Typed(mapped.where(mapped.notna(), stripped).astype("str"), none, "")
+    if kind == "postcode":
+        norm = normalise_postcode(raw)
+        return Typed(norm.where(norm.notna(), raw.str.strip().str.upper()).astype("str"), none, "")
+    if kind == "upn":
+        return Typed(raw.str.strip().str.upper(), none, "")
+    if kind == "nhs_number":
+        return Typed(normalise_nhs_number(raw).where(given), none, "")
+    if kind == "ni_number":
+        return Typed(normalise_ni_number(raw).where(given), none, "")
+    if kind == "id":
+        return Typed(raw.str.strip(), none, "")
+    return Typed(raw, none, "")  # text
+
+
+# ----------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class TableCount:
+    table: str
+    read: int
+    accepted: int
+    quarantined: int
+    files: list[str] = field(default_factory=list)
+    extra_columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestResult:
+    cohort: Cohort
+    errors: pd.DataFrame  # validation_errors columns
+    counts: list[TableCount]
+    ignored: list[dict[str, str]]
+    files: list[Path]
+    file_rows: dict[str, int] = field(default_factory=dict)  # file name -> data rows read
+
+    @property
+    def quarantined_rows(self) -> int:
+        return sum(c.quarantined for c in self.counts)
+
+    def counts_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"table": c.table, "read": c.read, "accepted": c.accepted, "quarantined": c.quarantined} for c in self.counts])
+
+
+# ----------------------------------------------------------------------------------------------
+# Structure checks: a file that cannot be used stops the run
+
+
+def check_structure(raw: RawCohort, specs: Mapping[str, list[ColumnSpec]]) -> None:
+    """Missing required table or column -> InputError naming the file, sheet and column."""
+    if not any(p.table == "people" for p in raw.parts):
+        raise InputError("the cohort has no 'people' table (a people.csv file or a 'people' sheet is required)")
+    for part in raw.parts:
+        present = set(part.frame.columns)
+        missing = [c.name for c in specs[part.table] if c.required_column and c.name not in present]
+        if missing:
+            raise InputError(f"{part.where()}: table {part.table} is missing required column(s): {', '.join(missing)}")
+        if part.table in EVENT_TABLES:
+            has_ref = bool(present & {"person_id", "upn", "nhs_number", "ni_number"}) or {"first_name", "last_name", "date_of_birth"} <= present
+            if part.table == "housing":
+                has_ref = has_ref or "family_id" in present
+            if not has_ref:
+                raise InputError(
+                    f"{part.where()}: table {part.table} has no person reference column: give person_id, "
+                    "or upn / nhs_number / ni_number, or first_name + last_name + date_of_birth"
+                )
+
+
+def _combine(parts: list[RawPart]) -> pd.DataFrame:
+    frames = []
+    for p in parts:
+        f = p.frame.copy()
+        f.insert(0, "source_file", pd.Series(p.file, index=f.index, dtype="str"))
+        f.insert(1, "source_sheet", pd.Series(p.sheet, index=f.index, dtype="str"))
+        frames.append(f)
+    combined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    for c in combined.columns:
+        if c != "source_row":
+            combined[c] = combined[c].astype("str")
+    return combined
+
+
+# ----------------------------------------------------------------------------------------------
+# Phase 2: rules, and the row-level report
+
+
+_CHECK_NAMES = {
+    "not_nullable": "required",
+    "field_uniqueness": "duplicate_key",
+    "isin": "allowed_values",
+    "greater_than_or_equal_to": "not_negative",
+    "in_range": "date_range",
+    "str_matches": "format",
+}
+
+
+def check_name(check: str) -> str:
+    """pandera's check description (``isin(['M', 'F'])``) as a short stable name (``allowed_values``)."""
+    return _CHECK_NAMES.get(check.split("(", 1)[0], check)
+
+
+def _check_message(check: str, column: str, value: Any, spec: ColumnSpec | None) -> str:
+    if check in CHECK_MESSAGES:
+        return CHECK_MESSAGES[check]
+    if check == "not_nullable":
+        return "required value is missing"
+    if check == "field_uniqueness":
+        return f"duplicate key: this {column} appears more than once"
+    if check.startswith("isin") and spec is not None and spec.codes:
+        return f"'{value}' is not one of the allowed values: {', '.join(code_lists()[spec.codes])}"
+    if check.startswith("greater_than_or_equal_to"):
+        return "must be 0 or more"
+    if check.startswith("in_range"):
+        return f"date outside {MIN_DATE.date()} to {MAX_DATE.date()}"
+    if check.startswith("str_matches") and spec is not None and spec.kind == "postcode":
+        return "not a valid UK postcode"
+    if check.startswith("str_matches"):
+        return "does not have the required format"
+    return check
+
+
+def _rule_failures(table: str, typed: pd.DataFrame) -> pd.DataFrame:
+    """(row index, column, check) of every rule failure of the table's pandera model."""
+    model = INPUT_MODELS[table]
+    try:
+        model.validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+        idx = pd.to_numeric(fc["index"], errors="coerce")
+        if idx.isna().any():  # a schema-level failure: a bug in typing, not a bad row
+            bad = fc[idx.isna()].head(5).to_dict("records")
+            raise InputError(f"table {table}: schema-level validation failure: {bad}") from None
+        out = pd.DataFrame({"index": idx.astype(np.int64), "column": fc["column"].astype(str), "check": fc["check"].astype(str)})
+        wide = out["check"].isin(CHECK_COLUMNS.keys())
+        collapsed = out[wide].drop_duplicates(["index", "check"]).assign(column=lambda d: d["check"].map(CHECK_COLUMNS))
+        return pd.concat([out[~wide], collapsed], ignore_index=True)
+    return pd.DataFrame({"index": pd.Series(dtype=np.int64), "column": pd.Series(dtype=str), "check": pd.Series(dtype=str)})
+
+
+def validate_table(table: str, parts: list[RawPart], specs: list[ColumnSpec]) -> tuple[pd.DataFrame, pd.DataFrame, TableCount]:
+    """Type and validate one table (all its files). Returns (accepted, errors, count)."""
+    raw = _combine(parts)
+    by_name = {c.name: c for c in specs}
+    typed_cols: dict[str, pd.Series] = {}
+    type_errors = []
+    for name in raw.columns:
+        spec = by_name.get(name)
+        if spec is None:
+            typed_cols[name] = raw[name]
+            continue
+        t = _type_column(raw[name], spec)
+        typed_cols[name] = t.value
+        if t.bad.any():
+            type_errors.append(pd.DataFrame({"index": np.flatnonzero(t.bad.to_numpy()), "column": name, "check": f"type:{spec.kind}", "message": t.message}))
+    typed = pd.DataFrame(typed_cols, index=raw.index)
+    rules = _rule_failures(table, typed)
+    if type_errors:
+        phase1 = pd.concat(type_errors, ignore_index=True)
+        # a cell that could not be typed is reported once, not again as "missing"
+        seen = pd.MultiIndex.from_frame(phase1[["index", "column"]])
+        rules = rules[~pd.MultiIndex.from_frame(rules[["index", "column"]]).isin(seen)] if len(rules) else rules
+    else:
+        phase1 = pd.DataFrame(columns=["index", "column", "check", "message"])
+    if len(rules):
+        rules = rules.assign(message=[
+            _check_message(ch, col, raw.at[i, col] if col in raw.columns else None, by_name.get(col))
+            for i, col, ch in zip(rules["index"], rules["column"], rules["check"])
+        ])
+    failures = pd.concat([f for f in (phase1, rules) if len(f)], ignore_index=True) if (len(phase1) or len(rules)) else phase1
+    errors = _error_rows(table, raw, failures)
+    bad_rows = np.unique(failures["index"].to_numpy(dtype=np.int64)) if len(failures) else np.array([], dtype=np.int64)
+    accepted = typed.drop(index=bad_rows).reset_index(drop=True)
+    count = TableCount(
+        table=table, read=len(raw), accepted=len(accepted), quarantined=len(bad_rows),
+        files=sorted({p.where() for p in parts}), extra_columns=sorted({c for p in parts for c in p.extra_columns}),
+    )
+    return accepted, errors, count
+
+
+def _error_rows(table: str, raw: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
+    if not len(failures):
+        return empty_errors()
+    idx = failures["index"].to_numpy(dtype=np.int64)
+    values = [raw.at[i, c] if c in raw.columns else None for i, c in zip(idx, failures["column"])]
+    out = pd.DataFrame({
+        "table": table,
+        "file": raw["source_file"].to_numpy()[idx],
+        "sheet": raw["source_sheet"].to_numpy()[idx],
+        "row": raw["source_row"].to_numpy()[idx],
+        "column": failures["column"].to_numpy(),
+        "value": values,
+        "check": failures["check"].map(check_name).to_numpy(),
+        "message": failures["message"].to_numpy(),
+    })
+    out = out.iloc[np.lexsort((out["column"].to_numpy(), idx))]
+    return _typed_errors(out)
+
+
+def _typed_errors(df: pd.DataFrame) -> pd.DataFrame:
+    out = df[ERROR_COLUMNS].copy()
+    for c in ERROR_COLUMNS:
+        out[c] = out[c].astype("Int64") if c == "row" else out[c].astype("str")
+    return out
+
+
+def empty_errors() -> pd.DataFrame:
+    return _typed_errors(pd.DataFrame({c: [] for c in ERROR_COLUMNS}))
+
+
+def _orphans(table: str, accepted: pd.DataFrame, families: pd.Index) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of needs / programme naming a family with nobody in ``people``: quarantined."""
+    orphan = ~accepted["family_id"].isin(families)
+    if not orphan.any():
+        return accepted, empty_errors()
+    bad = accepted[orphan]
+    errors = _typed_errors(pd.DataFrame({
+        "table": table, "file": bad["source_file"], "sheet": bad["source_sheet"], "row": bad["source_row"],
+        "column": "family_id", "value": bad["family_id"], "check": "family_in_people",
+        "message": "no person in the people table has this family_id",
+    }))
+    return accepted[~orphan].reset_index(drop=True), errors
+
+
+def ingest(source: Path | str, config: CouncilConfig | None = None, *, step: Step = direct) -> IngestResult:
+    """Read and validate a cohort. Raises InputError for a file that cannot be used; bad rows are quarantined."""
+    config = config or CouncilConfig()
+    specs = table_specs()
+    raw = step("read cohort", read_cohort, source, {t: [c.name for c in cols] for t, cols in specs.items()}, config.column_aliases)
+    check_structure(raw, specs)
+    tables: dict[str, pd.DataFrame] = {}
+    error_frames: list[pd.DataFrame] = []
+    counts: dict[str, TableCount] = {}
+    for table in TABLES:
+        parts = [p for p in raw.parts if p.table == table]
+        if not parts:
+            continue
+        accepted, errors, count = step(f"validate {table}", validate_table, table, parts, specs[table])
+        tables[table], counts[table] = accepted, count
+        error_frames.append(errors)
+    families = pd.Index(tables["people"]["family_id"].unique())
+    for table in ("needs", "programme"):
+        if table in tables:
+            tables[table], orphan_errors = _orphans(table, tables[table], families)
+            n = len(orphan_errors)
+            if n:
+                counts[table].accepted -= n
+                counts[table].quarantined += n
+                error_frames.append(orphan_errors)
+    errors = pd.concat([e for e in error_frames if len(e)], ignore_index=True) if any(len(e) for e in error_frames) else empty_errors()
+    errors = ValidationErrors.validate(errors)
+    file_rows: dict[str, int] = {}
+    for p in raw.parts:
+        file_rows[p.file] = file_rows.get(p.file, 0) + len(p.frame)
+    return IngestResult(
+        cohort=Cohort(tables), errors=errors, counts=[counts[t] for t in TABLES if t in counts],
+        ignored=raw.ignored, files=raw.files, file_rows=file_rows,
+    )

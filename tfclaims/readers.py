@@ -1,0 +1,210 @@
+"""Reading a cohort exactly as contract.md says: every cell as text, with its lineage.
+
+A cohort is a folder of ``.csv`` files, one ``.xlsx`` workbook, or a folder of both. The table is
+the file stem or sheet name (case-insensitive; spaces and hyphens read as underscores). Headers
+match case-insensitively after trimming, through the council's ``column_aliases``. Each row keeps
+``source_file``, ``source_sheet`` and ``source_row`` (the row number a person sees: the header is
+row 1). Typing is the next step's job (``tfclaims.ingest``); here nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tfclaims.cohort import TABLES
+from tfclaims.errors import InputError
+
+_TABLE_NAME_RE = re.compile(r"[\s\-]+")
+
+
+def table_name(stem: str) -> str:
+    """``School Attendance`` / ``school-attendance`` -> ``school_attendance``."""
+    return _TABLE_NAME_RE.sub("_", stem.strip()).lower()
+
+
+def _header_key(h: object) -> str:
+    return str(h).strip().lower()
+
+
+@dataclass
+class RawPart:
+    """One table's rows from one file (or sheet), all cells as text, headers mapped to contract names."""
+
+    table: str
+    file: str
+    sheet: str | None
+    frame: pd.DataFrame  # contract columns (str dtype) + source_row
+    extra_columns: list[str] = field(default_factory=list)
+
+    def where(self) -> str:
+        return f"{self.file}, sheet {self.sheet}" if self.sheet else self.file
+
+
+@dataclass
+class RawCohort:
+    parts: list[RawPart]
+    ignored: list[dict[str, str]]  # files / sheets that are not contract tables
+    files: list[Path]  # every file read, for hashing
+
+
+def _map_headers(
+    headers: list[object], table: str, known: Iterable[str], aliases: Mapping[str, Mapping[str, str]], where: str
+) -> tuple[list[str | None], list[str]]:
+    """Contract name for each header (None for columns the contract does not know), and the unknown headers."""
+    known_keys = {c.lower(): c for c in known}
+    table_aliases = {_header_key(k): v for k, v in aliases.get(table, {}).items()}
+    mapped: list[str | None] = []
+    extra: list[str] = []
+    seen: dict[str, str] = {}
+    for h in headers:
+        key = _header_key(h)
+        name = table_aliases.get(key) or known_keys.get(key)
+        if name is not None and name not in known_keys.values():
+            raise InputError(f"{where}: column_aliases maps '{h}' to '{name}', which is not a column of table {table}")
+        if name is None:
+            if key:
+                extra.append(str(h).strip())
+            mapped.append(None)
+            continue
+        if name in seen:
+            raise InputError(f"{where}: columns '{seen[name]}' and '{h}' both give column '{name}'")
+        seen[name] = str(h)
+        mapped.append(name)
+    return mapped, extra
+
+
+def _blank_to_na(s: pd.Series) -> pd.Series:
+    s = s.astype("str")
+    stripped = s.str.strip()
+    return s.where(stripped.ne("") & s.notna())
+
+
+def _finish(
+    table: str, file: str, sheet: str | None, headers: list[object], frame: pd.DataFrame,
+    first_data_row: int, columns: Mapping[str, Iterable[str]], aliases: Mapping[str, Mapping[str, str]],
+) -> RawPart:
+    where = f"{file}, sheet {sheet}" if sheet else file
+    mapped, extra = _map_headers(headers, table, columns[table], aliases, where)
+    keep = {name: frame.iloc[:, i] for i, name in enumerate(mapped) if name is not None}
+    out = pd.DataFrame({name: _blank_to_na(s) for name, s in keep.items()}, index=frame.index)
+    out["source_row"] = pd.array(np.arange(len(frame), dtype=np.int64) + first_data_row, dtype="Int64")
+    # Rows with no value in any cell are not rows (a spreadsheet's trailing or spacer lines).
+    data_cols = [c for c in out.columns if c != "source_row"]
+    raw_blank = frame.apply(lambda s: _blank_to_na(s).isna()).all(axis=1) if len(frame.columns) else pd.Series(True, index=frame.index)
+    out = out.loc[~raw_blank.to_numpy()].reset_index(drop=True)
+    for c in data_cols:
+        out[c] = out[c].astype("str")
+    return RawPart(table=table, file=file, sheet=sheet, frame=out, extra_columns=extra)
+
+
+def read_csv(path: Path, table: str, columns: Mapping[str, Iterable[str]], aliases: Mapping[str, Mapping[str, str]]) -> RawPart:
+    try:
+        frame = pd.read_csv(
+            path, dtype="str", keep_default_na=False, na_values=[""], encoding="utf-8-sig",
+            skip_blank_lines=False, header=None, engine="c",
+        )
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path.name}: the file is empty (a table needs at least a header row)") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as 'CSV UTF-8'") from None
+    except (pd.errors.ParserError, OSError) as exc:
+        raise InputError(f"{path.name}: cannot be read as CSV: {exc}") from None
+    headers = frame.iloc[0].tolist()
+    body = frame.iloc[1:].reset_index(drop=True)
+    return _finish(table, path.name, None, headers, body, 2, columns, aliases)
+
+
+def _cell_text(v: object) -> object:
+    """An Excel cell as the text a person sees: numbers without ``.0``, dates as ISO, blanks as missing."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e16 else repr(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat() if v.time() == dt.time(0) else v.isoformat(sep=" ")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v)
+
+
+def _sheet_column_text(values: list[object]) -> pd.Series:
+    if all(type(v) is str for v in values):  # the common case: a text column, no per-cell work
+        return pd.Series(values, dtype="str")
+    return pd.Series([_cell_text(v) for v in values], dtype="str")
+
+
+def read_xlsx(path: Path, columns: Mapping[str, Iterable[str]], aliases: Mapping[str, Mapping[str, str]]) -> tuple[list[RawPart], list[dict[str, str]]]:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own error types
+        raise InputError(f"{path.name}: cannot be read as an Excel workbook: {exc}") from None
+    parts: list[RawPart] = []
+    ignored: list[dict[str, str]] = []
+    for sheet in book.sheet_names:
+        table = table_name(sheet)
+        if table not in columns:
+            ignored.append({"file": path.name, "sheet": sheet, "reason": "not a table of the input contract"})
+            continue
+        rows = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+        # The header is the first row with any value; rows above it are blank.
+        start = next((i for i, r in enumerate(rows) if any(v not in (None, "") for v in r)), None)
+        if start is None:
+            raise InputError(f"{path.name}, sheet {sheet}: the sheet is empty (a table needs at least a header row)")
+        headers = [_cell_text(v) or "" for v in rows[start]]
+        body = rows[start + 1 :]
+        width = len(headers)
+        cols = list(zip(*[(list(r) + [None] * width)[:width] for r in body])) if body else [()] * width
+        frame = pd.DataFrame({i: _sheet_column_text(list(c)) for i, c in enumerate(cols)})
+        parts.append(_finish(table, path.name, sheet, headers, frame, start + 2, columns, aliases))
+    return parts, ignored
+
+
+def read_cohort(
+    source: Path | str, columns: Mapping[str, Iterable[str]], aliases: Mapping[str, Mapping[str, str]] | None = None
+) -> RawCohort:
+    """Read every table of a cohort folder or workbook. ``columns``: table -> its contract columns."""
+    source = Path(source)
+    aliases = {table_name(k): v for k, v in (aliases or {}).items()}
+    unknown_alias_tables = sorted(set(aliases) - set(TABLES))
+    if unknown_alias_tables:
+        raise InputError(f"column_aliases names tables that are not in the contract: {', '.join(unknown_alias_tables)}")
+    if not source.exists():
+        raise InputError(f"{source}: no such file or folder")
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".xlsx") and not p.name.startswith((".", "~$")))
+        others = sorted(p.name for p in source.iterdir() if p.is_file() and p not in files and not p.name.startswith("."))
+    elif source.suffix.lower() in (".xlsx", ".csv"):
+        files, others = [source], []
+    else:
+        raise InputError(f"{source}: expected a folder, a .csv or an .xlsx file")
+    if not files:
+        raise InputError(f"{source}: no .csv or .xlsx files found")
+    parts: list[RawPart] = []
+    ignored = [{"file": name, "sheet": "", "reason": "not a .csv or .xlsx file"} for name in others]
+    for path in files:
+        if path.suffix.lower() == ".xlsx":
+            p, ig = read_xlsx(path, columns, aliases)
+            parts += p
+            ignored += ig
+            continue
+        table = table_name(path.stem)
+        if table not in columns:
+            ignored.append({"file": path.name, "sheet": "", "reason": "not a table of the input contract"})
+            continue
+        parts.append(read_csv(path, table, columns, aliases))
+    return RawCohort(parts=parts, ignored=ignored, files=files)
