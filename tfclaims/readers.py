@@ -183,6 +183,10 @@ def read_cohort(
     unknown_alias_tables = sorted(set(aliases) - set(TABLES))
     if unknown_alias_tables:
         raise InputError(f"column_aliases names tables that are not in the contract: {', '.join(unknown_alias_tables)}")
+    for table, mapping in aliases.items():
+        bad = sorted(v for v in mapping.values() if v not in set(columns.get(table, ())))
+        if bad:
+            raise InputError(f"column_aliases.{table}: {', '.join(bad)} is not a column of table {table}")
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
     if source.is_dir():
