@@ -1,0 +1,161 @@
+"""``tfclaims ledger show|withdraw|release|approve``: look at the claims ledger and record people's decisions."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from tfclaims.cli import app
+from tfclaims.errors import InputError
+from tfclaims.ledger import STATUSES, Ledger
+from tfclaims.paths import REPORTS_DIR
+
+DEFAULT_FRAMEWORK = "tf-phase2"
+
+ledger_app = typer.Typer(
+    help="The claims ledger: list claims, withdraw a claim, release an audit hold, record a discretionary approval.",
+    no_args_is_help=True,
+)
+app.add_typer(ledger_app, name="ledger")
+
+
+def default_ledger() -> Path:
+    return REPORTS_DIR / "ledger.sqlite"
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (e.g. a container without passwd entry)
+        return "unknown"
+
+
+LedgerOption = Annotated[
+    str | None,
+    typer.Option("--ledger", help="Ledger: a SQLite file, or a postgresql:// URL. [default: reports/ledger.sqlite]"),
+]
+FrameworkOption = Annotated[str, typer.Option("--framework", help="Outcome framework.")]
+ByOption = Annotated[str | None, typer.Option("--by", help="Who made the decision. [default: the OS user]")]
+
+
+def _target(ledger: str | None) -> str:
+    return ledger if ledger else str(default_ledger())
+
+
+def _pounds(pence: pd.Series) -> pd.Series:
+    """Integer pence as ``800.00`` text (no float arithmetic)."""
+    p = pence.astype("Int64")
+    text = (p // 100).astype("str") + "." + (p % 100).astype("str").str.zfill(2)
+    return text.where(p.notna(), "")
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    return values.dt.strftime("%Y-%m-%d").fillna("")
+
+
+def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
+    """The ledger's claims as a person reads them."""
+    return pd.DataFrame(
+        {
+            "claim_reference": claims["claim_reference"],
+            "family_id": claims["family_id"],
+            "framework": claims["framework"],
+            "route": claims["route"],
+            "period_end": _dates(claims["period_end"]),
+            "amount_gbp": _pounds(claims["amount_pence"]),
+            "status": claims["status"],
+            "claimed_at": claims["claimed_at"].dt.strftime("%Y-%m-%d %H:%M").fillna(""),
+            "run_id": claims["run_id"],
+            "withdrawn_on": _dates(claims["withdrawn_on"]),
+            "withdrawal_reason": claims["withdrawal_reason"].fillna(""),
+            "verdict": claims["verdict"].fillna(""),
+        }
+    )
+
+
+@ledger_app.command("show")
+def show(
+    ledger: LedgerOption = None,
+    framework: Annotated[str | None, typer.Option("--framework", help="Only this framework.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="Only claims with this status (claimed, withdrawn).")] = None,
+) -> None:
+    """List the claims in the ledger (and the families on audit hold or awaiting a discretionary claim)."""
+    if status is not None and status not in STATUSES:
+        raise InputError(f"--status {status!r} is not one of {', '.join(STATUSES)}")
+    with Ledger.open(_target(ledger), create=False) as book:
+        claims = book.claims(framework)
+        holds = book.holds(framework)
+        frameworks = sorted(set(claims["framework"]) | set(holds["framework"])) if framework is None else [framework]
+        pending = pd.concat([book.approvals(f) for f in frameworks], ignore_index=True) if frameworks else None
+        target = book.target
+    if status is not None:
+        claims = claims.loc[claims["status"] == status]
+    live = claims.loc[claims["status"] != "withdrawn"]
+    total = int(live["amount_pence"].sum())
+    typer.echo(f"Ledger {target}: {len(claims)} claim(s) shown, {len(live)} live, £{total // 100:,}.{total % 100:02d} live")
+    if claims.empty:
+        typer.echo("(no claims)")
+    else:
+        typer.echo(claims_table(claims).to_string(index=False))
+    open_holds = holds.loc[holds["released_on"].isna()]
+    if status is None and not open_holds.empty:
+        typer.echo("\nOn audit hold (not claimed until released with `tfclaims ledger release`):")
+        shown = open_holds.assign(placed_on=_dates(open_holds["placed_on"]))
+        typer.echo(shown[["family_id", "framework", "placed_on", "claim_reference", "reason"]].to_string(index=False))
+    if status is None and pending is not None and not pending.empty:
+        typer.echo("\nDiscretionary approvals awaiting the next claim run:")
+        shown = pending.assign(approved_on=_dates(pending["approved_on"]))
+        typer.echo(shown[["family_id", "framework", "approved_by", "approved_on", "reason"]].to_string(index=False))
+
+
+@ledger_app.command("withdraw")
+def withdraw(
+    claim_reference: Annotated[str, typer.Argument(help="The claim to withdraw, e.g. TFC-000012.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the claim is withdrawn.")],
+    by: ByOption = None,
+    hold: Annotated[
+        bool, typer.Option("--hold/--no-hold", help="Put the family on audit hold (the default).")
+    ] = True,
+    ledger: LedgerOption = None,
+) -> None:
+    """Withdraw a claim with a reason; the family goes on audit hold until released."""
+    with Ledger.open(_target(ledger), create=False) as book:
+        done = book.withdraw(claim_reference, reason, by=by or os_user(), hold=hold)
+    typer.echo(f"Withdrew claim {done.claim_reference} (family {done.family_id}, {done.framework}) on {done.withdrawn_on}.")
+    if done.hold_placed:
+        typer.echo(f"Family {done.family_id} is on audit hold: release it with `tfclaims ledger release {done.family_id} --reason ...`.")
+
+
+@ledger_app.command("release")
+def release(
+    family_id: Annotated[str, typer.Argument(help="The family to release from audit hold.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the hold is released.")],
+    framework: FrameworkOption = DEFAULT_FRAMEWORK,
+    by: ByOption = None,
+    ledger: LedgerOption = None,
+) -> None:
+    """Release a family from audit hold, so that later claim runs may claim it again."""
+    with Ledger.open(_target(ledger), create=False) as book:
+        done = book.release(family_id, framework, reason, by=by or os_user())
+    typer.echo(f"Released family {done.family_id} ({done.framework}) from audit hold; released by {done.released_by}.")
+
+
+@ledger_app.command("approve")
+def approve(
+    family_id: Annotated[str, typer.Argument(help="The family the manager decided to claim.")],
+    by: Annotated[str, typer.Option("--by", help="The manager who made the decision.")],
+    reason: Annotated[str, typer.Option("--reason", help="The reason for the discretionary decision.")],
+    framework: FrameworkOption = DEFAULT_FRAMEWORK,
+    ledger: LedgerOption = None,
+) -> None:
+    """Record a manager's discretionary decision: the next claim run claims the family (route discretionary)."""
+    with Ledger.open(_target(ledger)) as book:
+        done = book.approve(family_id, framework, by=by, reason=reason)
+    typer.echo(
+        f"Approved family {done.family_id} ({done.framework}) for a discretionary claim; "
+        f"approved by {done.approved_by} on {done.approved_on}."
+    )
