@@ -1,0 +1,966 @@
+"""The audit trail: one hash-chained record per run, in a JSON-lines file anyone can read.
+
+Every command appends exactly one record (``run_record``): who ran what, when, on which host and
+version, under which purposes of the register (``tfclaims.privacy``), which inputs (SHA-256, rows),
+framework and plan (hashes), which outputs (SHA-256, purpose, recipient), which families and people
+it touched (keyed hashes: HMAC-SHA-256 with the council key, never names or ids), and how it ended.
+
+The chain: a record holds ``seq`` (its position, 1-based), ``prev_hash`` (the previous record's
+``hash``; the first record holds ``GENESIS_HASH``) and its own ``hash`` = SHA-256 of its canonical
+JSON without ``hash`` (sorted keys, no spaces, UTF-8). Each line of ``audit.jsonl`` is the canonical
+JSON of one record. The latest hash and record count are also kept apart from the log, in a
+``HeadStore`` (``FileHeadStore``: ``audit.head.json``; later the claims ledger), so cutting records
+off the end is caught too. ``verify`` recomputes all of it and names the first bad record.
+
+Appends take a file lock (``audit.jsonl.lock``) around read-head / append / update-head, and write
+each record with one ``write`` + fsync. ``prune`` removes records older than a date under the same
+lock: it appends a ``prune`` record to the chain and puts a ``checkpoint`` line first, carrying the
+count and last hash of what was removed, so the rest still verifies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import getpass
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import socket
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+from filelock import FileLock, Timeout
+
+import tfclaims
+from tfclaims.config import DEMO_REFERENCE_KEY, CouncilConfig
+from tfclaims.errors import InputError
+from tfclaims.paths import REPORTS_DIR
+from tfclaims.privacy import Register, check_recipient, load_register, output_route, purpose_for_command
+from tfclaims.write import atomic_write, sha256_file, write_json
+
+GENESIS_HASH = "0" * 64
+AUDIT_FILE_NAME = "audit.jsonl"
+HEAD_SUFFIX = ".head.json"
+SUBJECT_HASH_HEX = 16  # keyed hashes of ids are truncated to 64 bits, like family references
+LOCK_TIMEOUT_SECONDS = 120.0
+ERROR_MESSAGE_MAX = 1000
+# Parameters are recorded as given; these names would put personal data in the log. Use
+# ``RunRecord.touched`` for the families and people a command works on.
+PERSONAL_PARAM_NAMES = frozenset(
+    {
+        "person_id", "family_id", "first_name", "last_name", "name", "date_of_birth",
+        "nhs_number", "ni_number", "upn", "postcode", "address_line_1",
+    }
+)  # fmt: skip
+_DUCKDB_FROM = 50_000  # hash this many ids or more inside DuckDB (vectorised, multi-threaded)
+
+
+# --------------------------------------------------------------------------------------------
+# canonical JSON, hashes, keys
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return v.isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, (set, frozenset)):
+        return sorted(v)
+    if hasattr(v, "item"):  # numpy scalars
+        return v.item()
+    raise TypeError(f"not JSON serialisable in an audit record: {type(v).__name__}")
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Sorted keys, no spaces, UTF-8, no NaN: the bytes that are hashed and written."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default
+    ).encode("utf-8")
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    """SHA-256 of the record's canonical JSON without its own ``hash``."""
+    return hashlib.sha256(canonical_json({k: v for k, v in record.items() if k != "hash"})).hexdigest()
+
+
+def key_fingerprint(key: str) -> str:
+    """Names which key hashed a record's ids, without revealing it (16 hex)."""
+    return hashlib.sha256(b"tfclaims-audit-key-fingerprint\x00" + key.encode("utf-8")).hexdigest()[:16]
+
+
+def _hmac_pads(key: str) -> tuple[bytes, bytes]:
+    k = key.encode("utf-8")
+    if len(k) > 64:
+        k = hashlib.sha256(k).digest()
+    k = k.ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in k), bytes(b ^ 0x5C for b in k)
+
+
+def _domain(kind: str) -> bytes:
+    if kind not in ("person", "family"):
+        raise ValueError(f"kind must be 'person' or 'family', not {kind!r}")
+    return f"tfclaims-audit/{kind}\x00".encode()
+
+
+def keyed_hash(identifier: str, key: str, kind: str) -> str:
+    """HMAC-SHA-256(key, "tfclaims-audit/<kind>\\0" + id), 16 hex: how a person or family is named in the log."""
+    msg = _domain(kind) + str(identifier).strip(" ").encode("utf-8")
+    return hmac.digest(key.encode("utf-8"), msg, "sha256").hex()[:SUBJECT_HASH_HEX]
+
+
+def keyed_hashes(ids: Iterable[Any] | pd.Series, key: str, kind: str) -> list[str]:
+    """Keyed hashes of many ids (missing values dropped), sorted and unique.
+
+    Big inputs are hashed inside DuckDB (HMAC = SHA-256(opad || SHA-256(ipad || message))), so a
+    million ids take well under a second; small ones with hashlib.
+    """
+    s = ids if isinstance(ids, pd.Series) else pd.Series(list(ids), dtype=object)
+    if s.empty:
+        return []
+    ipad, opad = _hmac_pads(key)
+    prefix = _domain(kind)
+    text = s.astype("str")  # pandas 3 str dtype: Arrow-backed, missing values stay missing
+    if len(s) >= _DUCKDB_FROM:
+        return _keyed_hashes_duckdb(text, ipad + prefix, opad)
+    uniq = pd.unique(text.dropna().str.strip(" "))
+    inner = hashlib.sha256(ipad + prefix)
+    outer = hashlib.sha256(opad)
+    out = set()
+    for ident in uniq:
+        if not ident:
+            continue
+        i = inner.copy()
+        i.update(ident.encode("utf-8"))
+        o = outer.copy()
+        o.update(i.digest())
+        out.add(o.hexdigest()[:SUBJECT_HASH_HEX])
+    return sorted(out)
+
+
+def _keyed_hashes_duckdb(text: pd.Series, inner_prefix: bytes, opad: bytes) -> list[str]:
+    import duckdb
+    import pyarrow as pa
+
+    ids = pa.table({"id": pa.array(text)})  # noqa: F841 - read by DuckDB by name
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"SELECT DISTINCT left(sha256($2::BLOB || unhex(sha256($1::BLOB || encode(trim(id))))), {SUBJECT_HASH_HEX}) "
+            "AS h FROM ids WHERE id IS NOT NULL AND trim(id) <> '' ORDER BY h",
+            [inner_prefix, opad],
+        ).fetchnumpy()["h"]
+    return rows.tolist()
+
+
+def resolve_key(config: CouncilConfig | None = None, key: str | None = None) -> tuple[str, bool]:
+    """(key, is_demo): the given key, else the council's (environment or config), else the demo key."""
+    if key:
+        return key, key == DEMO_REFERENCE_KEY
+    council = (config or CouncilConfig()).resolved_reference_key()
+    if council:
+        return council, council == DEMO_REFERENCE_KEY
+    return DEMO_REFERENCE_KEY, True
+
+
+# --------------------------------------------------------------------------------------------
+# where the log lives, the head store
+
+
+def default_audit_path(ledger: Path | str | None = None) -> Path:
+    """``audit.jsonl`` beside the ledger file; ``reports/audit.jsonl`` without one (or for a database URL)."""
+    if ledger is not None and "://" not in str(ledger):
+        return Path(ledger).parent / AUDIT_FILE_NAME
+    return REPORTS_DIR / AUDIT_FILE_NAME
+
+
+class HeadStore(Protocol):
+    """Where the latest hash and record count of the chain are kept, apart from the log."""
+
+    def get(self) -> tuple[str, int] | None: ...
+
+    def set(self, hash: str, count: int) -> None: ...
+
+
+class FileHeadStore:
+    """The head in a small JSON file beside the log (``audit.head.json``), written atomically."""
+
+    def __init__(self, audit_path: Path | str):
+        audit_path = Path(audit_path)
+        self.audit_path = audit_path
+        self.path = audit_path.with_name(audit_path.stem + HEAD_SUFFIX)
+
+    def get(self) -> tuple[str, int] | None:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{self.path}: the audit head store cannot be read: {exc}") from exc
+        try:
+            return str(raw["hash"]), int(raw["count"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{self.path}: the audit head store is malformed: {exc}") from exc
+
+    def set(self, hash: str, count: int) -> None:
+        write_json({"log": self.audit_path.name, "hash": hash, "count": count, "updated": _utc_now()}, self.path)
+
+
+def _head_store(audit_path: Path, head_store: HeadStore | None) -> HeadStore:
+    return head_store if head_store is not None else FileHeadStore(audit_path)
+
+
+def _lock(audit_path: Path) -> FileLock:
+    return FileLock(str(audit_path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS)
+
+
+@contextlib.contextmanager
+def _locked(audit_path: Path) -> Iterator[None]:
+    audit_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with _lock(audit_path):
+            yield
+    except Timeout as exc:
+        raise InputError(f"{audit_path}: the audit log is locked by another run (waited {LOCK_TIMEOUT_SECONDS:.0f} s)") from exc
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def new_run_id() -> str:
+    """``20250331T142501Z-3fa2c1``: sortable by time, unique."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+# --------------------------------------------------------------------------------------------
+# appending
+
+
+def _read_tail(path: Path) -> tuple[bytes | None, bytes]:
+    """(last complete line without its newline or None, bytes after the last newline)."""
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return None, b""
+    with fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return None, b""
+        buf = b""
+        pos = size
+        block = 1 << 16
+        while True:
+            start = max(0, pos - block)
+            fh.seek(start)
+            buf = fh.read(pos - start) + buf
+            pos = start
+            block *= 2
+            nl = buf.rfind(b"\n")
+            if nl == -1:
+                if pos == 0:
+                    return None, buf
+                continue
+            before = buf.rfind(b"\n", 0, nl)
+            if before == -1 and pos > 0:
+                continue
+            return buf[before + 1 : nl], buf[nl + 1 :]
+
+
+def _chain_state(rec: Mapping[str, Any]) -> tuple[str, int]:
+    """(hash, count) after a line: a record's own, or what a checkpoint carries."""
+    if rec.get("record_type") == "checkpoint":
+        return str(rec["last_pruned_hash"]), int(rec["pruned_count"])
+    return str(rec["hash"]), int(rec["seq"])
+
+
+def _write_line(path: Path, data: bytes) -> None:
+    new = not path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if new:
+        with contextlib.suppress(OSError):
+            dfd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+
+
+def _append_unlocked(path: Path, record: dict[str, Any], heads: HeadStore) -> dict[str, Any]:
+    head = heads.get()
+    line, fragment = _read_tail(path)
+    warnings: list[str] = []
+    repairs: list[dict[str, Any]] = []
+    if fragment:
+        # A half-written last line: a crash during an earlier append (its record never reached the
+        # head). Cut it off so the log stays one record per line, and say so in this record.
+        size = path.stat().st_size
+        with open(path, "r+b") as fh:
+            fh.truncate(size - len(fragment))
+            fh.flush()
+            os.fsync(fh.fileno())
+        repairs.append(
+            {
+                "removed_half_written_line_bytes": len(fragment),
+                "removed_half_written_line_sha256": hashlib.sha256(fragment).hexdigest(),
+            }
+        )
+    last_rec: dict[str, Any] | None = None
+    if line is None:
+        last = (GENESIS_HASH, 0)
+    else:
+        try:
+            last_rec = json.loads(line)
+            last = _chain_state(last_rec)
+        except (ValueError, KeyError, TypeError):
+            last = head or (hashlib.sha256(line).hexdigest(), 0)
+            warnings.append("the last line of the log could not be read")
+    if head is None:
+        if last[1] > 0:
+            warnings.append(f"the head store was missing while the log held {last[1]} records")
+    elif head != last:
+        interrupted = (
+            last_rec is not None
+            and last[1] == head[1] + 1
+            and last_rec.get("prev_hash") == head[0]
+        )
+        if interrupted:
+            repairs.append({"head_was_one_record_behind": True})
+        else:
+            warnings.append(
+                f"the head store said {head[1]} records ending in {head[0][:16]}, "
+                f"the log held {last[1]} ending in {last[0][:16]}"
+            )
+    record = dict(record)
+    record.pop("hash", None)
+    record["seq"] = last[1] + 1
+    record["prev_hash"] = last[0]
+    if warnings:
+        record["chain_warnings"] = warnings
+    if repairs:
+        record["repairs"] = repairs
+    record["hash"] = record_hash(record)
+    _write_line(path, canonical_json(record) + b"\n")
+    heads.set(record["hash"], record["seq"])
+    return record
+
+
+def append_record(
+    audit_path: Path | str, record: Mapping[str, Any], head_store: HeadStore | None = None
+) -> dict[str, Any]:
+    """Append one record (``seq``, ``prev_hash`` and ``hash`` are filled in) and move the head. Returns it."""
+    path = Path(audit_path)
+    with _locked(path):
+        return _append_unlocked(path, dict(record), _head_store(path, head_store))
+
+
+# --------------------------------------------------------------------------------------------
+# reading and verifying
+
+
+def _iter_lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, bytes without newline, ended with a newline) for every line of the log."""
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            ended = raw.endswith(b"\n")
+            yield n, raw.rstrip(b"\n"), ended
+
+
+def iter_records(audit_path: Path | str, *, include_checkpoint: bool = False) -> Iterator[dict[str, Any]]:
+    """Every record of the log, in order (unreadable lines are skipped: ``verify`` reports them)."""
+    path = Path(audit_path)
+    if not path.exists():
+        return
+    for _, raw, _ in _iter_lines(path):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw)
+        except ValueError:
+            continue
+        if rec.get("record_type") == "checkpoint" and not include_checkpoint:
+            continue
+        yield rec
+
+
+def read_records(audit_path: Path | str, *, include_checkpoint: bool = False) -> list[dict[str, Any]]:
+    return list(iter_records(audit_path, include_checkpoint=include_checkpoint))
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    records: int = 0  # records in the chain, counting pruned ones (what the head counts)
+    lines: int = 0
+    last_hash: str = GENESIS_HASH
+    head: tuple[str, int] | None = None
+    pruned: int = 0
+    first_bad_line: int | None = None
+    first_bad_seq: int | None = None
+    first_bad_run_id: str | None = None
+    problem: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def message(self) -> str:
+        if self.ok:
+            kept = self.records - self.pruned
+            text = f"audit trail verified: {kept} records"
+            if self.pruned:
+                text += f" ({self.pruned} earlier records pruned; chain continues from the checkpoint)"
+            return text + (f"; head {self.last_hash[:16]}" if self.records else "")
+        where = f"line {self.first_bad_line}" if self.first_bad_line else "end of log"
+        run = f", run {self.first_bad_run_id}" if self.first_bad_run_id else ""
+        seq = f", record {self.first_bad_seq}" if self.first_bad_seq else ""
+        return f"audit trail BROKEN at {where}{seq}{run}: {self.problem}"
+
+
+_RUN_ID_RE = re.compile(rb'"run_id":"([^"]{1,80})"')
+
+
+def _guess_run_id(raw: bytes) -> str | None:
+    m = _RUN_ID_RE.search(raw)
+    return m.group(1).decode("utf-8", "replace") if m else None
+
+
+def verify(audit_path: Path | str, head_store: HeadStore | None = None) -> VerifyResult:
+    """Recompute the chain; name the first record that was changed, removed, reordered or cut off."""
+    path = Path(audit_path)
+    heads = _head_store(path, head_store)
+    res = VerifyResult(ok=True)
+    try:
+        res.head = heads.get()
+    except InputError as exc:
+        return _bad(res, None, None, None, str(exc))
+    if not path.exists():
+        if res.head is not None and res.head[1] > 0:
+            return _bad(res, 1, 1, None, f"the log is missing but the head store records {res.head[1]} records")
+        return res
+
+    prev_hash, count = GENESIS_HASH, 0
+    checkpoint: dict[str, Any] | None = None
+    prune_records: dict[str, dict[str, Any]] = {}
+    last_line = 0
+    for n, raw, ended in _iter_lines(path):
+        last_line = n
+        res.lines = n
+        try:
+            rec = json.loads(raw)
+            if not isinstance(rec, dict):
+                raise ValueError("not a JSON object")
+        except ValueError:
+            what = "is half-written (cut off mid-record)" if not ended else "is not a readable JSON record"
+            return _bad(res, n, count + 1, _guess_run_id(raw), f"the line {what}")
+        if not ended:
+            return _bad(res, n, count + 1, rec.get("run_id"), "the last line has no end of line (half-written)")
+        if rec.get("record_type") == "checkpoint":
+            if n != 1:
+                return _bad(res, n, None, None, "a prune checkpoint may only be the first line")
+            if record_hash(rec) != rec.get("hash"):
+                return _bad(res, n, None, None, "the prune checkpoint was changed (its hash does not match)")
+            try:
+                prev_hash, count = _chain_state(rec)
+            except (KeyError, TypeError, ValueError):
+                return _bad(res, n, None, None, "the prune checkpoint is malformed")
+            checkpoint = rec
+            res.pruned = count
+            continue
+        seq = rec.get("seq")
+        run_id = rec.get("run_id")
+        if record_hash(rec) != rec.get("hash"):
+            return _bad(res, n, seq, run_id, "the record was changed (its hash does not match its content)")
+        if rec.get("prev_hash") != prev_hash:
+            expected = count + 1
+            if isinstance(seq, int) and seq > expected:
+                gap = f"record {expected} before it was" if seq == expected + 1 else f"records {expected}..{seq - 1} before it were"
+                why = f"{gap} removed"
+            elif isinstance(seq, int) and seq < expected:
+                why = "records were reordered or repeated"
+            else:
+                why = "the record before it was changed, removed or reordered"
+            return _bad(res, n, seq, run_id, f"it does not follow the record before it ({why})")
+        if seq != count + 1:
+            return _bad(res, n, seq, run_id, f"its sequence number is {seq}, expected {count + 1}")
+        for w in rec.get("chain_warnings", []):
+            return _bad(res, n, seq, run_id, f"when this record was appended, the log and head disagreed: {w}")
+        for r in rec.get("repairs", []):
+            if "removed_half_written_line_bytes" in r:
+                res.warnings.append(
+                    f"line {n} (run {run_id}): a half-written line of {r['removed_half_written_line_bytes']} bytes "
+                    "left by an interrupted run was removed before it"
+                )
+        if rec.get("record_type") == "prune":
+            prune_records[str(run_id)] = rec
+        prev_hash, count = rec["hash"], seq
+
+    res.records, res.last_hash = count, prev_hash
+    if checkpoint is not None:
+        prune = prune_records.get(str(checkpoint.get("prune_run_id")))
+        pruned = (prune or {}).get("pruned", {})
+        if (
+            prune is None
+            or pruned.get("count_total") != checkpoint["pruned_count"]
+            or pruned.get("last_hash") != checkpoint["last_pruned_hash"]
+        ):
+            return _bad(res, 1, None, None, "the prune checkpoint does not match the prune record in the chain")
+    head = res.head
+    if head is None:
+        if count > 0:
+            return _bad(res, None, None, None, f"the head store is missing ({heads_name(heads)}): cannot check the end of the log")
+        return res
+    head_hash, head_count = head
+    if head_count > count:
+        return _bad(
+            res,
+            last_line + 1,
+            count + 1,
+            None,
+            f"records were cut off the end: the head store records {head_count}, the log holds {count}"
+            + (f" (last present: run {_last_run_id(path)})" if count else ""),
+        )
+    if head_count == count and head_hash != prev_hash:
+        return _bad(res, last_line, count, _last_run_id(path), "the last record does not match the head store")
+    if head_count < count:
+        tail = read_records(path)[-(count - head_count) :]
+        if count == head_count + 1 and tail and tail[0].get("prev_hash") == head_hash:
+            res.warnings.append(
+                f"the last record (run {tail[0].get('run_id')}) is not in the head store yet "
+                "(an interrupted append); the next run completes it"
+            )
+        else:
+            first = tail[0] if tail else {}
+            return _bad(
+                res,
+                last_line - (count - head_count) + 1,
+                head_count + 1,
+                first.get("run_id"),
+                f"the log holds {count} records but the head store only {head_count}: records were added outside tfclaims",
+            )
+    return res
+
+
+def heads_name(heads: HeadStore) -> str:
+    return str(getattr(heads, "path", type(heads).__name__))
+
+
+def _last_run_id(path: Path) -> str | None:
+    line, _ = _read_tail(path)
+    return _guess_run_id(line) if line else None
+
+
+def _bad(res: VerifyResult, line: int | None, seq: Any, run_id: Any, problem: str) -> VerifyResult:
+    res.ok = False
+    res.first_bad_line = line
+    res.first_bad_seq = seq if isinstance(seq, int) else None
+    res.first_bad_run_id = str(run_id) if run_id is not None else None
+    res.problem = problem
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# the run record a command builds
+
+
+def _check_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    bad = sorted(k for k in params if k.lower() in PERSONAL_PARAM_NAMES)
+    if bad:
+        raise ValueError(
+            f"audit parameters {', '.join(bad)} would put personal data in the audit log: "
+            "record them with RunRecord.touched() instead"
+        )
+    out = json.loads(canonical_json(dict(params)))  # plain JSON now: fails early on odd values
+    return out
+
+
+class RunRecord:
+    """What one run did, collected while it runs and appended once when it ends."""
+
+    def __init__(
+        self,
+        *,
+        command: str,
+        params: Mapping[str, Any] | None = None,
+        purposes: Sequence[str] | None = None,
+        register: Register | None = None,
+        config: CouncilConfig | None = None,
+        key: str | None = None,
+        operator: str | None = None,
+        run_id: str | None = None,
+    ):
+        self.register = register or load_register()
+        if purposes is None:
+            self.purposes = purpose_for_command(command, self.register)
+        else:
+            self.purposes = tuple(purposes)
+            for p in self.purposes:
+                self.register.purpose(p)
+        self.command = command
+        self.params = _check_params(params or {})
+        self.run_id = run_id or new_run_id()
+        self.operator = operator or _os_user()
+        self.started = _utc_now()
+        self._key, self._demo_key = resolve_key(config, key)
+        self._inputs: list[dict[str, Any]] = []
+        self._outputs: list[dict[str, Any]] = []
+        self._framework: dict[str, Any] | None = None
+        self._families: set[str] = set()
+        self._people: set[str] = set()
+        self._notes: dict[str, Any] = {}
+
+    # -- what commands call
+    def input(self, path: Path | str, rows: int | Mapping[str, int] | None = None) -> None:
+        """An input file (SHA-256 computed) or folder (each file); ``rows``: a count or counts per table/sheet."""
+        p = Path(path)
+        rows_json = dict(rows) if isinstance(rows, Mapping) else rows
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+            self._inputs.append(
+                {
+                    "path": str(p),
+                    "kind": "folder",
+                    "rows": rows_json,
+                    "files": [
+                        {"path": str(f.relative_to(p)), "sha256": sha256_file(f), "bytes": f.stat().st_size}
+                        for f in files
+                    ],
+                }
+            )
+        elif p.is_file():
+            self._inputs.append(
+                {"path": str(p), "kind": "file", "rows": rows_json, "sha256": sha256_file(p), "bytes": p.stat().st_size}
+            )
+        else:
+            raise InputError(f"{p}: input not found")
+
+    def framework(
+        self,
+        name: str,
+        version: str | None = None,
+        sha256: str | None = None,
+        plan: Path | str | None = None,
+        plan_sha256: str | None = None,
+    ) -> None:
+        if plan is not None and plan_sha256 is None and Path(plan).is_file():
+            plan_sha256 = sha256_file(plan)
+        self._framework = {
+            "name": name,
+            "version": version,
+            "sha256": sha256,
+            "plan": str(plan) if plan is not None else None,
+            "plan_sha256": plan_sha256,
+        }
+
+    def check_output(self, file_name: str, recipient: str | None = None, purpose: str | None = None) -> tuple[str | None, str]:
+        """(purpose, recipient) for an output, refusing (``InputError``) a recipient its purpose does not allow.
+
+        Call it before writing a file that must not exist when refused; ``output`` calls it too.
+        """
+        default_purpose, default_recipient = output_route(file_name, self.purposes, self.register)
+        purpose = purpose or default_purpose
+        recipient = recipient or default_recipient
+        if purpose is None:  # a command without a purpose (synth): no personal data
+            self.register.recipient(recipient)
+            return None, recipient
+        if purpose not in self.purposes:
+            raise InputError(f"output {file_name}: purpose {purpose!r} is not one this run ({self.command}) runs under")
+        check_recipient(purpose, recipient, self.register)
+        return purpose, recipient
+
+    def output(self, path: Path | str, recipient: str | None = None, purpose: str | None = None) -> None:
+        """An output written by the run: SHA-256, purpose and recipient (default from the register)."""
+        p = Path(path)
+        purpose, recipient = self.check_output(p.name, recipient, purpose)
+        if not p.is_file():
+            raise InputError(f"{p}: output not found (record outputs after writing them)")
+        self._outputs.append(
+            {"path": str(p), "sha256": sha256_file(p), "bytes": p.stat().st_size, "purpose": purpose, "recipient": recipient}
+        )
+
+    def touched(self, family_ids: Iterable[Any] | pd.Series | None = None, person_ids: Iterable[Any] | pd.Series | None = None) -> None:
+        """Families and people whose data the run used, kept as keyed hashes (several calls add up)."""
+        if not self.purposes and (family_ids is not None or person_ids is not None):
+            raise ValueError(f"command {self.command!r} runs under no purpose and may not touch personal data")
+        if family_ids is not None:
+            self._families.update(keyed_hashes(family_ids, self._key, "family"))
+        if person_ids is not None:
+            self._people.update(keyed_hashes(person_ids, self._key, "person"))
+
+    def note(self, key: str, value: Any) -> None:
+        """A small fact about the run (counts, seed, sample size). No personal data."""
+        self._notes[key] = json.loads(canonical_json(value))
+
+    # -- building the record
+    def to_record(self, status: str, error: str | None = None) -> dict[str, Any]:
+        return {
+            "record_type": "run",
+            "run_id": self.run_id,
+            "time": _utc_now(),
+            "started": self.started,
+            "operator": self.operator,
+            "host": socket.gethostname(),
+            "version": tfclaims.__version__,
+            "command": self.command,
+            "params": self.params,
+            "purposes": list(self.purposes),
+            "lawful_bases": {p: self.register.lawful_basis_articles(p) for p in self.purposes},
+            "register_notice_date": self.register.notice.last_updated.isoformat(),
+            "framework": self._framework,
+            "inputs": self._inputs,
+            "outputs": self._outputs,
+            "touched": {
+                "key_fingerprint": key_fingerprint(self._key),
+                "demo_key": self._demo_key,
+                "families": {"count": len(self._families), "hashes": sorted(self._families)},
+                "people": {"count": len(self._people), "hashes": sorted(self._people)},
+            },
+            "notes": self._notes,
+            "status": status,
+            "error": error,
+        }
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database entry (containers)
+        return os.environ.get("USER") or os.environ.get("USERNAME") or f"uid:{os.getuid()}"
+
+
+@contextlib.contextmanager
+def run_record(
+    command: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    audit_path: Path | str | None = None,
+    operator: str | None = None,
+    config: CouncilConfig | None = None,
+    purposes: Sequence[str] | None = None,
+    run_id: str | None = None,
+    key: str | None = None,
+    head_store: HeadStore | None = None,
+    register: Register | None = None,
+) -> Iterator[RunRecord]:
+    """Collect a run's record and append it when the block ends: ``succeeded``, or ``failed`` with the
+    error message when an exception escapes (the exception is re-raised).
+
+    A command whose purpose the register lacks raises ``InputError`` before the block runs.
+    """
+    path = Path(audit_path) if audit_path is not None else default_audit_path()
+    rec = RunRecord(
+        command=command, params=params, purposes=purposes, register=register, config=config,
+        key=key, operator=operator, run_id=run_id,
+    )  # fmt: skip
+    try:
+        yield rec
+    except BaseException as exc:
+        message = f"{type(exc).__name__}: {exc}"[:ERROR_MESSAGE_MAX]
+        try:
+            append_record(path, rec.to_record("failed", message), head_store)
+        except Exception as audit_exc:  # keep the run's own error; say the record is missing
+            exc.add_note(f"the audit record of run {rec.run_id} could not be written: {audit_exc}")
+        raise
+    append_record(path, rec.to_record("succeeded"), head_store)
+
+
+# --------------------------------------------------------------------------------------------
+# subject access
+
+
+@dataclass
+class SubjectAccessResult:
+    """The runs that used one person's (or family's) data, and what could not be searched."""
+
+    kind: str
+    runs: list[dict[str, Any]]
+    records_searched: int
+    unsearchable_runs: list[str]  # runs whose ids were hashed with a key not given
+
+
+def _subject_runs(audit_path: Path | str, identifier: str, keys: str | Sequence[str] | None, kind: str) -> SubjectAccessResult:
+    if keys is None:
+        key_list = [DEMO_REFERENCE_KEY]
+    elif isinstance(keys, str):
+        key_list = [keys]
+    else:
+        key_list = list(dict.fromkeys(keys))
+    wanted = {key_fingerprint(k): keyed_hash(identifier, k, kind) for k in key_list}
+    group = "people" if kind == "person" else "families"
+    register: Register | None = None
+    runs: list[dict[str, Any]] = []
+    unsearchable: list[str] = []
+    searched = 0
+    for rec in iter_records(audit_path):
+        touched = rec.get("touched") or {}
+        hashes = (touched.get(group) or {}).get("hashes") or []
+        if not hashes:
+            continue
+        target = wanted.get(touched.get("key_fingerprint"))
+        if target is None:
+            unsearchable.append(str(rec.get("run_id")))
+            continue
+        searched += 1
+        i = bisect_left(hashes, target)
+        if i < len(hashes) and hashes[i] == target:
+            register = register or load_register()
+            purposes = rec.get("purposes", [])
+            runs.append(
+                {
+                    "run_id": rec.get("run_id"),
+                    "time": rec.get("time"),
+                    "command": rec.get("command"),
+                    "status": rec.get("status"),
+                    "operator": rec.get("operator"),
+                    "purposes": purposes,
+                    "purpose_wording": {p: _wording(register, p) for p in purposes},
+                    "lawful_bases": rec.get("lawful_bases", {}),
+                    "outputs": [
+                        {
+                            "path": o.get("path"),
+                            "purpose": o.get("purpose"),
+                            "recipient": o.get("recipient"),
+                            "recipient_name": _recipient_name(register, o.get("recipient")),
+                        }
+                        for o in rec.get("outputs", [])
+                    ],
+                }
+            )
+    return SubjectAccessResult(kind=kind, runs=runs, records_searched=searched, unsearchable_runs=unsearchable)
+
+
+def _wording(register: Register, purpose: str) -> str:
+    try:
+        return register.purpose(purpose).wording
+    except InputError:
+        return "(no longer in the register)"
+
+
+def _recipient_name(register: Register, recipient: str | None) -> str | None:
+    if recipient is None:
+        return None
+    try:
+        return register.recipient(recipient).name
+    except InputError:
+        return "(no longer in the register)"
+
+
+def person_runs(audit_path: Path | str, person_id: str, key: str | Sequence[str] | None = None) -> SubjectAccessResult:
+    """Runs, purposes and outputs that used this person's data. ``key``: the council key(s) (None: demo key)."""
+    return _subject_runs(audit_path, person_id, key, "person")
+
+
+def family_runs(audit_path: Path | str, family_id: str, key: str | Sequence[str] | None = None) -> SubjectAccessResult:
+    """Runs, purposes and outputs that used this family's data."""
+    return _subject_runs(audit_path, family_id, key, "family")
+
+
+# --------------------------------------------------------------------------------------------
+# retention
+
+
+@dataclass
+class PruneResult:
+    removed: int
+    kept: int
+    prune_run_id: str | None
+    before: dt.date
+
+
+def retention_cutoff(retention_years: int, today: dt.date | None = None) -> dt.date:
+    """The first day still kept when records are kept ``retention_years`` years."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    try:
+        return today.replace(year=today.year - retention_years)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - retention_years, day=28)
+
+
+def _record_date(rec: Mapping[str, Any]) -> dt.date:
+    return dt.datetime.fromisoformat(str(rec["time"]).replace("Z", "+00:00")).date()
+
+
+def prune(
+    audit_path: Path | str,
+    before: dt.date,
+    head_store: HeadStore | None = None,
+    operator: str | None = None,
+) -> PruneResult:
+    """Remove the records (from the start of the log) dated before ``before``, keeping the chain verifiable.
+
+    Under the lock: the log must verify first; a ``prune`` record (who, when, what: count, last hash
+    and SHA-256 of the removed lines) is appended to the chain, and the log is rewritten atomically
+    as a ``checkpoint`` line (pruned count and last pruned hash, naming the prune record) followed
+    by the kept records. Records are removed only from the start, up to the first one on or after
+    ``before``.
+    """
+    path = Path(audit_path)
+    heads = _head_store(path, head_store)
+    with _locked(path):
+        check = verify(path, heads)
+        if not check.ok:
+            raise InputError(f"{path}: not pruning a broken audit trail: {check.message()}")
+        if not path.exists():
+            return PruneResult(0, 0, None, before)
+        lines = [raw for _, raw, _ in _iter_lines(path)]
+        old_checkpoint = json.loads(lines[0]) if lines and b'"record_type":"checkpoint"' in lines[0] else None
+        body = lines[1:] if old_checkpoint else lines
+        recs = [json.loads(raw) for raw in body]
+        k = 0
+        while k < len(recs) and _record_date(recs[k]) < before:
+            k += 1
+        if k == 0:
+            return PruneResult(0, len(recs), None, before)
+        removed = recs[:k]
+        already = int(old_checkpoint["pruned_count"]) if old_checkpoint else 0
+        digest = hashlib.sha256()
+        for raw in body[:k]:
+            digest.update(raw + b"\n")
+        prune_rec = RunRecord(
+            command="audit prune", params={"before": before.isoformat()}, purposes=(), operator=operator
+        ).to_record("succeeded")
+        prune_rec["record_type"] = "prune"
+        prune_rec["pruned"] = {
+            "before": before.isoformat(),
+            "count": k,
+            "count_total": already + k,
+            "first_seq": removed[0]["seq"],
+            "last_seq": removed[-1]["seq"],
+            "first_time": removed[0]["time"],
+            "last_time": removed[-1]["time"],
+            "last_hash": removed[-1]["hash"],
+            "removed_lines_sha256": digest.hexdigest(),
+        }
+        last = recs[-1]
+        prune_rec["seq"] = last["seq"] + 1
+        prune_rec["prev_hash"] = last["hash"]
+        prune_rec["hash"] = record_hash(prune_rec)
+        checkpoint = {
+            "record_type": "checkpoint",
+            "time": prune_rec["time"],
+            "pruned_before": before.isoformat(),
+            "pruned_count": already + k,
+            "last_pruned_hash": removed[-1]["hash"],
+            "prune_run_id": prune_rec["run_id"],
+        }
+        checkpoint["hash"] = record_hash(checkpoint)
+        with atomic_write(path, "wb") as fh:
+            fh.write(canonical_json(checkpoint) + b"\n")
+            for raw in body[k:]:
+                fh.write(raw + b"\n")
+            fh.write(canonical_json(prune_rec) + b"\n")
+        heads.set(prune_rec["hash"], prune_rec["seq"])
+        return PruneResult(k, len(recs) - k, prune_rec["run_id"], before)
