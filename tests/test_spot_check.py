@@ -580,3 +580,27 @@ def test_cli_spot_check_and_reconcile(tmp_path: Path) -> None:
     assert "The claim may go forward." in good.stdout
     assert "Sample error rate 0.0% (95% Wilson interval 0.0% to 43.4%)" in good.stdout
     assert (out / "reconciliation.csv").exists() and (out / "reconciliation.json").exists()
+
+
+def test_empty_claim_run_writes_header_only_files(tmp_path: Path) -> None:
+    claim_dir = make_claim_dir(tmp_path / "claim", [])
+    run = run_spot_check(claim_dir, tmp_path / "out", seed=1)
+    assert run.sample.population_size == 0 and run.sample.total == 0
+    assert pd.read_csv(run.sample_csv).empty
+    ws = load_workbook(run.workbook)["Sample"]
+    assert [c.value for c in ws[1]] == list(SAMPLE_HEADER) and ws.max_row == 1
+    assert read_verdicts(run.workbook).empty
+
+
+def test_rows_sorted_by_the_auditor_still_read(spot) -> None:
+    """Matching is by claim reference, not row position: a sort (here, two rows swapped) is fine."""
+    _, run = spot
+    fill(run.workbook, all_valid(len(run.sample.sample)))
+    wb = load_workbook(run.workbook)
+    ws = wb["Sample"]
+    for c in range(1, len(SAMPLE_HEADER) + 1):
+        a, b = ws.cell(row=2, column=c), ws.cell(row=3, column=c)
+        a.value, b.value = b.value, a.value
+    wb.save(run.workbook)
+    v = read_verdicts(run.workbook)
+    assert v.loc[v["sheet_row"] == 2, "claim_reference"].iloc[0] == run.sample.sample["claim_reference"].iloc[1]

@@ -557,7 +557,7 @@ def _protect(ws: Worksheet) -> None:
 def _outcome_text(outcomes: pd.DataFrame) -> pd.Series:
     """Per family, 'education: met; crime_asb: not_met' from the latest as_of of each headline."""
     if outcomes.empty:
-        return pd.Series(dtype="str", name="outcomes")
+        return pd.Series(dtype="str", name="outcomes", index=pd.Index([], dtype="str", name="family_id"))
     latest = (
         outcomes.sort_values(["family_id", "headline", "as_of"], kind="mergesort", na_position="first")
         .drop_duplicates(["family_id", "headline"], keep="last")
@@ -800,12 +800,14 @@ def _write_meta_sheet(ws: Worksheet, claims: ClaimDir, sample: SampleResult) -> 
         _put(ws, i, 2, value, text=isinstance(value, str))
 
 
-def write_workbook(claim_dir: Path | str, sample: SampleResult, out: Path | str) -> Path:
-    """Write ``spot_check.xlsx`` (``out`` is the folder, or the .xlsx path itself), atomically."""
-    claim_dir = Path(claim_dir)
+def write_workbook(claim_dir: Path | str | ClaimDir, sample: SampleResult, out: Path | str) -> Path:
+    """Write ``spot_check.xlsx`` (``out`` is the folder, or the .xlsx path itself), atomically.
+
+    ``claim_dir`` is the claim run's folder (or a ``ClaimDir`` already read from it).
+    """
     out = Path(out)
     path = out if out.suffix.lower() == ".xlsx" else out / WORKBOOK_NAME
-    claims = load_claim_dir(claim_dir)
+    claims = claim_dir if isinstance(claim_dir, ClaimDir) else load_claim_dir(claim_dir)
     sample_frame = _sample_sheet_frame(claims, sample)
     evidence = _evidence_sheet_frame(claims, sample)
 
@@ -866,7 +868,7 @@ def run_spot_check(
     sample = draw_sample(claims.register, rate, min_n, seed)
     out_dir = Path(out_dir)
     csv_path = write_sample_csv(sample, out_dir)
-    workbook = write_workbook(claims.path, sample, out_dir)
+    workbook = write_workbook(claims, sample, out_dir)
     return SpotCheckRun(sample, csv_path, workbook, reproduce_command(claims.path, out_dir, sample))
 
 
@@ -987,6 +989,9 @@ def read_verdicts(path: Path | str) -> pd.DataFrame:
                 errors.append(
                     f"{where}, cell {col[c]}{r}: locked cell {c} of claim {ref} was changed (now {_canonical(row[c])!r})"
                 )
+        if all(_as_text(row[c]) is None for c in AUDITOR_COLUMNS):
+            errors.append(f"{where}, cell {col['verdict']}{r}: verdict missing for claim {ref} (the row is not filled in)")
+            continue
         answers: dict[str, str | None] = {}
         for c in YES_NO_COLUMNS:
             text = _as_text(row[c])
