@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from tfclaims.errors import InputError
+from tfclaims.ledger import Ledger
 from tfclaims.spot_check import (
     AUDITOR_COLUMNS,
     COLUMN_LETTER,
@@ -471,14 +472,6 @@ def test_wilson_interval(k: int, n: int, lo: float, hi: float) -> None:
 
 # --- reconciling into the ledger ---------------------------------------------------------------
 
-try:
-    from tfclaims.ledger import Ledger
-except ImportError:  # pragma: no cover - the ledger module is built by another engineer
-    Ledger = None  # type: ignore[assignment,misc]
-
-needs_ledger = pytest.mark.skipif(Ledger is None, reason="tfclaims.ledger is not importable yet")
-
-
 def ledger_with_claims(tmp_path: Path, routes: dict[str, int]) -> tuple[Path, list[tuple[str, str, str]]]:
     path = tmp_path / "ledger.sqlite"
     families = [(f"{i + 1:04d}", route) for i, route in enumerate(r for r, c in routes.items() for _ in range(c))]
@@ -496,7 +489,6 @@ def ledger_with_claims(tmp_path: Path, routes: dict[str, int]) -> tuple[Path, li
     return path, list(zip(claimed["claim_reference"], claimed["family_id"], claimed["route"], strict=True))
 
 
-@needs_ledger
 def test_reconcile_valid_invalid_query_and_idempotent(tmp_path: Path) -> None:
     ledger_path, claims = ledger_with_claims(tmp_path, {"ssp": 20, "continuous_employment": 6, "discretionary": 1})
     claim_dir = make_claim_dir(tmp_path / "claim", claims)
@@ -548,7 +540,6 @@ def test_reconcile_valid_invalid_query_and_idempotent(tmp_path: Path) -> None:
     assert book2.at[invalid_ref, "withdrawn_on"] == pd.Timestamp("2025-04-14")
 
 
-@needs_ledger
 def test_cli_spot_check_and_reconcile(tmp_path: Path) -> None:
     ledger_path, claims = ledger_with_claims(tmp_path, {"ssp": 8, "sfo": 2})
     claim_dir = make_claim_dir(tmp_path / "claim", claims)
@@ -604,3 +595,14 @@ def test_rows_sorted_by_the_auditor_still_read(spot) -> None:
     wb.save(run.workbook)
     v = read_verdicts(run.workbook)
     assert v.loc[v["sheet_row"] == 2, "claim_reference"].iloc[0] == run.sample.sample["claim_reference"].iloc[1]
+
+
+def test_reconcile_refuses_claims_not_in_the_ledger(tmp_path: Path) -> None:
+    ledger_path, claims = ledger_with_claims(tmp_path, {"ssp": 6})
+    strangers = [(f"TFC-9{i:05d}", fam, route) for i, (_, fam, route) in enumerate(claims)]
+    run = run_spot_check(make_claim_dir(tmp_path / "claim", strangers), tmp_path / "out", seed=2)
+    fill(run.workbook, all_valid(len(run.sample.sample)))
+    with Ledger.open(ledger_path) as led:
+        with pytest.raises(InputError, match="is not in the ledger"):
+            reconcile(read_verdicts(run.workbook), led, "R. Officer")
+        assert led.claims()["verdict"].isna().all()
