@@ -576,3 +576,38 @@ def test_cli_verify_show_person_prune(tmp_path, capsys, monkeypatch):
     assert code == 2 and "BROKEN at line 2" in err and ids[2] in err
     code, _, err = cli(["audit", "prune", "--before", "2020-02-30", "--audit", str(path)], capsys)
     assert code == 2 and "not a date" in err
+
+
+def test_multi_head_store_keeps_every_head_and_reads_the_furthest(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    ledger_head = MemoryHeadStore()
+    both = audit.MultiHeadStore(audit.FileHeadStore(path), ledger_head)
+    for i in range(4):
+        with audit.run_record("track", {"n": i}, audit_path=path, key=KEY, head_store=both):
+            pass
+    assert ledger_head.value == audit.FileHeadStore(path).get() and ledger_head.value[1] == 4
+    write_lines(path, lines_of(path)[:2])
+    audit.FileHeadStore(path).set(json.loads(lines_of(path)[-1])["hash"], 2)  # the file head cut back too
+    assert both.get() == ledger_head.value
+    res = audit.verify(path, both)
+    assert not res.ok and res.first_bad_seq == 3
+
+
+def test_cli_verify_against_the_head_kept_in_the_ledger(tmp_path, capsys):
+    from tfclaims.ledger import Ledger, LedgerHeadStore
+
+    path = tmp_path / "audit.jsonl"
+    ledger_path = tmp_path / "ledger.sqlite"
+    ledger = Ledger.open(ledger_path)
+    both = audit.MultiHeadStore(audit.FileHeadStore(path), LedgerHeadStore(ledger, path))
+    for i in range(3):
+        with audit.run_record("claim", {"n": i}, audit_path=path, key=KEY, head_store=both):
+            pass
+    code, out, _ = cli(["audit", "verify", "--audit", str(path), "--ledger", str(ledger_path)], capsys)
+    assert code == 0 and "the head kept in the ledger agrees" in out
+    write_lines(path, lines_of(path)[:2])
+    audit.FileHeadStore(path).set(json.loads(lines_of(path)[-1])["hash"], 2)
+    code, out, _ = cli(["audit", "verify", "--audit", str(path)], capsys)
+    assert code == 0  # the file head alone was rewritten with the log
+    code, _, err = cli(["audit", "verify", "--audit", str(path), "--ledger", str(ledger_path)], capsys)
+    assert code == 2 and "head kept in the ledger" in err and "cut off the end" in err

@@ -214,6 +214,28 @@ class FileHeadStore:
         write_json({"log": self.audit_path.name, "hash": hash, "count": count, "updated": _utc_now()}, self.path)
 
 
+class MultiHeadStore:
+    """Keeps the head in several stores at once (the file beside the log and the claims ledger).
+
+    ``set`` writes every store; ``get`` returns the head with the highest count (so cutting the log
+    and one store back is still caught by the other). ``verify`` each store on its own to see which
+    one disagrees.
+    """
+
+    def __init__(self, *stores: HeadStore):
+        if not stores:
+            raise ValueError("MultiHeadStore needs at least one store")
+        self.stores = stores
+
+    def get(self) -> tuple[str, int] | None:
+        heads = [h for h in (s.get() for s in self.stores) if h is not None]
+        return max(heads, key=lambda h: h[1]) if heads else None
+
+    def set(self, hash: str, count: int) -> None:
+        for s in self.stores:
+            s.set(hash, count)
+
+
 def _head_store(audit_path: Path, head_store: HeadStore | None) -> HeadStore:
     return head_store if head_store is not None else FileHeadStore(audit_path)
 

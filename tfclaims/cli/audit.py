@@ -31,7 +31,12 @@ def _path(p: Path | None) -> Path:
 
 
 @audit_app.command("verify")
-def verify_cmd(audit_path: AuditOpt = None) -> None:
+def verify_cmd(
+    audit_path: AuditOpt = None,
+    ledger: Annotated[
+        str | None, typer.Option("--ledger", help="also check the head kept in this claims ledger (path or URL)")
+    ] = None,
+) -> None:
     """Recompute the hash chain. Exit 2 naming the first bad record when it is broken."""
     path = _path(audit_path)
     res = audit.verify(path)
@@ -39,6 +44,17 @@ def verify_cmd(audit_path: AuditOpt = None) -> None:
         typer.echo(f"warning: {w}", err=True)
     if not res.ok:
         raise InputError(f"{path}: {res.message()}")
+    if ledger is not None:
+        from tfclaims.ledger import Ledger, LedgerHeadStore
+
+        store = LedgerHeadStore(Ledger.open(ledger, create=False), path)
+        if store.get() is None:
+            typer.echo(f"note: the ledger {ledger} keeps no head for this log", err=True)
+        else:
+            res_ledger = audit.verify(path, store)
+            if not res_ledger.ok:
+                raise InputError(f"{path} (head kept in the ledger {ledger}): {res_ledger.message()}")
+            typer.echo(f"{path}: the head kept in the ledger agrees")
     typer.echo(f"{path}: {res.message()}")
 
 
