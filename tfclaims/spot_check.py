@@ -1209,10 +1209,11 @@ def reconcile(
     if not by or not by.strip():
         raise InputError("--by: the name of the person applying the verdicts is needed")
     on = on or dt.date.today()
+    attrs = dict(verdicts.attrs)  # the workbook's population size, run id, path
     verdicts = Verdicts.validate(verdicts.loc[:, list(VERDICT_COLUMNS)], lazy=False)
     if population_size is None:
-        population_size = verdicts.attrs.get("population_size")
-    workbook = verdicts.attrs.get("workbook", "the verdicts")
+        population_size = attrs.get("population_size")
+    workbook = attrs.get("workbook", "the verdicts")
 
     ledger_claims = ledger.claims()
     for col in ("claim_reference", "family_id", "status"):
@@ -1288,7 +1289,7 @@ def reconcile(
         already_withdrawn=already,
         may_go_forward=not blockers,
         blockers=blockers,
-        run_id=verdicts.attrs.get("run_id"),
+        run_id=attrs.get("run_id"),
     )
 
 
