@@ -460,9 +460,19 @@ def _guess_run_id(raw: bytes) -> str | None:
     return m.group(1).decode("utf-8", "replace") if m else None
 
 
-def verify(audit_path: Path | str, head_store: HeadStore | None = None) -> VerifyResult:
-    """Recompute the chain; name the first record that was changed, removed, reordered or cut off."""
+def verify(audit_path: Path | str, head_store: HeadStore | None = None, *, lock: bool = True) -> VerifyResult:
+    """Recompute the chain; name the first record that was changed, removed, reordered or cut off.
+
+    Holds the append lock (unless ``lock=False``) so a run appending meanwhile is not read half-written.
+    """
     path = Path(audit_path)
+    if lock and path.parent.exists():
+        with _locked(path):
+            return _verify_unlocked(path, head_store)
+    return _verify_unlocked(path, head_store)
+
+
+def _verify_unlocked(path: Path, head_store: HeadStore | None) -> VerifyResult:
     heads = _head_store(path, head_store)
     res = VerifyResult(ok=True)
     try:
@@ -932,7 +942,7 @@ def prune(
     path = Path(audit_path)
     heads = _head_store(path, head_store)
     with _locked(path):
-        check = verify(path, heads)
+        check = _verify_unlocked(path, heads)
         if not check.ok:
             raise InputError(f"{path}: not pruning a broken audit trail: {check.message()}")
         if not path.exists():
