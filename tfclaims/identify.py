@@ -1,0 +1,306 @@
+"""Eligibility: which headlines are present for each family at a date, and is the family eligible.
+
+:func:`identify` judges every family in ``people`` at one date D; :func:`identify_at` judges each
+family at its own date (the claim stage needs eligibility at each family's ``attached_on``). Both
+run one vectorised pass over each table (family and person codes, numpy masks), never a loop
+over families.
+
+Rules (frameworks.md): a headline is present at D when any of its catalogue indicators holds or a
+needs row of that headline is open at D. Headlines evidenced only by ``non_resident_parent``
+members add, all together, at most ``non_resident_parent_cap`` to the count. Eligible iff the
+count is at least ``min_distinct_headlines`` and (when required) the family has a dependent at D.
+Indicators whose table was not supplied are *not evaluated* and reported, never read as "no
+problem".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from schemas.rules import validate_output
+from tfclaims.cohort import Cohort
+from tfclaims.frameworks import Framework
+from tfclaims.indicators import (
+    EVIDENCE_COLUMNS,
+    NS,
+    REL_NRP,
+    RulesContext,
+    Scope,
+    as_ns,
+    empty_raw_evidence,
+    raw_evidence,
+)
+
+NEEDS_INDICATOR = "needs_row"
+NOT_EVALUATED_COLUMNS = ("headline", "indicator", "missing_table")
+
+
+@dataclass
+class Presence:
+    """Headlines present per family code at per-family dates (coded; materialised on demand)."""
+
+    as_of: np.ndarray  # per family code (NaT = not evaluated)
+    evidence: pd.DataFrame  # raw evidence + "headline" (str) + "h" (headline index)
+    pair_fam: np.ndarray  # one entry per (family, headline) present
+    pair_h: np.ndarray
+    pair_resident: np.ndarray  # evidenced by someone other than a non-resident parent
+    headline_count: np.ndarray  # per family code, after the non-resident-parent cap
+    headline_mask: np.ndarray  # per family code, bit h set when headline h is present
+    has_dependent: np.ndarray
+    eligible: np.ndarray
+
+
+@dataclass
+class IdentifyResult:
+    """Eligibility of each family, the evidence for it, and what could not be evaluated."""
+
+    eligibility: pd.DataFrame
+    evidence: pd.DataFrame
+    not_evaluated: pd.DataFrame  # headline, indicator, missing_table
+    not_evaluated_headlines: list[str] = field(default_factory=list)  # no source of the headline was supplied
+    ignored_needs_rows: int = 0  # needs rows naming a headline outside this framework
+
+
+def context(cohort: Cohort | RulesContext) -> RulesContext:
+    return cohort if isinstance(cohort, RulesContext) else RulesContext(cohort)
+
+
+# --------------------------------------------------------------------------------------------
+# needs rows
+# --------------------------------------------------------------------------------------------
+
+
+def needs_headline_index(ctx: RulesContext, framework: Framework) -> np.ndarray | None:
+    """Headline index per kept needs row (-1 = headline not in this framework); None if no needs table."""
+    t = ctx.prepared("needs")
+    if t is None:
+        return None
+    key = f"_h:{framework.name}"
+    if key not in t._codes:
+        codes = np.array(framework.headline_codes, dtype=object)
+        h = pd.Index(codes).get_indexer(t.text("headline"))
+        t._codes[key] = h
+    return t._codes[key]
+
+
+def needs_open_at(ctx: RulesContext, framework: Framework, as_of: np.ndarray) -> pd.DataFrame:
+    """Evidence rows of needs rows open at each family's date (identified by then, not withdrawn,
+    not closed by then), with the headline index in column ``h``."""
+    t = ctx.prepared("needs")
+    if t is None:
+        ev = empty_raw_evidence()
+        ev["h"] = np.array([], dtype="int64")
+        return ev
+    h = needs_headline_index(ctx, framework)
+    assert h is not None
+    d = as_of[t.fam]
+    identified, outcome, outcome_on = t.date("identified_on"), t.text("outcome"), t.date("outcome_on")
+    still_open = (outcome == "open") | (np.isin(outcome, ["met", "not_met"]) & (outcome_on > d))
+    ok = (h >= 0) & (identified <= d) & (outcome != "withdrawn") & still_open
+    sel = np.flatnonzero(ok)
+    ev = raw_evidence(t, sel, NEEDS_INDICATOR, identified)
+    ev["h"] = h[sel]
+    return ev
+
+
+# --------------------------------------------------------------------------------------------
+# presence at per-family dates
+# --------------------------------------------------------------------------------------------
+
+
+def presence(ctx: RulesContext, framework: Framework, as_of: np.ndarray) -> Presence:
+    """Headlines present, headline count and eligibility of every family code at ``as_of``."""
+    scope = Scope(ctx, as_of)
+    parts = []
+    for h, spec in enumerate(framework.headlines.values()):
+        for ind in spec.indicators:
+            if not ind.indicator.evaluable(ctx):
+                continue
+            ev = ind.indicator.evaluate(scope, ind.params)
+            ev["h"] = h
+            parts.append(ev)
+    parts.append(needs_open_at(ctx, framework, as_of))
+    ev = pd.concat(parts, ignore_index=True) if parts else empty_raw_evidence().assign(h=np.array([], dtype="int64"))
+    ev["h"] = ev["h"].astype("int64")
+    codes = np.array(framework.headline_codes, dtype=object)
+    ev["headline"] = codes[ev["h"].to_numpy()] if len(ev) else np.array([], dtype=object)
+
+    n_fam = ctx.n_families
+    n_h = len(codes)
+    fam = ev["fam"].to_numpy(dtype="int64")
+    person = ev["person"].to_numpy(dtype="int64")
+    nrp = np.zeros(len(ev), dtype=bool)
+    named = person >= 0
+    nrp[named] = ctx.person_rel[person[named]] == REL_NRP
+    key = fam * n_h + ev["h"].to_numpy(dtype="int64")
+    uniq, inv = np.unique(key, return_inverse=True)
+    resident = np.bincount(inv, weights=(~nrp).astype("float64"), minlength=len(uniq)) > 0
+    pair_fam, pair_h = uniq // max(n_h, 1), uniq % max(n_h, 1)
+
+    n_resident = np.bincount(pair_fam[resident], minlength=n_fam)
+    n_nrp_only = np.bincount(pair_fam[~resident], minlength=n_fam)
+    count = n_resident + np.minimum(n_nrp_only, framework.eligibility.non_resident_parent_cap)
+    mask = np.zeros(n_fam, dtype="int64")
+    np.bitwise_or.at(mask, pair_fam, (np.int64(1) << pair_h.astype("int64")))
+
+    status = scope.status
+    has_dep = np.bincount(ctx.person_family[status.dependent], minlength=n_fam) > 0
+    eligible = count >= framework.eligibility.min_distinct_headlines
+    if framework.eligibility.require_dependent:
+        eligible &= has_dep
+    eligible &= ~np.isnat(as_of)
+    return Presence(as_of, ev, pair_fam, pair_h, resident, count.astype("int64"), mask, has_dep, eligible)
+
+
+def headline_text(framework: Framework, masks: np.ndarray) -> np.ndarray:
+    """';'-joined sorted headline codes for each headline bit mask."""
+    codes = framework.headline_codes
+    uniq, inv = np.unique(masks, return_inverse=True)
+    texts = np.array([";".join(sorted(c for i, c in enumerate(codes) if (int(m) >> i) & 1)) for m in uniq], dtype=object)
+    return texts[inv] if len(masks) else np.array([], dtype=object)
+
+
+def materialise_evidence(ctx: RulesContext, ev: pd.DataFrame) -> pd.DataFrame:
+    """Coded evidence rows as the output columns (family_id, headline, person_id, indicator, ...)."""
+    n = len(ev)
+    if n == 0:
+        return empty_evidence()
+    fam = ev["fam"].to_numpy(dtype="int64")
+    person = ev["person"].to_numpy(dtype="int64")
+    rows = ev["row"].to_numpy(dtype="int64")
+    tables = ev["table"].to_numpy(dtype=object)
+    person_id = np.full(n, np.nan, dtype=object)
+    named = person >= 0
+    person_id[named] = ctx.person_ids.to_numpy(dtype=object)[person[named]]
+    source_file = np.full(n, np.nan, dtype=object)
+    source_row = np.zeros(n, dtype="int64")
+    for name in pd.unique(tables):
+        sel = tables == name
+        t = ctx.prepared(name)
+        assert t is not None
+        frame = t.frame
+        if "person_id" in frame.columns:
+            # rows of family-level tables may name a person outside `people`; keep what the row says
+            pass
+        source_file[sel] = frame["source_file"].astype("str").to_numpy(dtype=object)[rows[sel]] if "source_file" in frame else ""
+        if "source_row" in frame:
+            source_row[sel] = pd.to_numeric(frame["source_row"]).to_numpy(dtype="float64", na_value=0)[rows[sel]].astype("int64")
+        else:
+            source_row[sel] = rows[sel] + 2
+    out = pd.DataFrame(
+        {
+            "family_id": pd.array(ctx.families.to_numpy(dtype=object)[fam], dtype="str"),
+            "headline": pd.array(ev["headline"].to_numpy(dtype=object), dtype="str"),
+            "person_id": pd.array(person_id, dtype="str"),
+            "indicator": pd.array(ev["indicator"].to_numpy(dtype=object), dtype="str"),
+            "source_table": pd.array(tables, dtype="str"),
+            "source_file": pd.array(source_file, dtype="str"),
+            "source_row": pd.array(source_row, dtype="Int64"),
+            "event_date": as_ns(ev["event_date"]),
+        }
+    )
+    return out.sort_values(["family_id", "headline", "event_date", "source_table", "source_row"], kind="stable", ignore_index=True)
+
+
+def empty_evidence() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "family_id": pd.array([], dtype="str"),
+            "headline": pd.array([], dtype="str"),
+            "person_id": pd.array([], dtype="str"),
+            "indicator": pd.array([], dtype="str"),
+            "source_table": pd.array([], dtype="str"),
+            "source_file": pd.array([], dtype="str"),
+            "source_row": pd.array([], dtype="Int64"),
+            "event_date": np.array([], dtype=NS),
+        }
+    )[list(EVIDENCE_COLUMNS)]
+
+
+def not_evaluated(ctx: RulesContext, framework: Framework) -> tuple[pd.DataFrame, list[str]]:
+    """Indicators (and needs) whose tables were not supplied; headlines with no source at all."""
+    rows = []
+    whole = []
+    for code, spec in framework.headlines.items():
+        usable = False
+        for ind in spec.indicators:
+            missing = ind.indicator.missing_tables(ctx)
+            rows += [(code, ind.code, t) for t in missing]
+            usable |= not missing
+        if not ctx.supplied("needs"):
+            rows.append((code, NEEDS_INDICATOR, "needs"))
+        else:
+            usable = True
+        if not usable:
+            whole.append(code)
+    frame = pd.DataFrame(rows, columns=list(NOT_EVALUATED_COLUMNS)).astype("str")
+    return frame, whole
+
+
+def _ignored_needs(ctx: RulesContext, framework: Framework) -> int:
+    h = needs_headline_index(ctx, framework)
+    return 0 if h is None else int((h < 0).sum())
+
+
+def eligibility_frame(ctx: RulesContext, framework: Framework, p: Presence, fams: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "family_id": pd.array(ctx.families.to_numpy(dtype=object)[fams], dtype="str"),
+            "as_of": p.as_of[fams],
+            "eligible": p.eligible[fams].astype(bool),
+            "headline_count": p.headline_count[fams].astype("int64"),
+            "headlines": pd.array(headline_text(framework, p.headline_mask[fams]), dtype="str"),
+            "has_dependent": p.has_dependent[fams].astype(bool),
+        }
+    )
+
+
+def _result(ctx: RulesContext, framework: Framework, p: Presence, fams: np.ndarray) -> IdentifyResult:
+    elig = eligibility_frame(ctx, framework, p, fams)
+    elig = elig.sort_values("family_id", kind="stable", ignore_index=True)
+    keep = np.zeros(ctx.n_families, dtype=bool)
+    keep[fams] = True
+    ev = p.evidence[keep[p.evidence["fam"].to_numpy(dtype="int64")]] if len(p.evidence) else p.evidence
+    evidence = materialise_evidence(ctx, ev)
+    ne, whole = not_evaluated(ctx, framework)
+    return IdentifyResult(
+        eligibility=validate_output(elig, "eligibility"),
+        evidence=validate_output(evidence, "eligibility_evidence"),
+        not_evaluated=ne,
+        not_evaluated_headlines=whole,
+        ignored_needs_rows=_ignored_needs(ctx, framework),
+    )
+
+
+def identify(cohort: Cohort | RulesContext, framework: Framework, as_of: object) -> IdentifyResult:
+    """Eligibility of every family in ``people`` at ``as_of``."""
+    ctx = context(cohort)
+    d = np.datetime64(pd.Timestamp(as_of).normalize().to_datetime64(), "ns")
+    fams = ctx.families.get_indexer(ctx.people_families)
+    dates = np.full(ctx.n_families, np.datetime64("NaT", "ns"))
+    dates[fams] = d
+    return _result(ctx, framework, presence(ctx, framework, dates), np.sort(fams))
+
+
+def family_dates(ctx: RulesContext, dates: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A Series family_id -> date as a per-family-code date array, and the family codes it names."""
+    fams = ctx.families.get_indexer(pd.Index(dates.index.astype("str")))
+    if (fams < 0).any():
+        unknown = dates.index[fams < 0][:3].tolist()
+        raise KeyError(f"families not in people or programme: {unknown}")
+    arr = np.full(ctx.n_families, np.datetime64("NaT", "ns"))
+    arr[fams] = as_ns(pd.Series(dates.to_numpy()))
+    return arr, fams
+
+
+def identify_at(cohort: Cohort | RulesContext, framework: Framework, dates: pd.Series) -> IdentifyResult:
+    """Eligibility of each family at its own date: ``dates`` maps family_id -> date (e.g. attached_on).
+
+    One vectorised pass whatever the number of distinct dates; a family with a missing date is
+    reported not eligible."""
+    ctx = context(cohort)
+    arr, fams = family_dates(ctx, dates)
+    return _result(ctx, framework, presence(ctx, framework, arr), fams)

@@ -1,0 +1,734 @@
+"""The typed indicator catalogue and the vectorised machinery the rules engine evaluates it with.
+
+An **indicator** is a small pure function over the cohort's tables: given, for every family, a test
+date (and optionally an explicit window start), it returns the **evidence rows** that make the
+indicator hold (one row per source row: family, person, source table and row, event date). Each
+indicator has a stable ``code``, a pydantic parameter model (unknown keys are errors), the tables
+it reads and a guidance reference. They are registered by code in :data:`CATALOGUE`.
+
+Indicators never loop over families: the cohort is turned once into integer codes
+(:class:`RulesContext`: family and person codes, dates as ``datetime64[ns]`` arrays) and every
+indicator is a handful of numpy masks, takes and group counts over whole tables.
+
+An indicator whose table was **not supplied** is *not evaluated*: :meth:`Indicator.evaluable`
+is False and the caller reports it (it never makes a headline present, and a success measure
+that reads it is ``not_evaluated``).
+
+Success **measures** (how a headline is judged met at an as-of date) are named here too, with
+their parameter models, so that a framework file can be validated without the tracking code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from tfclaims.cohort import Cohort
+
+NS = "datetime64[ns]"
+NAT = np.datetime64("NaT", "ns")
+
+RELATIONSHIPS: tuple[str, ...] = ("parent", "child", "other_adult", "non_resident_parent", "expectant_parent")
+REL_PARENT, REL_CHILD, REL_OTHER_ADULT, REL_NRP, REL_EXPECTANT = range(5)
+ADULT_RELATIONSHIPS = (REL_PARENT, REL_OTHER_ADULT, REL_NRP, REL_EXPECTANT)
+
+# The evidence columns of eligibility_evidence.csv (outputs.md), also used for outcome evidence.
+EVIDENCE_COLUMNS: tuple[str, ...] = (
+    "family_id",
+    "headline",
+    "person_id",
+    "indicator",
+    "source_table",
+    "source_file",
+    "source_row",
+    "event_date",
+)
+# The internal (coded) evidence frame every indicator returns.
+RAW_EVIDENCE_COLUMNS: tuple[str, ...] = ("fam", "person", "table", "row", "indicator", "event_date")
+
+
+# --------------------------------------------------------------------------------------------
+# dates
+# --------------------------------------------------------------------------------------------
+
+
+def as_ns(values: object) -> np.ndarray:
+    """Any date-like array/Series/scalar as a ``datetime64[ns]`` numpy array (NaT for missing)."""
+    if isinstance(values, pd.Series | pd.Index):
+        return pd.to_datetime(values).to_numpy(dtype=NS)
+    return np.asarray(pd.to_datetime(values), dtype=NS)
+
+
+def shift_months(dates: np.ndarray, months: int) -> np.ndarray:
+    """``dates`` moved by whole months, clamped to the month's end (31 Mar - 6 = 30 Sep)."""
+    if months == 0:
+        return dates.copy()
+    idx = pd.DatetimeIndex(dates)
+    return (idx + pd.DateOffset(months=months)).to_numpy(dtype=NS)
+
+
+def shift_days(dates: np.ndarray, days: int | np.ndarray) -> np.ndarray:
+    return dates + np.asarray(days, dtype="int64").astype("timedelta64[D]").astype("timedelta64[ns]")
+
+
+def age_in_years(dob: np.ndarray, on: np.ndarray) -> np.ndarray:
+    """Whole years from ``dob`` to ``on`` (a 29 February birthday counts on 1 March in other years).
+
+    Missing either side gives -1.
+    """
+    b = pd.DatetimeIndex(dob)
+    d = pd.DatetimeIndex(on)
+    missing = np.isnat(dob) | np.isnat(on)
+    by, bmd = b.year.to_numpy(), b.month.to_numpy() * 100 + b.day.to_numpy()
+    dy, dmd = d.year.to_numpy(), d.month.to_numpy() * 100 + d.day.to_numpy()
+    # Comparing (month, day) makes a 29 Feb birthday fall on 1 Mar in a common year: 28 Feb < 29 Feb.
+    age = dy - by - (dmd < bmd)
+    age = np.where(missing, -1, age)
+    return age.astype("int64")
+
+
+def iso(dates: np.ndarray) -> np.ndarray:
+    """Dates as ``YYYY-MM-DD`` strings (empty for NaT), vectorised."""
+    out = np.datetime_as_string(dates, unit="D")
+    return np.where(np.isnat(dates), "", out)
+
+
+def term_dates(academic_year: pd.Series, term: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end dates of school terms: autumn 1 Sep-31 Dec of the first year; spring 1 Jan-31 Mar
+    and summer 1 Apr-31 Jul of the second year (contract.md). Unknown values give NaT."""
+    first = pd.to_numeric(academic_year.astype("str").str.slice(0, 4), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    t = term.astype("str").to_numpy(dtype=object)
+    autumn, spring, summer = t == "autumn", t == "spring", t == "summer"
+    ok = ~np.isnan(first) & (autumn | spring | summer)
+    year = np.where(autumn, first, first + 1)
+    year = np.where(ok, year, 1970).astype("int64")
+    start_month = np.select([autumn, spring, summer], [9, 1, 4], 1)  # 1-based month of the first day
+    after_month = np.select([autumn, spring, summer], [13, 4, 8], 1)  # month after the last day
+    months_start = (year - 1970) * 12 + start_month - 1
+    months_after = (year - 1970) * 12 + after_month - 1
+    start = months_start.astype("datetime64[M]").astype(NS)
+    end = (months_after.astype("datetime64[M]").astype("datetime64[D]") - np.timedelta64(1, "D")).astype(NS)
+    start[~ok] = NAT
+    end[~ok] = NAT
+    return start, end
+
+
+# --------------------------------------------------------------------------------------------
+# the coded cohort
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PreparedTable:
+    """A supplied table resolved to family / person codes (rows that resolve to no family dropped)."""
+
+    name: str
+    frame: pd.DataFrame  # the table as supplied (positional rows)
+    rows: np.ndarray  # positions of the kept rows in ``frame``
+    person: np.ndarray  # person code per kept row (-1 = the family as a whole)
+    fam: np.ndarray  # family code per kept row
+    _dates: dict[str, np.ndarray] = field(default_factory=dict)
+    _codes: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def date(self, column: str) -> np.ndarray:
+        if column not in self._dates:
+            if column in self.frame.columns:
+                self._dates[column] = as_ns(self.frame[column])[self.rows]
+            else:
+                self._dates[column] = np.full(len(self.rows), NAT)
+        return self._dates[column]
+
+    def text(self, column: str) -> np.ndarray:
+        """A text column as a numpy object/str array ('' for missing)."""
+        if column not in self._codes:
+            if column in self.frame.columns:
+                col = self.frame[column]
+                self._codes[column] = col.astype("str").fillna("").to_numpy(dtype=object)[self.rows]
+            else:
+                self._codes[column] = np.full(len(self.rows), "", dtype=object)
+        return self._codes[column]
+
+    def number(self, column: str) -> np.ndarray:
+        if column not in self.frame.columns:
+            return np.zeros(len(self.rows), dtype="float64")
+        return pd.to_numeric(self.frame[column], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)[self.rows]
+
+    def isin(self, column: str, values: list[str] | tuple[str, ...] | None) -> np.ndarray:
+        if values is None:
+            return np.ones(len(self.rows), dtype=bool)
+        return np.isin(self.text(column), list(values))
+
+
+class RulesContext:
+    """The cohort turned into integer codes once, shared by every evaluation of one run."""
+
+    def __init__(self, cohort: Cohort) -> None:
+        self.cohort = cohort
+        people = cohort.people
+        programme = cohort.get("programme")
+        fam_ids = people["family_id"].astype("str")
+        extra = programme["family_id"].astype("str") if programme is not None else fam_ids.iloc[:0]
+        self.families = pd.Index(pd.unique(pd.concat([fam_ids, extra], ignore_index=True).dropna()), dtype="str")
+        self.people_families = pd.Index(pd.unique(fam_ids.dropna()), dtype="str")
+        self.person_ids = pd.Index(people["person_id"].astype("str"), dtype="str")
+        self.person_family = self.families.get_indexer(fam_ids).astype("int64")
+        self.person_dob = as_ns(people["date_of_birth"])
+        rel = people["relationship"].astype("str").to_numpy(dtype=object)
+        self.person_rel = np.full(len(people), -1, dtype="int8")
+        for i, name in enumerate(RELATIONSHIPS):
+            self.person_rel[rel == name] = i
+        self._prepared: dict[str, PreparedTable | None] = {}
+
+    @property
+    def n_families(self) -> int:
+        return len(self.families)
+
+    def supplied(self, table: str) -> bool:
+        return self.cohort.supplied(table)
+
+    def prepared(self, table: str) -> PreparedTable | None:
+        """The table with family and person codes, or None when it was not supplied."""
+        if table in self._prepared:
+            return self._prepared[table]
+        frame = self.cohort.get(table)
+        if frame is None:
+            self._prepared[table] = None
+            return None
+        frame = frame.reset_index(drop=True)
+        n = len(frame)
+        if "person_id" in frame.columns:
+            person = self.person_ids.get_indexer(frame["person_id"].astype("str")).astype("int64")
+        else:
+            person = np.full(n, -1, dtype="int64")
+        if table in ("needs", "housing") and "family_id" in frame.columns:
+            # needs rows name their family; housing rows may name a family instead of a person
+            fam = self.families.get_indexer(frame["family_id"].astype("str")).astype("int64")
+            from_person = (fam < 0) & (person >= 0)
+            fam[from_person] = self.person_family[person[from_person]]
+            if table == "needs":
+                # a needs row naming someone outside the family is the family's, not that person's
+                named = person >= 0
+                person[named & (self.person_family[np.where(named, person, 0)] != fam)] = -1
+        else:
+            fam = np.where(person >= 0, self.person_family[np.where(person >= 0, person, 0)], -1)
+        keep = np.flatnonzero(fam >= 0)
+        prepared = PreparedTable(table, frame, keep, person[keep], fam[keep])
+        self._prepared[table] = prepared
+        return prepared
+
+    def status(self, as_of: np.ndarray) -> PersonStatus:
+        """Who is a member / child / adult at each family's own test date."""
+        d = as_of[self.person_family] if len(self.person_family) else np.array([], dtype=NS)
+        has_date = ~np.isnat(d)
+        member = has_date & ~np.isnat(self.person_dob) & (self.person_dob <= np.where(has_date, d, self.person_dob))
+        age = age_in_years(self.person_dob, d)
+        child = member & (self.person_rel == REL_CHILD) & (age < 18)
+        adult = member & np.isin(self.person_rel, ADULT_RELATIONSHIPS) & (age >= 18)
+        expectant = member & (self.person_rel == REL_EXPECTANT)
+        return PersonStatus(member=member, child=child, adult=adult, dependent=child | expectant)
+
+
+@dataclass
+class PersonStatus:
+    member: np.ndarray
+    child: np.ndarray
+    adult: np.ndarray
+    dependent: np.ndarray
+
+    def who(self, who: str) -> np.ndarray:
+        return {"member": self.member, "child": self.child, "adult": self.adult}[who]
+
+
+@dataclass
+class Scope:
+    """One evaluation: a test date per family code (NaT = family not evaluated).
+
+    ``since`` (per family) replaces an indicator's own look-back window with an explicit exclusive
+    start: success measures ("none in the 6 months to A") and sf-2022's no-recurrence rule
+    (``(closed_on, A]``) use it. ``recurrence`` is True for those uses.
+    """
+
+    ctx: RulesContext
+    as_of: np.ndarray
+    since: np.ndarray | None = None
+    recurrence: bool = False
+    _status: PersonStatus | None = None
+
+    @property
+    def status(self) -> PersonStatus:
+        if self._status is None:
+            self._status = self.ctx.status(self.as_of)
+        return self._status
+
+    def window_start(self, months: int) -> np.ndarray:
+        if self.since is not None:
+            return self.since
+        return shift_months(self.as_of, -months)
+
+
+def empty_raw_evidence() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "fam": np.array([], dtype="int64"),
+            "person": np.array([], dtype="int64"),
+            "table": np.array([], dtype=object),
+            "row": np.array([], dtype="int64"),
+            "indicator": np.array([], dtype=object),
+            "event_date": np.array([], dtype=NS),
+        }
+    )
+
+
+def raw_evidence(t: PreparedTable, sel: np.ndarray, indicator: str, dates: np.ndarray) -> pd.DataFrame:
+    """Evidence rows for the kept-row positions ``sel`` of a prepared table."""
+    return pd.DataFrame(
+        {
+            "fam": t.fam[sel],
+            "person": t.person[sel],
+            "table": np.full(len(sel), t.name, dtype=object),
+            "row": t.rows[sel],
+            "indicator": np.full(len(sel), indicator, dtype=object),
+            "event_date": dates[sel] if len(dates) == len(t.rows) else dates,
+        }
+    )
+
+
+def _who_mask(scope: Scope, t: PreparedTable, who: str, family_rows_count: bool = False) -> np.ndarray:
+    """Rows whose person is a ``who`` at the family's test date (family-level rows: if allowed)."""
+    has_person = t.person >= 0
+    ok = np.zeros(len(t.rows), dtype=bool)
+    mask = scope.status.who(who)
+    ok[has_person] = mask[t.person[has_person]]
+    if family_rows_count:
+        ok[~has_person] = ~np.isnat(scope.as_of[t.fam[~has_person]])
+    return ok
+
+
+def _event_mask(scope: Scope, t: PreparedTable, dates: np.ndarray, months: int) -> np.ndarray:
+    end = scope.as_of[t.fam]
+    start = scope.window_start(months)[t.fam]
+    return (dates > start) & (dates <= end)
+
+
+def _spell_mask(scope: Scope, t: PreparedTable, months: int) -> np.ndarray:
+    """Spells overlapping ``(S, E]``: started on or before E, end blank or after S."""
+    end = scope.as_of[t.fam]
+    start = scope.window_start(months)[t.fam]
+    s, e = t.date("start_date"), t.date("end_date")
+    return (s <= end) & (np.isnat(e) | (e > start)) & ~np.isnat(end)
+
+
+# --------------------------------------------------------------------------------------------
+# the catalogue
+# --------------------------------------------------------------------------------------------
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WindowParams(Params):
+    window_months: int = Field(12, ge=1, le=120, description="look-back window: the N months to D")
+
+
+class Indicator:
+    """Base class of a catalogue entry."""
+
+    code: ClassVar[str]
+    tables: ClassVar[tuple[str, ...]]
+    params_model: ClassVar[type[Params]] = WindowParams
+    kind: ClassVar[Literal["event", "spell", "terms"]] = "event"
+    who: ClassVar[str] = "member"
+    description: ClassVar[str] = ""
+    reference: ClassVar[str] = ""
+
+    def evaluable(self, ctx: RulesContext) -> bool:
+        return all(ctx.supplied(t) for t in self.tables)
+
+    def missing_tables(self, ctx: RulesContext) -> list[str]:
+        return [t for t in self.tables if not ctx.supplied(t)]
+
+    def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def describe(self, params: Params) -> str:
+        return self.description.format(**params.model_dump())
+
+
+CATALOGUE: dict[str, Indicator] = {}
+
+
+def register(cls: type[Indicator]) -> type[Indicator]:
+    if cls.code in CATALOGUE:
+        raise ValueError(f"indicator code {cls.code!r} registered twice")
+    CATALOGUE[cls.code] = cls()
+    return cls
+
+
+def get_indicator(code: str) -> Indicator:
+    try:
+        return CATALOGUE[code]
+    except KeyError:
+        raise KeyError(f"unknown indicator {code!r}; the catalogue has: {', '.join(sorted(CATALOGUE))}") from None
+
+
+@register
+class ProvenOffence(Indicator):
+    code = "proven_offence"
+    tables = ("offences",)
+    description = "a member with a proven offence in the {window_months} months to the test date"
+    reference = "frameworks.md tf-phase2 crime_asb; domain-rules.md 2.1-2.2"
+    label = "proven offence"
+
+    def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
+        t = scope.ctx.prepared("offences")
+        assert t is not None and isinstance(params, WindowParams)
+        d = t.date("offence_date")
+        ok = (t.text("outcome") == "proven") & _who_mask(scope, t, "member") & _event_mask(scope, t, d, params.window_months)
+        return raw_evidence(t, np.flatnonzero(ok), self.code, d)
+
+
+@register
+class AsbIncident(Indicator):
+    code = "asb_incident"
+    tables = ("asb_incidents",)
+    description = "a member with an ASB incident in the {window_months} months to the test date"
+    reference = "frameworks.md tf-phase2 crime_asb; domain-rules.md 2.1-2.2"
+    label = "ASB incident"
+
+    def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
+        t = scope.ctx.prepared("asb_incidents")
+        assert t is not None and isinstance(params, WindowParams)
+        d = t.date("incident_date")
+        ok = _who_mask(scope, t, "member") & _event_mask(scope, t, d, params.window_months)
+        return raw_evidence(t, np.flatnonzero(ok), self.code, d)
+
+
+class AbsenceParams(Params):
+    terms: int = Field(3, ge=1, le=9, description="the latest N terms with data ending on or before D")
+    absence_threshold: float = Field(0.10, gt=0, le=1, description="absence rate at or above this is a problem")
+
+
+def term_table(scope: Scope) -> tuple[PreparedTable, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """school_attendance with term start/end, sessions possible and absent (rows with data only)."""
+    t = scope.ctx.prepared("school_attendance")
+    assert t is not None
+    if "_term_start" not in t._dates:
+        start, end = term_dates(t.frame["academic_year"], t.frame["term"])
+        t._dates["_term_start"], t._dates["_term_end"] = start[t.rows], end[t.rows]
+    possible = t.number("sessions_possible")
+    absent = np.nan_to_num(t.number("sessions_authorised_absence")) + np.nan_to_num(t.number("sessions_unauthorised_absence"))
+    has_data = possible > 0  # a term with 0 possible sessions has no rate and is skipped
+    return t, t._dates["_term_start"], t._dates["_term_end"], possible, absent, has_data
+
+
+def latest_terms(person: np.ndarray, end: np.ndarray, sel: np.ndarray, k: int) -> np.ndarray:
+    """Of the row positions ``sel``, those that are among each person's latest ``k`` by term end."""
+    if len(sel) == 0:
+        return sel
+    order = np.lexsort((-end[sel].astype("int64"), person[sel]))
+    s = sel[order]
+    p = person[s]
+    first = np.r_[True, p[1:] != p[:-1]]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(s)), 0))
+    rank = np.arange(len(s)) - group_start
+    return s[rank < k]
+
+
+@register
+class SchoolAbsence(Indicator):
+    code = "school_absence"
+    tables = ("school_attendance",)
+    params_model = AbsenceParams
+    kind = "terms"
+    who = "child"
+    description = (
+        "a child whose absence over their latest {terms} terms ending on or before the test date "
+        "is at or above {absence_threshold:.0%}"
+    )
+    reference = "frameworks.md tf-phase2 education; domain-rules.md 2.2 (10% of sessions, last three terms)"
+    label = "school absence"
+
+    def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
+        assert isinstance(params, AbsenceParams)
+        t, start, end, possible, absent, has_data = term_table(scope)
+        as_of = scope.as_of[t.fam]
+        base = has_data & _who_mask(scope, t, "child") & (end <= as_of)
+        if scope.since is not None:
+            # recurrence: any term that starts on or after the window start, at or above the threshold
+            since = scope.since[t.fam]
+            ok = base & (start >= since) & (absent / np.where(has_data, possible, 1) >= params.absence_threshold)
+            return raw_evidence(t, np.flatnonzero(ok), self.code, end)
+        used = latest_terms(t.person, end, np.flatnonzero(base), params.terms)
+        if len(used) == 0:
+            return raw_evidence(t, used, self.code, end)
+        codes, inv = np.unique(t.person[used], return_inverse=True)
+        tot_abs = np.bincount(inv, weights=absent[used])
+        tot_pos = np.bincount(inv, weights=possible[used])
+        failing = (tot_abs / tot_pos) >= params.absence_threshold
+        return raw_evidence(t, used[failing[inv]], self.code, end)
+
+
+class SuspensionParams(Params):
+    window_months: int = Field(12, ge=1, le=120)
+    min_suspensions: int = Field(3, ge=1, le=50, description="this many suspensions or more in the window")
+
+
+@register
+class RepeatedSuspensions(Indicator):
+    code = "repeated_suspensions"
+    tables = ("exclusions",)
+    params_model = SuspensionParams
+    who = "child"
+    description = "a child with {min_suspensions} or more suspensions starting in the {window_months} months to the test date"
+    reference = "frameworks.md tf-phase2 education; domain-rules.md 2.2 (3 fixed-term exclusions)"
+    label = "suspension"
+
+    def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
+        assert isinstance(params, SuspensionParams)
+        t = scope.ctx.prepared("exclusions")
+        assert t is not None
+        d = t.date("start_date")
+        ok = (t.text("exclusion_type") == "suspension") & _who_mask(scope, t, "child") & _event_mask(scope, t, d, params.window_months)
+        sel = np.flatnonzero(ok)
+        if len(sel):
+            _, inv, counts = np.unique(t.person[sel], return_inverse=True, return_counts=True)
+            sel = sel[counts[inv] >= params.min_suspensions]
+        return raw_evidence(t, sel, self.code, d)
+
+
+@register
+class PermanentExclusion(Indicator):
+    code = "permanent_exclusion"
+    tables = ("exclusions",)
+    who = "child"
+    description = "a child with a permanent exclusion starting in the {window_months} months to the test date"
+    reference = "frameworks.md tf-phase2 education; domain-rules.md 2.2"
+    label = "permanent exclusion"
+
+    def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
+        assert isinstance(params, WindowParams)
+        t = scope.ctx.prepared("exclusions")
+        assert t is not None
+        d = t.date("start_date")
+        ok = (t.text("exclusion_type") == "permanent") & _who_mask(scope, t, "child") & _event_mask(scope, t, d, params.window_months)
+        return raw_evidence(t, np.flatnonzero(ok), self.code, d)
+
+
+class EpisodeParams(Params):
+    window_months: int = Field(12, ge=1, le=120)
+    episode_types: tuple[Literal["early_help", "cin", "cp", "lac"], ...] = ("cin", "cp")
+
+
+@register
+class SocialCareEpisode(Indicator):
+    code = "social_care_episode"
+    tables = ("social_care",)
+    params_model = EpisodeParams
+    kind = "spell"
+    who = "child"
+    description = "a child with a {episode_types} episode overlapping the {window_months} months to the test date"
+    reference = "frameworks.md tf-phase2 children_need_help; domain-rules.md 2.1 (child in need, CP plan)"
+    label = "social-care episode"
+
+    def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
+        assert isinstance(params, EpisodeParams)
+        t = scope.ctx.prepared("social_care")
+        assert t is not None
+        ok = t.isin("episode_type", params.episode_types) & _who_mask(scope, t, "child") & _spell_mask(scope, t, params.window_months)
+        return raw_evidence(t, np.flatnonzero(ok), self.code, t.date("start_date"))
+
+
+class BenefitParams(Params):
+    window_months: int = Field(6, ge=1, le=120)
+    benefit_types: tuple[str, ...] | None = Field(
+        None, description="out-of-work benefit codes; blank = the framework's out_of_work_benefits list"
+    )
+
+
+@register
+class OutOfWorkBenefit(Indicator):
+    code = "out_of_work_benefit"
+    tables = ("benefits",)
+    params_model = BenefitParams
+    kind = "spell"
+    who = "adult"
+    description = "an adult with an out-of-work benefit spell overlapping the {window_months} months to the test date"
+    reference = "frameworks.md tf-phase2 worklessness; contract.md benefits; data/reference/benefits.yaml"
+    label = "out-of-work benefit"
+
+    def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
+        assert isinstance(params, BenefitParams)
+        t = scope.ctx.prepared("benefits")
+        assert t is not None
+        ok = t.isin("benefit_type", params.benefit_types or ()) & _who_mask(scope, t, "adult") & _spell_mask(scope, t, params.window_months)
+        return raw_evidence(t, np.flatnonzero(ok), self.code, t.date("start_date"))
+
+
+class DomesticAbuseParams(Params):
+    window_months: int = Field(12, ge=1, le=120)
+    roles: tuple[Literal["victim", "perpetrator", "child_in_household", "unknown"], ...] | None = Field(
+        None, description="roles that count; blank = any role"
+    )
+
+
+@register
+class DomesticAbuseIncident(Indicator):
+    code = "domestic_abuse_incident"
+    tables = ("domestic_abuse",)
+    params_model = DomesticAbuseParams
+    description = "a member in a domestic-abuse incident in the {window_months} months to the test date"
+    reference = "frameworks.md tf-phase2 domestic_abuse; domain-rules.md 2.2"
+    label = "domestic-abuse incident"
+
+    def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
+        assert isinstance(params, DomesticAbuseParams)
+        t = scope.ctx.prepared("domestic_abuse")
+        assert t is not None
+        d = t.date("incident_date")
+        ok = t.isin("role", params.roles) & _who_mask(scope, t, "member") & _event_mask(scope, t, d, params.window_months)
+        return raw_evidence(t, np.flatnonzero(ok), self.code, d)
+
+
+HealthIssue = Literal["mental_health", "physical_health", "substance_misuse", "alcohol_misuse", "maternity", "disability", "other"]
+
+
+class HealthParams(Params):
+    window_months: int = Field(12, ge=1, le=120)
+    issues: tuple[HealthIssue, ...] = ("mental_health", "physical_health", "substance_misuse", "alcohol_misuse")
+
+
+@register
+class HealthRecord(Indicator):
+    code = "health_record"
+    tables = ("health",)
+    params_model = HealthParams
+    description = "a member with a health record ({issues}) in the {window_months} months to the test date"
+    reference = "frameworks.md tf-phase2 health, sf-2022 health / substance_use"
+    label = "health record"
+
+    def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
+        assert isinstance(params, HealthParams)
+        t = scope.ctx.prepared("health")
+        assert t is not None
+        d = t.date("recorded_on")
+        ok = t.isin("issue", params.issues) & _who_mask(scope, t, "member") & _event_mask(scope, t, d, params.window_months)
+        return raw_evidence(t, np.flatnonzero(ok), self.code, d)
+
+
+HousingIssue = Literal["homeless", "temporary_accommodation", "eviction_notice", "rent_arrears", "overcrowding", "tenancy_asb"]
+
+
+class HousingParams(Params):
+    window_months: int = Field(12, ge=1, le=120)
+    issues: tuple[HousingIssue, ...] | None = Field(None, description="issues that count; blank = any")
+    unresolved: bool = Field(True, description="only records not resolved on or before the test date")
+
+
+@register
+class HousingRecord(Indicator):
+    code = "housing_record"
+    tables = ("housing",)
+    params_model = HousingParams
+    description = "a housing record in the {window_months} months to the test date (unresolved: {unresolved})"
+    reference = "frameworks.md sf-2022 housing"
+    label = "housing record"
+
+    def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
+        assert isinstance(params, HousingParams)
+        t = scope.ctx.prepared("housing")
+        assert t is not None
+        d = t.date("recorded_on")
+        ok = t.isin("issue", params.issues) & _who_mask(scope, t, "member", family_rows_count=True)
+        ok &= _event_mask(scope, t, d, params.window_months)
+        if params.unresolved and not scope.recurrence:
+            resolved = t.date("resolved_on")
+            ok &= np.isnat(resolved) | (resolved > scope.as_of[t.fam])
+        return raw_evidence(t, np.flatnonzero(ok), self.code, d)
+
+
+class RentArrearsParams(HousingParams):
+    issues: tuple[HousingIssue, ...] | None = ("rent_arrears",)
+    unresolved: bool = False
+
+
+@register
+class RentArrears(HousingRecord):
+    code = "rent_arrears"
+    params_model = RentArrearsParams
+    description = "a rent-arrears housing record in the {window_months} months to the test date"
+    reference = "frameworks.md sf-2022 financial_stability"
+    label = "rent-arrears record"
+
+
+# --------------------------------------------------------------------------------------------
+# success measures (implemented in tfclaims.track)
+# --------------------------------------------------------------------------------------------
+
+
+class NoRecurrenceWindowParams(Params):
+    window_months: int = Field(6, ge=1, le=60, description="none of the headline's indicators in the N months to A")
+    sustain_months: int = Field(6, ge=0, le=60, description="A must be at least N months after attached_on")
+
+
+class EducationTermsParams(Params):
+    terms: int = Field(3, ge=1, le=9, description="terms since attachment needed (the latest N are judged)")
+    absence_threshold: float = Field(0.10, gt=0, le=1, description="a term's absence rate must be below this")
+    min_suspensions: int = Field(3, ge=1, le=50, description="this many suspensions in the span fails")
+    check_exclusions: bool = Field(True, description="permanent exclusions and suspensions are checked")
+
+
+class EducationSinceClosureParams(Params):
+    absence_threshold: float = Field(0.10, gt=0, le=1)
+    min_suspensions: int = Field(3, ge=1, le=50)
+    check_exclusions: bool = True
+
+
+class NoParams(Params):
+    pass
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    params_model: type[Params]
+    description: str
+    # tables read beyond the headline's own indicators
+    tables: Callable[[Params], tuple[str, ...]] = lambda p: ()
+
+
+MEASURES: dict[str, Measure] = {
+    m.name: m
+    for m in (
+        Measure(
+            "no_recurrence_window",
+            NoRecurrenceWindowParams,
+            "A >= attached_on + {sustain_months} months and none of the headline's indicators in the {window_months} months to A",
+        ),
+        Measure(
+            "education_terms",
+            EducationTermsParams,
+            "every child with a term since attachment has {terms} such terms ending by A, each latest-{terms} term "
+            "below {absence_threshold:.0%} absence, and no permanent exclusion and fewer than {min_suspensions} suspensions in their span",
+            lambda p: ("school_attendance", "exclusions") if getattr(p, "check_exclusions", True) else ("school_attendance",),
+        ),
+        Measure("needs_only", NoParams, "met only through needs rows: at least one counts at A and all are met by A"),
+        Measure(
+            "no_recurrence_since_closure",
+            NoParams,
+            "none of the headline's indicators recur in (closed_on, A]",
+        ),
+        Measure(
+            "education_since_closure",
+            EducationSinceClosureParams,
+            "every term starting on or after closed_on and ending by A (at least one) below {absence_threshold:.0%} absence; "
+            "no permanent exclusion and fewer than {min_suspensions} suspensions in (closed_on, A]",
+            lambda p: ("school_attendance", "exclusions") if getattr(p, "check_exclusions", True) else ("school_attendance",),
+        ),
+    )
+}

@@ -1,0 +1,741 @@
+"""Outcomes of every attached family at an as-of date A, and the per-family facts a claim needs.
+
+For each family in ``programme`` with ``attached_on <= A``:
+
+- **required headlines**: present at ``attached_on``, plus (tf-phase2) present at A, plus the
+  headline of every needs row identified in ``(attached_on, A]`` and not withdrawn;
+- each required headline's **status** at A -- ``met``, ``not_met``, ``not_yet`` or
+  ``not_evaluated`` (first of ``not_evaluated``, ``not_met``, ``not_yet`` wins) -- from its success
+  measure (``tfclaims.indicators.MEASURES``) and its needs rows, with a sentence saying why;
+- the claim facts: eligibility at attachment, whole-family working, SSP, continuous employment,
+  sf-2022's successful family outcome, programme period, discretion note.
+
+Everything is evaluated with whole-table numpy masks over the coded cohort
+(:class:`tfclaims.indicators.RulesContext`); details are built with vectorised string operations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from schemas.rules import validate_output
+from tfclaims.cohort import Cohort
+from tfclaims.frameworks import Framework, HeadlineSpec
+from tfclaims.identify import (
+    NEEDS_INDICATOR,
+    Presence,
+    context,
+    empty_evidence,
+    headline_text,
+    materialise_evidence,
+    needs_headline_index,
+    not_evaluated,
+    presence,
+)
+from tfclaims.indicators import (
+    CATALOGUE,
+    NAT,
+    NS,
+    EducationSinceClosureParams,
+    EducationTermsParams,
+    NoRecurrenceWindowParams,
+    RulesContext,
+    Scope,
+    empty_raw_evidence,
+    iso,
+    latest_terms,
+    raw_evidence,
+    shift_days,
+    shift_months,
+    term_table,
+)
+
+NOT_EVALUATED, NOT_MET, NOT_YET, MET = 0, 1, 2, 3
+STATUS_NAMES = np.array(["not_evaluated", "not_met", "not_yet", "met"], dtype=object)
+CE_HEADLINE = "continuous_employment"
+
+
+@dataclass
+class TrackResult:
+    outcomes: pd.DataFrame  # family_id, as_of, headline, status, detail
+    families: pd.DataFrame  # one row per attached family (schemas.rules.FamilySummary)
+    evidence: pd.DataFrame  # outcome evidence (evidence columns)
+    attachment_evidence: pd.DataFrame  # eligibility evidence at each family's attached_on
+    not_evaluated: pd.DataFrame  # headline, indicator, missing_table
+    programme_supplied: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# small vectorised helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _s(values: np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype=object)
+
+
+def _cat(*parts: object) -> np.ndarray:
+    """Element-wise string concatenation of arrays and scalars."""
+    out: np.ndarray | None = None
+    n = max((len(p) for p in parts if isinstance(p, np.ndarray)), default=1)
+    for p in parts:
+        arr = p.astype(object) if isinstance(p, np.ndarray) else np.full(n, str(p), dtype=object)
+        out = arr if out is None else out + arr
+    return out if out is not None else np.array([], dtype=object)
+
+
+def _who(ctx: RulesContext, person: np.ndarray) -> np.ndarray:
+    out = np.full(len(person), "family", dtype=object)
+    named = person >= 0
+    out[named] = ctx.person_ids.to_numpy(dtype=object)[person[named]]
+    return out
+
+
+class _Reasons:
+    """Collects (key, status, detail) rows and outcome evidence rows."""
+
+    def __init__(self, n_h: int) -> None:
+        self.n_h = n_h
+        self.keys: list[np.ndarray] = []
+        self.status: list[np.ndarray] = []
+        self.detail: list[np.ndarray] = []
+        self.evidence: list[pd.DataFrame] = []
+
+    def add(self, keys: np.ndarray, status: int, detail: np.ndarray | str) -> None:
+        keys = np.asarray(keys, dtype="int64")
+        if len(keys) == 0:
+            return
+        self.keys.append(keys)
+        self.status.append(np.full(len(keys), status, dtype="int8"))
+        self.detail.append(detail if isinstance(detail, np.ndarray) else np.full(len(keys), detail, dtype=object))
+
+    def add_evidence(self, ev: pd.DataFrame, h: int | np.ndarray) -> None:
+        if len(ev):
+            ev = ev.copy()
+            ev["h"] = h
+            self.evidence.append(ev)
+
+    def frame(self) -> pd.DataFrame:
+        if not self.keys:
+            return pd.DataFrame({"key": np.array([], "int64"), "status": np.array([], "int8"), "detail": np.array([], object)})
+        return pd.DataFrame({"key": np.concatenate(self.keys), "status": np.concatenate(self.status), "detail": np.concatenate(self.detail)})
+
+
+# --------------------------------------------------------------------------------------------
+# the main entry point
+# --------------------------------------------------------------------------------------------
+
+
+def track(cohort: Cohort | RulesContext, framework: Framework, as_of: object) -> TrackResult:
+    """Outcomes of every family with ``programme.attached_on <= as_of``, at ``as_of``."""
+    ctx = context(cohort)
+    A = np.datetime64(pd.Timestamp(as_of).normalize().to_datetime64(), "ns")
+    ne_frame, _ = not_evaluated(ctx, framework)
+    prog = ctx.cohort.get("programme")
+    if prog is None:
+        return _empty_result(ne_frame, "programme not supplied: no family is attached, nothing to track")
+    prog = prog.reset_index(drop=True)
+    n_fam = ctx.n_families
+    pfam = ctx.families.get_indexer(prog["family_id"].astype("str"))
+    attached_on = np.full(n_fam, NAT)
+    attached_on[pfam] = _date_col(prog, "attached_on")
+    attached = ~np.isnat(attached_on) & (attached_on <= A)
+    fams = np.flatnonzero(attached)
+    order = np.argsort(ctx.families.to_numpy(dtype=object)[fams], kind="stable")
+    fams = fams[order]
+    if len(fams) == 0:
+        return _empty_result(ne_frame, "no family is attached on or before the as-of date")
+
+    def per_fam(col: str) -> np.ndarray:
+        arr = np.full(n_fam, NAT)
+        arr[pfam] = _date_col(prog, col)
+        return arr
+
+    closed_on = per_fam("closed_on")
+    att = np.where(attached, attached_on, NAT)
+    at_a = np.where(attached, A, NAT)
+
+    p_att = presence(ctx, framework, att)
+    n_h = len(framework.headlines)
+    required = _required(ctx, framework, p_att, at_a, att, A)
+
+    reasons = _Reasons(n_h)
+    scope_a = Scope(ctx, at_a)
+    _needs_reasons(ctx, framework, reasons, required, att, A)
+    for h, spec in enumerate(framework.headlines.values()):
+        keys_h = required[required % n_h == h]
+        if len(keys_h) == 0:
+            continue
+        fam_h = keys_h // n_h
+        missing = [t for t in spec.measure_tables() if not ctx.supplied(t) and t != "needs"]
+        if missing:
+            reasons.add(keys_h, NOT_EVALUATED, f"not evaluated: {', '.join(missing)} not supplied")
+        if spec.measure == "no_recurrence_window":
+            _no_recurrence_window(ctx, spec, h, reasons, keys_h, fam_h, att, A, scope_a, missing)
+        elif spec.measure == "education_terms":
+            _education_terms(ctx, spec, h, reasons, keys_h, fam_h, att, A, scope_a, missing)
+        elif spec.measure == "needs_only":
+            pass  # handled with the needs rows
+        elif spec.measure == "no_recurrence_since_closure":
+            _no_recurrence_since_closure(ctx, spec, h, reasons, keys_h, fam_h, closed_on, A, missing)
+        elif spec.measure == "education_since_closure":
+            _education_since_closure(ctx, spec, h, reasons, keys_h, fam_h, closed_on, A, scope_a, missing)
+    if framework.outcome_model == "sfo":
+        _closure_timing(framework, reasons, required, closed_on, A)
+
+    status, detail = _decide(ctx, framework, reasons, required, att, closed_on, A)
+    outcomes = pd.DataFrame(
+        {
+            "family_id": pd.array(ctx.families.to_numpy(dtype=object)[required // n_h], dtype="str"),
+            "as_of": np.full(len(required), A),
+            "headline": pd.array(np.array(framework.headline_codes, dtype=object)[required % n_h], dtype="str"),
+            "status": pd.array(STATUS_NAMES[status], dtype="str"),
+            "detail": pd.array(detail, dtype="str"),
+        }
+    ).sort_values(["family_id", "headline"], kind="stable", ignore_index=True)
+
+    ce, ce_detail, ce_ev = _continuous_employment(ctx, framework, fams, att, A)
+    if len(ce_ev):
+        reasons.add_evidence(ce_ev, -1)
+    summary = _summary(ctx, framework, prog, pfam, fams, att, closed_on, A, p_att, required, status, ce, ce_detail)
+
+    ev = pd.concat(reasons.evidence, ignore_index=True) if reasons.evidence else empty_raw_evidence().assign(h=np.array([], "int64"))
+    codes = np.array((*framework.headline_codes, CE_HEADLINE), dtype=object)
+    ev["headline"] = codes[ev["h"].to_numpy(dtype="int64")] if len(ev) else np.array([], dtype=object)
+    ev = ev.drop_duplicates(["fam", "h", "table", "row", "indicator"])
+    att_ev = p_att.evidence[attached[p_att.evidence["fam"].to_numpy(dtype="int64")]] if len(p_att.evidence) else p_att.evidence
+
+    return TrackResult(
+        outcomes=validate_output(outcomes, "outcomes"),
+        families=validate_output(summary, "family_summary"),
+        evidence=validate_output(materialise_evidence(ctx, ev), "outcome_evidence"),
+        attachment_evidence=validate_output(materialise_evidence(ctx, att_ev), "eligibility_evidence"),
+        not_evaluated=ne_frame,
+    )
+
+
+def _date_col(frame: pd.DataFrame, col: str) -> np.ndarray:
+    if col not in frame.columns:
+        return np.full(len(frame), NAT)
+    return pd.to_datetime(frame[col]).to_numpy(dtype=NS)
+
+
+def _text_col(frame: pd.DataFrame, col: str) -> np.ndarray:
+    if col not in frame.columns:
+        return np.full(len(frame), "", dtype=object)
+    return frame[col].astype("str").fillna("").str.strip().to_numpy(dtype=object)
+
+
+# --------------------------------------------------------------------------------------------
+# required headlines and needs rows
+# --------------------------------------------------------------------------------------------
+
+
+def _required(ctx: RulesContext, fw: Framework, p_att: Presence, at_a: np.ndarray, att: np.ndarray, A: np.datetime64) -> np.ndarray:
+    """Sorted keys fam * H + h of the required headlines of every attached family."""
+    n_h = len(fw.headlines)
+    parts = [p_att.pair_fam * n_h + p_att.pair_h]
+    if fw.required_headlines.present_at_as_of:
+        p_a = presence(ctx, fw, at_a)
+        parts.append(p_a.pair_fam * n_h + p_a.pair_h)
+    t = ctx.prepared("needs")
+    if t is not None:
+        h = needs_headline_index(ctx, fw)
+        assert h is not None
+        identified = t.date("identified_on")
+        a = att[t.fam]
+        new = (h >= 0) & ~np.isnat(a) & (identified > a) & (identified <= A) & (t.text("outcome") != "withdrawn")
+        parts.append(t.fam[new] * n_h + h[new])
+    return np.unique(np.concatenate(parts).astype("int64"))
+
+
+def _needs_reasons(ctx: RulesContext, fw: Framework, reasons: _Reasons, required: np.ndarray, att: np.ndarray, A: np.datetime64) -> None:
+    """Every needs row of a required headline that counts at A must be met by A."""
+    n_h = len(fw.headlines)
+    t = ctx.prepared("needs")
+    if t is None:
+        reasons.add(required, NOT_EVALUATED, "not evaluated: needs not supplied (practitioner-recorded needs cannot be checked)")
+        return
+    h = needs_headline_index(ctx, fw)
+    assert h is not None
+    identified, outcome, outcome_on = t.date("identified_on"), t.text("outcome"), t.date("outcome_on")
+    counts = (h >= 0) & ~np.isnat(att[t.fam]) & (identified <= A) & (outcome != "withdrawn")
+    key = t.fam * n_h + np.where(h >= 0, h, 0)
+    counts &= np.isin(key, required)
+    sel = np.flatnonzero(counts)
+    k, o, d, idf = key[sel], outcome[sel], outcome_on[sel], identified[sel]
+    who = _who(ctx, t.person[sel])
+    what = _cat(who, ": need identified on ", iso(idf))
+    met = (o == "met") & (d <= A)
+    not_met = (o == "not_met") & (d <= A)
+    late = ~met & ~not_met
+    reasons.add(k[not_met], NOT_MET, _cat(what[not_met], " recorded not met on ", iso(d[not_met])))
+    late_detail = np.where(
+        o[late] == "open",
+        _cat(what[late], " still open at ", str(np.datetime_as_string(A, unit="D"))),
+        _cat(what[late], " closed ", o[late], " on ", iso(d[late]), ", after ", str(np.datetime_as_string(A, unit="D"))),
+    )
+    reasons.add(k[late], NOT_YET, late_detail)
+    ev = raw_evidence(t, sel, NEEDS_INDICATOR, identified)
+    reasons.add_evidence(ev, h[sel])
+    # needs-only headlines: at least one needs row must count at A
+    only = np.array([i for i, s in enumerate(fw.headlines.values()) if s.measure == "needs_only"], dtype="int64")
+    if len(only):
+        req_only = required[np.isin(required % n_h, only)]
+        without = req_only[~np.isin(req_only, k)]
+        codes = np.array(fw.headline_codes, dtype=object)
+        reasons.add(without, NOT_YET, _cat("no needs row of ", codes[without % n_h], " records an outcome by ", str(np.datetime_as_string(A, unit="D"))))
+
+
+# --------------------------------------------------------------------------------------------
+# success measures
+# --------------------------------------------------------------------------------------------
+
+
+def _recurrence_details(ctx: RulesContext, ev: pd.DataFrame, tail: str) -> np.ndarray:
+    person = ev["person"].to_numpy(dtype="int64")
+    labels = np.array([getattr(CATALOGUE[i], "label", i) for i in ev["indicator"].to_numpy(dtype=object)], dtype=object) if len(ev) else np.array([], object)
+    spell = np.array([CATALOGUE[i].kind == "spell" for i in ev["indicator"].to_numpy(dtype=object)], dtype=bool) if len(ev) else np.array([], bool)
+    dates = iso(ev["event_date"].to_numpy(dtype=NS))
+    on = np.where(spell, " starting ", " on ")
+    return _cat(_who(ctx, person), ": ", labels, on.astype(object), dates, tail)
+
+
+def _no_recurrence_window(ctx, spec: HeadlineSpec, h, reasons: _Reasons, keys_h, fam_h, att, A, scope_a: Scope, missing) -> None:
+    p = spec.measure_params
+    assert isinstance(p, NoRecurrenceWindowParams)
+    n_h = reasons.n_h
+    a_str = str(np.datetime_as_string(A, unit="D"))
+    due = shift_months(att[fam_h], p.sustain_months)
+    early = due > A
+    reasons.add(keys_h[early], NOT_YET, _cat(f"the {p.sustain_months} months from attachment on ", iso(att[fam_h][early]), " end on ", iso(due[early])))
+    if missing:
+        return
+    since = shift_months(scope_a.as_of, -p.window_months)
+    scope = Scope(ctx, scope_a.as_of, since=since, recurrence=True, _status=scope_a.status)
+    for ind in spec.indicators:
+        ev = ind.indicator.evaluate(scope, ind.params)
+        k = ev["fam"].to_numpy(dtype="int64") * n_h + h
+        ev = ev[np.isin(k, keys_h)]
+        if len(ev) == 0:
+            continue
+        tail = f" within the {p.window_months} months to {a_str}"
+        reasons.add(ev["fam"].to_numpy(dtype="int64") * n_h + h, NOT_MET, _recurrence_details(ctx, ev, tail))
+        reasons.add_evidence(ev, h)
+
+
+def _terms_of(ctx: RulesContext, scope_a: Scope, fam_h: np.ndarray, since: np.ndarray, A: np.datetime64):
+    """Terms with data of children (at A) in families ``fam_h``, starting on/after ``since`` (per
+    family) and ending by A."""
+    t, start, end, possible, absent, has_data = term_table(scope_a)
+    want = np.zeros(ctx.n_families, dtype=bool)
+    want[fam_h] = True
+    child = np.zeros(len(t.rows), dtype=bool)
+    named = t.person >= 0
+    child[named] = scope_a.status.child[t.person[named]]
+    ok = has_data & want[t.fam] & child & (start >= since[t.fam]) & (end <= A)
+    return t, start, end, possible, absent, np.flatnonzero(ok)
+
+
+def _term_label(t, sel: np.ndarray) -> np.ndarray:
+    return _cat(t.text("term")[sel], " ", t.text("academic_year")[sel])
+
+
+def _exclusion_reasons(ctx, reasons: _Reasons, h: int, person: np.ndarray, lo: np.ndarray, hi: np.ndarray, lo_open: bool, min_susp: int, scope_a: Scope, span_words: np.ndarray) -> None:
+    """Exclusions of ``person`` (arrays aligned: one entry per child judged) starting in the span
+    [lo, hi] (or (lo, hi] with ``lo_open``): a permanent exclusion, or min_susp+ suspensions, fail."""
+    t = ctx.prepared("exclusions")
+    if t is None or len(person) == 0:
+        return
+    n_h = reasons.n_h
+    idx = np.full(len(ctx.person_ids), -1, dtype="int64")
+    idx[person] = np.arange(len(person))
+    j = np.where(t.person >= 0, idx[np.where(t.person >= 0, t.person, 0)], -1)
+    judged = j >= 0
+    d = t.date("start_date")
+    jj = np.where(judged, j, 0)
+    inside = judged & ((d > lo[jj]) if lo_open else (d >= lo[jj])) & (d <= hi[jj])
+    kind = t.text("exclusion_type")
+    perm = np.flatnonzero(inside & (kind == "permanent"))
+    if len(perm):
+        keys = t.fam[perm] * n_h + h
+        reasons.add(keys, NOT_MET, _cat(_who(ctx, t.person[perm]), ": permanent exclusion on ", iso(d[perm]), span_words[j[perm]]))
+        reasons.add_evidence(raw_evidence(t, perm, "permanent_exclusion", d), h)
+    susp = np.flatnonzero(inside & (kind == "suspension"))
+    if len(susp):
+        n = np.bincount(j[susp], minlength=len(person))
+        bad = susp[n[j[susp]] >= min_susp]
+        if len(bad):
+            first = bad[np.unique(j[bad], return_index=True)[1]]
+            reasons.add(t.fam[first] * n_h + h, NOT_MET, _cat(_who(ctx, t.person[first]), ": ", n[j[first]].astype(str).astype(object), " suspensions", span_words[j[first]]))
+            reasons.add_evidence(raw_evidence(t, bad, "repeated_suspensions", d), h)
+
+
+def _education_terms(ctx, spec: HeadlineSpec, h, reasons: _Reasons, keys_h, fam_h, att, A, scope_a: Scope, missing) -> None:
+    p = spec.measure_params
+    assert isinstance(p, EducationTermsParams)
+    n_h = reasons.n_h
+    if "school_attendance" in missing:
+        return
+    t, start, end, possible, absent, sel = _terms_of(ctx, scope_a, fam_h, att, A)
+    a_str = str(np.datetime_as_string(A, unit="D"))
+    considered_fams = np.unique(t.fam[sel])
+    none = keys_h[~np.isin(fam_h, considered_fams)]
+    reasons.add(none, NOT_YET, _cat("no child has a school term starting on or after attachment on ", iso(att[none // n_h]), " and ending by ", a_str))
+    if len(sel) == 0:
+        return
+    children, inv, n_terms = np.unique(t.person[sel], return_inverse=True, return_counts=True)
+    child_fam = ctx.person_family[children]
+    short = n_terms < p.terms
+    reasons.add(child_fam[short] * n_h + h, NOT_YET, _cat(_who(ctx, children[short]), f": ", n_terms[short].astype(str).astype(object), f" of {p.terms} terms since attachment have ended by {a_str}"))
+    reasons.add_evidence(raw_evidence(t, sel, "school_term", end), h)
+    full = sel[~short[inv]]
+    used = latest_terms(t.person, end, full, p.terms)
+    rate = absent[used] / possible[used]
+    bad = used[rate >= p.absence_threshold]
+    pct = np.char.mod("%.1f%%", (absent[bad] / possible[bad]) * 100).astype(object)
+    reasons.add(t.fam[bad] * n_h + h, NOT_MET, _cat(_who(ctx, t.person[bad]), ": absence ", pct, " in ", _term_label(t, bad), f" (must be below {p.absence_threshold:.0%})"))
+    if p.check_exclusions and len(used) and "exclusions" not in missing:
+        kids, kinv = np.unique(t.person[used], return_inverse=True)
+        lo = np.full(len(kids), np.iinfo("int64").max).astype("int64")
+        hi = np.full(len(kids), np.iinfo("int64").min).astype("int64")
+        np.minimum.at(lo, kinv, start[used].astype("int64"))
+        np.maximum.at(hi, kinv, end[used].astype("int64"))
+        lo_d, hi_d = lo.astype(NS), hi.astype(NS)
+        words = _cat(f" within the {p.terms} terms judged (", iso(lo_d), " to ", iso(hi_d), ")")
+        _exclusion_reasons(ctx, reasons, h, kids, lo_d, hi_d, False, p.min_suspensions, scope_a, words)
+
+
+def _closed_fams(closed_on: np.ndarray, fam_h: np.ndarray, A: np.datetime64) -> np.ndarray:
+    c = closed_on[fam_h]
+    return ~np.isnat(c) & (c <= A)
+
+
+def _no_recurrence_since_closure(ctx, spec: HeadlineSpec, h, reasons: _Reasons, keys_h, fam_h, closed_on, A, missing) -> None:
+    if missing:
+        return
+    n_h = reasons.n_h
+    closed = _closed_fams(closed_on, fam_h, A)
+    as_of = np.full(ctx.n_families, NAT)
+    as_of[fam_h[closed]] = A
+    scope = Scope(ctx, as_of, since=closed_on, recurrence=True)
+    for ind in spec.indicators:
+        ev = ind.indicator.evaluate(scope, ind.params)
+        k = ev["fam"].to_numpy(dtype="int64") * n_h + h
+        ev = ev[np.isin(k, keys_h)]
+        if len(ev) == 0:
+            continue
+        f = ev["fam"].to_numpy(dtype="int64")
+        tail = _cat(" after closure on ", iso(closed_on[f]))
+        reasons.add(f * n_h + h, NOT_MET, _recurrence_details(ctx, ev, "") + tail)
+        reasons.add_evidence(ev, h)
+
+
+def _education_since_closure(ctx, spec: HeadlineSpec, h, reasons: _Reasons, keys_h, fam_h, closed_on, A, scope_a: Scope, missing) -> None:
+    p = spec.measure_params
+    assert isinstance(p, EducationSinceClosureParams)
+    if "school_attendance" in missing:
+        return
+    n_h = reasons.n_h
+    closed = _closed_fams(closed_on, fam_h, A)
+    keys_c, fam_c = keys_h[closed], fam_h[closed]
+    if len(fam_c) == 0:
+        return
+    t, start, end, possible, absent, sel = _terms_of(ctx, scope_a, fam_c, closed_on, A)
+    none = keys_c[~np.isin(fam_c, np.unique(t.fam[sel]))]
+    reasons.add(none, NOT_YET, _cat("no school term starting on or after closure on ", iso(closed_on[none // n_h]), " has ended by ", str(np.datetime_as_string(A, unit="D"))))
+    reasons.add_evidence(raw_evidence(t, sel, "school_term", end), h)
+    bad = sel[absent[sel] / possible[sel] >= p.absence_threshold]
+    pct = np.char.mod("%.1f%%", (absent[bad] / possible[bad]) * 100).astype(object)
+    reasons.add(t.fam[bad] * n_h + h, NOT_MET, _cat(_who(ctx, t.person[bad]), ": absence ", pct, " in ", _term_label(t, bad), f" after closure (must be below {p.absence_threshold:.0%})"))
+    if p.check_exclusions and "exclusions" not in missing:
+        # every child (at A) of a closed family: exclusions starting in (closed_on, A]
+        kids = np.flatnonzero(scope_a.status.child & np.isin(ctx.person_family, fam_c))
+        lo = closed_on[ctx.person_family[kids]]
+        hi = np.full(len(kids), A)
+        words = _cat(" after closure on ", iso(lo))
+        _exclusion_reasons(ctx, reasons, h, kids, lo, hi, True, p.min_suspensions, scope_a, words)
+
+
+def _closure_timing(fw: Framework, reasons: _Reasons, required: np.ndarray, closed_on: np.ndarray, A: np.datetime64) -> None:
+    """sf-2022: outcomes are judged ``sustain_after_closure_months`` after closure."""
+    assert fw.sfo is not None
+    months = fw.sfo.sustain_after_closure_months
+    fam = required // reasons.n_h
+    c = closed_on[fam]
+    not_closed = np.isnat(c) | (c > A)
+    reasons.add(required[not_closed], NOT_YET, f"the family is not closed by {np.datetime_as_string(A, unit='D')}; outcomes are judged {months} months after closure")
+    due = shift_months(c, months)
+    early = ~not_closed & (due > A)
+    reasons.add(required[early], NOT_YET, _cat(f"the {months} months after closure on ", iso(c[early]), " end on ", iso(due[early])))
+
+
+# --------------------------------------------------------------------------------------------
+# deciding each headline's status
+# --------------------------------------------------------------------------------------------
+
+
+def _decide(ctx, fw: Framework, reasons: _Reasons, required: np.ndarray, att, closed_on, A) -> tuple[np.ndarray, np.ndarray]:
+    r = reasons.frame()
+    r = r[np.isin(r["key"].to_numpy(), required)]
+    status = np.full(len(required), MET, dtype="int8")
+    detail = np.full(len(required), "", dtype=object)
+    if len(r):
+        r = r.sort_values(["key", "status", "detail"], kind="stable")
+        best = r.groupby("key", sort=False)["status"].transform("min")
+        w = r[r["status"].to_numpy() == best.to_numpy()]
+        first = w.drop_duplicates("key")
+        n = w.groupby("key", sort=True).size()
+        pos = np.searchsorted(required, first["key"].to_numpy())
+        more = n.reindex(first["key"].to_numpy()).to_numpy() - 1
+        suffix = np.where(more > 0, _cat("; and ", more.astype(str).astype(object), " more"), "")
+        status[pos] = first["status"].to_numpy()
+        detail[pos] = _cat(first["detail"].to_numpy(dtype=object), suffix.astype(object))
+    met = status == MET
+    if met.any():
+        detail[met] = _met_details(ctx, fw, required[met], att, closed_on, A)
+    return status, detail
+
+
+def _met_details(ctx, fw: Framework, keys: np.ndarray, att, closed_on, A) -> np.ndarray:
+    n_h = len(fw.headlines)
+    a_str = str(np.datetime_as_string(A, unit="D"))
+    out = np.full(len(keys), "", dtype=object)
+    hs = keys % n_h
+    fams = keys // n_h
+    for h, spec in enumerate(fw.headlines.values()):
+        m = hs == h
+        if not m.any():
+            continue
+        labels = " or ".join(getattr(i.indicator, "label", i.code) for i in spec.indicators) or "problem"
+        p = spec.measure_params
+        if spec.measure == "no_recurrence_window":
+            assert isinstance(p, NoRecurrenceWindowParams)
+            text = _cat(f"no {labels} in the {p.window_months} months to {a_str}, at least {p.sustain_months} months after attachment on ", iso(att[fams[m]]))
+        elif spec.measure == "education_terms":
+            assert isinstance(p, EducationTermsParams)
+            text = _cat(f"each child's latest {p.terms} terms since attachment below {p.absence_threshold:.0%} absence", " with no permanent exclusion or repeated suspensions" if p.check_exclusions else "")
+        elif spec.measure == "needs_only":
+            text = _cat(f"every needs row of {spec.code} met by {a_str}")
+        else:
+            text = _cat(f"no recurrence of {labels if spec.measure != 'education_since_closure' else 'absence or exclusion'} between closure on ", iso(closed_on[fams[m]]), f" and {a_str}")
+        if spec.measure != "needs_only":
+            text = _cat(text, "; any needs rows met")
+        out[m] = text
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# continuous employment, whole-family working and the family summary
+# --------------------------------------------------------------------------------------------
+
+
+def _continuous_employment(ctx: RulesContext, fw: Framework, fams: np.ndarray, att: np.ndarray, A: np.datetime64) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Per attached family (aligned with ``fams``): whether some adult moved from an out-of-work
+    benefit into W weeks of continuous employment, a sentence, and the evidence rows."""
+    n = len(fams)
+    ce = np.zeros(n, dtype=bool)
+    ce_fw = fw.continuous_employment
+    if ce_fw is None or "continuous_employment" not in fw.claim_routes:
+        return ce, np.full(n, "not a claim route of this framework", dtype=object), empty_raw_evidence()
+    ben, emp = ctx.prepared("benefits"), ctx.prepared("employment")
+    if ben is None or emp is None:
+        missing = ", ".join(t for t in ("benefits", "employment") if not ctx.supplied(t))
+        return ce, np.full(n, f"not evaluated: {missing} not supplied", dtype=object), empty_raw_evidence()
+    detail = np.full(n, f"no adult had an out-of-work benefit in the {ce_fw.benefit_window_months} months to attachment", dtype=object)
+    want = np.zeros(ctx.n_families, dtype=bool)
+    want[fams] = True
+    scope_att = Scope(ctx, np.where(want, att, NAT))
+    oow = ben.isin("benefit_type", fw.out_of_work_benefits) & (ben.person >= 0)
+    bs, be = ben.date("start_date"), ben.date("end_date")
+    adult = np.zeros(len(ben.rows), dtype=bool)
+    adult[ben.person >= 0] = scope_att.status.adult[ben.person[ben.person >= 0]]
+    a = att[ben.fam]
+    w_start = shift_months(a, -ce_fw.benefit_window_months)
+    in_window = oow & adult & want[ben.fam] & (bs <= a) & (np.isnat(be) | (be > w_start))
+    cand = np.flatnonzero(in_window)
+    if len(cand) == 0:
+        return ce, detail, empty_raw_evidence()
+    # the latest spell per adult: latest start; on a tie the open or later-ending one
+    end_key = np.where(np.isnat(be[cand]), np.iinfo("int64").max, be[cand].astype("int64"))
+    order = np.lexsort((-end_key, -bs[cand].astype("int64"), ben.person[cand]))
+    c = cand[order]
+    firsts = np.r_[True, ben.person[c][1:] != ben.person[c][:-1]]
+    latest = c[firsts]
+    adults = ben.person[latest]
+    long = np.isin(ben.text("benefit_type")[latest], list(ce_fw.long_weeks_benefits))
+    weeks = np.where(long, ce_fw.long_weeks, ce_fw.short_weeks).astype("int64")
+    widx = np.full(len(ctx.person_ids), -1, dtype="int64")
+    widx[adults] = np.arange(len(adults))
+    has_cand = np.zeros(ctx.n_families, dtype=bool)
+    has_cand[ctx.person_family[adults]] = True
+    # employment spells of those adults starting on or after attachment, lasting W weeks by A
+    ej = np.where(emp.person >= 0, widx[np.where(emp.person >= 0, emp.person, 0)], -1)
+    es, ee = emp.date("start_date"), emp.date("end_date")
+    jj = np.where(ej >= 0, ej, 0)
+    w_days = weeks[jj] * 7
+    stop = np.minimum(np.where(np.isnat(ee), A, ee), A)
+    reached = shift_days(es, w_days)
+    ok = (ej >= 0) & (es >= att[emp.fam]) & ~np.isnat(es) & (reached <= stop)
+    good = np.flatnonzero(ok)
+    if len(good):
+        # no out-of-work spell of that adult overlapping [start, start + 7W days)
+        e_frame = pd.DataFrame({"e": good, "person": emp.person[good], "s": es[good], "x": reached[good]})
+        b_all = np.flatnonzero(oow)
+        b_frame = pd.DataFrame({"person": ben.person[b_all], "bs": bs[b_all], "be": be[b_all]})
+        m = e_frame.merge(b_frame, on="person", how="inner")
+        clash = (m["bs"].to_numpy() < m["x"].to_numpy()) & (m["be"].isna().to_numpy() | (m["be"].to_numpy() >= m["s"].to_numpy()))
+        bad_e = np.unique(m["e"].to_numpy()[clash])
+        good = good[~np.isin(good, bad_e)]
+    fam_pos = np.full(ctx.n_families, -1, dtype="int64")
+    fam_pos[fams] = np.arange(n)
+    no_job = has_cand[fams]
+    detail[no_job] = (
+        "no adult on an out-of-work benefit before attachment has an employment spell since attachment lasting "
+        f"{ce_fw.long_weeks} weeks (after {'/'.join(ce_fw.long_weeks_benefits)}) or {ce_fw.short_weeks} weeks (other benefits) "
+        f"without an out-of-work benefit, by {np.datetime_as_string(A, unit='D')}"
+    )
+    if len(good) == 0:
+        return ce, detail, empty_raw_evidence()
+    # one qualifying spell per family (earliest start, then person id) for the sentence
+    g_order = np.lexsort((ctx.person_ids.to_numpy(dtype=object)[emp.person[good]].astype(str), es[good].astype("int64"), emp.fam[good]))
+    g = good[g_order]
+    first = g[np.r_[True, emp.fam[g][1:] != emp.fam[g][:-1]]]
+    pos = fam_pos[emp.fam[first]]
+    ce[pos] = True
+    wk = weeks[ej[first]]
+    detail[pos] = _cat(
+        _who(ctx, emp.person[first]), ": employed from ", iso(es[first]), " for at least ", wk.astype(str).astype(object),
+        " weeks by ", str(np.datetime_as_string(A, unit="D")), " after ", ben.text("benefit_type")[latest][ej[first]], " before attachment",
+    )
+    ev = pd.concat(
+        [
+            raw_evidence(emp, first, "employment_spell", es),
+            raw_evidence(ben, latest[ej[first]], "out_of_work_benefit_before_attachment", bs),
+        ],
+        ignore_index=True,
+    )
+    return ce, detail, ev
+
+
+def _summary(ctx, fw: Framework, prog: pd.DataFrame, pfam, fams, att, closed_on, A, p_att: Presence, required, status, ce, ce_detail) -> pd.DataFrame:
+    n_h = len(fw.headlines)
+    n_fam = ctx.n_families
+    row_of = np.full(n_fam, -1, dtype="int64")
+    row_of[pfam] = np.arange(len(prog))
+    rows = row_of[fams]
+    lead = _text_col(prog, "lead_practitioner")[rows]
+    wfa = _date_col(prog, "whole_family_assessment_on")[rows]
+    plan = _date_col(prog, "action_plan_on")[rows]
+    note = _text_col(prog, "discretion_note")[rows]
+    has_lead = lead != ""
+    has_wfa = ~np.isnat(wfa) & (wfa <= A)
+    has_plan = ~np.isnat(plan) & (plan <= A)
+    wfw = has_lead & has_wfa & has_plan
+    a_str = str(np.datetime_as_string(A, unit="D"))
+    wfw_detail = np.where(
+        wfw,
+        _cat("lead practitioner ", lead, "; whole-family assessment on ", iso(wfa), "; action plan on ", iso(plan)),
+        _cat(
+            np.where(has_lead, "", "no lead practitioner named; ").astype(object),
+            np.where(has_wfa, "", f"no whole-family assessment by {a_str}; ").astype(object),
+            np.where(has_plan, "", f"no action plan by {a_str}; ").astype(object),
+        ),
+    )
+    wfw_detail = np.array([s.rstrip("; ") for s in wfw_detail], dtype=object) if len(wfw_detail) else wfw_detail
+
+    pos = np.full(n_fam, -1, dtype="int64")
+    pos[fams] = np.arange(len(fams))
+    rf = pos[required // n_h]
+    codes = np.array(fw.headline_codes, dtype=object)
+    req_mask = np.zeros(len(fams), dtype="int64")
+    unmet_mask = np.zeros(len(fams), dtype="int64")
+    ne_mask = np.zeros(len(fams), dtype="int64")
+    bits = np.int64(1) << (required % n_h).astype("int64")
+    np.bitwise_or.at(req_mask, rf, bits)
+    np.bitwise_or.at(unmet_mask, rf[status != MET], bits[status != MET])
+    np.bitwise_or.at(ne_mask, rf[status == NOT_EVALUATED], bits[status == NOT_EVALUATED])
+    n_req = np.bincount(rf, minlength=len(fams))
+    all_met = (n_req > 0) & (unmet_mask == 0)
+
+    # unmet text: "headline: status" for each required headline not met, by headline code
+    unmet_keys = np.flatnonzero(status != MET)
+    pieces = pd.DataFrame({"f": rf[unmet_keys], "h": codes[required[unmet_keys] % n_h], "s": STATUS_NAMES[status[unmet_keys]]})
+    unmet_text = np.full(len(fams), "", dtype=object)
+    if len(pieces):
+        pieces = pieces.sort_values(["f", "h"], kind="stable")
+        pieces["t"] = pieces["h"] + ": " + pieces["s"]
+        joined = pieces.groupby("f", sort=True)["t"].agg("; ".join)
+        unmet_text[joined.index.to_numpy()] = joined.to_numpy(dtype=object)
+
+    a_fam = att[fams]
+    c_fam = closed_on[fams]
+    prog_dates = fw.programme
+    lo, hi = np.datetime64(prog_dates.attachments_from, "ns"), np.datetime64(prog_dates.attachments_to, "ns")
+    within = (a_fam >= lo) & (a_fam <= hi) & (A >= lo) & (A <= np.datetime64(prog_dates.period_end_to, "ns"))
+    transition = np.zeros(len(fams), dtype=bool)
+    if prog_dates.transition_before is not None:
+        transition = a_fam < np.datetime64(prog_dates.transition_before, "ns")
+    ssp = all_met & (fw.outcome_model == "ssp")
+    sfo = np.zeros(len(fams), dtype=bool)
+    if fw.outcome_model == "sfo" and fw.sfo is not None:
+        closed_long_enough = ~np.isnat(c_fam) & (c_fam <= A) & (shift_months(c_fam, fw.sfo.sustain_after_closure_months) <= A)
+        sfo = all_met & closed_long_enough
+    return pd.DataFrame(
+        {
+            "family_id": pd.array(ctx.families.to_numpy(dtype=object)[fams], dtype="str"),
+            "as_of": np.full(len(fams), A),
+            "attached_on": a_fam,
+            "closed_on": c_fam,
+            "within_programme_period": within,
+            "transition_manual_review": transition,
+            "eligible_at_attachment": p_att.eligible[fams].astype(bool),
+            "headline_count_at_attachment": p_att.headline_count[fams].astype("int64"),
+            "headlines_at_attachment": pd.array(headline_text(fw, p_att.headline_mask[fams]), dtype="str"),
+            "required_headlines": pd.array(headline_text(fw, req_mask), dtype="str"),
+            "whole_family_working": wfw.astype(bool),
+            "whole_family_working_detail": pd.array(wfw_detail, dtype="str"),
+            "ssp": ssp.astype(bool),
+            "continuous_employment": ce.astype(bool),
+            "continuous_employment_detail": pd.array(ce_detail, dtype="str"),
+            "sfo": sfo.astype(bool),
+            "unmet": pd.array(unmet_text, dtype="str"),
+            "not_evaluated": pd.array(headline_text(fw, ne_mask), dtype="str"),
+            "has_discretion_note": (note != "").astype(bool),
+        }
+    )
+
+
+def _empty_result(ne_frame: pd.DataFrame, note: str) -> TrackResult:
+    outcomes = pd.DataFrame(
+        {
+            "family_id": pd.array([], dtype="str"),
+            "as_of": np.array([], dtype=NS),
+            "headline": pd.array([], dtype="str"),
+            "status": pd.array([], dtype="str"),
+            "detail": pd.array([], dtype="str"),
+        }
+    )
+    cols = {
+        "family_id": pd.array([], dtype="str"), "as_of": np.array([], dtype=NS), "attached_on": np.array([], dtype=NS),
+        "closed_on": np.array([], dtype=NS), "within_programme_period": np.array([], bool), "transition_manual_review": np.array([], bool),
+        "eligible_at_attachment": np.array([], bool), "headline_count_at_attachment": np.array([], "int64"),
+        "headlines_at_attachment": pd.array([], dtype="str"), "required_headlines": pd.array([], dtype="str"),
+        "whole_family_working": np.array([], bool), "whole_family_working_detail": pd.array([], dtype="str"),
+        "ssp": np.array([], bool), "continuous_employment": np.array([], bool), "continuous_employment_detail": pd.array([], dtype="str"),
+        "sfo": np.array([], bool), "unmet": pd.array([], dtype="str"), "not_evaluated": pd.array([], dtype="str"),
+        "has_discretion_note": np.array([], bool),
+    }
+    return TrackResult(
+        outcomes=validate_output(outcomes, "outcomes"),
+        families=validate_output(pd.DataFrame(cols), "family_summary"),
+        evidence=empty_evidence(),
+        attachment_evidence=empty_evidence(),
+        not_evaluated=ne_frame,
+        programme_supplied="programme not supplied" not in note,
+        notes=[note],
+    )
