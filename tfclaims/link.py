@@ -35,22 +35,12 @@ from tfclaims.cohort import EVENT_TABLES, Cohort
 from tfclaims.config import LinkageSettings
 from tfclaims.errors import InputError
 from tfclaims.identifiers import normalise_ni_number, normalise_nhs_number, normalise_postcode
-from tfclaims.names import explode_keys, first_name_keys, normalise_name
+from tfclaims.names import first_name_keys, normalise_name
 from tfclaims.paths import DATA_DIR
+from schemas.link import DECISION_COLUMNS, LINK_METHODS, UNMATCHED_COLUMNS, UNMATCHED_REASONS, LinkDecisions
 
-LINK_METHODS: tuple[str, ...] = ("person_id", "upn", "nhs_number", "ni_number", "name_dob", "probabilistic", "clerical")
 IDENTIFIER_COLUMNS: tuple[str, ...] = ("upn", "nhs_number", "ni_number")
 NAME_COLUMNS: tuple[str, ...] = ("first_name", "last_name", "date_of_birth", "postcode")
-UNMATCHED_REASONS: tuple[str, ...] = (
-    "unknown_person_id",  # person_id given but not in people
-    "ambiguous",  # identifiers name different people, or two candidates too close to call
-    "below_threshold",  # best candidate under match_threshold
-    "no_candidate",  # nothing in people resembles the row
-    "no_person_reference",  # no person_id, identifier, name or date of birth
-    "reviewed_no_match",  # a reviewer decided there is no match
-)
-UNMATCHED_COLUMNS: tuple[str, ...] = ("table", "file", "sheet", "row", "reason", "candidates")
-DECISION_COLUMNS: tuple[str, ...] = ("table", "file", "sheet", "row", "person_id")
 NO_MATCH = "no_match"
 COUNT_COLUMNS: tuple[str, ...] = ("rows", *LINK_METHODS, "family_only", "unmatched")
 
@@ -228,6 +218,7 @@ def train_model(people: pd.DataFrame, out: Path, seed: int, *, records: pd.DataF
         block_on("first_name", "last_name"), max_pairs=em_max_pairs
     )
     model = linker.misc.save_model_to_json(None)
+    model.pop("linker_uid", None)  # random per linker: the same inputs and seed must give the same file
     return write_json(model, Path(out))
 
 
@@ -301,18 +292,28 @@ def _decision_keys(decisions: pd.DataFrame) -> pd.DataFrame:
         d[c] = s
     d["table"] = d["table"].str.lower()
     row = pd.to_numeric(d["row"].astype("str").str.strip(), errors="coerce")
-    bad = row.isna() | (row % 1 != 0)
+    bad = row.isna() | (row % 1 != 0) | (row < 1)
     if bad.any():
         first = d.loc[bad].iloc[0]
         raise InputError(f"{where} row {first['decision_row']}: 'row' must be a row number, got {first['row']!r}")
     d["row"] = row.astype("Int64")
+    no_file = d["file"].isna()
+    if no_file.any():
+        first = d.loc[no_file].iloc[0]
+        raise InputError(f"{where} row {first['decision_row']}: 'file' is blank (the file named in unmatched.csv)")
     d["no_match"] = d["person_id"].isna() | (d["person_id"].str.lower() == NO_MATCH)
+    d["person_id"] = d["person_id"].mask(d["no_match"])
     dup = d.duplicated(["table", "file", "sheet", "row"], keep="first")
     if dup.any():
         first = d.loc[dup].iloc[0]
         raise InputError(
             f"{where} row {first['decision_row']}: a second decision for {first['table']} {first['file']} row {first['row']}"
         )
+    unknown_table = ~d["table"].isin(EVENT_TABLES)
+    if unknown_table.any():
+        first = d.loc[unknown_table].iloc[0]
+        raise InputError(f"{where} row {first['decision_row']}: {first['table']!r} is not an event table")
+    LinkDecisions.validate(d)  # the typed decisions: a guard, every rule above already named its row
     return d
 
 
@@ -320,10 +321,6 @@ def _apply_decisions(rows: pd.DataFrame, decisions: pd.DataFrame, people_ids: pd
     """Mark rows decided by a reviewer (in place on the work frame ``rows``)."""
     where = decisions.attrs.get("source", "link decisions")
     d = _decision_keys(decisions)
-    unknown_table = ~d["table"].isin(EVENT_TABLES)
-    if unknown_table.any():
-        first = d.loc[unknown_table].iloc[0]
-        raise InputError(f"{where} row {first['decision_row']}: {first['table']!r} is not an event table")
     keys = rows[["table", "source_file", "source_sheet", "source_row"]].reset_index(names="_i")
     keys["source_sheet"] = keys["source_sheet"].fillna("")
     hit = d.assign(sheet=d["sheet"].fillna("")).merge(
@@ -456,11 +453,6 @@ def _fmt(p: pd.Series) -> pd.Series:
 
 def _probabilistic_pass(rows: pd.DataFrame, ev: pd.DataFrame, pp: pd.DataFrame, settings: LinkageSettings) -> None:
     """Score the rows of ``ev`` (index = work-frame rows, all still pending) with Splink and decide each."""
-    something = ev[["first_name", "last_name", "dob"]].notna().any(axis=1)
-    rows.loc[ev.index[~something], "reason"] = "no_person_reference"
-    ev = ev[something]
-    if ev.empty:
-        return
     model = Path(settings.model_path) if settings.model_path else DEFAULT_MODEL_PATH
     scores = _score_pairs(ev, pp, model)
     scores = scores.sort_values(["link_key", "match_probability", "person_id"], ascending=[True, False, True])
@@ -504,6 +496,10 @@ def link(cohort: Cohort, settings: LinkageSettings | None = None, decisions: pd.
     _family_pass(rows)
     _identifier_pass(rows, people)
 
+    has_names = rows[["first_name", "last_name", "date_of_birth"]].notna().any(axis=1)
+    has_ids = rows[list(IDENTIFIER_COLUMNS)].notna().any(axis=1)
+    rows.loc[_pending(rows) & ~has_names & has_ids, "reason"] = "no_candidate"  # identifiers nobody has
+    rows.loc[_pending(rows) & ~has_names, "reason"] = "no_person_reference"
     pending = _pending(rows)
     if pending.any():
         ev = matching_frame(rows.loc[pending], pd.Series(rows.index[pending].astype(str)))

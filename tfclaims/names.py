@@ -31,7 +31,7 @@ _SPECIAL_LETTERS = {"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "�
 def normalise_name(s: pd.Series) -> pd.Series:
     """Lower case, accents removed, letters only; blank becomes missing. Keeps the index."""
     s = s.astype("str").str.strip()
-    non_ascii = ~s.str.isascii().fillna(True).astype(bool)
+    non_ascii = s.notna() & ~s.str.isascii().fillna(True).astype(bool)  # pandas 3: isascii(NaN) is False
     if non_ascii.any():
         odd = s[non_ascii]
         for letter, plain in _SPECIAL_LETTERS.items():
