@@ -113,8 +113,24 @@ class PostgresServer:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def _remove_stale_folders(min_age_seconds: float = 600.0) -> None:
+    """Folders left by a test session that was killed (its server died with it): old, with no live postmaster."""
+    for folder in Path(tempfile.gettempdir()).glob("tfclaims-pg-*"):
+        with contextlib.suppress(OSError, ValueError):
+            if time.time() - folder.stat().st_mtime < min_age_seconds:
+                continue
+            pid_file = folder / "data" / "postmaster.pid"
+            if pid_file.exists():
+                pid = int(pid_file.read_text().split()[0])
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, 0)
+                    continue  # still running: not ours to remove
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def start_postgres(bin_dir: Path, *, timeout: float = 30.0) -> PostgresServer:
     """initdb a temporary cluster and start ``postgres`` on 127.0.0.1 (and a socket in the folder)."""
+    _remove_stale_folders()
     user = _unprivileged_user()
     folder = Path(tempfile.mkdtemp(prefix="tfclaims-pg-"))
     data = folder / "data"

@@ -6,6 +6,7 @@ import datetime as dt
 import multiprocessing
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,21 @@ def test_ledger_from_a_newer_version_is_refused(target: str) -> None:
         conn.execute(sa.text("INSERT INTO schema_version (version, applied_at) VALUES (99, '2030-01-01 00:00:00')"))
     with pytest.raises(InputError, match="newer"):
         Ledger.open(target)
+
+
+def test_opening_an_existing_ledger_takes_no_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    Ledger.open(path).close()
+    other_run = sqlite3.connect(path, isolation_level=None)
+    other_run.execute("BEGIN IMMEDIATE")  # another run holds the write lock
+    try:
+        started = time.monotonic()
+        with Ledger.open(path) as reader:  # e.g. a dry run: opens and reads without waiting for the lock
+            assert reader.active_claims(FRAMEWORK).empty
+        assert time.monotonic() - started < 5
+    finally:
+        other_run.execute("ROLLBACK")
+        other_run.close()
 
 
 def test_sqlite_ledger_uses_wal_and_missing_file_is_input_error(tmp_path: Path) -> None:

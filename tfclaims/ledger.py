@@ -400,6 +400,12 @@ class Ledger:
                 yield conn
 
     def _ensure_schema(self) -> None:
+        """Create or check the schema. An up-to-date ledger is only read (no write lock, nothing written)."""
+        with self._read() as conn:
+            if sa.inspect(conn).has_table("schema_version"):
+                version = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+                if version == SCHEMA_VERSION:
+                    return
         with self._write() as conn:
             metadata.create_all(conn, checkfirst=True)
             version = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
