@@ -329,3 +329,28 @@ def test_every_event_table_is_linked() -> None:
     assert set(result.counts.index) == set(EVENT_TABLES)
     assert (result.counts["person_id"] == 1).all() and (result.counts["nhs_number"] == 1).all()
     assert all(result.cohort[n]["person_id"].tolist() == ["P1", "P6"] for n in EVENT_TABLES)
+
+
+def test_name_and_dob_identical_to_someone_elsewhere_is_not_taken_on_trust() -> None:
+    """A mistyped dob can make a row name+dob-identical to another person; the address says otherwise."""
+    extra = pd.DataFrame({
+        "person_id": pd.array(["P7", "P8"], dtype=S), "family_id": pd.array(["F7", "F8"], dtype=S),
+        "first_name": pd.array(["David", "David"], dtype=S), "last_name": pd.array(["Wilson", "Wilson"], dtype=S),
+        "date_of_birth": pd.to_datetime(["2009-08-30", "2009-08-31"]).astype("datetime64[ns]"),
+        "relationship": pd.array(["child", "child"], dtype=S),
+        "postcode": pd.array(["E8 3UG", "NG4 1DT"], dtype=S),
+    })
+    people = pd.concat([_people(), extra], ignore_index=True)
+    events = _events([
+        {"first_name": "David", "last_name": "Wilson", "date_of_birth": "2009-08-30", "postcode": "NG4 1DT"},
+        {"first_name": "David", "last_name": "Wilson", "date_of_birth": "2009-08-30", "postcode": "E8 3UG"},
+        {"first_name": "David", "last_name": "Wilson", "date_of_birth": "2009-08-30"},
+    ])
+    result = link(Cohort({"people": people, "offences": events}))
+    linked, unmatched = _by_row(result)
+    assert linked.loc[3, ["person_id", "link_method"]].tolist() == ["P7", "name_dob"]  # address agrees
+    assert linked.loc[4, ["person_id", "link_method"]].tolist() == ["P7", "name_dob"]  # no address to contradict
+    # the two Davids are both plausible (P7 by name+dob, P8 by name+address+dob one day off): a reviewer decides
+    assert 2 not in linked.index
+    assert unmatched.loc[2, "reason"] == "ambiguous"
+    assert {c.split(" ")[0] for c in unmatched.loc[2, "candidates"].split("; ")[:2]} == {"P7", "P8"}

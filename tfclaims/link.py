@@ -432,17 +432,29 @@ def _identifier_pass(rows: pd.DataFrame, people: pd.DataFrame) -> None:
         rows.loc[many, "candidates"] = conflict.groupby("_i")["label"].agg("; ".join).reindex(many).to_numpy()
 
 
+def _district(postcode: pd.Series) -> pd.Series:
+    """The outward code of a normalised postcode (``SW1A 1AA`` -> ``SW1A``)."""
+    return postcode.str.replace(r" .*$", "", regex=True)  # (split().str[0] breaks on an all-missing column)
+
+
 def _name_dob_pass(rows: pd.DataFrame, ev: pd.DataFrame, pp: pd.DataFrame) -> None:
-    """Exact normalised last name + dob + nickname-compatible first name naming exactly one person."""
-    usable = ev["first_name_keys"].notna() & ev["last_name"].notna() & ev["dob"].notna()
-    e = ev.loc[usable, ["link_key", "first_name_keys", "last_name", "dob"]]
-    e = e.assign(key=e["first_name_keys"].str.split("|")).explode("key")[["link_key", "key", "last_name", "dob"]]
-    p = pp.loc[pp["first_name_keys"].notna() & pp["last_name"].notna() & pp["dob"].notna(),
-               ["link_key", "first_name_keys", "last_name", "dob"]]
-    p = p.assign(key=p["first_name_keys"].str.split("|")).explode("key")[["link_key", "key", "last_name", "dob"]]
-    m = e.merge(p.rename(columns={"link_key": "person_id"}), on=["key", "last_name", "dob"])
+    """Exact normalised last name + dob + nickname-compatible first name naming exactly one person,
+    whose postcode district does not contradict the row's (a row without a postcode does not contradict).
+
+    A contradicting postcode is left to the probabilistic pass: a mistyped date of birth can make the
+    row name-and-dob-identical to someone else elsewhere, while the true person shares its address.
+    """
+    cols = ["link_key", "first_name_keys", "last_name", "dob", "postcode"]
+    e = ev.loc[ev["first_name_keys"].notna() & ev["last_name"].notna() & ev["dob"].notna(), cols]
+    e = e.assign(key=e["first_name_keys"].str.split("|")).explode("key").drop(columns="first_name_keys")
+    p = pp.loc[pp["first_name_keys"].notna() & pp["last_name"].notna() & pp["dob"].notna(), cols]
+    p = p.assign(key=p["first_name_keys"].str.split("|")).explode("key").drop(columns="first_name_keys")
+    m = e.merge(p.rename(columns={"link_key": "person_id"}), on=["key", "last_name", "dob"], suffixes=("", "_person"))
     n = m.groupby("link_key")["person_id"].nunique()
     one = m[m["link_key"].isin(n.index[n == 1])].drop_duplicates("link_key")
+    ours, theirs = one["postcode"].astype("str"), one["postcode_person"].astype("str")
+    agrees = ours.isna() | (_district(ours) == _district(theirs)).fillna(False)
+    one = one[agrees.to_numpy(dtype=bool)]
     _link(rows, one["link_key"].astype(int).to_numpy(), one["person_id"].to_numpy(), "name_dob")
 
 
