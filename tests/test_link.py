@@ -354,3 +354,23 @@ def test_name_and_dob_identical_to_someone_elsewhere_is_not_taken_on_trust() -> 
     assert 2 not in linked.index
     assert unmatched.loc[2, "reason"] == "ambiguous"
     assert {c.split(" ")[0] for c in unmatched.loc[2, "candidates"].split("; ")[:2]} == {"P7", "P8"}
+
+
+def test_make_unlinked_also_takes_text_tables_as_synth_writes_them() -> None:
+    from tfclaims.synth import generate_cohort
+
+    cohort = generate_cohort(60, seed=4)
+    people = cohort.tables["people"]
+    tables, truth = make_unlinked(cohort.tables, people, 0.5, seed=9)
+    assert len(truth) > 50 and set(truth["table"]) <= set(EVENT_TABLES)
+    for name in truth["table"].unique():
+        t = tables[name]
+        newly = t["person_id"].isna() & cohort.tables[name]["person_id"].notna()  # housing has family-only rows
+        assert newly.sum() == (truth["table"] == name).sum()
+        dob = t["date_of_birth"].dropna()
+        assert pd.api.types.is_string_dtype(dob) and dob.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
+    # the truth's row is the row a person sees in the table's CSV (header = row 1)
+    first = truth.iloc[0]
+    t = tables[first["table"]]
+    assert pd.isna(t["person_id"].iloc[first["source_row"] - 2])
+    assert cohort.tables[first["table"]]["person_id"].iloc[first["source_row"] - 2] == first["person_id"]

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandera import errors as pa_errors
 
 from tfclaims.cohort import EVENT_TABLES, Cohort
 from tfclaims.config import LinkageSettings
@@ -313,7 +314,10 @@ def _decision_keys(decisions: pd.DataFrame) -> pd.DataFrame:
     if unknown_table.any():
         first = d.loc[unknown_table].iloc[0]
         raise InputError(f"{where} row {first['decision_row']}: {first['table']!r} is not an event table")
-    LinkDecisions.validate(d)  # the typed decisions: a guard, every rule above already named its row
+    try:  # a guard on the typed decisions: every rule above already named its row
+        LinkDecisions.validate(d)
+    except (pa_errors.SchemaError, pa_errors.SchemaErrors) as exc:
+        raise InputError(f"{where}: link decisions do not follow their schema: {exc}") from exc
     return d
 
 

@@ -257,7 +257,12 @@ def make_unlinked(tables: dict[str, pd.DataFrame], people: pd.DataFrame, rate: f
     shares = {**MODE_SHARES, **(mode_shares or {})}
     modes = np.array(list(shares))
     p = np.array(list(shares.values()), dtype=float)
+    # Typed tables (after ingest) or text cells (as tfclaims.synth writes them): dates follow the people table.
+    as_text = not pd.api.types.is_datetime64_any_dtype(people["date_of_birth"])
     person = people.set_index("person_id")
+    if as_text:
+        person = person.assign(date_of_birth=pd.to_datetime(person["date_of_birth"], format="mixed", dayfirst=True,
+                                                             errors="coerce").astype("datetime64[ns]"))
     out: dict[str, pd.DataFrame] = dict(tables)
     truths: list[pd.DataFrame] = []
     for name in EVENT_TABLES:
@@ -271,7 +276,7 @@ def make_unlinked(tables: dict[str, pd.DataFrame], people: pd.DataFrame, rate: f
         for col in IDENTITY_COLUMNS:
             if col not in t.columns:
                 t[col] = pd.Series(pd.NaT, index=t.index, dtype="datetime64[ns]") if col == "date_of_birth" \
-                    else pd.Series(pd.NA, index=t.index, dtype="str")
+                    and not as_text else pd.Series(pd.NA, index=t.index, dtype="str")
         rows = t.index[chosen]
         pid = t.loc[rows, "person_id"].astype("str")
         who = person.reindex(pid.to_numpy())
@@ -285,8 +290,10 @@ def make_unlinked(tables: dict[str, pd.DataFrame], people: pd.DataFrame, rate: f
         moved = people["postcode"].sample(len(rows), replace=True, random_state=rng.integers(2**31)) \
             if "postcode" in people.columns else None
         ident = corrupt_identity(who, rng, error_rates, moved)
+        if as_text:
+            ident["date_of_birth"] = ident["date_of_birth"].dt.strftime("%Y-%m-%d").astype("str")
         for col in IDENTITY_COLUMNS:
-            t.loc[rows, col] = pd.NaT if col == "date_of_birth" else pd.NA
+            t.loc[rows, col] = pd.NaT if col == "date_of_birth" and not as_text else pd.NA
         for col in ("first_name", "last_name", "date_of_birth", "postcode"):
             t.loc[rows[names.to_numpy()], col] = ident.loc[names, col]
         second = rng.random(len(rows)) < ERROR_RATES["second_identifier"] if error_rates is None \
@@ -300,9 +307,10 @@ def make_unlinked(tables: dict[str, pd.DataFrame], people: pd.DataFrame, rate: f
         out[name] = t
         truths.append(pd.DataFrame({
             "table": name,
-            "source_file": t.loc[rows, "source_file"].to_numpy() if "source_file" in t else pd.NA,
+            "source_file": t.loc[rows, "source_file"].to_numpy() if "source_file" in t else f"{name}.csv",
             "source_sheet": t.loc[rows, "source_sheet"].to_numpy() if "source_sheet" in t else pd.NA,
-            "source_row": t.loc[rows, "source_row"].to_numpy() if "source_row" in t else rows.to_numpy(),
+            # without lineage: the row a person sees in the table's own CSV file (header = row 1)
+            "source_row": t.loc[rows, "source_row"].to_numpy() if "source_row" in t else np.flatnonzero(chosen) + 2,
             "person_id": pid.to_numpy(),
             "mode": mode.to_numpy(),
         }))
