@@ -1271,8 +1271,9 @@ def _bad_value(rng: np.random.Generator, error_class: str, table: str, column: s
         d = d if d > 12 else d + 12
         new = f"{m}/{d:02d}/{y}"
     elif error_class == "date_out_of_range":
-        new = pick(["1899-12-31", "1066-10-14", "1850-06-01", "2101-01-01", "2199-07-04"]) if table != "people" \
-            else pick(["1899-12-31", "1850-06-01", "1066-10-14"])
+        # too early for a date of birth or the start of a span (a late start would also put the end before it)
+        early = table == "people" or column in ("start_date", "attached_on", "identified_on", "recorded_on")
+        new = pick(["1899-12-31", "1850-06-01", "1812-06-24"] + ([] if early else ["2101-01-01", "2199-07-04"]))
     elif error_class == "future_date_of_birth":
         new = f"{int(rng.integers(2090, 2100))}-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 29)):02d}"
     elif error_class == "unknown_code":
