@@ -1,17 +1,18 @@
 """Prefect flow: ingest and validate a cohort (``tfclaims validate``)."""
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from prefect import flow
 
+from flows._params import options
 from flows._prefect import prefect_step
 from tfclaims import pipeline
-from tfclaims.config import load_config
 
 
-@flow(name="tfclaims-validate", log_prints=False)
-def validate_flow(input_path: Path, out: Path, config_path: Path | None = None, strict: bool = False, run_id: str | None = None) -> dict[str, Any]:
+@flow(name="tfclaims-validate")
+def validate_flow(input_path: Path, out: Path, run_id: str, config_path: Optional[Path] = None, strict: bool = False,
+                  audit_path: Optional[Path] = None, operator: Optional[str] = None) -> dict[str, Any]:
     """Read every table, validate it (one task per table), quarantine bad rows, write the report."""
-    outcome = pipeline.validate(input_path, out, config=load_config(config_path), strict=strict, step=prefect_step, run_id=run_id)
-    return {t: v for t, v in outcome.summary["tables"].items()}
+    opts = options(input_path, out, config_path, None, None, audit_path, operator, strict, None, run_id)
+    return pipeline.validate(opts, step=prefect_step).summary["tables"]

@@ -1,14 +1,19 @@
-"""Each command as a plain function: the order of stages and the files they write.
+"""Each command as a plain function: the order of stages, the files they write, the audit record.
 
-Every function takes ``step`` (``tfclaims.orchestration``): ``direct`` runs it as plain Python,
-``flows/`` passes a step that makes each table-level call a Prefect task.
+    ingest -> link -> identify -> track -> claim -> spot_check
+
+Every function takes ``step`` (``tfclaims.orchestration``): ``direct`` runs it as plain Python;
+``flows/`` passes a step that makes each table-level call a Prefect task. Every command appends
+one record to the audit trail (``tfclaims.audit``) naming its purpose, inputs and outputs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
+import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,17 +21,25 @@ from typing import Any
 import pandas as pd
 
 import tfclaims
-import tfclaims.cohort
-from tfclaims.config import CouncilConfig
-from tfclaims.errors import InputError
+from tfclaims import audit
+from tfclaims.claim import ClaimRules, LedgerState, decide, family_reference, pence_to_gbp, settle_with_ledger
+from tfclaims.cohort import TABLES, Cohort
+from tfclaims.config import DEMO_REFERENCE_KEY, CouncilConfig
+from tfclaims.errors import InputError, OutputValidationError
+from tfclaims.frameworks import Framework, load_framework
 from tfclaims.ingest import IngestResult, ingest
 from tfclaims.orchestration import Step, direct
+from tfclaims.paths import REPORTS_DIR, SAMPLE_COHORT_DIR
 from tfclaims.write import sha256_file, write_csv, write_json, write_parquet, write_xlsx
 
+CANDIDATES_NOTE = (
+    "Eligibility lists CANDIDATES for a practitioner to confirm: no decision about a family is made by "
+    "this computer (the privacy notice promises no automated decisions)."
+)
 
-def new_run_id(now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.timezone.utc)
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+def new_run_id() -> str:
+    return audit.new_run_id()
 
 
 def progress(message: str) -> None:
@@ -35,91 +48,575 @@ def progress(message: str) -> None:
         print(f"  {message}", file=sys.stderr, flush=True)
 
 
+# ----------------------------------------------------------------------------------------------
+# the files one run writes
+
+
 @dataclass
 class RunFiles:
-    """The files one run writes, with their SHA-256 and recipient (for the summary and the audit trail)."""
+    """Writes a run's files under ``out`` and records each in the audit record (purpose + recipient)."""
 
     out: Path
+    record: audit.RunRecord | None = None
     files: list[dict[str, str]] = field(default_factory=list)
 
-    def _record(self, path: Path, recipient: str) -> Path:
-        self.files = [f for f in self.files if f["path"] != str(path)]
-        self.files.append({"path": str(path), "name": path.relative_to(self.out).as_posix(), "sha256": sha256_file(path), "recipient": recipient})
+    def _write(self, name: str, writer: Any) -> Path:
+        path = self.out / name
+        if self.record is not None:
+            self.record.check_output(path.name)  # refuse before writing: a forbidden file never exists
+        writer(path)
+        entry = {"name": Path(name).as_posix(), "sha256": sha256_file(path)}
+        if self.record is not None:
+            self.record.output(path)
+            entry["recipient"] = self.record._outputs[-1]["recipient"]
+        self.files = [f for f in self.files if f["name"] != entry["name"]] + [entry]
         return path
 
-    def csv(self, name: str, df: pd.DataFrame, recipient: str = "council_tf_team") -> Path:
-        return self._record(write_csv(df, self.out / name), recipient)
+    def csv(self, name: str, df: pd.DataFrame) -> Path:
+        return self._write(name, lambda p: write_csv(df, p))
 
-    def xlsx(self, name: str, sheets: dict[str, pd.DataFrame], recipient: str = "council_tf_team", notes: dict[str, list[str]] | None = None) -> Path:
-        return self._record(write_xlsx(sheets, self.out / name, notes=notes), recipient)
+    def xlsx(self, name: str, sheets: dict[str, pd.DataFrame], notes: dict[str, list[str]] | None = None) -> Path:
+        return self._write(name, lambda p: write_xlsx(sheets, p, notes=notes))
 
-    def parquet(self, name: str, df: pd.DataFrame, recipient: str = "council_tf_team") -> Path:
-        return self._record(write_parquet(df, self.out / name), recipient)
+    def parquet(self, name: str, df: pd.DataFrame) -> Path:
+        return self._write(name, lambda p: write_parquet(df, p))
 
-    def json(self, name: str, obj: dict[str, Any], recipient: str = "council_tf_team") -> Path:
-        return self._record(write_json(obj, self.out / name), recipient)
+    def json(self, name: str, obj: dict[str, Any]) -> Path:
+        return self._write(name, lambda p: write_json(obj, p))
+
+    def adopt(self, path: Path) -> Path:
+        """A file another module wrote into ``out`` (e.g. the auditor workbook)."""
+        return self._write(path.relative_to(self.out).as_posix(), lambda p: None)
 
 
-def input_files(result: IngestResult) -> list[dict[str, Any]]:
-    """Each input file with its SHA-256 and the data rows read from it."""
-    return [{"path": str(p), "sha256": sha256_file(p), "rows": result.file_rows.get(p.name, 0)} for p in result.files]
+# ----------------------------------------------------------------------------------------------
+# options shared by the commands
 
 
-def write_error_report(files: RunFiles, result: IngestResult) -> None:
+@dataclass
+class Options:
+    input_path: Path
+    out: Path
+    config: CouncilConfig = field(default_factory=CouncilConfig)
+    framework: str | None = None  # None: the config's framework (default tf-phase2)
+    plan: Path | None = None
+    audit_path: Path | None = None
+    operator: str | None = None
+    strict: bool = False
+    link_decisions: Path | None = None
+    run_id: str = field(default_factory=new_run_id)
+
+    def params(self, command: str, **extra: Any) -> dict[str, Any]:
+        """Parameters for the audit record and the run summary (paths and switches only)."""
+        p: dict[str, Any] = {"input": str(self.input_path), "out": str(self.out), "framework": self.framework_name, "strict": self.strict}
+        if self.plan is not None:
+            p["plan"] = str(self.plan)
+        if self.link_decisions is not None:
+            p["link_decisions"] = str(self.link_decisions)
+        p.update({k: (str(v) if isinstance(v, (Path, dt.date)) else v) for k, v in extra.items()})
+        return p
+
+    @property
+    def framework_name(self) -> str:
+        return self.framework or self.config.framework
+
+    def load_framework(self) -> Framework:
+        return load_framework(self.framework_name, self.plan or self.config.plan)
+
+
+@contextmanager
+def _audited(command: str, opts: Options, ledger: Any = None, **params: Any) -> Iterator[audit.RunRecord]:
+    path = opts.audit_path or audit.default_audit_path(getattr(ledger, "target", None) if ledger is not None else None)
+    heads: audit.HeadStore = audit.FileHeadStore(path)
+    if ledger is not None:
+        from tfclaims.ledger import LedgerHeadStore
+
+        heads = audit.MultiHeadStore(heads, LedgerHeadStore(ledger, path))
+    with audit.run_record(
+        command, opts.params(command, **params), audit_path=path, operator=opts.operator,
+        config=opts.config, run_id=opts.run_id, head_store=heads,
+    ) as rec:
+        yield rec
+
+
+# ----------------------------------------------------------------------------------------------
+# ingest + link: the start of every command that reads a cohort
+
+
+@dataclass
+class Prepared:
+    ingest: IngestResult
+    cohort: Cohort  # linked
+    unmatched: pd.DataFrame
+    link_counts: pd.DataFrame | None
+
+
+def _prepare(opts: Options, files: RunFiles, rec: audit.RunRecord, step: Step) -> Prepared:
+    progress(f"reading and validating {opts.input_path}")
+    result = ingest(opts.input_path, opts.config, step=step)
+    rec.input(opts.input_path, rows=result.file_rows)
+    rec.touched(family_ids=result.cohort.people["family_id"], person_ids=result.cohort.people["person_id"])
     files.csv("validation_errors.csv", result.errors)
     files.xlsx("validation_errors.xlsx", {"Errors": result.errors, "Counts": result.counts_frame()}, notes={
         "Errors": ["Rows left out of this run. Each names the file, sheet and row as you see them in Excel or an editor."],
     })
-
-
-def write_accepted(files: RunFiles, result: IngestResult) -> None:
-    """The accepted tables as Parquet under ``accepted/``, for later stages and later commands."""
-    for table, frame in result.cohort.tables.items():
+    if opts.strict and result.quarantined_rows:
+        raise InputError(f"--strict: {result.quarantined_rows} row(s) quarantined; see {files.out / 'validation_errors.csv'}")
+    progress("linking source rows to people")
+    linked = step("link", _link, result.cohort, opts)
+    files.csv("unmatched.csv", linked.unmatched)
+    for table, frame in linked.cohort.tables.items():
         files.parquet(f"accepted/{table}.parquet", frame)
+    return Prepared(result, linked.cohort, linked.unmatched, linked.counts)
 
 
-def ingest_summary(result: IngestResult) -> dict[str, Any]:
-    return {
-        "tables": {
-            c.table: {"read": c.read, "accepted": c.accepted, "quarantined": c.quarantined, "files": c.files, "extra_columns_ignored": c.extra_columns}
-            for c in result.counts
-        },
-        "not_supplied": [t for t in tfclaims.cohort.TABLES if not result.cohort.supplied(t)],
-        "ignored": result.ignored,
-        "inputs": input_files(result),
+def _link(cohort: Cohort, opts: Options) -> Any:
+    from tfclaims.link import link, read_link_decisions
+
+    decisions = read_link_decisions(opts.link_decisions) if opts.link_decisions else None
+    return link(cohort, opts.config.linkage, decisions)
+
+
+def _table_counts(prep: Prepared) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for c in prep.ingest.counts:
+        unmatched = int(prep.link_counts.loc[c.table, "unmatched"]) if prep.link_counts is not None and c.table in prep.link_counts.index else 0
+        out[c.table] = {
+            "read": c.read, "accepted": c.accepted, "quarantined": c.quarantined, "unmatched": unmatched,
+            "used": c.accepted - unmatched, "files": c.files, "extra_columns_ignored": c.extra_columns,
+        }
+    return out
+
+
+def _summary(command: str, opts: Options, prep: Prepared | None, rec: audit.RunRecord, **more: Any) -> dict[str, Any]:
+    s: dict[str, Any] = {
+        "run_id": opts.run_id,
+        "command": command,
+        "tfclaims_version": tfclaims.__version__,
+        "purposes": list(rec.purposes),
+        "parameters": opts.params(command),
     }
+    if prep is not None:
+        s["tables"] = _table_counts(prep)
+        s["not_supplied"] = [t for t in TABLES if not prep.ingest.cohort.supplied(t)]
+        s["ignored"] = prep.ingest.ignored
+        s["inputs"] = [{"path": str(p), "sha256": sha256_file(p), "rows": prep.ingest.file_rows.get(p.name, 0)} for p in prep.ingest.files]
+    s.update(more)
+    return s
+
+
+def _finish(files: RunFiles, summary: dict[str, Any]) -> dict[str, Any]:
+    summary["outputs"] = list(files.files)
+    files.json("run_summary.json", summary)
+    return summary
+
+
+# ----------------------------------------------------------------------------------------------
+# validate
 
 
 @dataclass
-class ValidateOutcome:
+class Outcome:
     run_id: str
     out: Path
-    ingest: IngestResult
     summary: dict[str, Any]
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
-def validate(input_path: Path, out: Path, *, config: CouncilConfig, strict: bool = False, step: Step = direct, run_id: str | None = None) -> ValidateOutcome:
-    """``tfclaims validate``: ingest and validation only."""
-    run_id = run_id or new_run_id()
-    progress(f"reading and validating {input_path}")
-    result = ingest(input_path, config, step=step)
-    files = RunFiles(Path(out))
-    write_error_report(files, result)
-    summary = {
-        "run_id": run_id,
-        "command": "validate",
-        "tfclaims_version": tfclaims.__version__,
-        "input": str(input_path),
-        "strict": strict,
-        **ingest_summary(result),
+def validate(opts: Options, *, step: Step = direct) -> Outcome:
+    """``tfclaims validate``: ingest and validation only (purpose: identification)."""
+    with _audited("validate", opts) as rec:
+        files = RunFiles(opts.out, rec)
+        result = ingest(opts.input_path, opts.config, step=step)
+        rec.input(opts.input_path, rows=result.file_rows)
+        rec.touched(family_ids=result.cohort.people["family_id"], person_ids=result.cohort.people["person_id"])
+        files.csv("validation_errors.csv", result.errors)
+        files.xlsx("validation_errors.xlsx", {"Errors": result.errors, "Counts": result.counts_frame()})
+        prep = Prepared(result, result.cohort, pd.DataFrame(), None)
+        summary = _summary("validate", opts, prep, rec)
+        if opts.strict and result.quarantined_rows:
+            summary["status"] = "failed: --strict and rows were quarantined"
+            _finish(files, summary)
+            raise InputError(f"--strict: {result.quarantined_rows} row(s) quarantined; see {opts.out / 'validation_errors.csv'}")
+        for table, frame in result.cohort.tables.items():
+            files.parquet(f"accepted/{table}.parquet", frame)
+        summary["status"] = "succeeded"
+        rec.note("quarantined_rows", result.quarantined_rows)
+        return Outcome(opts.run_id, opts.out, _finish(files, summary))
+
+
+# ----------------------------------------------------------------------------------------------
+# identify
+
+
+def _not_evaluated_note(frame: pd.DataFrame) -> list[str]:
+    if frame is None or not len(frame):
+        return []
+    missing = sorted(set(frame["missing_table"].astype(str)))
+    return [f"Not evaluated (table not supplied: {', '.join(missing)}): indicators reading these tables cannot make a headline present."]
+
+
+def identify(opts: Options, as_of: dt.date, *, step: Step = direct) -> Outcome:
+    """``tfclaims identify``: eligibility of every family in ``people`` at ``as_of``: candidates, not decisions."""
+    from tfclaims.identify import identify as identify_families
+
+    fw = opts.load_framework()
+    with _audited("identify", opts, as_of=as_of) as rec:
+        rec.framework(fw.name, fw.version, fw.sha256, plan=fw.plan.path if fw.plan else None)
+        files = RunFiles(opts.out, rec)
+        prep = _prepare(opts, files, rec, step)
+        progress(f"identifying eligible families at {as_of}")
+        result = step("identify", identify_families, prep.cohort, fw, as_of)
+        notes = [CANDIDATES_NOTE, *_not_evaluated_note(result.not_evaluated)]
+        files.csv("eligibility.csv", result.eligibility)
+        files.csv("eligibility_evidence.csv", result.evidence)
+        files.xlsx("eligibility.xlsx", {"Eligibility": result.eligibility, "Evidence": result.evidence}, notes={"Eligibility": notes})
+        eligible = int(result.eligibility["eligible"].sum())
+        rec.note("eligible_families", eligible)
+        summary = _summary("identify", opts, prep, rec, framework=fw.audit_record(), as_of=as_of.isoformat(),
+                           eligible_families=eligible, families=len(result.eligibility), note=CANDIDATES_NOTE,
+                           not_evaluated=result.not_evaluated.to_dict("records"), status="succeeded")
+        return Outcome(opts.run_id, opts.out, _finish(files, summary))
+
+
+# ----------------------------------------------------------------------------------------------
+# track
+
+
+def _write_outcomes(files: RunFiles, result: Any) -> None:
+    files.csv("outcomes.csv", result.outcomes)
+    files.csv("outcome_evidence.csv", result.evidence)
+
+
+def track(opts: Options, as_of: dt.date, *, step: Step = direct) -> Outcome:
+    """``tfclaims track``: outcome status per required headline of every attached family at ``as_of``."""
+    from tfclaims.track import track as track_families
+
+    fw = opts.load_framework()
+    with _audited("track", opts, as_of=as_of) as rec:
+        rec.framework(fw.name, fw.version, fw.sha256, plan=fw.plan.path if fw.plan else None)
+        files = RunFiles(opts.out, rec)
+        prep = _prepare(opts, files, rec, step)
+        progress(f"tracking outcomes at {as_of}")
+        result = step("track", track_families, prep.cohort, fw, as_of)
+        _write_outcomes(files, result)
+        files.csv("families.csv", result.families)
+        files.xlsx("outcomes.xlsx", {"Outcomes": result.outcomes, "Families": result.families, "Evidence": result.evidence},
+                   notes={"Outcomes": _not_evaluated_note(result.not_evaluated) or ["Outcome of every required headline of every attached family."]})
+        summary = _summary("track", opts, prep, rec, framework=fw.audit_record(), as_of=as_of.isoformat(),
+                           attached_families=len(result.families),
+                           ssp=int(result.families["ssp"].sum()), continuous_employment=int(result.families["continuous_employment"].sum()),
+                           sfo=int(result.families["sfo"].sum()), status="succeeded")
+        return Outcome(opts.run_id, opts.out, _finish(files, summary))
+
+
+# ----------------------------------------------------------------------------------------------
+# claim
+
+
+def claim_rules(fw: Framework) -> ClaimRules:
+    return ClaimRules(
+        framework=fw.name,
+        attachments_from=fw.programme.attachments_from,
+        attachments_to=fw.programme.attachments_to,
+        period_end_to=fw.programme.period_end_to,
+        results_payment_pence=fw.amounts.results_payment_pence,
+        attachment_fee_pence=fw.amounts.attachment_fee_pence,
+        routes=tuple(fw.claim_routes),
+        transition_review=fw.programme.transition_before is not None,
+    )
+
+
+@dataclass
+class ClaimOptions:
+    period_end: dt.date
+    ledger: str | None  # path or URL; None only with dry_run
+    allocation: int | None = None
+    dry_run: bool = False
+    window_start: dt.date | None = None  # attachments counted from the day after (default: the last claim run's period end)
+    demo_key: bool = False
+
+
+def _reference_key(opts: Options, claim: ClaimOptions) -> str:
+    if claim.demo_key:
+        return DEMO_REFERENCE_KEY
+    key = opts.config.resolved_reference_key()
+    if not key:
+        raise InputError(
+            "no reference key: set the environment variable TFCLAIMS_REFERENCE_KEY (or reference_key in the council "
+            "config file) to the council's secret; it makes the pseudonymous family references in the claim file"
+        )
+    return key
+
+
+def _ledger_state(ledger: Any, framework: str) -> LedgerState:
+    if ledger is None:
+        return LedgerState.empty()
+    active = ledger.active_claims(framework)[["family_id", "claim_reference", "period_end"]].copy()
+    active["period_end"] = pd.to_datetime(active["period_end"]).dt.strftime("%Y-%m-%d")
+    approvals = ledger.approvals(framework)
+    return LedgerState(active, ledger.held_families(framework), approvals[["family_id", "approved_by", "reason"]])
+
+
+def _window_start(ledger: Any, framework: str, claim: ClaimOptions, fw: Framework) -> dt.date:
+    if claim.window_start is not None:
+        return claim.window_start
+    if ledger is not None:
+        earlier = ledger.claims(framework)
+        earlier = earlier[pd.to_datetime(earlier["period_end"]) < pd.Timestamp(claim.period_end)]
+        if len(earlier):
+            return pd.to_datetime(earlier["period_end"]).max().date()
+    return fw.programme.attachments_from - dt.timedelta(days=1)
+
+
+def _finance_summary(decisions: pd.DataFrame, programme: pd.DataFrame, fw: Framework, claim: ClaimOptions,
+                     window_start: dt.date, claims_before: int, allocation: int | None, run_id: str, demo: bool) -> dict[str, pd.DataFrame]:
+    claimed = decisions[decisions["decision"] == "claim"]
+    by_route = (claimed.groupby("route").agg(claims=("family_id", "size"), amount_pence=("amount_pence", "sum")).reset_index()
+                if len(claimed) else pd.DataFrame({"route": pd.Series(dtype="str"), "claims": pd.Series(dtype="int64"), "amount_pence": pd.Series(dtype="int64")}))
+    total_claims, total_pence = int(len(claimed)), int(claimed["amount_pence"].sum())
+    by_route = pd.concat([by_route, pd.DataFrame({"route": ["total"], "claims": [total_claims], "amount_pence": [total_pence]})], ignore_index=True)
+    by_route["amount_gbp"] = pence_to_gbp(by_route["amount_pence"])
+    A = pd.Timestamp(claim.period_end)
+    attached = programme["attached_on"]
+    in_window = (attached > pd.Timestamp(window_start)) & (attached <= A)
+    n_attached = int(in_window.sum())
+    fee = fw.amounts.attachment_fee_pence
+    to_date = claims_before + total_claims
+    facts = [
+        ("Framework", f"{fw.name} (version {fw.version})" + (f", local plan {fw.plan.name} v{fw.plan.version}" if fw.plan else "")),
+        ("Period end", claim.period_end.isoformat()),
+        ("Claim window", f"{(window_start + dt.timedelta(days=1)).isoformat()} to {claim.period_end.isoformat()}"),
+        ("Run id", run_id),
+        ("Claims in this window", str(total_claims)),
+        ("Results payments claimed (GBP)", pence_to_gbp(pd.Series([total_pence])).iloc[0]),
+        ("Claims before this window", str(claims_before)),
+        ("Claims to date", str(to_date)),
+        ("Allocation", "not set" if allocation is None else str(allocation)),
+        ("Allocation remaining", "" if allocation is None else str(max(0, allocation - to_date))),
+        ("Families over allocation this window", str(int((decisions["reason"] == "over_allocation").sum()))),
+        ("Families attached in the window", str(n_attached)),
+        ("Attachment fees for them (GBP, reported, not claimed in this file)", pence_to_gbp(pd.Series([n_attached * fee])).iloc[0]),
+        ("Dry run (nothing recorded in the ledger)", "yes" if claim.dry_run else "no"),
+    ]
+    if demo:
+        facts.append(("DEMO", "made with the built-in demo reference key: not a real claim"))
+    signoff = pd.DataFrame({"Sign-off": ["Prepared by", "Checked by", "Internal audit reference", "Approved for submission by", "Date"],
+                            "Name / reference": [""] * 5, "Signature": [""] * 5, "Date": [""] * 5})
+    reasons = decisions.groupby("reason").size().rename("families").reset_index()
+    reasons["reason"] = reasons["reason"].replace("", "claimed")
+    return {
+        "Summary": pd.DataFrame(facts, columns=["Item", "Value"]),
+        "Claims by route": by_route[["route", "claims", "amount_gbp"]],
+        "Decisions by reason": reasons,
+        "Sign-off": signoff,
     }
-    if strict and result.quarantined_rows:
-        summary["status"] = "failed: --strict and rows were quarantined"
-        summary["outputs"] = files.files
-        files.json("run_summary.json", summary)
-        raise InputError(f"--strict: {result.quarantined_rows} row(s) quarantined; see {Path(out) / 'validation_errors.csv'}")
-    write_accepted(files, result)
-    summary["status"] = "succeeded"
-    summary["outputs"] = list(files.files)
-    files.json("run_summary.json", summary)
-    return ValidateOutcome(run_id, Path(out), result, summary)
+
+
+def _claim_stage(opts: Options, claim: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step: Step, ledger: Any) -> dict[str, Any]:
+    """Decide, record in the ledger (unless dry run), write the claim's files. Returns summary facts."""
+    from tfclaims.identify import identify_at
+    from tfclaims.track import track as track_families
+
+    from schemas.claim import ClaimDecisions, ClaimFile, ClaimRegister
+
+    fw = opts.load_framework()
+    rec.framework(fw.name, fw.version, fw.sha256, plan=fw.plan.path if fw.plan else None)
+    key = _reference_key(opts, claim)
+    prep = _prepare(opts, files, rec, step)
+    programme = prep.cohort.get("programme")
+    if programme is None:
+        raise InputError("the cohort has no 'programme' table: a claim needs the register of families worked with")
+    A = claim.period_end
+    progress(f"tracking outcomes at {A}")
+    tracked = step("track", track_families, prep.cohort, fw, A)
+    at_attachment = step("identify at attachment", identify_at, prep.cohort, fw, programme.set_index("family_id")["attached_on"])
+    families = tracked.families.copy()
+    families["eligibility_detail"] = (families["headline_count_at_attachment"].astype(str) + " headline(s) counted: "
+                                      + families["headlines_at_attachment"].fillna("").replace("", "none"))
+    state = step("read ledger", _ledger_state, ledger, fw.name)
+    allocation = claim.allocation if claim.allocation is not None else (opts.config.allocation if opts.config.allocation is not None else fw.allocation)
+    progress("deciding claims")
+    decisions = decide(programme, families, rules=claim_rules(fw), period_end=A, ledger=state, allocation=allocation)
+    claims_before = len(state.active)
+
+    register = decisions[decisions["decision"] == "claim"].copy()
+    if ledger is not None and not claim.dry_run:
+        progress("recording claims in the ledger")
+        recorded = ledger.record_claims(run_id=opts.run_id, framework=fw.name, period_end=A,
+                                        candidates=register[["family_id", "route", "amount_pence"]], allocation=allocation)
+        decisions = settle_with_ledger(decisions, already_claimed=recorded.already_claimed, audit_hold=recorded.audit_hold,
+                                       over_allocation=recorded.over_allocation)
+        refs = recorded.claimed.set_index("family_id")["claim_reference"]
+        register = decisions[decisions["decision"] == "claim"].copy()
+        register["claim_reference"] = register["family_id"].map(refs).astype("str")
+        claims_before = recorded.claims_to_date
+    else:
+        register["claim_reference"] = [f"DRAFT-{i:06d}" for i in range(1, len(register) + 1)]
+    register["family_reference"] = family_reference(register["family_id"], key)
+    fam = families.set_index("family_id")
+    prog = programme.drop_duplicates("family_id").set_index("family_id")
+    claim_register = pd.DataFrame({
+        "claim_reference": register["claim_reference"].astype("str"),
+        "family_id": register["family_id"].astype("str"),
+        "family_reference": register["family_reference"].astype("str"),
+        "framework": fw.name,
+        "route": register["route"].astype("str"),
+        "period_end": pd.Timestamp(A),
+        "amount_pence": register["amount_pence"].astype("int64"),
+        "run_id": opts.run_id,
+        "attached_on": register["family_id"].map(prog["attached_on"]).astype("datetime64[ns]"),
+        "closed_on": register["family_id"].map(prog["closed_on"] if "closed_on" in prog else pd.Series(dtype="datetime64[ns]")).astype("datetime64[ns]"),
+        "lead_practitioner": register["family_id"].map(prog["lead_practitioner"] if "lead_practitioner" in prog else pd.Series(dtype="str")).astype("str"),
+        "headlines_at_attachment": register["family_id"].map(fam["headlines_at_attachment"]).astype("str"),
+    }).reset_index(drop=True)
+    claim_file = pd.DataFrame({
+        "claim_reference": claim_register["claim_reference"],
+        "family_reference": claim_register["family_reference"],
+        "route": claim_register["route"],
+        "period_end": claim_register["period_end"],
+        "amount_gbp": pence_to_gbp(claim_register["amount_pence"]).astype("str"),
+    })
+    out_decisions = decisions[["family_id", "period_end", "decision", "route", "reason", "detail"]].copy()
+    for model, frame, name in ((ClaimDecisions, out_decisions, "claim_decisions"), (ClaimFile, claim_file, "claim_file"), (ClaimRegister, claim_register, "claim_register")):
+        try:
+            model.validate(frame, lazy=True)
+        except Exception as exc:  # pandera SchemaErrors
+            raise OutputValidationError(f"{name}: failed its schema before writing: {exc}") from exc
+
+    files.csv("claim_decisions.csv", out_decisions)
+    files.xlsx("claim_decisions.xlsx", {"Decisions": out_decisions}, notes={"Decisions": [
+        f"Claim decisions for period end {A.isoformat()} under {fw.name}." + (" DRY RUN: nothing recorded in the ledger." if claim.dry_run else "")]})
+    files.csv("claim_file.csv", claim_file)
+    files.csv("claim_register.csv", claim_register)
+    files.csv("eligibility.csv", at_attachment.eligibility)
+    files.csv("eligibility_evidence.csv", tracked.attachment_evidence)
+    _write_outcomes(files, tracked)
+    window_start = _window_start(ledger, fw.name, claim, fw)
+    files.xlsx("finance_summary.xlsx", _finance_summary(decisions, programme, fw, claim, window_start, claims_before, allocation, opts.run_id, claim.demo_key))
+    counts = decisions.groupby(["decision", "reason"]).size()
+    rec.note("claims", int(len(claim_register)))
+    rec.note("amount_pence", int(claim_register["amount_pence"].sum()))
+    return {
+        "framework": fw.audit_record(),
+        "period_end": A.isoformat(),
+        "dry_run": claim.dry_run,
+        "demo_reference_key": claim.demo_key,
+        "ledger": None if ledger is None else str(ledger.target),
+        "allocation": allocation,
+        "claims": int(len(claim_register)),
+        "amount_gbp": pence_to_gbp(pd.Series([int(claim_register["amount_pence"].sum())])).iloc[0],
+        "decisions": {f"{d}:{r or 'claimed'}": int(n) for (d, r), n in counts.items()},
+        "prep": prep,
+    }
+
+
+def _open_ledger(claim: ClaimOptions) -> Any:
+    from tfclaims.ledger import Ledger
+
+    if claim.ledger is None:
+        if claim.dry_run:
+            return None
+        raise InputError("--ledger is required (a SQLite file path or a postgresql:// URL), unless --dry-run")
+    if claim.dry_run:
+        try:
+            return Ledger.open(claim.ledger, create=False)
+        except InputError:
+            return None  # no ledger yet: nothing claimed before
+    return Ledger.open(claim.ledger)
+
+
+def claim(opts: Options, claim_opts: ClaimOptions, *, step: Step = direct) -> Outcome:
+    """``tfclaims claim``: decisions, claim file, finance summary; claims recorded in the ledger unless dry run."""
+    ledger = _open_ledger(claim_opts)
+    try:
+        with _audited("claim", opts, ledger=ledger, period_end=claim_opts.period_end, dry_run=claim_opts.dry_run,
+                      allocation=claim_opts.allocation, ledger_target=claim_opts.ledger) as rec:
+            files = RunFiles(opts.out, rec)
+            facts = _claim_stage(opts, claim_opts, files, rec, step, ledger)
+            prep = facts.pop("prep")
+            summary = _summary("claim", opts, prep, rec, **facts, status="succeeded")
+            return Outcome(opts.run_id, opts.out, _finish(files, summary), facts)
+    finally:
+        if ledger is not None:
+            ledger.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# spot check, run, demo
+
+
+@dataclass
+class SampleOptions:
+    rate: float | None = None
+    min_n: int | None = None
+    seed: int | None = None
+
+
+def _spot_check_stage(claim_dir: Path, out: Path, sample: SampleOptions, config: CouncilConfig, files: RunFiles | None) -> dict[str, Any]:
+    from tfclaims.spot_check import run_spot_check
+
+    rate = sample.rate if sample.rate is not None else config.spot_check.rate
+    min_n = sample.min_n if sample.min_n is not None else config.spot_check.min
+    run = run_spot_check(claim_dir, out, rate=rate, min_n=min_n, seed=sample.seed)
+    if files is not None:
+        files.adopt(run.sample_csv)
+        files.adopt(run.workbook)
+    s = run.sample
+    return {"seed": s.seed, "seed_generated": s.seed_generated, "population": s.population_size, "sampled": s.sample_size,
+            "discretionary": s.discretionary_count, "reproduce": run.command, "workbook": str(run.workbook)}
+
+
+def spot_check(claim_dir: Path, out: Path, sample: SampleOptions, *, config: CouncilConfig, audit_path: Path | None,
+               operator: str | None, run_id: str | None = None) -> dict[str, Any]:
+    """``tfclaims spot-check``: the internal-audit sample and workbook (purpose: spot checks)."""
+    opts = Options(input_path=Path(claim_dir), out=Path(out), config=config, audit_path=audit_path, operator=operator,
+                   run_id=run_id or new_run_id())
+    with _audited("spot-check", opts, claim_dir=claim_dir, rate=sample.rate, min=sample.min_n, seed=sample.seed) as rec:
+        rec.input(Path(claim_dir) / "claim_register.csv")
+        register = pd.read_csv(Path(claim_dir) / "claim_register.csv", dtype="str", keep_default_na=False, na_values=[""])
+        rec.touched(family_ids=register["family_id"].dropna())
+        facts = _spot_check_stage(Path(claim_dir), Path(out), sample, config, RunFiles(Path(out), rec))
+        rec.note("seed", facts["seed"])
+        rec.note("sampled", facts["sampled"] + facts["discretionary"])
+        return facts
+
+
+def run(opts: Options, claim_opts: ClaimOptions, sample: SampleOptions, *, step: Step = direct, command: str = "run") -> Outcome:
+    """``tfclaims run``: ingest -> link -> identify -> track -> claim -> spot-check into one folder."""
+    ledger = _open_ledger(claim_opts)
+    try:
+        with _audited(command, opts, ledger=ledger, period_end=claim_opts.period_end, dry_run=claim_opts.dry_run,
+                      allocation=claim_opts.allocation, ledger_target=claim_opts.ledger, sample_rate=sample.rate,
+                      sample_min=sample.min_n, seed=sample.seed) as rec:
+            files = RunFiles(opts.out, rec)
+            facts = _claim_stage(opts, claim_opts, files, rec, step, ledger)
+            prep = facts.pop("prep")
+            # the claim's summary first: the spot check reads it (run id, framework, input hashes)
+            _finish(files, _summary(command, opts, prep, rec, **facts, status="claim written; spot check running"))
+            progress("drawing the spot-check sample")
+            spot = step("spot check", _spot_check_stage, opts.out, opts.out, sample, opts.config, files)
+            rec.note("seed", spot["seed"])
+            summary = _summary(command, opts, prep, rec, **facts, spot_check=spot, status="succeeded")
+            return Outcome(opts.run_id, opts.out, _finish(files, summary), {**facts, "spot_check": spot})
+    finally:
+        if ledger is not None:
+            ledger.close()
+
+
+DEMO_PERIOD_END = dt.date(2020, 3, 31)
+
+
+def demo(out: Path | None = None, *, step: Step = direct, operator: str | None = None) -> Outcome:
+    """``tfclaims demo``: the whole pipeline on the built-in sample cohort, into ``reports/demo/``.
+
+    The demo keeps its own ledger and audit trail inside its folder and starts them afresh each time,
+    so the sample families never enter a council's real ledger and a second demo shows the same claims.
+    """
+    out = Path(out) if out is not None else REPORTS_DIR / "demo"
+    if out.exists():
+        shutil.rmtree(out)
+    ledger_path = out / "ledger.sqlite"
+    opts = Options(input_path=SAMPLE_COHORT_DIR, out=out, audit_path=out / "audit.jsonl", operator=operator)
+    claim_opts = ClaimOptions(period_end=DEMO_PERIOD_END, ledger=str(ledger_path), demo_key=True)
+    return run(opts, claim_opts, SampleOptions(seed=20200331), step=step, command="demo")

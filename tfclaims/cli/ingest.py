@@ -2,33 +2,29 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
-
-import typer
+from typing import Annotated
 
 from tfclaims.cli import app
-from tfclaims.cli._common import print_counts, resolve_out
+from tfclaims.cli._common import AuditOpt, ConfigOpt, InputOpt, OperatorOpt, OutOpt, StrictOpt, print_counts, print_outputs, resolve_out
 from tfclaims.config import load_config
 from tfclaims.orchestration import use_prefect
-from tfclaims.pipeline import new_run_id, validate
+from tfclaims.pipeline import Options, new_run_id, validate
 
 
 @app.command("validate")
-def validate_command(
-    input: Annotated[Path, typer.Option("--input", help="A cohort folder (.csv/.xlsx files) or one .xlsx workbook.")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default reports/<run_id>/).")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 2) if any row is quarantined.")] = False,
-    config: Annotated[Optional[Path], typer.Option("--config", help="Council config file (YAML).")] = None,
-) -> None:
-    """Read and validate a cohort: quarantine bad rows with a row-level report."""
+def validate_command(input: InputOpt, out: OutOpt = None, strict: StrictOpt = False, config: ConfigOpt = None,
+                     audit: AuditOpt = None, operator: OperatorOpt = None) -> None:
+    """Read and validate a cohort: bad rows quarantined with a row-level report (validation_errors.csv/.xlsx)."""
     run_id = new_run_id()
     out = resolve_out(out, run_id)
     if use_prefect():
         from flows.ingest import validate_flow
 
-        validate_flow(input, out, config, strict, run_id)
-        summary_tables = None
+        validate_flow(input, out, run_id, config, strict, audit, operator)
     else:
-        summary_tables = validate(input, out, config=load_config(config), strict=strict, run_id=run_id).summary["tables"]
-    print_counts(out, summary_tables)
+        validate(Options(input, out, load_config(config), audit_path=audit, operator=operator, strict=strict, run_id=run_id))
+    import json
+
+    summary = json.loads((out / "run_summary.json").read_text(encoding="utf-8"))
+    print_counts(summary["tables"])
+    print_outputs(out, summary)
