@@ -76,6 +76,10 @@ def parse_dates(s: pd.Series) -> pd.Series:
     if uk_mask.any():
         uk = pd.to_datetime(s.where(uk_mask), format="%d/%m/%Y", errors="coerce")
         iso = iso.where(iso.notna(), uk)
+    # Real dates outside what nanoseconds hold (before 1678, after 2261) are clamped to just
+    # inside, so the schema's date-range check reports them, rather than "not a date".
+    low, high = pd.Timestamp("1678-01-01"), pd.Timestamp("2261-12-31")
+    iso = iso.where(iso.isna() | (iso >= low), low).where(iso.isna() | (iso <= high), high)
     return iso.astype("datetime64[ns]")
 
 
