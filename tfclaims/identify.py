@@ -30,6 +30,7 @@ from tfclaims.indicators import (
     RulesContext,
     Scope,
     as_ns,
+    lookup,
     empty_raw_evidence,
     raw_evidence,
 )
@@ -64,8 +65,24 @@ class IdentifyResult:
     ignored_needs_rows: int = 0  # needs rows naming a headline outside this framework
 
 
+_LAST_CONTEXT: list[tuple[tuple[int, ...], RulesContext]] = []
+
+
 def context(cohort: Cohort | RulesContext) -> RulesContext:
-    return cohort if isinstance(cohort, RulesContext) else RulesContext(cohort)
+    """The coded cohort; the last one built is reused while the cohort's tables are the same
+    objects (identify then track on one cohort code it once)."""
+    if isinstance(cohort, RulesContext):
+        return cohort
+    key = (id(cohort), *(id(t) for t in cohort.tables.values()), *map(hash, cohort.tables))
+    if _LAST_CONTEXT and _LAST_CONTEXT[0][0] == key and _LAST_CONTEXT[0][1].cohort is cohort:
+        return _LAST_CONTEXT[0][1]
+    ctx = RulesContext(cohort)
+    _LAST_CONTEXT[:] = [(key, ctx)]
+    return ctx
+
+
+def clear_context_cache() -> None:
+    _LAST_CONTEXT.clear()
 
 
 # --------------------------------------------------------------------------------------------
@@ -80,8 +97,7 @@ def needs_headline_index(ctx: RulesContext, framework: Framework) -> np.ndarray 
         return None
     key = f"_h:{framework.name}"
     if key not in t._codes:
-        codes = np.array(framework.headline_codes, dtype=object)
-        h = pd.Index(codes).get_indexer(t.text("headline"))
+        h = lookup(pd.Index(list(framework.headline_codes), dtype="str"), t.frame["headline"])[t.rows] if "headline" in t.frame else np.full(len(t.rows), -1)
         t._codes[key] = h
     return t._codes[key]
 
@@ -97,9 +113,9 @@ def needs_open_at(ctx: RulesContext, framework: Framework, as_of: np.ndarray) ->
     h = needs_headline_index(ctx, framework)
     assert h is not None
     d = as_of[t.fam]
-    identified, outcome, outcome_on = t.date("identified_on"), t.text("outcome"), t.date("outcome_on")
-    still_open = (outcome == "open") | (np.isin(outcome, ["met", "not_met"]) & (outcome_on > d))
-    ok = (h >= 0) & (identified <= d) & (outcome != "withdrawn") & still_open
+    identified, outcome_on = t.date("identified_on"), t.date("outcome_on")
+    still_open = t.eq("outcome", "open") | (t.isin("outcome", ["met", "not_met"]) & (outcome_on > d))
+    ok = (h >= 0) & (identified <= d) & ~t.eq("outcome", "withdrawn") & still_open
     sel = np.flatnonzero(ok)
     ev = raw_evidence(t, sel, NEEDS_INDICATOR, identified)
     ev["h"] = h[sel]
@@ -164,45 +180,56 @@ def headline_text(framework: Framework, masks: np.ndarray) -> np.ndarray:
 
 
 def materialise_evidence(ctx: RulesContext, ev: pd.DataFrame) -> pd.DataFrame:
-    """Coded evidence rows as the output columns (family_id, headline, person_id, indicator, ...)."""
+    """Coded evidence rows as the output columns (family_id, headline, person_id, indicator, ...),
+    sorted by family, headline, date, table, row. Text columns are built with Arrow takes."""
     n = len(ev)
     if n == 0:
         return empty_evidence()
     fam = ev["fam"].to_numpy(dtype="int64")
     person = ev["person"].to_numpy(dtype="int64")
     rows = ev["row"].to_numpy(dtype="int64")
-    tables = ev["table"].to_numpy(dtype=object)
-    person_id = np.full(n, np.nan, dtype=object)
-    named = person >= 0
-    person_id[named] = ctx.person_ids.to_numpy(dtype=object)[person[named]]
-    source_file = np.full(n, np.nan, dtype=object)
+    hc, hv = pd.factorize(ev["headline"].to_numpy(dtype=object), sort=True)
+    tc, tv = pd.factorize(ev["table"].to_numpy(dtype=object), sort=True)
+    ic, iv = pd.factorize(ev["indicator"].to_numpy(dtype=object), sort=True)
+    dates = as_ns(ev["event_date"])
+    order = np.lexsort((rows, tc, dates.astype("int64"), hc, ctx.family_rank[fam]))
+    fam, person, rows, hc, tc, ic, dates = fam[order], person[order], rows[order], hc[order], tc[order], ic[order], dates[order]
+
+    def vocab(values: np.ndarray, codes: np.ndarray) -> pd.Series:
+        return pd.Series(np.asarray(values, dtype=object), dtype="str").take(codes).reset_index(drop=True)
+
+    people = pd.Series(ctx.person_ids, dtype="str")
+    person_id = people.take(np.where(person >= 0, person, 0)).reset_index(drop=True)
+    if (person < 0).any():
+        person_id = person_id.where(pd.Series(person >= 0))
+    # source_file and source_row from each table's cached codes (kept-row positions)
+    file_code = np.full(n, -1, dtype="int64")
     source_row = np.zeros(n, dtype="int64")
-    for name in pd.unique(tables):
-        sel = tables == name
-        t = ctx.prepared(name)
+    names: list[object] = []
+    for i, name in enumerate(tv):
+        sel = np.flatnonzero(tc == i)
+        t = ctx.prepared(str(name))
         assert t is not None
-        frame = t.frame
-        if "person_id" in frame.columns:
-            # rows of family-level tables may name a person outside `people`; keep what the row says
-            pass
-        source_file[sel] = frame["source_file"].astype("str").to_numpy(dtype=object)[rows[sel]] if "source_file" in frame else ""
-        if "source_row" in frame:
-            source_row[sel] = pd.to_numeric(frame["source_row"]).to_numpy(dtype="float64", na_value=0)[rows[sel]].astype("int64")
-        else:
-            source_row[sel] = rows[sel] + 2
-    out = pd.DataFrame(
+        pos = np.searchsorted(t.rows, rows[sel])  # rows are kept positions, sorted
+        codes, table_names = t.file_codes()
+        c = codes[pos]
+        file_code[sel] = np.where(c >= 0, c + len(names), -1)
+        names.extend(table_names.tolist())
+        source_row[sel] = t.source_rows()[pos]
+    file_vocab = pd.Series(np.asarray(names + [None], dtype=object), dtype="str")
+    source_file = file_vocab.take(np.where(file_code >= 0, file_code, len(names))).reset_index(drop=True)
+    return pd.DataFrame(
         {
-            "family_id": pd.array(ctx.families.to_numpy(dtype=object)[fam], dtype="str"),
-            "headline": pd.array(ev["headline"].to_numpy(dtype=object), dtype="str"),
-            "person_id": pd.array(person_id, dtype="str"),
-            "indicator": pd.array(ev["indicator"].to_numpy(dtype=object), dtype="str"),
-            "source_table": pd.array(tables, dtype="str"),
-            "source_file": pd.array(source_file, dtype="str"),
+            "family_id": pd.Series(ctx.families, dtype="str").take(fam).reset_index(drop=True),
+            "headline": vocab(hv, hc),
+            "person_id": person_id.astype("str"),
+            "indicator": vocab(iv, ic),
+            "source_table": vocab(tv, tc),
+            "source_file": source_file,
             "source_row": pd.array(source_row, dtype="Int64"),
-            "event_date": as_ns(ev["event_date"]),
+            "event_date": dates,
         }
     )
-    return out.sort_values(["family_id", "headline", "event_date", "source_table", "source_row"], kind="stable", ignore_index=True)
 
 
 def empty_evidence() -> pd.DataFrame:
@@ -248,7 +275,7 @@ def _ignored_needs(ctx: RulesContext, framework: Framework) -> int:
 def eligibility_frame(ctx: RulesContext, framework: Framework, p: Presence, fams: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "family_id": pd.array(ctx.families.to_numpy(dtype=object)[fams], dtype="str"),
+            "family_id": pd.Series(ctx.families, dtype="str").take(fams).reset_index(drop=True),
             "as_of": p.as_of[fams],
             "eligible": p.eligible[fams].astype(bool),
             "headline_count": p.headline_count[fams].astype("int64"),

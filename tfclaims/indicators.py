@@ -26,6 +26,8 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from tfclaims.cohort import Cohort
@@ -101,8 +103,12 @@ def iso(dates: np.ndarray) -> np.ndarray:
 def term_dates(academic_year: pd.Series, term: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Start and end dates of school terms: autumn 1 Sep-31 Dec of the first year; spring 1 Jan-31 Mar
     and summer 1 Apr-31 Jul of the second year (contract.md). Unknown values give NaT."""
-    first = pd.to_numeric(academic_year.astype("str").str.slice(0, 4), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    t = term.astype("str").to_numpy(dtype=object)
+    yc, yu = pd.factorize(academic_year, use_na_sentinel=True)
+    first_u = pd.to_numeric(pd.Series(np.asarray(yu, dtype=object), dtype="str").str.slice(0, 4), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    first = np.where(yc >= 0, np.append(first_u, np.nan)[np.where(yc >= 0, yc, len(first_u))], np.nan)
+    tc, tu = pd.factorize(term, use_na_sentinel=True)
+    names = np.asarray(tu, dtype=object)
+    t = np.where(tc >= 0, np.append(names, "").astype(object)[np.where(tc >= 0, tc, len(names))], "")
     autumn, spring, summer = t == "autumn", t == "spring", t == "summer"
     ok = ~np.isnan(first) & (autumn | spring | summer)
     year = np.where(autumn, first, first + 1)
@@ -121,6 +127,31 @@ def term_dates(academic_year: pd.Series, term: pd.Series) -> tuple[np.ndarray, n
 # --------------------------------------------------------------------------------------------
 # the coded cohort
 # --------------------------------------------------------------------------------------------
+
+
+def lookup(keys: pd.Series | pd.Index, values: pd.Series) -> np.ndarray:
+    """Position of each of ``values`` in ``keys`` (-1 when absent or missing), via Arrow's hash
+    lookup (several times faster than ``Index.get_indexer`` on Arrow-backed strings)."""
+    try:
+        k = pa.chunked_array([pa.array(np.asarray(keys.array if isinstance(keys, pd.Series) else keys, dtype=object), type=pa.string())]) if not _is_arrow(keys) else _arrow(keys)
+        v = _arrow(values) if _is_arrow(values) else pa.chunked_array([pa.array(values.astype("str").to_numpy(dtype=object), type=pa.string())])
+        k = k.combine_chunks() if isinstance(k, pa.ChunkedArray) else k
+        out = pc.index_in(v, value_set=k).to_numpy(zero_copy_only=False)
+        return np.nan_to_num(out.astype("float64"), nan=-1).astype("int64") if out.dtype.kind == "f" or out.dtype == object else out.astype("int64")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # pragma: no cover - fall back on pandas
+        return pd.Index(keys).get_indexer(pd.Index(values)).astype("int64")
+
+
+def _is_arrow(x: pd.Series | pd.Index) -> bool:
+    arr = x.array
+    return hasattr(arr, "__arrow_array__") and pd.api.types.is_string_dtype(x.dtype)
+
+
+def _arrow(x: pd.Series | pd.Index) -> pa.ChunkedArray | pa.Array:
+    a = x.array.__arrow_array__()
+    if a.type != pa.string() and a.type != pa.large_string():
+        a = a.cast(pa.string())
+    return a
 
 
 @dataclass
@@ -153,6 +184,37 @@ class PreparedTable:
                 self._codes[column] = np.full(len(self.rows), "", dtype=object)
         return self._codes[column]
 
+    def file_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """source_file per kept row as codes into a small vocabulary (computed once)."""
+        if "_file" not in self._codes:
+            if "source_file" in self.frame.columns:
+                codes, names = pd.factorize(self.frame["source_file"], use_na_sentinel=True)
+                self._codes["_file"] = codes[self.rows]
+                self._codes["_file_names"] = np.asarray(names, dtype=object)
+            else:
+                self._codes["_file"] = np.full(len(self.rows), -1)
+                self._codes["_file_names"] = np.array([], dtype=object)
+        return self._codes["_file"], self._codes["_file_names"]
+
+    def source_rows(self) -> np.ndarray:
+        if "_source_row" not in self._codes:
+            if "source_row" in self.frame.columns:
+                self._codes["_source_row"] = pd.to_numeric(self.frame["source_row"]).to_numpy(dtype="float64", na_value=-1)[self.rows].astype("int64")
+            else:
+                self._codes["_source_row"] = self.rows + 2
+        return self._codes["_source_row"]
+
+    def text_at(self, column: str, sel: np.ndarray) -> np.ndarray:
+        """A text column at kept-row positions ``sel`` as an object array ('' for missing)."""
+        if column not in self.frame.columns:
+            return np.full(len(sel), "", dtype=object)
+        return self.frame[column].take(self.rows[sel]).astype("str").fillna("").to_numpy(dtype=object)
+
+    def eq(self, column: str, value: str) -> np.ndarray:
+        if column not in self.frame.columns:
+            return np.zeros(len(self.rows), dtype=bool)
+        return self.frame[column].eq(value).fillna(False).to_numpy(dtype=bool)[self.rows]
+
     def number(self, column: str) -> np.ndarray:
         if column not in self.frame.columns:
             return np.zeros(len(self.rows), dtype="float64")
@@ -161,7 +223,9 @@ class PreparedTable:
     def isin(self, column: str, values: list[str] | tuple[str, ...] | None) -> np.ndarray:
         if values is None:
             return np.ones(len(self.rows), dtype=bool)
-        return np.isin(self.text(column), list(values))
+        if column not in self.frame.columns:
+            return np.zeros(len(self.rows), dtype=bool)
+        return self.frame[column].isin(list(values)).to_numpy(dtype=bool)[self.rows]
 
 
 class RulesContext:
@@ -176,13 +240,62 @@ class RulesContext:
         self.families = pd.Index(pd.unique(pd.concat([fam_ids, extra], ignore_index=True).dropna()), dtype="str")
         self.people_families = pd.Index(pd.unique(fam_ids.dropna()), dtype="str")
         self.person_ids = pd.Index(people["person_id"].astype("str"), dtype="str")
-        self.person_family = self.families.get_indexer(fam_ids).astype("int64")
+        self.person_family = lookup(self.families, fam_ids)
+        self._family_rank: np.ndarray | None = None
+        self._person_obj: np.ndarray | None = None
+        self._family_obj: np.ndarray | None = None
+        self._person_codes: dict[str, np.ndarray] = {}
+        self._code_all_persons()
         self.person_dob = as_ns(people["date_of_birth"])
-        rel = people["relationship"].astype("str").to_numpy(dtype=object)
+        rel = people["relationship"].astype("str")
         self.person_rel = np.full(len(people), -1, dtype="int8")
         for i, name in enumerate(RELATIONSHIPS):
-            self.person_rel[rel == name] = i
+            self.person_rel[rel.eq(name).fillna(False).to_numpy(dtype=bool)] = i
         self._prepared: dict[str, PreparedTable | None] = {}
+
+    def _code_all_persons(self) -> None:
+        """person_id -> person code for every supplied table in one Arrow hash lookup."""
+        names = [n for n, t in self.cohort.tables.items() if n != "people" and "person_id" in t.columns and len(t)]
+        if not names:
+            return
+        cols = [self.cohort.tables[n]["person_id"] for n in names]
+        if all(_is_arrow(c) for c in cols):
+            def chunks_of(x: pd.Series | pd.Index) -> list[pa.Array]:
+                a = _arrow(x)
+                parts = a.chunks if isinstance(a, pa.ChunkedArray) else [a]
+                return [ch.cast(pa.large_string()) for ch in parts]
+
+            values = pa.chunked_array([ch for c in cols for ch in chunks_of(c)], type=pa.large_string())
+            value_set = pa.chunked_array(chunks_of(pd.Series(self.person_ids, dtype="str")), type=pa.large_string()).combine_chunks()
+            out = pc.index_in(values, value_set=value_set)
+            codes = out.to_numpy(zero_copy_only=False)
+            codes = np.where(pd.isna(codes), -1, codes).astype("int64") if codes.dtype.kind in "fO" else codes.astype("int64")
+            start = 0
+            for n, c in zip(names, cols):
+                self._person_codes[n] = codes[start : start + len(c)]
+                start += len(c)
+
+    @property
+    def person_ids_obj(self) -> np.ndarray:
+        if self._person_obj is None:
+            self._person_obj = self.person_ids.to_numpy(dtype=object)
+        return self._person_obj
+
+    @property
+    def families_obj(self) -> np.ndarray:
+        if self._family_obj is None:
+            self._family_obj = self.families.to_numpy(dtype=object)
+        return self._family_obj
+
+    @property
+    def family_rank(self) -> np.ndarray:
+        """Each family code's position when family ids are sorted as text (for stable output order)."""
+        if self._family_rank is None:
+            order = np.argsort(self.families_obj, kind="stable")
+            rank = np.empty(len(order), dtype="int64")
+            rank[order] = np.arange(len(order))
+            self._family_rank = rank
+        return self._family_rank
 
     @property
     def n_families(self) -> int:
@@ -202,12 +315,14 @@ class RulesContext:
         frame = frame.reset_index(drop=True)
         n = len(frame)
         if "person_id" in frame.columns:
-            person = self.person_ids.get_indexer(frame["person_id"].astype("str")).astype("int64")
+            person = self._person_codes.get(table)
+            if person is None or len(person) != n:
+                person = lookup(self.person_ids, frame["person_id"])
         else:
             person = np.full(n, -1, dtype="int64")
         if table in ("needs", "housing") and "family_id" in frame.columns:
             # needs rows name their family; housing rows may name a family instead of a person
-            fam = self.families.get_indexer(frame["family_id"].astype("str")).astype("int64")
+            fam = lookup(self.families, frame["family_id"])
             from_person = (fam < 0) & (person >= 0)
             fam[from_person] = self.person_family[person[from_person]]
             if table == "needs":
@@ -268,7 +383,10 @@ class Scope:
     def window_start(self, months: int) -> np.ndarray:
         if self.since is not None:
             return self.since
-        return shift_months(self.as_of, -months)
+        cache = self.__dict__.setdefault("_starts", {})
+        if months not in cache:
+            cache[months] = shift_months(self.as_of, -months)
+        return cache[months]
 
 
 def empty_raw_evidence() -> pd.DataFrame:
@@ -389,7 +507,7 @@ class ProvenOffence(Indicator):
         t = scope.ctx.prepared("offences")
         assert t is not None and isinstance(params, WindowParams)
         d = t.date("offence_date")
-        ok = (t.text("outcome") == "proven") & _who_mask(scope, t, "member") & _event_mask(scope, t, d, params.window_months)
+        ok = t.eq("outcome", "proven") & _who_mask(scope, t, "member") & _event_mask(scope, t, d, params.window_months)
         return raw_evidence(t, np.flatnonzero(ok), self.code, d)
 
 
@@ -494,7 +612,7 @@ class RepeatedSuspensions(Indicator):
         t = scope.ctx.prepared("exclusions")
         assert t is not None
         d = t.date("start_date")
-        ok = (t.text("exclusion_type") == "suspension") & _who_mask(scope, t, "child") & _event_mask(scope, t, d, params.window_months)
+        ok = t.eq("exclusion_type", "suspension") & _who_mask(scope, t, "child") & _event_mask(scope, t, d, params.window_months)
         sel = np.flatnonzero(ok)
         if len(sel):
             _, inv, counts = np.unique(t.person[sel], return_inverse=True, return_counts=True)
@@ -516,7 +634,7 @@ class PermanentExclusion(Indicator):
         t = scope.ctx.prepared("exclusions")
         assert t is not None
         d = t.date("start_date")
-        ok = (t.text("exclusion_type") == "permanent") & _who_mask(scope, t, "child") & _event_mask(scope, t, d, params.window_months)
+        ok = t.eq("exclusion_type", "permanent") & _who_mask(scope, t, "child") & _event_mask(scope, t, d, params.window_months)
         return raw_evidence(t, np.flatnonzero(ok), self.code, d)
 
 

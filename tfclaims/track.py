@@ -91,7 +91,7 @@ def _cat(*parts: object) -> np.ndarray:
 def _who(ctx: RulesContext, person: np.ndarray) -> np.ndarray:
     out = np.full(len(person), "family", dtype=object)
     named = person >= 0
-    out[named] = ctx.person_ids.to_numpy(dtype=object)[person[named]]
+    out[named] = ctx.person_ids_obj[person[named]]
     return out
 
 
@@ -145,7 +145,7 @@ def track(cohort: Cohort | RulesContext, framework: Framework, as_of: object) ->
     attached_on[pfam] = _date_col(prog, "attached_on")
     attached = ~np.isnat(attached_on) & (attached_on <= A)
     fams = np.flatnonzero(attached)
-    order = np.argsort(ctx.families.to_numpy(dtype=object)[fams], kind="stable")
+    order = np.argsort(ctx.family_rank[fams], kind="stable")
     fams = fams[order]
     if len(fams) == 0:
         return _empty_result(ne_frame, "no family is attached on or before the as-of date")
@@ -190,7 +190,7 @@ def track(cohort: Cohort | RulesContext, framework: Framework, as_of: object) ->
     status, detail = _decide(ctx, framework, reasons, required, att, closed_on, A)
     outcomes = pd.DataFrame(
         {
-            "family_id": pd.array(ctx.families.to_numpy(dtype=object)[required // n_h], dtype="str"),
+            "family_id": pd.Series(ctx.families, dtype="str").take(required // n_h).reset_index(drop=True),
             "as_of": np.full(len(required), A),
             "headline": pd.array(np.array(framework.headline_codes, dtype=object)[required % n_h], dtype="str"),
             "status": pd.array(STATUS_NAMES[status], dtype="str"),
@@ -248,7 +248,7 @@ def _required(ctx: RulesContext, fw: Framework, p_att: Presence, at_a: np.ndarra
         assert h is not None
         identified = t.date("identified_on")
         a = att[t.fam]
-        new = (h >= 0) & ~np.isnat(a) & (identified > a) & (identified <= A) & (t.text("outcome") != "withdrawn")
+        new = (h >= 0) & ~np.isnat(a) & (identified > a) & (identified <= A) & ~t.eq("outcome", "withdrawn")
         parts.append(t.fam[new] * n_h + h[new])
     return np.unique(np.concatenate(parts).astype("int64"))
 
@@ -342,7 +342,7 @@ def _terms_of(ctx: RulesContext, scope_a: Scope, fam_h: np.ndarray, since: np.nd
 
 
 def _term_label(t, sel: np.ndarray) -> np.ndarray:
-    return _cat(t.text("term")[sel], " ", t.text("academic_year")[sel])
+    return _cat(t.text_at("term", sel), " ", t.text_at("academic_year", sel))
 
 
 def _exclusion_reasons(ctx, reasons: _Reasons, h: int, person: np.ndarray, lo: np.ndarray, hi: np.ndarray, lo_open: bool, min_susp: int, scope_a: Scope, span_words: np.ndarray) -> None:
@@ -567,7 +567,8 @@ def _continuous_employment(ctx: RulesContext, fw: Framework, fams: np.ndarray, a
     firsts = np.r_[True, ben.person[c][1:] != ben.person[c][:-1]]
     latest = c[firsts]
     adults = ben.person[latest]
-    long = np.isin(ben.text("benefit_type")[latest], list(ce_fw.long_weeks_benefits))
+    latest_type = ben.text_at("benefit_type", latest)
+    long = np.isin(latest_type, list(ce_fw.long_weeks_benefits))
     weeks = np.where(long, ce_fw.long_weeks, ce_fw.short_weeks).astype("int64")
     widx = np.full(len(ctx.person_ids), -1, dtype="int64")
     widx[adults] = np.arange(len(adults))
@@ -602,7 +603,7 @@ def _continuous_employment(ctx: RulesContext, fw: Framework, fams: np.ndarray, a
     if len(good) == 0:
         return ce, detail, empty_raw_evidence()
     # one qualifying spell per family (earliest start, then person id) for the sentence
-    g_order = np.lexsort((ctx.person_ids.to_numpy(dtype=object)[emp.person[good]].astype(str), es[good].astype("int64"), emp.fam[good]))
+    g_order = np.lexsort((ctx.person_ids_obj[emp.person[good]].astype(str), es[good].astype("int64"), emp.fam[good]))
     g = good[g_order]
     first = g[np.r_[True, emp.fam[g][1:] != emp.fam[g][:-1]]]
     pos = fam_pos[emp.fam[first]]
@@ -610,7 +611,7 @@ def _continuous_employment(ctx: RulesContext, fw: Framework, fams: np.ndarray, a
     wk = weeks[ej[first]]
     detail[pos] = _cat(
         _who(ctx, emp.person[first]), ": employed from ", iso(es[first]), " for at least ", wk.astype(str).astype(object),
-        " weeks by ", str(np.datetime_as_string(A, unit="D")), " after ", ben.text("benefit_type")[latest][ej[first]], " before attachment",
+        " weeks by ", str(np.datetime_as_string(A, unit="D")), " after ", latest_type[ej[first]], " before attachment",
     )
     ev = pd.concat(
         [
@@ -662,15 +663,24 @@ def _summary(ctx, fw: Framework, prog: pd.DataFrame, pfam, fams, att, closed_on,
     n_req = np.bincount(rf, minlength=len(fams))
     all_met = (n_req > 0) & (unmet_mask == 0)
 
-    # unmet text: "headline: status" for each required headline not met, by headline code
-    unmet_keys = np.flatnonzero(status != MET)
-    pieces = pd.DataFrame({"f": rf[unmet_keys], "h": codes[required[unmet_keys] % n_h], "s": STATUS_NAMES[status[unmet_keys]]})
-    unmet_text = np.full(len(fams), "", dtype=object)
-    if len(pieces):
-        pieces = pieces.sort_values(["f", "h"], kind="stable")
-        pieces["t"] = pieces["h"] + ": " + pieces["s"]
-        joined = pieces.groupby("f", sort=True)["t"].agg("; ".join)
-        unmet_text[joined.index.to_numpy()] = joined.to_numpy(dtype=object)
+    # unmet text: "headline: status" for each required headline not met, in headline-code order.
+    # Encode each family's statuses as one integer (base 4 over headlines in code order) and
+    # spell out only the distinct combinations.
+    alpha = np.argsort(np.argsort(codes.astype(str)))  # headline index -> rank by code
+    unmet_code = np.zeros(len(fams), dtype="int64")
+    um = status != MET
+    np.add.at(unmet_code, rf[um], (status[um].astype("int64") + 1) * (np.int64(4) ** alpha[required[um] % n_h].astype("int64")))
+    by_rank = codes[np.argsort(alpha)]
+    uniq, inv = np.unique(unmet_code, return_inverse=True)
+    texts = []
+    for u in uniq:
+        parts, u = [], int(u)
+        for r_ in range(n_h):
+            d_ = (u >> (2 * r_)) & 3
+            if d_:
+                parts.append(f"{by_rank[r_]}: {STATUS_NAMES[d_ - 1]}")
+        texts.append("; ".join(parts))
+    unmet_text = np.array(texts, dtype=object)[inv] if len(fams) else np.array([], dtype=object)
 
     a_fam = att[fams]
     c_fam = closed_on[fams]
@@ -687,7 +697,7 @@ def _summary(ctx, fw: Framework, prog: pd.DataFrame, pfam, fams, att, closed_on,
         sfo = all_met & closed_long_enough
     return pd.DataFrame(
         {
-            "family_id": pd.array(ctx.families.to_numpy(dtype=object)[fams], dtype="str"),
+            "family_id": pd.Series(ctx.families, dtype="str").take(fams).reset_index(drop=True),
             "as_of": np.full(len(fams), A),
             "attached_on": a_fam,
             "closed_on": c_fam,
