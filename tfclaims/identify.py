@@ -27,6 +27,8 @@ from tfclaims.indicators import (
     EVIDENCE_COLUMNS,
     NS,
     REL_NRP,
+    INDICATOR_NAMES,
+    TABLE_NAMES,
     RulesContext,
     Scope,
     as_ns,
@@ -142,7 +144,6 @@ def presence(ctx: RulesContext, framework: Framework, as_of: np.ndarray) -> Pres
     ev = pd.concat(parts, ignore_index=True) if parts else empty_raw_evidence().assign(h=np.array([], dtype="int64"))
     ev["h"] = ev["h"].astype("int64")
     codes = np.array(framework.headline_codes, dtype=object)
-    ev["headline"] = codes[ev["h"].to_numpy()] if len(ev) else np.array([], dtype=object)
 
     n_fam = ctx.n_families
     n_h = len(codes)
@@ -179,23 +180,27 @@ def headline_text(framework: Framework, masks: np.ndarray) -> np.ndarray:
     return texts[inv] if len(masks) else np.array([], dtype=object)
 
 
-def materialise_evidence(ctx: RulesContext, ev: pd.DataFrame) -> pd.DataFrame:
+def materialise_evidence(ctx: RulesContext, ev: pd.DataFrame, headlines: tuple[str, ...] | list[str]) -> pd.DataFrame:
     """Coded evidence rows as the output columns (family_id, headline, person_id, indicator, ...),
-    sorted by family, headline, date, table, row. Text columns are built with Arrow takes."""
+    sorted by family, headline, date, table, row. ``headlines`` names the codes in column ``h``.
+    Text columns are built with Arrow takes from small vocabularies."""
     n = len(ev)
     if n == 0:
         return empty_evidence()
     fam = ev["fam"].to_numpy(dtype="int64")
     person = ev["person"].to_numpy(dtype="int64")
-    rows = ev["row"].to_numpy(dtype="int64")
-    hc, hv = pd.factorize(ev["headline"].to_numpy(dtype=object), sort=True)
-    tc, tv = pd.factorize(ev["table"].to_numpy(dtype=object), sort=True)
-    ic, iv = pd.factorize(ev["indicator"].to_numpy(dtype=object), sort=True)
+    kept = ev["k"].to_numpy(dtype="int64")
+    tc = ev["table"].to_numpy(dtype="int64")
+    ic = ev["indicator"].to_numpy(dtype="int64")
+    hv = np.asarray(headlines, dtype=object)
+    h_rank = np.argsort(np.argsort(hv.astype(str)))
+    hc = ev["h"].to_numpy(dtype="int64")
     dates = as_ns(ev["event_date"])
-    order = np.lexsort((rows, tc, dates.astype("int64"), hc, ctx.family_rank[fam]))
-    fam, person, rows, hc, tc, ic, dates = fam[order], person[order], rows[order], hc[order], tc[order], ic[order], dates[order]
+    rows = ev["row"].to_numpy(dtype="int64")
+    order = np.lexsort((rows, tc, dates.astype("int64"), h_rank[hc], ctx.family_rank[fam]))
+    fam, person, kept, hc, tc, ic, dates = fam[order], person[order], kept[order], hc[order], tc[order], ic[order], dates[order]
 
-    def vocab(values: np.ndarray, codes: np.ndarray) -> pd.Series:
+    def vocab(values: list[str] | np.ndarray, codes: np.ndarray) -> pd.Series:
         return pd.Series(np.asarray(values, dtype=object), dtype="str").take(codes).reset_index(drop=True)
 
     people = pd.Series(ctx.person_ids, dtype="str")
@@ -206,11 +211,11 @@ def materialise_evidence(ctx: RulesContext, ev: pd.DataFrame) -> pd.DataFrame:
     file_code = np.full(n, -1, dtype="int64")
     source_row = np.zeros(n, dtype="int64")
     names: list[object] = []
-    for i, name in enumerate(tv):
+    for i in np.unique(tc):
         sel = np.flatnonzero(tc == i)
-        t = ctx.prepared(str(name))
+        t = ctx.prepared(TABLE_NAMES[i])
         assert t is not None
-        pos = np.searchsorted(t.rows, rows[sel])  # rows are kept positions, sorted
+        pos = kept[sel]
         codes, table_names = t.file_codes()
         c = codes[pos]
         file_code[sel] = np.where(c >= 0, c + len(names), -1)
@@ -223,8 +228,8 @@ def materialise_evidence(ctx: RulesContext, ev: pd.DataFrame) -> pd.DataFrame:
             "family_id": pd.Series(ctx.families, dtype="str").take(fam).reset_index(drop=True),
             "headline": vocab(hv, hc),
             "person_id": person_id.astype("str"),
-            "indicator": vocab(iv, ic),
-            "source_table": vocab(tv, tc),
+            "indicator": vocab(INDICATOR_NAMES, ic),
+            "source_table": vocab(TABLE_NAMES, tc),
             "source_file": source_file,
             "source_row": pd.array(source_row, dtype="Int64"),
             "event_date": dates,
@@ -291,7 +296,7 @@ def _result(ctx: RulesContext, framework: Framework, p: Presence, fams: np.ndarr
     keep = np.zeros(ctx.n_families, dtype=bool)
     keep[fams] = True
     ev = p.evidence[keep[p.evidence["fam"].to_numpy(dtype="int64")]] if len(p.evidence) else p.evidence
-    evidence = materialise_evidence(ctx, ev)
+    evidence = materialise_evidence(ctx, ev, framework.headline_codes)
     ne, whole = not_evaluated(ctx, framework)
     return IdentifyResult(
         eligibility=validate_output(elig, "eligibility"),

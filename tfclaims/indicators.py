@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from tfclaims.cohort import Cohort
+from tfclaims.cohort import TABLES, Cohort
 
 NS = "datetime64[ns]"
 NAT = np.datetime64("NaT", "ns")
@@ -51,7 +51,19 @@ EVIDENCE_COLUMNS: tuple[str, ...] = (
     "event_date",
 )
 # The internal (coded) evidence frame every indicator returns.
-RAW_EVIDENCE_COLUMNS: tuple[str, ...] = ("fam", "person", "table", "row", "indicator", "event_date")
+# The internal (coded) evidence frame every indicator returns: family code, person code (-1 = the
+# family as a whole), table code (TABLE_NAMES), kept-row position ``k`` in the prepared table, the
+# table row ``row``, indicator code (INDICATOR_NAMES) and the event date.
+RAW_EVIDENCE_COLUMNS: tuple[str, ...] = ("fam", "person", "table", "k", "row", "indicator", "event_date")
+TABLE_NAMES: list[str] = list(TABLES)
+INDICATOR_NAMES: list[str] = []
+
+
+def indicator_code(name: str) -> int:
+    """A small integer standing for an evidence indicator name (catalogue codes, needs_row, ...)."""
+    if name not in INDICATOR_NAMES:
+        INDICATOR_NAMES.append(name)
+    return INDICATOR_NAMES.index(name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,9 +406,10 @@ def empty_raw_evidence() -> pd.DataFrame:
         {
             "fam": np.array([], dtype="int64"),
             "person": np.array([], dtype="int64"),
-            "table": np.array([], dtype=object),
+            "table": np.array([], dtype="int64"),
+            "k": np.array([], dtype="int64"),
             "row": np.array([], dtype="int64"),
-            "indicator": np.array([], dtype=object),
+            "indicator": np.array([], dtype="int64"),
             "event_date": np.array([], dtype=NS),
         }
     )
@@ -408,9 +421,10 @@ def raw_evidence(t: PreparedTable, sel: np.ndarray, indicator: str, dates: np.nd
         {
             "fam": t.fam[sel],
             "person": t.person[sel],
-            "table": np.full(len(sel), t.name, dtype=object),
+            "table": np.full(len(sel), TABLE_NAMES.index(t.name), dtype="int64"),
+            "k": np.asarray(sel, dtype="int64"),
             "row": t.rows[sel],
-            "indicator": np.full(len(sel), indicator, dtype=object),
+            "indicator": np.full(len(sel), indicator_code(indicator), dtype="int64"),
             "event_date": dates[sel] if len(dates) == len(t.rows) else dates,
         }
     )

@@ -37,6 +37,7 @@ from tfclaims.identify import (
 )
 from tfclaims.indicators import (
     CATALOGUE,
+    INDICATOR_NAMES,
     NAT,
     NS,
     EducationSinceClosureParams,
@@ -204,16 +205,16 @@ def track(cohort: Cohort | RulesContext, framework: Framework, as_of: object) ->
     summary = _summary(ctx, framework, prog, pfam, fams, att, closed_on, A, p_att, required, status, ce, ce_detail)
 
     ev = pd.concat(reasons.evidence, ignore_index=True) if reasons.evidence else empty_raw_evidence().assign(h=np.array([], "int64"))
-    codes = np.array((*framework.headline_codes, CE_HEADLINE), dtype=object)
-    ev["headline"] = codes[ev["h"].to_numpy(dtype="int64")] if len(ev) else np.array([], dtype=object)
+    codes = (*framework.headline_codes, CE_HEADLINE)
+    ev["h"] = np.where(ev["h"].to_numpy(dtype="int64") < 0, len(codes) - 1, ev["h"].to_numpy(dtype="int64"))
     ev = ev.drop_duplicates(["fam", "h", "table", "row", "indicator"])
     att_ev = p_att.evidence[attached[p_att.evidence["fam"].to_numpy(dtype="int64")]] if len(p_att.evidence) else p_att.evidence
 
     return TrackResult(
         outcomes=validate_output(outcomes, "outcomes"),
         families=validate_output(summary, "family_summary"),
-        evidence=validate_output(materialise_evidence(ctx, ev), "outcome_evidence"),
-        attachment_evidence=validate_output(materialise_evidence(ctx, att_ev), "eligibility_evidence"),
+        evidence=validate_output(materialise_evidence(ctx, ev, codes), "outcome_evidence"),
+        attachment_evidence=validate_output(materialise_evidence(ctx, att_ev, framework.headline_codes), "eligibility_evidence"),
         not_evaluated=ne_frame,
     )
 
@@ -298,8 +299,11 @@ def _needs_reasons(ctx: RulesContext, fw: Framework, reasons: _Reasons, required
 
 def _recurrence_details(ctx: RulesContext, ev: pd.DataFrame, tail: str) -> np.ndarray:
     person = ev["person"].to_numpy(dtype="int64")
-    labels = np.array([getattr(CATALOGUE[i], "label", i) for i in ev["indicator"].to_numpy(dtype=object)], dtype=object) if len(ev) else np.array([], object)
-    spell = np.array([CATALOGUE[i].kind == "spell" for i in ev["indicator"].to_numpy(dtype=object)], dtype=bool) if len(ev) else np.array([], bool)
+    names = [INDICATOR_NAMES[i] for i in range(len(INDICATOR_NAMES))]
+    label_of = np.array([getattr(CATALOGUE.get(nm), "label", nm) for nm in names] or [""], dtype=object)
+    spell_of = np.array([getattr(CATALOGUE.get(nm), "kind", "") == "spell" for nm in names] or [False], dtype=bool)
+    ic = ev["indicator"].to_numpy(dtype="int64")
+    labels, spell = label_of[ic], spell_of[ic]
     dates = iso(ev["event_date"].to_numpy(dtype=NS))
     on = np.where(spell, " starting ", " on ")
     return _cat(_who(ctx, person), ": ", labels, on.astype(object), dates, tail)
