@@ -307,14 +307,23 @@ def _result(ctx: RulesContext, framework: Framework, p: Presence, fams: np.ndarr
     )
 
 
+def presence_on(ctx: RulesContext, framework: Framework, d: np.datetime64) -> Presence:
+    """Presence of every family (people and programme) at one date; the last one is kept on the
+    context, so identify(A) then track(A) on one cohort evaluate the date once."""
+    key = ("presence_on", id(framework), framework.sha256, framework.plan.sha256 if framework.plan else "", int(d.astype("int64")))
+    cache = ctx.__dict__.setdefault("_presence_cache", {})
+    if key not in cache:
+        cache.clear()
+        cache[key] = presence(ctx, framework, np.full(ctx.n_families, d))
+    return cache[key]
+
+
 def identify(cohort: Cohort | RulesContext, framework: Framework, as_of: object) -> IdentifyResult:
     """Eligibility of every family in ``people`` at ``as_of``."""
     ctx = context(cohort)
     d = np.datetime64(pd.Timestamp(as_of).normalize().to_datetime64(), "ns")
     fams = ctx.families.get_indexer(ctx.people_families)
-    dates = np.full(ctx.n_families, np.datetime64("NaT", "ns"))
-    dates[fams] = d
-    return _result(ctx, framework, presence(ctx, framework, dates), np.sort(fams))
+    return _result(ctx, framework, presence_on(ctx, framework, d), np.sort(fams))
 
 
 def family_dates(ctx: RulesContext, dates: pd.Series) -> tuple[np.ndarray, np.ndarray]:

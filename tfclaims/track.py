@@ -34,6 +34,7 @@ from tfclaims.identify import (
     needs_headline_index,
     not_evaluated,
     presence,
+    presence_on,
 )
 from tfclaims.indicators import (
     CATALOGUE,
@@ -241,8 +242,9 @@ def _required(ctx: RulesContext, fw: Framework, p_att: Presence, at_a: np.ndarra
     n_h = len(fw.headlines)
     parts = [p_att.pair_fam * n_h + p_att.pair_h]
     if fw.required_headlines.present_at_as_of:
-        p_a = presence(ctx, fw, at_a)
-        parts.append(p_a.pair_fam * n_h + p_a.pair_h)
+        p_a = presence_on(ctx, fw, A)
+        on = ~np.isnat(at_a[p_a.pair_fam])  # attached families only
+        parts.append(p_a.pair_fam[on] * n_h + p_a.pair_h[on])
     t = ctx.prepared("needs")
     if t is not None:
         h = needs_headline_index(ctx, fw)
@@ -489,16 +491,23 @@ def _decide(ctx, fw: Framework, reasons: _Reasons, required: np.ndarray, att, cl
     status = np.full(len(required), MET, dtype="int8")
     detail = np.full(len(required), "", dtype=object)
     if len(r):
-        r = r.sort_values(["key", "status", "detail"], kind="stable")
-        best = r.groupby("key", sort=False)["status"].transform("min")
-        w = r[r["status"].to_numpy() == best.to_numpy()]
-        first = w.drop_duplicates("key")
-        n = w.groupby("key", sort=True).size()
-        pos = np.searchsorted(required, first["key"].to_numpy())
-        more = n.reindex(first["key"].to_numpy()).to_numpy() - 1
-        suffix = np.where(more > 0, _cat("; and ", more.astype(str).astype(object), " more"), "")
-        status[pos] = first["status"].to_numpy()
-        detail[pos] = _cat(first["detail"].to_numpy(dtype=object), suffix.astype(object))
+        key = r["key"].to_numpy(dtype="int64")
+        st = r["status"].to_numpy(dtype="int64")
+        pos_all = np.searchsorted(required, key)
+        best = np.full(len(required), MET, dtype="int64")
+        np.minimum.at(best, pos_all, st)
+        win = st == best[pos_all]
+        w = r[win]
+        wpos = pos_all[win]
+        n = np.bincount(wpos, minlength=len(required))
+        # one winning reason: its detail; several: the first by text (independent of row order)
+        single = n[wpos] == 1
+        status[wpos] = w["status"].to_numpy()
+        detail[wpos[single]] = w["detail"].to_numpy(dtype=object)[single]
+        if (~single).any():
+            many = w[~single].assign(pos=wpos[~single]).sort_values(["pos", "detail"], kind="stable").drop_duplicates("pos")
+            p_ = many["pos"].to_numpy()
+            detail[p_] = _cat(many["detail"].to_numpy(dtype=object), "; and ", (n[p_] - 1).astype(str).astype(object), " more")
     met = status == MET
     if met.any():
         detail[met] = _met_details(ctx, fw, required[met], att, closed_on, A)
@@ -651,7 +660,7 @@ def _summary(ctx, fw: Framework, prog: pd.DataFrame, pfam, fams, att, closed_on,
             np.where(has_plan, "", f"no action plan by {a_str}; ").astype(object),
         ),
     )
-    wfw_detail = np.array([s.rstrip("; ") for s in wfw_detail], dtype=object) if len(wfw_detail) else wfw_detail
+    wfw_detail = pd.Series(wfw_detail, dtype="str").str.rstrip("; ").to_numpy(dtype=object) if len(wfw_detail) else wfw_detail
 
     pos = np.full(n_fam, -1, dtype="int64")
     pos[fams] = np.arange(len(fams))
