@@ -108,9 +108,10 @@ class SchoolAttendance(PersonEvent):
 
     @pa.check("academic_year", name="academic_year_consecutive")
     def _year(cls, s: Series[str]) -> Series[bool]:
-        first = pd.to_numeric(s.str.slice(0, 4), errors="coerce")
-        second = pd.to_numeric(s.str.slice(5, 7), errors="coerce")
-        return (first + 1) % 100 == second
+        shaped = s.str.fullmatch(r"\d{4}/\d{2}", na=False)
+        first = s.where(shaped).str.slice(0, 4).astype("int64[pyarrow]").astype("Int64")
+        second = s.where(shaped).str.slice(5, 7).astype("int64[pyarrow]").astype("Int64")
+        return ((first + 1) % 100 == second).fillna(True).astype(bool)  # a badly shaped year fails `format`
 
     @pa.dataframe_check
     def absence_within_possible(cls, df: pd.DataFrame) -> Series[bool]:

@@ -41,7 +41,7 @@ def _fixed_width_bytes(s: pd.Series, ok: np.ndarray, width: int) -> np.ndarray:
 
 def normalise_nhs_number(s: pd.Series) -> pd.Series:
     """Strip spaces and hyphens (``943 476 5919`` -> ``9434765919``)."""
-    return _as_str(s).str.replace(r"[\s-]", "", regex=True)
+    return _as_str(s).str.replace(" ", "", regex=False).str.replace("-", "", regex=False)
 
 
 def nhs_number_valid(s: pd.Series) -> pd.Series:
@@ -78,7 +78,7 @@ def upn_check_letter(body12: str) -> str:
 
 
 def normalise_ni_number(s: pd.Series) -> pd.Series:
-    return _as_str(s).str.upper().str.replace(r"\s", "", regex=True)
+    return _as_str(s).str.upper().str.replace(" ", "", regex=False)
 
 
 def ni_number_valid(s: pd.Series) -> pd.Series:

@@ -81,9 +81,10 @@ def _map_headers(
 
 
 def _blank_to_na(s: pd.Series) -> pd.Series:
+    """Blank cells and cells holding only spaces are missing values."""
     s = s.astype("str")
-    stripped = s.str.strip()
-    return s.where(stripped.ne("") & s.notna())
+    blank = s.str.strip().str.len().fillna(0).eq(0)
+    return s.where(~blank) if blank.any() else s
 
 
 def _finish(
@@ -92,15 +93,14 @@ def _finish(
 ) -> RawPart:
     where = f"{file}, sheet {sheet}" if sheet else file
     mapped, extra = _map_headers(headers, table, columns[table], aliases, where)
-    keep = {name: frame.iloc[:, i] for i, name in enumerate(mapped) if name is not None}
-    out = pd.DataFrame({name: _blank_to_na(s) for name, s in keep.items()}, index=frame.index)
+    cells = {i: _blank_to_na(frame.iloc[:, i]) for i in range(frame.shape[1])}
+    out = pd.DataFrame({name: cells[i] for i, name in enumerate(mapped) if name is not None}, index=frame.index)
     out["source_row"] = pd.array(np.arange(len(frame), dtype=np.int64) + first_data_row, dtype="Int64")
     # Rows with no value in any cell are not rows (a spreadsheet's trailing or spacer lines).
-    data_cols = [c for c in out.columns if c != "source_row"]
-    raw_blank = frame.apply(lambda s: _blank_to_na(s).isna()).all(axis=1) if len(frame.columns) else pd.Series(True, index=frame.index)
-    out = out.loc[~raw_blank.to_numpy()].reset_index(drop=True)
-    for c in data_cols:
-        out[c] = out[c].astype("str")
+    if cells:
+        blank_row = np.logical_and.reduce([c.isna().to_numpy() for c in cells.values()])
+        if blank_row.any():
+            out = out.loc[~blank_row].reset_index(drop=True)
     return RawPart(table=table, file=file, sheet=sheet, frame=out, extra_columns=extra)
 
 
