@@ -125,18 +125,33 @@ class Options:
 
 
 @contextmanager
-def _audited(command: str, opts: Options, ledger: Any = None, **params: Any) -> Iterator[audit.RunRecord]:
-    path = opts.audit_path or audit.default_audit_path(getattr(ledger, "target", None) if ledger is not None else None)
+def audit_context(command: str, params: dict[str, Any], *, audit_path: Path | None, operator: str | None,
+                  config: CouncilConfig | None = None, run_id: str | None = None, ledger: Any = None) -> Iterator[audit.RunRecord]:
+    """One audit record for one command; the chain's head is kept beside the log and, with a ledger, in it."""
+    path = audit_path or audit.default_audit_path(getattr(ledger, "target", None) if ledger is not None else None)
     heads: audit.HeadStore = audit.FileHeadStore(path)
     if ledger is not None:
         from tfclaims.ledger import LedgerHeadStore
 
         heads = audit.MultiHeadStore(heads, LedgerHeadStore(ledger, path))
-    with audit.run_record(
-        command, opts.params(command, **params), audit_path=path, operator=opts.operator,
-        config=opts.config, run_id=opts.run_id, head_store=heads,
-    ) as rec:
+    with audit.run_record(command, params, audit_path=path, operator=operator, config=config, run_id=run_id, head_store=heads) as rec:
         yield rec
+
+
+def _audited(command: str, opts: Options, ledger: Any = None, **params: Any) -> Any:
+    return audit_context(command, opts.params(command, **params), audit_path=opts.audit_path, operator=opts.operator,
+                         config=opts.config, run_id=opts.run_id, ledger=ledger)
+
+
+@contextmanager
+def ledger_action(command: str, target: str, *, audit_path: Path | None, operator: str | None, create: bool = False,
+                  **params: Any) -> Iterator[tuple[Any, audit.RunRecord]]:
+    """A person's decision on the ledger (withdraw, release, approve), recorded in the audit trail."""
+    from tfclaims.ledger import Ledger
+
+    with Ledger.open(target, create=create) as book:
+        with audit_context(command, {"ledger": str(target), **params}, audit_path=audit_path, operator=operator, ledger=book) as rec:
+            yield book, rec
 
 
 # ----------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def print_counts(tables: dict[str, Any]) -> None:
 def print_outputs(out: Path, summary: dict[str, Any]) -> None:
     print(f"\noutputs in {out}:")
     for f in summary.get("outputs", []):
-        if not f["name"].startswith("accepted/"):
+        if not f["name"].startswith("accepted/") and f["name"] != "run_summary.json":
             recipient = f" (for {f['recipient']})" if f.get("recipient") else ""
             print(f"  {f['name']}{recipient}")
     print("  accepted/*.parquet (the accepted tables, for later stages)")

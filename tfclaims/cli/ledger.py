@@ -13,6 +13,7 @@ from tfclaims.cli import app
 from tfclaims.errors import InputError
 from tfclaims.ledger import STATUSES, Ledger
 from tfclaims.paths import REPORTS_DIR
+from tfclaims.pipeline import ledger_action
 
 DEFAULT_FRAMEWORK = "tf-phase2"
 
@@ -40,6 +41,7 @@ LedgerOption = Annotated[
 ]
 FrameworkOption = Annotated[str, typer.Option("--framework", help="Outcome framework.")]
 ByOption = Annotated[str | None, typer.Option("--by", help="Who made the decision. [default: the OS user]")]
+AuditOption = Annotated[Path | None, typer.Option("--audit", help="The audit trail. [default: audit.jsonl beside the ledger]")]
 
 
 def _target(ledger: str | None) -> str:
@@ -121,10 +123,14 @@ def withdraw(
         bool, typer.Option("--hold/--no-hold", help="Put the family on audit hold (the default).")
     ] = True,
     ledger: LedgerOption = None,
+    audit: AuditOption = None,
 ) -> None:
     """Withdraw a claim with a reason; the family goes on audit hold until released."""
-    with Ledger.open(_target(ledger), create=False) as book:
-        done = book.withdraw(claim_reference, reason, by=by or os_user(), hold=hold)
+    who = by or os_user()
+    with ledger_action("ledger withdraw", _target(ledger), audit_path=audit, operator=who, claim_reference=claim_reference,
+                       reason=reason, hold=hold) as (book, rec):
+        done = book.withdraw(claim_reference, reason, by=who, hold=hold)
+        rec.touched(family_ids=[done.family_id])
     typer.echo(f"Withdrew claim {done.claim_reference} (family {done.family_id}, {done.framework}) on {done.withdrawn_on}.")
     if done.hold_placed:
         typer.echo(f"Family {done.family_id} is on audit hold: release it with `tfclaims ledger release {done.family_id} --reason ...`.")
@@ -137,10 +143,14 @@ def release(
     framework: FrameworkOption = DEFAULT_FRAMEWORK,
     by: ByOption = None,
     ledger: LedgerOption = None,
+    audit: AuditOption = None,
 ) -> None:
     """Release a family from audit hold, so that later claim runs may claim it again."""
-    with Ledger.open(_target(ledger), create=False) as book:
-        done = book.release(family_id, framework, reason, by=by or os_user())
+    who = by or os_user()
+    with ledger_action("ledger release", _target(ledger), audit_path=audit, operator=who, framework=framework, reason=reason) as (book, rec):
+        done = book.release(family_id, framework, reason, by=who)
+        rec.touched(family_ids=[done.family_id])
+        rec.note("released_claim_reference", done.claim_reference)
     typer.echo(f"Released family {done.family_id} ({done.framework}) from audit hold; released by {done.released_by}.")
 
 
@@ -151,10 +161,13 @@ def approve(
     reason: Annotated[str, typer.Option("--reason", help="The reason for the discretionary decision.")],
     framework: FrameworkOption = DEFAULT_FRAMEWORK,
     ledger: LedgerOption = None,
+    audit: AuditOption = None,
 ) -> None:
     """Record a manager's discretionary decision: the next claim run claims the family (route discretionary)."""
-    with Ledger.open(_target(ledger)) as book:
+    with ledger_action("ledger approve", _target(ledger), audit_path=audit, operator=by, create=True, framework=framework,
+                       reason=reason) as (book, rec):
         done = book.approve(family_id, framework, by=by, reason=reason)
+        rec.touched(family_ids=[done.family_id])
     typer.echo(
         f"Approved family {done.family_id} ({done.framework}) for a discretionary claim; "
         f"approved by {done.approved_by} on {done.approved_on}."

@@ -10,12 +10,15 @@ import typer
 
 from tfclaims.cli import app
 from tfclaims.errors import InputError
+from tfclaims.cli._common import AuditOpt, ConfigOpt, OperatorOpt
+from tfclaims.config import load_config
+from tfclaims.orchestration import use_prefect
+from tfclaims.pipeline import SampleOptions, audit_context, new_run_id, spot_check
 from tfclaims.spot_check import (
     DEFAULT_MIN,
     DEFAULT_RATE,
     read_verdicts,
     reconcile,
-    run_spot_check,
     write_reconciliation,
 )
 
@@ -27,21 +30,26 @@ def spot_check_command(
     rate: Annotated[float, typer.Option("--rate", help="Share of the run's claims to sample (0 < R <= 1).")] = DEFAULT_RATE,
     min_n: Annotated[int, typer.Option("--min", help="Smallest sample (all claims if the run has fewer).")] = DEFAULT_MIN,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the draw; drawn at random, printed and recorded if not given.")] = None,
+    config: ConfigOpt = None,
+    audit: AuditOpt = None,
+    operator: OperatorOpt = None,
 ) -> None:
     """Draw the internal-audit sample of a claim run and write the auditor's workbook."""
-    run = run_spot_check(claim_dir, out, rate=rate, min_n=min_n, seed=seed)
-    s = run.sample
-    how = "drawn at random" if s.seed_generated else "given"
-    print(f"seed: {s.seed} ({how}; recorded in {run.workbook.name}, sheet Method)")
-    print(
-        f"population: {s.population_size} claims; sample: {s.sample_size} drawn"
-        f" + {s.discretionary_count} discretionary = {s.total} to check"
-    )
-    for r in s.strata.itertuples():
-        print(f"  {r.stratum:<24}{r.population:>6} claims{r.drawn:>6} sampled")
-    print(f"reproduce with: {run.command}")
-    print(f"auditor workbook: {run.workbook}")
-    print(f"sample: {run.sample_csv}")
+    run_id = new_run_id()
+    if use_prefect():
+        from flows.spot_check import spot_check_flow
+
+        facts = spot_check_flow(claim_dir, out, run_id, rate, min_n, seed, config, audit, operator)
+    else:
+        facts = spot_check(claim_dir, out, SampleOptions(rate, min_n, seed), config=load_config(config), audit_path=audit,
+                           operator=operator, run_id=run_id)
+    how = "drawn at random" if facts["seed_generated"] else "given"
+    print(f"seed: {facts['seed']} ({how}; recorded in the workbook, sheet Method, and in the audit trail)")
+    print(f"population: {facts['population']} claims; sample: {facts['sampled']} drawn"
+          f" + {facts['discretionary']} discretionary = {facts['sampled'] + facts['discretionary']} to check")
+    print(f"reproduce with: {facts['reproduce']}")
+    print(f"auditor workbook: {facts['workbook']}")
+    print(f"sample: {Path(out) / 'spot_check_sample.csv'}")
 
 
 def _os_user() -> str:
@@ -57,6 +65,7 @@ def reconcile_command(
     ledger: Annotated[str, typer.Option("--ledger", help="The claims ledger (SQLite file or postgresql:// URL).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for reconciliation.csv and reconciliation.json.")],
     by: Annotated[Optional[str], typer.Option("--by", help="Who applies the verdicts (default: your user name).")] = None,
+    audit: AuditOpt = None,
 ) -> None:
     """Read the auditor's verdicts back: record them in the ledger and withdraw invalid claims."""
     from tfclaims.ledger import Ledger  # the ledger is only needed here
@@ -66,8 +75,14 @@ def reconcile_command(
     if not who:
         raise InputError("--by: give the name of the person applying the verdicts")
     with Ledger.open(ledger, create=False) as book:
-        result = reconcile(table, book, who)
-    csv_path, json_path = write_reconciliation(result, out)
+        with audit_context("reconcile", {"verdicts": str(verdicts), "ledger": ledger, "out": str(out)}, audit_path=audit,
+                           operator=who, ledger=book) as rec:
+            rec.input(verdicts, rows=len(table))
+            rec.touched(family_ids=table["family_id"].dropna())
+            result = reconcile(table, book, who)
+            csv_path, json_path = write_reconciliation(result, out)
+            rec.output(csv_path)
+            rec.output(json_path)
     print(result.text())
     print(f"reconciliation: {csv_path}")
     print(f"summary: {json_path}")

@@ -1,0 +1,225 @@
+"""The commands end to end on real data paths: the sample cohort and small synthetic cohorts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tfclaims import audit
+from tfclaims.cli import main
+from tfclaims.config import CouncilConfig
+from tfclaims.errors import InputError
+from tfclaims.ledger import Ledger
+from tfclaims.paths import REPO_ROOT, SAMPLE_COHORT_DIR
+from tfclaims.pipeline import ClaimOptions, Options, SampleOptions, claim, demo, run
+from tfclaims.write import sha256_file
+
+A = dt.date(2020, 3, 31)
+KEY = "test-council-secret"
+
+
+def cli(*args: str) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    return int(exit_info.value.code or 0)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    return demo(out)
+
+
+def test_demo_writes_every_stage_and_its_summary_reconciles(demo_run):
+    out, s = demo_run.out, demo_run.summary
+    for name in ["validation_errors.csv", "validation_errors.xlsx", "unmatched.csv", "eligibility.csv", "eligibility_evidence.csv",
+                 "outcomes.csv", "outcome_evidence.csv", "claim_decisions.csv", "claim_decisions.xlsx", "claim_file.csv",
+                 "claim_register.csv", "finance_summary.xlsx", "spot_check_sample.csv", "spot_check.xlsx", "run_summary.json"]:
+        assert (out / name).exists(), name
+    for table, c in s["tables"].items():
+        assert c["read"] == c["accepted"] + c["quarantined"], table
+        assert c["accepted"] == c["used"] + c["unmatched"], table
+    errors = pd.read_csv(out / "validation_errors.csv", dtype=str)
+    for table, c in s["tables"].items():
+        assert errors[errors["table"] == table]["row"].nunique() == c["quarantined"]
+    # every output listed with the hash of what is on disk
+    for f in s["outputs"]:
+        if f["name"] != "run_summary.json":
+            assert sha256_file(out / f["name"]) == f["sha256"], f["name"]
+    decisions = pd.read_csv(out / "claim_decisions.csv", dtype=str)
+    programme = pd.read_csv(SAMPLE_COHORT_DIR / "programme.csv", dtype=str)
+    assert set(decisions["family_id"]) <= set(programme["family_id"])
+    assert s["claims"] == (decisions["decision"] == "claim").sum() > 0
+    assert s["spot_check"]["population"] == s["claims"]
+
+
+def test_claim_file_carries_no_personal_data(demo_run):
+    out = demo_run.out
+    claim_file = (out / "claim_file.csv").read_text(encoding="utf-8")
+    header, *rows = claim_file.strip().splitlines()
+    assert header == "claim_reference,family_reference,route,period_end,amount_gbp"
+    assert rows, "the demo should claim for some families"
+    people = pd.read_csv(SAMPLE_COHORT_DIR / "people.csv", dtype=str, keep_default_na=False)
+    tokens = set(re.split(r"[,\n]", claim_file))
+    forbidden = set(people["person_id"]) | set(people["family_id"]) | set(people["first_name"]) | set(people["last_name"])
+    forbidden |= set(people["postcode"]) | set(people["address_line_1"]) | set(people["nhs_number"]) | set(people["upn"])
+    forbidden -= {""}
+    assert not (tokens & forbidden)
+    for value in forbidden:  # not even inside another cell
+        if len(value) >= 4:
+            assert value not in claim_file, value
+    dobs = {d for d in people["date_of_birth"] if d}
+    assert not any(d in claim_file for d in dobs if d != A.isoformat())
+    refs = pd.read_csv(out / "claim_file.csv", dtype=str)
+    assert refs["family_reference"].str.fullmatch(r"[0-9a-f]{16}").all()
+    assert refs["amount_gbp"].eq("800.00").all()
+
+
+def test_demo_audit_trail_verifies_and_answers_subject_access(demo_run):
+    trail = demo_run.out / "audit.jsonl"
+    assert audit.verify(trail, audit.FileHeadStore(trail)).ok
+    record = audit.read_records(trail)[-1]
+    assert record["command"] == "demo" and record["status"] == "succeeded"
+    recipients = {Path(o["path"]).name: o["recipient"] for o in record["outputs"]}
+    assert recipients["claim_file.csv"] == "dfe"
+    assert recipients["spot_check.xlsx"] == "internal_audit"
+    assert recipients["finance_summary.xlsx"] == "council_finance"
+    person = pd.read_csv(SAMPLE_COHORT_DIR / "people.csv", dtype=str)["person_id"].iloc[0]
+    found = audit.person_runs(trail, person, None)
+    assert [r["run_id"] for r in found.runs] == [demo_run.run_id]
+    assert not audit.person_runs(trail, "P9999999", None).runs
+
+
+def _cohort_copy(tmp_path: Path) -> Path:
+    dest = tmp_path / "cohort"
+    shutil.copytree(SAMPLE_COHORT_DIR, dest, ignore=shutil.ignore_patterns("synth"))
+    return dest
+
+
+def _claim(cohort: Path, out: Path, ledger: Path | None, **kw) -> dict:
+    opts = Options(cohort, out, CouncilConfig(reference_key=KEY), audit_path=out.parent / "audit.jsonl")
+    return claim(opts, ClaimOptions(A, None if ledger is None else str(ledger), **kw)).summary
+
+
+def test_rerun_is_idempotent_and_dry_run_records_nothing(tmp_path):
+    cohort, ledger = _cohort_copy(tmp_path), tmp_path / "ledger.sqlite"
+    dry = _claim(cohort, tmp_path / "dry", ledger, dry_run=True)
+    assert dry["claims"] > 0 and not ledger.exists()
+    first = _claim(cohort, tmp_path / "one", ledger)
+    assert first["claims"] == dry["claims"]
+    second = _claim(cohort, tmp_path / "two", ledger)
+    assert second["claims"] == 0
+    assert second["decisions"]["no_claim:already_claimed"] == first["claims"]
+    assert (tmp_path / "two" / "claim_file.csv").read_text().strip() == "claim_reference,family_reference,route,period_end,amount_gbp"
+    with Ledger.open(ledger) as book:
+        assert len(book.claims("tf-phase2")) == first["claims"]
+    dry_again = _claim(cohort, tmp_path / "dry2", ledger, dry_run=True)
+    assert dry_again["claims"] == 0
+    with Ledger.open(ledger) as book:
+        assert len(book.claims("tf-phase2")) == first["claims"]
+    trail = tmp_path / "audit.jsonl"
+    assert audit.verify(trail, audit.FileHeadStore(trail)).ok
+    assert [r["command"] for r in audit.read_records(trail)] == ["claim"] * 4
+
+
+def test_allocation_withdrawal_hold_and_release(tmp_path):
+    cohort, ledger = _cohort_copy(tmp_path), tmp_path / "ledger.sqlite"
+    capped = _claim(cohort, tmp_path / "one", ledger, allocation=3)
+    assert capped["claims"] == 3 and capped["decisions"]["no_claim:over_allocation"] > 0
+    register = pd.read_csv(tmp_path / "one" / "claim_register.csv", dtype=str)
+    decisions = pd.read_csv(tmp_path / "one" / "claim_decisions.csv", dtype=str, keep_default_na=False)
+    claimed = decisions[decisions["decision"] == "claim"]
+    assert set(claimed["family_id"]) == set(register["family_id"])
+    ref, family = register["claim_reference"].iloc[0], register["family_id"].iloc[0]
+    assert cli("ledger", "withdraw", ref, "--reason", "spot check found no evidence", "--ledger", str(ledger),
+               "--audit", str(tmp_path / "audit.jsonl")) == 0
+    later = _claim(cohort, tmp_path / "two", ledger, allocation=3)
+    d2 = pd.read_csv(tmp_path / "two" / "claim_decisions.csv", dtype=str, keep_default_na=False).set_index("family_id")
+    assert d2.loc[family, "reason"] == "audit_hold"
+    assert later["claims"] == 1  # the withdrawn claim freed one place in the allocation
+    assert cli("ledger", "release", family, "--reason", "evidence found", "--ledger", str(ledger), "--audit", str(tmp_path / "audit.jsonl")) == 0
+    _claim(cohort, tmp_path / "three", ledger)
+    d3 = pd.read_csv(tmp_path / "three" / "claim_decisions.csv", dtype=str, keep_default_na=False).set_index("family_id")
+    assert d3.loc[family, "decision"] == "claim"
+    commands = [r["command"] for r in audit.read_records(tmp_path / "audit.jsonl")]
+    assert commands == ["claim", "ledger withdraw", "claim", "ledger release", "claim"]
+
+
+def test_discretion_review_then_manager_approval_claims_and_is_always_sampled(tmp_path):
+    cohort, ledger = _cohort_copy(tmp_path), tmp_path / "ledger.sqlite"
+    first = _claim(cohort, tmp_path / "dry", None, dry_run=True)
+    decisions = pd.read_csv(tmp_path / "dry" / "claim_decisions.csv", dtype=str, keep_default_na=False)
+    family = decisions.loc[decisions["reason"] == "outcomes_not_met", "family_id"].iloc[0]
+    programme = pd.read_csv(cohort / "programme.csv", dtype=str, keep_default_na=False)
+    programme.loc[programme["family_id"] == family, "discretion_note"] = "panel: 5 of 6 measures met"
+    programme.to_csv(cohort / "programme.csv", index=False)
+    _claim(cohort, tmp_path / "one", ledger)
+    d1 = pd.read_csv(tmp_path / "one" / "claim_decisions.csv", dtype=str, keep_default_na=False).set_index("family_id")
+    assert d1.loc[family, "reason"] == "discretion_review"
+    assert cli("ledger", "approve", family, "--by", "Head of Early Help", "--reason", "panel decision 12/03",
+               "--ledger", str(ledger), "--audit", str(tmp_path / "audit.jsonl")) == 0
+    opts = Options(cohort, tmp_path / "two", CouncilConfig(reference_key=KEY), audit_path=tmp_path / "audit.jsonl")
+    outcome = run(opts, ClaimOptions(A, str(ledger)), SampleOptions(rate=0.1, min_n=0, seed=1))
+    d2 = pd.read_csv(tmp_path / "two" / "claim_decisions.csv", dtype=str, keep_default_na=False).set_index("family_id")
+    assert (d2.loc[family, "decision"], d2.loc[family, "route"]) == ("claim", "discretionary")
+    sample = pd.read_csv(tmp_path / "two" / "spot_check_sample.csv", dtype=str)
+    assert family in set(sample["family_id"])
+    assert outcome.summary["spot_check"]["discretionary"] == 1
+    assert first["claims"] >= 0
+
+
+def test_claim_without_a_key_is_refused_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.delenv("TFCLAIMS_REFERENCE_KEY", raising=False)
+    out = tmp_path / "out"
+    code = cli("claim", "--input", str(SAMPLE_COHORT_DIR), "--period-end", "2020-03-31", "--out", str(out),
+               "--ledger", str(tmp_path / "l.sqlite"))
+    assert code == 2 and not out.exists() and not (tmp_path / "l.sqlite").exists()
+
+
+def test_cli_commands_exit_codes_and_outputs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TFCLAIMS_REFERENCE_KEY", KEY)
+    trail = str(tmp_path / "audit.jsonl")
+    assert cli("validate", "--input", str(SAMPLE_COHORT_DIR), "--out", str(tmp_path / "v"), "--audit", trail) == 0
+    assert cli("validate", "--input", str(SAMPLE_COHORT_DIR), "--out", str(tmp_path / "vs"), "--strict", "--audit", trail) == 2
+    assert cli("identify", "--input", str(SAMPLE_COHORT_DIR), "--as-of", "2020-03-31", "--out", str(tmp_path / "i"), "--audit", trail) == 0
+    eligibility = pd.read_csv(tmp_path / "i" / "eligibility.csv", dtype=str)
+    people = pd.read_csv(tmp_path / "v" / "validation_errors.csv", dtype=str)
+    assert eligibility["family_id"].is_unique and len(eligibility) > 150
+    assert cli("track", "--input", str(SAMPLE_COHORT_DIR), "--as-of", "2020-03-31", "--out", str(tmp_path / "t"), "--audit", trail) == 0
+    assert set(pd.read_csv(tmp_path / "t" / "outcomes.csv", dtype=str)["status"]) <= {"met", "not_met", "not_yet", "not_evaluated"}
+    assert cli("identify", "--input", str(SAMPLE_COHORT_DIR), "--as-of", "31/03/2020", "--out", str(tmp_path / "x")) == 2
+    assert cli("identify", "--input", str(tmp_path / "nowhere"), "--as-of", "2020-03-31", "--out", str(tmp_path / "y"), "--audit", trail) == 2
+    assert cli("run", "--input", str(SAMPLE_COHORT_DIR), "--period-end", "2020-03-31", "--out", str(tmp_path / "r"),
+               "--ledger", str(tmp_path / "ledger.sqlite"), "--seed", "7", "--audit", trail) == 0
+    assert (tmp_path / "r" / "spot_check.xlsx").exists()
+    assert cli("spot-check", "--claim-dir", str(tmp_path / "r"), "--out", str(tmp_path / "s"), "--seed", "7", "--audit", trail) == 0
+    a = pd.read_csv(tmp_path / "r" / "spot_check_sample.csv", dtype=str)
+    b = pd.read_csv(tmp_path / "s" / "spot_check_sample.csv", dtype=str)
+    pd.testing.assert_frame_equal(a, b)  # the same claims and seed give the same sample
+    assert cli("audit", "verify", "--audit", trail) == 0
+    records = audit.read_records(trail)
+    assert [r["command"] for r in records] == ["validate", "validate", "identify", "track", "identify", "run", "spot-check"]
+    assert [r["status"] for r in records] == ["succeeded", "failed", "succeeded", "succeeded", "failed", "succeeded", "succeeded"]
+    assert records[2]["purposes"] == ["identification"] and records[3]["purposes"] == ["tracking"]
+    assert records[6]["purposes"] == ["spot_checks"]
+    assert len(people) >= 1
+
+
+@pytest.mark.slow
+def test_demo_runs_under_prefect_as_a_new_user_would(tmp_path):
+    env = {**os.environ, "TFCLAIMS_ORCHESTRATOR": "prefect", "PREFECT_HOME": str(tmp_path / "prefect")}
+    proc = subprocess.run([sys.executable, "-m", "tfclaims", "demo", "--out", str(tmp_path / "demo")], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "claims:" in proc.stdout and "spot_check.xlsx" in proc.stdout
+    summary = json.loads((tmp_path / "demo" / "run_summary.json").read_text())
+    assert summary["claims"] > 0 and summary["status"] == "succeeded"
