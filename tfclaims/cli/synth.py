@@ -1,4 +1,5 @@
-"""``tfclaims synth``: write a seeded synthetic cohort (and, with ``--errors``, a manifest of injected bad rows)."""
+"""``tfclaims synth``: write a seeded synthetic cohort (with ``--errors``, a manifest of injected bad rows;
+with ``--unlinked``, event rows that carry identifiers only, and the truth about who they are)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import typer
 
 from tfclaims.cli import app
-from tfclaims.synth import FRAMEWORKS, generate_cohort, write_cohort
+from tfclaims.synth import FRAMEWORKS, LINK_TRUTH_FILE, SYNTH_SUBDIR, generate_cohort, write_cohort
 
 
 @app.command("synth")
@@ -20,6 +21,11 @@ def synth(
     period_end: str = typer.Option(None, "--period-end", help="YYYY-MM-DD; default: a date inside the programme"),
     xlsx: bool = typer.Option(False, "--xlsx", help="write one workbook cohort.xlsx instead of CSV files"),
     errors: float = typer.Option(0.0, "--errors", min=0.0, max=0.5, help="share of rows to make bad (manifest in synth/)"),
+    unlinked: float = typer.Option(
+        0.0, "--unlinked", min=0.0, max=1.0, metavar="RATE",
+        help="share of event rows that carry only identifiers (UPN / NHS / NI number, or names + date of birth "
+             "with typos) instead of person_id; who they are is in synth/link_truth.csv",
+    ),
 ) -> None:
     """Write a realistic, seeded synthetic cohort of all 13 contract tables."""
     if framework not in FRAMEWORKS:
@@ -31,10 +37,14 @@ def synth(
             end = dt.date.fromisoformat(period_end)
         except ValueError:
             raise typer.BadParameter(f"{period_end!r} is not a date (YYYY-MM-DD)", param_hint="--period-end") from None
-    cohort = generate_cohort(families, seed, framework=framework, period_end=end, error_rate=errors)
+    cohort = generate_cohort(families, seed, framework=framework, period_end=end, error_rate=errors,
+                             unlinked_rate=unlinked)
     write_cohort(cohort, out, xlsx=xlsx)
     rows = sum(len(df) for df in cohort.tables.values())
     typer.echo(f"wrote {len(cohort.tables['people'])} people in {families} families, {rows} rows in 13 tables "
                f"({'cohort.xlsx' if xlsx else 'CSV'}) to {out}")
     if len(cohort.manifest):
         typer.echo(f"injected {len(cohort.manifest)} bad rows: see {out / 'synth' / 'manifest.csv'}")
+    if cohort.link_truth is not None:
+        typer.echo(f"{len(cohort.link_truth)} event rows carry identifiers only (no person_id): "
+                   f"see {out / SYNTH_SUBDIR / LINK_TRUTH_FILE}")
