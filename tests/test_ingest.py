@@ -337,3 +337,23 @@ def test_outputs_neutralise_formula_text(tmp_path):
     # the accepted people keep the name as data
     accepted = pd.read_parquet(out / "accepted" / "people.parquet")
     assert len(accepted) == 2
+
+
+def test_csv_with_bom_quotes_and_embedded_newline_reads_the_same(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    body = PEOPLE_HEADER + "\n" + "\n".join(GOOD_PEOPLE) + '\n0003,F01,"Smith, Jr",Smith,2012-01-01,M,child,,,,\n'
+    (folder / "people.csv").write_bytes(("\ufeff" + body).encode("utf-8"))
+    fast = ingest(folder).cohort["people"]
+    assert fast["first_name"].tolist() == ["Ann", "Bob", "Smith, Jr"] and fast["source_row"].tolist() == [2, 3, 4]
+    # a newline inside a quoted cell: the plain reader takes over; the rows are still all there
+    (folder / "people.csv").write_text(body.replace('"Smith, Jr"', '"Smith\nJr"'), encoding="utf-8")
+    slow = ingest(folder).cohort["people"]
+    assert slow["first_name"].tolist() == ["Ann", "Bob", "Smith\nJr"]
+
+
+def test_ragged_csv_stops_naming_the_file(tmp_path):
+    folder = cohort(tmp_path)
+    (folder / "health.csv").write_text("person_id,recorded_on,issue\n0001,2020-01-01,other,extra,cells\n", encoding="utf-8")
+    with pytest.raises(InputError, match="health.csv"):
+        ingest(folder)

@@ -9,6 +9,7 @@ row 1). Typing is the next step's job (``tfclaims.ingest``); here nothing is gue
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
@@ -104,7 +105,46 @@ def _finish(
     return RawPart(table=table, file=file, sheet=sheet, frame=out, extra_columns=extra)
 
 
+def _read_csv_arrow(path: Path) -> pd.DataFrame | None:
+    """Every cell as text with Arrow's multi-threaded reader (blank lines kept, so row numbers hold).
+
+    None when Arrow cannot read it plainly (ragged rows, a newline inside a quoted cell, not UTF-8):
+    the pandas reader then reads it, or says exactly what is wrong.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        try:
+            first = next(csv.reader([fh.readline()]), None)
+        except (UnicodeDecodeError, csv.Error):
+            return None
+    if not first:
+        return None
+    names = [f"c{i}" for i in range(len(first))]
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, encoding="utf8"),
+            parse_options=pacsv.ParseOptions(ignore_empty_lines=False, newlines_in_values=False),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException):
+        return None
+    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=np.nan)}.get)
+    frame.columns = range(len(names))
+    if len(frame):  # a UTF-8 byte-order mark stays on the first header cell
+        frame.iat[0, 0] = str(frame.iat[0, 0]).lstrip("\ufeff")
+    return frame
+
+
 def read_csv(path: Path, table: str, columns: Mapping[str, Iterable[str]], aliases: Mapping[str, Mapping[str, str]]) -> RawPart:
+    frame = _read_csv_arrow(path)
+    if frame is not None and len(frame):
+        headers = frame.iloc[0].tolist()
+        body = frame.iloc[1:].reset_index(drop=True)
+        return _finish(table, path.name, None, headers, body, 2, columns, aliases)
     try:
         frame = pd.read_csv(
             path, dtype="str", keep_default_na=False, na_values=[""], encoding="utf-8-sig",

@@ -1,0 +1,67 @@
+"""Benchmark: ``tfclaims run`` end to end (ingest -> link -> identify -> track -> claim -> spot-check).
+
+    .venv/bin/python benchmarks/bench_pipeline.py --families 300000 --repeat 3            # ~1M people
+    .venv/bin/python benchmarks/bench_pipeline.py --families 300000 --repeat 3 --prefect  # under Prefect
+
+Each repeat is a fresh ``tfclaims run`` process on the same synthetic CSV cohort (made once by
+``benchmarks/bench_ingest.py``'s helper) with a fresh ledger, timed from outside (wall, including
+Python start-up, imports and, with --prefect, Prefect's temporary server) with peak RSS from
+``getrusage`` of the child. The stage times inside a run come from the run's own progress log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_ingest import make_cohort  # noqa: E402
+
+
+def one_run(cohort: Path, prefect: bool) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="tfclaims-bench-"))
+    env = {**os.environ, "TFCLAIMS_REFERENCE_KEY": "benchmark-key", "TFCLAIMS_ORCHESTRATOR": "prefect" if prefect else "none",
+           "PREFECT_HOME": str(work / "prefect")}
+    cmd = [sys.executable, "-c", "import resource,sys,runpy; sys.argv=['tfclaims']+sys.argv[1:];"
+           "from tfclaims.cli import main\ntry:\n main()\nfinally:\n print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)",
+           "run", "--input", str(cohort), "--period-end", "2020-03-31", "--out", str(work / "out"),
+           "--ledger", str(work / "ledger.sqlite"), "--seed", "1"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-3000:])
+    rss = max(int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("MAXRSS"))
+    summary = json.loads((work / "out" / "run_summary.json").read_text())
+    shutil.rmtree(work, ignore_errors=True)
+    return {"wall_s": wall, "peak_rss_mb": rss / 1024, "claims": summary["claims"],
+            "rows": sum(t["read"] for t in summary["tables"].values())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--families", type=int, default=300_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--prefect", action="store_true")
+    args = ap.parse_args()
+    cohort = make_cohort(args.families, xlsx=False)
+    runs = [one_run(cohort, args.prefect) for _ in range(args.repeat)]
+    print(json.dumps({
+        "cohort": str(cohort), "prefect": args.prefect, "rows": runs[0]["rows"], "claims": runs[0]["claims"],
+        "wall_s": [round(r["wall_s"], 1) for r in runs], "median_wall_s": round(statistics.median(r["wall_s"] for r in runs), 1),
+        "peak_rss_mb": [round(r["peak_rss_mb"]) for r in runs],
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
