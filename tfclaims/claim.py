@@ -59,21 +59,6 @@ def _d(s: pd.Series) -> pd.Series:
     return s.dt.strftime("%Y-%m-%d").fillna("")
 
 
-def _missing_wfw(programme: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
-    def col(name: str) -> pd.Series:
-        return programme[name] if name in programme else pd.Series(pd.NA, index=programme.index, dtype="object")
-
-    parts = []
-    lead = col("lead_practitioner")
-    parts.append(np.where(lead.isna() | (lead.astype("str").str.strip() == ""), "no lead practitioner", ""))
-    for name, label in (("whole_family_assessment_on", "whole-family assessment"), ("action_plan_on", "action plan")):
-        c = col(name)
-        c = pd.to_datetime(c, errors="coerce")
-        parts.append(np.where(c.isna(), f"no {label}", np.where(c > as_of, f"{label} dated after the period end", "")))
-    joined = pd.Series(["; ".join(p for p in row if p) for row in zip(*parts)], index=programme.index, dtype="str")
-    return joined
-
-
 def decide(
     programme: pd.DataFrame,
     families: pd.DataFrame,
@@ -85,35 +70,38 @@ def decide(
 ) -> pd.DataFrame:
     """One decision per family in the programme register.
 
-    ``families`` is the tracking summary (one row per attached family): ``family_id``,
-    ``eligible_at_attachment``, ``whole_family_working``, ``ssp``, ``continuous_employment``, ``sfo``,
-    ``unmet``, ``eligibility_detail`` (optional). Returns DECISION_COLUMNS plus ``attached_on`` and
-    ``amount_pence``, sorted by (attached_on, family_id).
+    ``families`` is the tracking summary (``tfclaims.track``; one row per family attached by the
+    period end) and carries every judgement the order needs: ``within_programme_period``,
+    ``transition_manual_review``, ``eligible_at_attachment``, ``whole_family_working`` (+ ``_detail``),
+    ``ssp``, ``continuous_employment``, ``sfo``, ``unmet``, ``has_discretion_note`` and, optionally,
+    ``eligibility_detail``. Families attached after the period end are not in it: ``not_attached``.
+    Returns DECISION_COLUMNS plus ``attached_on`` and ``amount_pence``, sorted by (attached_on, family_id).
     """
     A = pd.Timestamp(period_end)
-    p = programme.drop_duplicates("family_id").reset_index(drop=True)
-    keep = [c for c in families.columns if c not in p.columns or c == "family_id"]
-    df = p.merge(families[keep], on="family_id", how="left", validate="one_to_one")
+    p = programme[["family_id", "attached_on"]].drop_duplicates("family_id").reset_index(drop=True)
+    df = p.merge(families.drop(columns=["attached_on"], errors="ignore"), on="family_id", how="left", validate="one_to_one")
     attached = df["attached_on"]
 
     active = ledger.active.drop_duplicates("family_id").set_index("family_id")
     approvals = ledger.approvals.drop_duplicates("family_id").set_index("family_id")
     fid = df["family_id"]
+
+    def flag(name: str) -> pd.Series:
+        return df[name].astype("boolean").fillna(False).astype(bool) if name in df else pd.Series(False, index=df.index)
+
+    def text(name: str) -> pd.Series:
+        return df[name].astype("str").fillna("") if name in df else pd.Series("", index=df.index, dtype="str")
+
     is_claimed = fid.isin(active.index)
     is_held = fid.isin(ledger.held)
     not_attached = attached > A
-    start, end, last = pd.Timestamp(rules.attachments_from), pd.Timestamp(rules.attachments_to), pd.Timestamp(rules.period_end_to)
-    transition = (attached < start) if rules.transition_review else pd.Series(False, index=df.index)
-    outside = (attached < start) | (attached > end) | (A < start) | (A > last)
-
-    def flag(name: str) -> pd.Series:
-        return df[name].fillna(False).astype(bool) if name in df else pd.Series(False, index=df.index)
-
+    transition = flag("transition_manual_review") if rules.transition_review else pd.Series(False, index=df.index)
+    outside = ~flag("within_programme_period")
     eligible = flag("eligible_at_attachment")
     wfw = flag("whole_family_working")
     route_met = {r: flag(r) for r in rules.routes}
     any_route = np.logical_or.reduce([route_met[r].to_numpy() for r in rules.routes])
-    has_note = df["discretion_note"].notna() & (df["discretion_note"].astype("str").str.strip() != "") if "discretion_note" in df else pd.Series(False, index=df.index)
+    has_note = flag("has_discretion_note")
     approved = fid.isin(approvals.index)
 
     conditions = [
@@ -134,21 +122,20 @@ def decide(
 
     # the words behind each reason
     a_iso = A.strftime("%Y-%m-%d")
+    start, end, last = (pd.Timestamp(d).strftime("%Y-%m-%d") for d in (rules.attachments_from, rules.attachments_to, rules.period_end_to))
     att = _d(attached)
-    claim_ref = fid.map(active["claim_reference"]) if len(active) else pd.Series("", index=df.index)
-    claim_pe = fid.map(active["period_end"].astype("str")) if len(active) else pd.Series("", index=df.index)
-    unmet = df["unmet"].fillna("").astype("str") if "unmet" in df else pd.Series("", index=df.index)
-    elig_detail = df["eligibility_detail"].fillna("").astype("str") if "eligibility_detail" in df else pd.Series("", index=df.index)
-    wfw_missing = _missing_wfw(df, A)
+    claim_ref = fid.map(active["claim_reference"]).fillna("") if len(active) else pd.Series("", index=df.index)
+    claim_pe = fid.map(active["period_end"].astype("str")).fillna("") if len(active) else pd.Series("", index=df.index)
+    unmet, elig_detail, wfw_missing = text("unmet"), text("eligibility_detail"), text("whole_family_working_detail")
     approver = fid.map(approvals["approved_by"]).fillna("") if len(approvals) else pd.Series("", index=df.index)
     appr_reason = fid.map(approvals["reason"]).fillna("") if len(approvals) else pd.Series("", index=df.index)
     detail_by_reason = {
-        "already_claimed": "already claimed as " + claim_ref.fillna("").astype(str) + " (period end " + claim_pe.fillna("").astype(str) + ")",
+        "already_claimed": "already claimed as " + claim_ref.astype(str) + " (period end " + claim_pe.astype(str) + ")",
         "audit_hold": pd.Series("a claim for this family was withdrawn after audit; it stays on hold until released (tfclaims ledger release)", index=df.index),
         "not_attached": "attached on " + att + ", after the period end " + a_iso,
-        "transition_manual_review": "attached on " + att + ", before " + start.strftime("%Y-%m-%d") + " when the framework started: review by hand",
+        "transition_manual_review": "attached on " + att + ", before " + start + " when the framework started: review by hand",
         "outside_programme_period": "attached on " + att + ", period end " + a_iso + "; the programme runs attachments "
-        + start.strftime("%Y-%m-%d") + " to " + end.strftime("%Y-%m-%d") + " and period ends to " + last.strftime("%Y-%m-%d"),
+        + start + " to " + end + " and period ends to " + last,
         "not_eligible_at_attachment": "not eligible on " + att + " (attachment)" + np.where(elig_detail != "", ": " + elig_detail, ""),
         "no_whole_family_working": "whole-family working not evidenced: " + wfw_missing,
         "outcomes_not_met": "outcomes not met: " + unmet,
