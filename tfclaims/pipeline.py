@@ -178,6 +178,8 @@ def _prepare(opts: Options, files: RunFiles, rec: audit.RunRecord, step: Step) -
     if opts.strict and result.quarantined_rows:
         raise InputError(f"--strict: {result.quarantined_rows} row(s) quarantined; see {files.out / 'validation_errors.csv'}")
     progress("linking source rows to people")
+    if opts.link_decisions is not None:  # a reviewer's decisions are an input of the run like the cohort
+        rec.input(opts.link_decisions)
     linked = step("link", _link, result.cohort, opts)
     files.csv("unmatched.csv", linked.unmatched)
     for table, frame in linked.cohort.tables.items():
