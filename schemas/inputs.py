@@ -143,34 +143,27 @@ class AsbIncidents(PersonEvent):
     asb_type: Series[str] = Code("asb_type")
 
 
-class SocialCare(PersonEvent):
+class _Spell(PersonEvent):
+    """A spell from ``start_date`` to ``end_date`` (blank = still open)."""
+
+    start_date: Series[pd.Timestamp] = Date()
+    end_date: Series[pd.Timestamp] = Date(required=False)
+
+    @pa.dataframe_check
+    def end_not_before_start(cls, df: pd.DataFrame) -> Series[bool]:
+        return _end_not_before_start(df, "start_date", "end_date")
+
+
+class SocialCare(_Spell):
     episode_type: Series[str] = Code("episode_type")
-    start_date: Series[pd.Timestamp] = Date()
-    end_date: Series[pd.Timestamp] = Date(required=False)
-
-    @pa.dataframe_check
-    def end_not_before_start(cls, df: pd.DataFrame) -> Series[bool]:
-        return _end_not_before_start(df, "start_date", "end_date")
 
 
-class Benefits(PersonEvent):
+class Benefits(_Spell):
     benefit_type: Series[str] = Code("benefit_type")
-    start_date: Series[pd.Timestamp] = Date()
-    end_date: Series[pd.Timestamp] = Date(required=False)
-
-    @pa.dataframe_check
-    def end_not_before_start(cls, df: pd.DataFrame) -> Series[bool]:
-        return _end_not_before_start(df, "start_date", "end_date")
 
 
-class Employment(PersonEvent):
-    start_date: Series[pd.Timestamp] = Date()
-    end_date: Series[pd.Timestamp] = Date(required=False)
+class Employment(_Spell):
     hours_per_week: Optional[Series[Float]] = Number()
-
-    @pa.dataframe_check
-    def end_not_before_start(cls, df: pd.DataFrame) -> Series[bool]:
-        return _end_not_before_start(df, "start_date", "end_date")
 
 
 class DomesticAbuse(PersonEvent):
