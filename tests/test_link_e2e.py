@@ -273,3 +273,18 @@ def test_cli_review_loop_applies_decisions_and_audits_the_file(folders, truth) -
     assert inputs[str(decisions)]["sha256"] == sha256_file(decisions)
     assert with_decisions["params"]["link_decisions"] == str(decisions)
     assert not any(str(decisions) == i["path"] for i in records[0]["inputs"])
+
+
+def test_xlsx_cohort_truth_names_the_sheet_and_bad_rates_are_refused(tmp_path) -> None:
+    out = tmp_path / "book"
+    assert cli("synth", "--families", "25", "--seed", "3", "--xlsx", "--unlinked", "0.5", "--out", str(out)) == 0
+    truth = read_text_csv(out / SYNTH_SUBDIR / LINK_TRUTH_FILE)
+    assert (truth["file"] == "cohort.xlsx").all() and (truth["sheet"] == truth["table"]).all()
+    stage = run_stage(out / "cohort.xlsx")
+    assert stage.ingested.quarantined_rows == 0
+    got = on_key(truth, linked_rows(stage.linked), how="inner", suffixes=("", "_linked"))
+    assert len(got) + len(stage.linked.unmatched) == len(truth) and len(got) > 0.9 * len(truth)
+    assert (got["person_id_linked"] == got["person_id"]).all()
+    for bad in ("1.5", "-0.1"):
+        assert cli("synth", "--families", "5", "--seed", "3", "--unlinked", bad, "--out", str(tmp_path / "no")) == 2
+    assert not (tmp_path / "no").exists()
