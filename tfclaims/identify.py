@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from schemas.rules import validate_output
 from tfclaims.cohort import Cohort
@@ -174,10 +175,33 @@ def presence(ctx: RulesContext, framework: Framework, as_of: np.ndarray) -> Pres
 
 def headline_text(framework: Framework, masks: np.ndarray) -> np.ndarray:
     """';'-joined sorted headline codes for each headline bit mask."""
+    uniq, inv, texts = _headline_vocab(framework, masks)
+    return texts[inv] if len(masks) else np.array([], dtype=object)
+
+
+def headline_strings(framework: Framework, masks: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """:func:`headline_text` as a pandas ``str`` array (an Arrow take from the distinct texts)."""
+    uniq, inv, texts = _headline_vocab(framework, masks)
+    return str_take(texts, inv) if len(masks) else pd.array([], dtype="str")
+
+
+def _headline_vocab(framework: Framework, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     codes = framework.headline_codes
     uniq, inv = np.unique(masks, return_inverse=True)
     texts = np.array([";".join(sorted(c for i, c in enumerate(codes) if (int(m) >> i) & 1)) for m in uniq], dtype=object)
-    return texts[inv] if len(masks) else np.array([], dtype=object)
+    return uniq, inv, texts
+
+
+def str_array(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """An object array of text (None/NaN = missing) as a pandas ``str`` array, through Arrow
+    (several times faster than ``pd.array(values, dtype="str")``, same result)."""
+    return pd.array(pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True), dtype="str")
+
+
+def str_take(vocabulary: np.ndarray | list[str] | tuple[str, ...], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``vocabulary[codes]`` as a pandas ``str`` array (an Arrow take: no Python string per row)."""
+    vocab = pa.array(np.asarray(vocabulary, dtype=object), type=pa.string(), from_pandas=True)
+    return pd.array(vocab.take(pa.array(np.asarray(codes, dtype="int64"))), dtype="str")
 
 
 def materialise_evidence(ctx: RulesContext, ev: pd.DataFrame, headlines: tuple[str, ...] | list[str]) -> pd.DataFrame:
@@ -197,16 +221,14 @@ def materialise_evidence(ctx: RulesContext, ev: pd.DataFrame, headlines: tuple[s
     hc = ev["h"].to_numpy(dtype="int64")
     dates = as_ns(ev["event_date"])
     rows = ev["row"].to_numpy(dtype="int64")
-    order = np.lexsort((rows, tc, dates.astype("int64"), h_rank[hc], ctx.family_rank[fam]))
+    # order by (family, headline) rank, date (NaT first), table, row: three int64 keys, same order
+    group = ctx.family_rank[fam] * len(hv) + h_rank[hc]
+    source = tc * (int(rows.max()) + 1 if n else 1) + rows
+    order = np.lexsort((source, dates.astype("int64"), group))
     fam, person, kept, hc, tc, ic, dates = fam[order], person[order], kept[order], hc[order], tc[order], ic[order], dates[order]
 
-    def vocab(values: list[str] | np.ndarray, codes: np.ndarray) -> pd.Series:
-        return pd.Series(np.asarray(values, dtype=object), dtype="str").take(codes).reset_index(drop=True)
-
-    people = pd.Series(ctx.person_ids, dtype="str")
-    person_id = people.take(np.where(person >= 0, person, 0)).reset_index(drop=True)
-    if (person < 0).any():
-        person_id = person_id.where(pd.Series(person >= 0))
+    vocab = str_take
+    person_id = pd.array(ctx.person_ids_arrow().take(pa.array(person, mask=person < 0)), dtype="str")
     # source_file and source_row from each table's cached codes (kept-row positions)
     file_code = np.full(n, -1, dtype="int64")
     source_row = np.zeros(n, dtype="int64")
@@ -221,13 +243,12 @@ def materialise_evidence(ctx: RulesContext, ev: pd.DataFrame, headlines: tuple[s
         file_code[sel] = np.where(c >= 0, c + len(names), -1)
         names.extend(table_names.tolist())
         source_row[sel] = t.source_rows()[pos]
-    file_vocab = pd.Series(np.asarray(names + [None], dtype=object), dtype="str")
-    source_file = file_vocab.take(np.where(file_code >= 0, file_code, len(names))).reset_index(drop=True)
+    source_file = str_take(names + [None], np.where(file_code >= 0, file_code, len(names)))
     return pd.DataFrame(
         {
-            "family_id": pd.Series(ctx.families, dtype="str").take(fam).reset_index(drop=True),
+            "family_id": family_strings(ctx, fam),
             "headline": vocab(hv, hc),
-            "person_id": person_id.astype("str"),
+            "person_id": person_id,
             "indicator": vocab(INDICATOR_NAMES, ic),
             "source_table": vocab(TABLE_NAMES, tc),
             "source_file": source_file,
@@ -235,6 +256,11 @@ def materialise_evidence(ctx: RulesContext, ev: pd.DataFrame, headlines: tuple[s
             "event_date": dates,
         }
     )
+
+
+def family_strings(ctx: RulesContext, fams: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """family_id of each family code as a pandas ``str`` array (an Arrow take)."""
+    return pd.array(ctx.families_arrow().take(pa.array(np.asarray(fams, dtype="int64"))), dtype="str")
 
 
 def empty_evidence() -> pd.DataFrame:
@@ -280,11 +306,11 @@ def _ignored_needs(ctx: RulesContext, framework: Framework) -> int:
 def eligibility_frame(ctx: RulesContext, framework: Framework, p: Presence, fams: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "family_id": pd.Series(ctx.families, dtype="str").take(fams).reset_index(drop=True),
+            "family_id": family_strings(ctx, fams),
             "as_of": p.as_of[fams],
             "eligible": p.eligible[fams].astype(bool),
             "headline_count": p.headline_count[fams].astype("int64"),
-            "headlines": pd.array(headline_text(framework, p.headline_mask[fams]), dtype="str"),
+            "headlines": headline_strings(framework, p.headline_mask[fams]),
             "has_dependent": p.has_dependent[fams].astype(bool),
         }
     )

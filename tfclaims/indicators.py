@@ -79,27 +79,45 @@ def as_ns(values: object) -> np.ndarray:
 
 
 def shift_months(dates: np.ndarray, months: int) -> np.ndarray:
-    """``dates`` moved by whole months, clamped to the month's end (31 Mar - 6 = 30 Sep)."""
+    """``dates`` moved by whole months, clamped to the month's end (31 Mar - 6 = 30 Sep).
+
+    Same result as ``+ pd.DateOffset(months=months)`` (time of day kept, NaT stays NaT), in numpy
+    month arithmetic."""
+    dates = np.asarray(dates, dtype=NS)
     if months == 0:
         return dates.copy()
-    idx = pd.DatetimeIndex(dates)
-    return (idx + pd.DateOffset(months=months)).to_numpy(dtype=NS)
+    month = dates.astype("datetime64[M]")
+    day = dates.astype("datetime64[D]")
+    day_of_month = (day - month.astype("datetime64[D]")).astype("int64")  # 0-based
+    time_of_day = dates - day.astype(NS)
+    target = month + np.timedelta64(months, "M")
+    month_len = ((target + np.timedelta64(1, "M")).astype("datetime64[D]") - target.astype("datetime64[D]")).astype("int64")
+    out = target.astype("datetime64[D]") + np.minimum(day_of_month, month_len - 1).astype("timedelta64[D]")
+    return (out.astype(NS) + time_of_day).astype(NS)
 
 
 def shift_days(dates: np.ndarray, days: int | np.ndarray) -> np.ndarray:
     return dates + np.asarray(days, dtype="int64").astype("timedelta64[D]").astype("timedelta64[ns]")
 
 
-def age_in_years(dob: np.ndarray, on: np.ndarray) -> np.ndarray:
+def date_parts(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(year, month * 100 + day) of ``datetime64`` dates, in numpy (garbage where NaT)."""
+    d = np.asarray(dates).astype("datetime64[D]")
+    m = d.astype("datetime64[M]")
+    year = m.astype("datetime64[Y]").astype("int64") + 1970
+    month = m.astype("int64") % 12 + 1
+    day = (d - m.astype("datetime64[D]")).astype("int64") + 1
+    return year, month * 100 + day
+
+
+def age_in_years(dob: np.ndarray, on: np.ndarray, dob_parts: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Whole years from ``dob`` to ``on`` (a 29 February birthday counts on 1 March in other years).
 
-    Missing either side gives -1.
+    Missing either side gives -1. ``dob_parts`` may pass ``date_parts(dob)`` computed once.
     """
-    b = pd.DatetimeIndex(dob)
-    d = pd.DatetimeIndex(on)
     missing = np.isnat(dob) | np.isnat(on)
-    by, bmd = b.year.to_numpy(), b.month.to_numpy() * 100 + b.day.to_numpy()
-    dy, dmd = d.year.to_numpy(), d.month.to_numpy() * 100 + d.day.to_numpy()
+    by, bmd = dob_parts if dob_parts is not None else date_parts(dob)
+    dy, dmd = date_parts(on)
     # Comparing (month, day) makes a 29 Feb birthday fall on 1 Mar in a common year: 28 Feb < 29 Feb.
     age = dy - by - (dmd < bmd)
     age = np.where(missing, -1, age)
@@ -107,9 +125,25 @@ def age_in_years(dob: np.ndarray, on: np.ndarray) -> np.ndarray:
 
 
 def iso(dates: np.ndarray) -> np.ndarray:
-    """Dates as ``YYYY-MM-DD`` strings (empty for NaT), vectorised."""
-    out = np.datetime_as_string(dates, unit="D")
-    return np.where(np.isnat(dates), "", out)
+    """Dates as ``YYYY-MM-DD`` strings (empty for NaT), vectorised: each distinct day is spelt once
+    and looked up (an object array)."""
+    days = np.asarray(dates).astype("datetime64[D]")
+    if len(days) == 0:
+        return np.array([], dtype=object)
+    nat = np.isnat(days)
+    n = days.view("int64")
+    valid = n[~nat]
+    if len(valid) == 0:
+        return np.full(len(days), "", dtype=object)
+    lo, hi = int(valid.min()), int(valid.max())
+    if hi - lo > 4 * len(days) + 1000:  # sparse dates: spell the distinct ones only
+        uniq, inv = np.unique(np.where(nat, lo, n), return_inverse=True)
+        text = np.datetime_as_string(uniq.astype("datetime64[D]"), unit="D").astype(object)[inv]
+    else:
+        table = np.datetime_as_string(np.arange(lo, hi + 1).astype("datetime64[D]"), unit="D").astype(object)
+        text = table[np.where(nat, lo, n) - lo]
+    text[nat] = ""
+    return text
 
 
 def term_dates(academic_year: pd.Series, term: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -249,16 +283,21 @@ class RulesContext:
         programme = cohort.get("programme")
         fam_ids = people["family_id"].astype("str")
         extra = programme["family_id"].astype("str") if programme is not None else fam_ids.iloc[:0]
-        self.families = pd.Index(pd.unique(pd.concat([fam_ids, extra], ignore_index=True).dropna()), dtype="str")
-        self.people_families = pd.Index(pd.unique(fam_ids.dropna()), dtype="str")
+        # first-appearance order: people's families, then programme-only families
+        people_families = pd.unique(fam_ids.dropna())
+        self.people_families = pd.Index(people_families, dtype="str")
+        self.families = pd.Index(pd.unique(pd.concat([pd.Series(people_families, dtype="str"), extra], ignore_index=True).dropna()), dtype="str")
         self.person_ids = pd.Index(people["person_id"].astype("str"), dtype="str")
         self.person_family = lookup(self.families, fam_ids)
         self._family_rank: np.ndarray | None = None
         self._person_obj: np.ndarray | None = None
         self._family_obj: np.ndarray | None = None
+        self._person_arrow: pa.Array | None = None
+        self._family_arrow: pa.Array | None = None
         self._person_codes: dict[str, np.ndarray] = {}
         self._code_all_persons()
         self.person_dob = as_ns(people["date_of_birth"])
+        self._dob_parts: tuple[np.ndarray, np.ndarray] | None = None
         rel = people["relationship"].astype("str")
         self.person_rel = np.full(len(people), -1, dtype="int8")
         for i, name in enumerate(RELATIONSHIPS):
@@ -286,6 +325,18 @@ class RulesContext:
             for n, c in zip(names, cols):
                 self._person_codes[n] = codes[start : start + len(c)]
                 start += len(c)
+
+    def person_ids_arrow(self) -> pa.Array:
+        """person ids as one Arrow string array (for takes)."""
+        if self._person_arrow is None:
+            self._person_arrow = pa.array(self.person_ids_obj, type=pa.string(), from_pandas=True)
+        return self._person_arrow
+
+    def families_arrow(self) -> pa.Array:
+        """family ids as one Arrow string array (for takes)."""
+        if self._family_arrow is None:
+            self._family_arrow = pa.array(self.families_obj, type=pa.string(), from_pandas=True)
+        return self._family_arrow
 
     @property
     def person_ids_obj(self) -> np.ndarray:
@@ -353,7 +404,12 @@ class RulesContext:
         d = as_of[self.person_family] if len(self.person_family) else np.array([], dtype=NS)
         has_date = ~np.isnat(d)
         member = has_date & ~np.isnat(self.person_dob) & (self.person_dob <= np.where(has_date, d, self.person_dob))
-        age = age_in_years(self.person_dob, d)
+        if self._dob_parts is None:
+            self._dob_parts = date_parts(self.person_dob)
+        by, bmd = self._dob_parts
+        fy, fmd = date_parts(as_of)  # per family, then per person
+        missing = np.isnat(self.person_dob) | ~has_date
+        age = np.where(missing, -1, fy[self.person_family] - by - (fmd[self.person_family] < bmd)) if len(d) else np.array([], dtype="int64")
         child = member & (self.person_rel == REL_CHILD) & (age < 18)
         adult = member & np.isin(self.person_rel, ADULT_RELATIONSHIPS) & (age >= 18)
         expectant = member & (self.person_rel == REL_EXPECTANT)

@@ -16,10 +16,13 @@ Everything is evaluated with whole-table numpy masks over the coded cohort
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.rules import validate_output
 from tfclaims.cohort import Cohort
@@ -29,12 +32,15 @@ from tfclaims.identify import (
     Presence,
     context,
     empty_evidence,
-    headline_text,
+    family_strings,
+    headline_strings,
     materialise_evidence,
     needs_headline_index,
     not_evaluated,
     presence,
     presence_on,
+    str_array,
+    str_take,
 )
 from tfclaims.indicators import (
     CATALOGUE,
@@ -81,13 +87,42 @@ def _s(values: np.ndarray) -> np.ndarray:
 
 
 def _cat(*parts: object) -> np.ndarray:
-    """Element-wise string concatenation of arrays and scalars."""
+    """Element-wise string concatenation of arrays and scalars (an object array)."""
     out: np.ndarray | None = None
     n = max((len(p) for p in parts if isinstance(p, np.ndarray)), default=1)
     for p in parts:
-        arr = p.astype(object) if isinstance(p, np.ndarray) else np.full(n, str(p), dtype=object)
-        out = arr if out is None else out + arr
+        if out is None:
+            out = p.astype(object) if isinstance(p, np.ndarray) else np.full(n, str(p), dtype=object)
+        else:
+            out = out + (p if isinstance(p, np.ndarray) and p.dtype == object else p.astype(object) if isinstance(p, np.ndarray) else str(p))
     return out if out is not None else np.array([], dtype=object)
+
+
+# A detail sentence built on demand: given positions into the reason rows it was added with, the
+# sentences of those rows. Only the reasons that decide a headline's status are ever spelt out.
+Detail = Callable[[np.ndarray], np.ndarray]
+
+
+def _lazy(build: Callable[..., np.ndarray], *columns: np.ndarray) -> Detail:
+    """A :data:`Detail` that calls ``build`` with each of ``columns`` taken at the asked positions."""
+    return lambda i: build(*(c[i] for c in columns))
+
+
+class _LazyWords:
+    """An array of phrases spelt only where indexed (``words[i]`` builds the phrases at ``i``)."""
+
+    def __init__(self, build: Callable[[np.ndarray], np.ndarray], n: int) -> None:
+        self.build, self.n = build, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: np.ndarray) -> np.ndarray:
+        return self.build(np.asarray(i, dtype="int64"))
+
+
+def _pct(rate: np.ndarray) -> np.ndarray:
+    return np.char.mod("%.1f%%", rate * 100).astype(object)
 
 
 def _who(ctx: RulesContext, person: np.ndarray) -> np.ndarray:
@@ -98,22 +133,23 @@ def _who(ctx: RulesContext, person: np.ndarray) -> np.ndarray:
 
 
 class _Reasons:
-    """Collects (key, status, detail) rows and outcome evidence rows."""
+    """Collects (key, status, detail) rows and outcome evidence rows. A detail is a fixed sentence,
+    an array of sentences, or a :data:`Detail` built later for the winning rows only."""
 
     def __init__(self, n_h: int) -> None:
         self.n_h = n_h
         self.keys: list[np.ndarray] = []
         self.status: list[np.ndarray] = []
-        self.detail: list[np.ndarray] = []
+        self.detail: list[np.ndarray | str | Detail] = []
         self.evidence: list[pd.DataFrame] = []
 
-    def add(self, keys: np.ndarray, status: int, detail: np.ndarray | str) -> None:
+    def add(self, keys: np.ndarray, status: int, detail: np.ndarray | str | Detail) -> None:
         keys = np.asarray(keys, dtype="int64")
         if len(keys) == 0:
             return
         self.keys.append(keys)
         self.status.append(np.full(len(keys), status, dtype="int8"))
-        self.detail.append(detail if isinstance(detail, np.ndarray) else np.full(len(keys), detail, dtype=object))
+        self.detail.append(detail)
 
     def add_evidence(self, ev: pd.DataFrame, h: int | np.ndarray) -> None:
         if len(ev):
@@ -121,10 +157,26 @@ class _Reasons:
             ev["h"] = h
             self.evidence.append(ev)
 
-    def frame(self) -> pd.DataFrame:
-        if not self.keys:
-            return pd.DataFrame({"key": np.array([], "int64"), "status": np.array([], "int8"), "detail": np.array([], object)})
-        return pd.DataFrame({"key": np.concatenate(self.keys), "status": np.concatenate(self.status), "detail": np.concatenate(self.detail)})
+    def details(self, rows: np.ndarray) -> np.ndarray:
+        """The detail sentences of reason rows ``rows`` (positions in the concatenated rows)."""
+        out = np.full(len(rows), "", dtype=object)
+        if len(rows) == 0:
+            return out
+        bounds = np.cumsum([0] + [len(k) for k in self.keys])
+        batch = np.searchsorted(bounds, rows, side="right") - 1
+        order = np.argsort(batch, kind="stable")
+        starts = np.searchsorted(batch[order], np.arange(len(self.keys) + 1))
+        for b in np.flatnonzero(starts[1:] > starts[:-1]):
+            at = order[starts[b] : starts[b + 1]]
+            local = rows[at] - bounds[b]
+            d = self.detail[b]
+            if isinstance(d, str):
+                out[at] = d
+            elif isinstance(d, np.ndarray):
+                out[at] = d[local]
+            else:
+                out[at] = d(local)
+        return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,11 +244,11 @@ def track(cohort: Cohort | RulesContext, framework: Framework, as_of: object) ->
     status, detail = _decide(ctx, framework, reasons, required, att, closed_on, A)
     outcomes = pd.DataFrame(
         {
-            "family_id": pd.Series(ctx.families, dtype="str").take(required // n_h).reset_index(drop=True),
+            "family_id": family_strings(ctx, required // n_h),
             "as_of": np.full(len(required), A),
-            "headline": pd.array(np.array(framework.headline_codes, dtype=object)[required % n_h], dtype="str"),
-            "status": pd.array(STATUS_NAMES[status], dtype="str"),
-            "detail": pd.array(detail, dtype="str"),
+            "headline": str_take(framework.headline_codes, required % n_h),
+            "status": str_take(STATUS_NAMES, status),
+            "detail": str_array(detail),
         }
     ).sort_values(["family_id", "headline"], kind="stable", ignore_index=True)
 
@@ -270,19 +322,28 @@ def _needs_reasons(ctx: RulesContext, fw: Framework, reasons: _Reasons, required
     key = t.fam * n_h + np.where(h >= 0, h, 0)
     counts &= np.isin(key, required)
     sel = np.flatnonzero(counts)
-    k, o, d, idf = key[sel], outcome[sel], outcome_on[sel], identified[sel]
-    who = _who(ctx, t.person[sel])
-    what = _cat(who, ": need identified on ", iso(idf))
+    k, o, d, idf, person = key[sel], outcome[sel], outcome_on[sel], identified[sel], t.person[sel]
+    a_str = str(np.datetime_as_string(A, unit="D"))
+
+    def what(person: np.ndarray, idf: np.ndarray) -> np.ndarray:
+        return _cat(_who(ctx, person), ": need identified on ", iso(idf))
+
+    def not_met_detail(person: np.ndarray, idf: np.ndarray, d: np.ndarray) -> np.ndarray:
+        return _cat(what(person, idf), " recorded not met on ", iso(d))
+
+    def late_detail(person: np.ndarray, idf: np.ndarray, d: np.ndarray, o: np.ndarray) -> np.ndarray:
+        w = what(person, idf)
+        out = np.empty(len(w), dtype=object)
+        still = o == "open"
+        out[still] = _cat(w[still], " still open at ", a_str)
+        out[~still] = _cat(w[~still], " closed ", o[~still], " on ", iso(d[~still]), ", after ", a_str)
+        return out
+
     met = (o == "met") & (d <= A)
     not_met = (o == "not_met") & (d <= A)
     late = ~met & ~not_met
-    reasons.add(k[not_met], NOT_MET, _cat(what[not_met], " recorded not met on ", iso(d[not_met])))
-    late_detail = np.where(
-        o[late] == "open",
-        _cat(what[late], " still open at ", str(np.datetime_as_string(A, unit="D"))),
-        _cat(what[late], " closed ", o[late], " on ", iso(d[late]), ", after ", str(np.datetime_as_string(A, unit="D"))),
-    )
-    reasons.add(k[late], NOT_YET, late_detail)
+    reasons.add(k[not_met], NOT_MET, _lazy(not_met_detail, person[not_met], idf[not_met], d[not_met]))
+    reasons.add(k[late], NOT_YET, _lazy(late_detail, person[late], idf[late], d[late], o[late]))
     ev = raw_evidence(t, sel, NEEDS_INDICATOR, identified)
     reasons.add_evidence(ev, h[sel])
     # needs-only headlines: at least one needs row must count at A
@@ -299,16 +360,18 @@ def _needs_reasons(ctx: RulesContext, fw: Framework, reasons: _Reasons, required
 # --------------------------------------------------------------------------------------------
 
 
-def _recurrence_details(ctx: RulesContext, ev: pd.DataFrame, tail: str) -> np.ndarray:
-    person = ev["person"].to_numpy(dtype="int64")
+def _recurrence_details(ctx: RulesContext, ev: pd.DataFrame, tail: str | _LazyWords) -> Detail:
+    """'<who>: <label> on|starting <date><tail>' for evidence rows of a recurrence, built lazily."""
     names = [INDICATOR_NAMES[i] for i in range(len(INDICATOR_NAMES))]
     label_of = np.array([getattr(CATALOGUE.get(nm), "label", nm) for nm in names] or [""], dtype=object)
     spell_of = np.array([getattr(CATALOGUE.get(nm), "kind", "") == "spell" for nm in names] or [False], dtype=bool)
-    ic = ev["indicator"].to_numpy(dtype="int64")
-    labels, spell = label_of[ic], spell_of[ic]
-    dates = iso(ev["event_date"].to_numpy(dtype=NS))
-    on = np.where(spell, " starting ", " on ")
-    return _cat(_who(ctx, person), ": ", labels, on.astype(object), dates, tail)
+
+    def build(person: np.ndarray, ic: np.ndarray, dates: np.ndarray, i: np.ndarray) -> np.ndarray:
+        on = np.where(spell_of[ic], " starting ", " on ").astype(object)
+        return _cat(_who(ctx, person), ": ", label_of[ic], on, iso(dates), tail if isinstance(tail, str) else tail[i])
+
+    columns = (ev["person"].to_numpy(dtype="int64"), ev["indicator"].to_numpy(dtype="int64"), ev["event_date"].to_numpy(dtype=NS))
+    return _lazy(build, *columns, np.arange(len(ev)))
 
 
 def _no_recurrence_window(ctx, spec: HeadlineSpec, h, reasons: _Reasons, keys_h, fam_h, att, A, scope_a: Scope, missing) -> None:
@@ -318,15 +381,16 @@ def _no_recurrence_window(ctx, spec: HeadlineSpec, h, reasons: _Reasons, keys_h,
     a_str = str(np.datetime_as_string(A, unit="D"))
     due = shift_months(att[fam_h], p.sustain_months)
     early = due > A
-    reasons.add(keys_h[early], NOT_YET, _cat(f"the {p.sustain_months} months from attachment on ", iso(att[fam_h][early]), " end on ", iso(due[early])))
+    reasons.add(keys_h[early], NOT_YET, _lazy(lambda a, d: _cat(f"the {p.sustain_months} months from attachment on ", iso(a), " end on ", iso(d)), att[fam_h][early], due[early]))
     if missing:
         return
     since = shift_months(scope_a.as_of, -p.window_months)
     scope = Scope(ctx, scope_a.as_of, since=since, recurrence=True, _status=scope_a.status)
+    wanted = np.zeros(ctx.n_families, dtype=bool)
+    wanted[fam_h] = True  # families for which this headline is required
     for ind in spec.indicators:
         ev = ind.indicator.evaluate(scope, ind.params)
-        k = ev["fam"].to_numpy(dtype="int64") * n_h + h
-        ev = ev[np.isin(k, keys_h)]
+        ev = ev[wanted[ev["fam"].to_numpy(dtype="int64")]]
         if len(ev) == 0:
             continue
         tail = f" within the {p.window_months} months to {a_str}"
@@ -351,7 +415,7 @@ def _term_label(t, sel: np.ndarray) -> np.ndarray:
     return _cat(t.text_at("term", sel), " ", t.text_at("academic_year", sel))
 
 
-def _exclusion_reasons(ctx, reasons: _Reasons, h: int, person: np.ndarray, lo: np.ndarray, hi: np.ndarray, lo_open: bool, min_susp: int, scope_a: Scope, span_words: np.ndarray) -> None:
+def _exclusion_reasons(ctx, reasons: _Reasons, h: int, person: np.ndarray, lo: np.ndarray, hi: np.ndarray, lo_open: bool, min_susp: int, scope_a: Scope, span_words: _LazyWords) -> None:
     """Exclusions of ``person`` (arrays aligned: one entry per child judged) starting in the span
     [lo, hi] (or (lo, hi] with ``lo_open``): a permanent exclusion, or min_susp+ suspensions, fail."""
     t = ctx.prepared("exclusions")
@@ -369,7 +433,7 @@ def _exclusion_reasons(ctx, reasons: _Reasons, h: int, person: np.ndarray, lo: n
     perm = np.flatnonzero(inside & (kind == "permanent"))
     if len(perm):
         keys = t.fam[perm] * n_h + h
-        reasons.add(keys, NOT_MET, _cat(_who(ctx, t.person[perm]), ": permanent exclusion on ", iso(d[perm]), span_words[j[perm]]))
+        reasons.add(keys, NOT_MET, _lazy(lambda who, day, jj: _cat(_who(ctx, who), ": permanent exclusion on ", iso(day), span_words[jj]), t.person[perm], d[perm], j[perm]))
         reasons.add_evidence(raw_evidence(t, perm, "permanent_exclusion", d), h)
     susp = np.flatnonzero(inside & (kind == "suspension"))
     if len(susp):
@@ -377,7 +441,7 @@ def _exclusion_reasons(ctx, reasons: _Reasons, h: int, person: np.ndarray, lo: n
         bad = susp[n[j[susp]] >= min_susp]
         if len(bad):
             first = bad[np.unique(j[bad], return_index=True)[1]]
-            reasons.add(t.fam[first] * n_h + h, NOT_MET, _cat(_who(ctx, t.person[first]), ": ", n[j[first]].astype(str).astype(object), " suspensions", span_words[j[first]]))
+            reasons.add(t.fam[first] * n_h + h, NOT_MET, _lazy(lambda who, count, jj: _cat(_who(ctx, who), ": ", count.astype(str).astype(object), " suspensions", span_words[jj]), t.person[first], n[j[first]], j[first]))
             reasons.add_evidence(raw_evidence(t, bad, "repeated_suspensions", d), h)
 
 
@@ -391,20 +455,19 @@ def _education_terms(ctx, spec: HeadlineSpec, h, reasons: _Reasons, keys_h, fam_
     a_str = str(np.datetime_as_string(A, unit="D"))
     considered_fams = np.unique(t.fam[sel])
     none = keys_h[~np.isin(fam_h, considered_fams)]
-    reasons.add(none, NOT_YET, _cat("no child has a school term starting on or after attachment on ", iso(att[none // n_h]), " and ending by ", a_str))
+    reasons.add(none, NOT_YET, _lazy(lambda a: _cat("no child has a school term starting on or after attachment on ", iso(a), " and ending by ", a_str), att[none // n_h]))
     if len(sel) == 0:
         return
     children, inv, n_terms = np.unique(t.person[sel], return_inverse=True, return_counts=True)
     child_fam = ctx.person_family[children]
     short = n_terms < p.terms
-    reasons.add(child_fam[short] * n_h + h, NOT_YET, _cat(_who(ctx, children[short]), f": ", n_terms[short].astype(str).astype(object), f" of {p.terms} terms since attachment have ended by {a_str}"))
+    reasons.add(child_fam[short] * n_h + h, NOT_YET, _lazy(lambda who, count: _cat(_who(ctx, who), ": ", count.astype(str).astype(object), f" of {p.terms} terms since attachment have ended by {a_str}"), children[short], n_terms[short]))
     reasons.add_evidence(raw_evidence(t, sel, "school_term", end), h)
     full = sel[~short[inv]]
     used = latest_terms(t.person, end, full, p.terms)
     rate = absent[used] / possible[used]
     bad = used[rate >= p.absence_threshold]
-    pct = np.char.mod("%.1f%%", (absent[bad] / possible[bad]) * 100).astype(object)
-    reasons.add(t.fam[bad] * n_h + h, NOT_MET, _cat(_who(ctx, t.person[bad]), ": absence ", pct, " in ", _term_label(t, bad), f" (must be below {p.absence_threshold:.0%})"))
+    reasons.add(t.fam[bad] * n_h + h, NOT_MET, _lazy(lambda rows: _cat(_who(ctx, t.person[rows]), ": absence ", _pct(absent[rows] / possible[rows]), " in ", _term_label(t, rows), f" (must be below {p.absence_threshold:.0%})"), bad))
     if p.check_exclusions and len(used) and "exclusions" not in missing:
         kids, kinv = np.unique(t.person[used], return_inverse=True)
         lo = np.full(len(kids), np.iinfo("int64").max).astype("int64")
@@ -412,7 +475,7 @@ def _education_terms(ctx, spec: HeadlineSpec, h, reasons: _Reasons, keys_h, fam_
         np.minimum.at(lo, kinv, start[used].astype("int64"))
         np.maximum.at(hi, kinv, end[used].astype("int64"))
         lo_d, hi_d = lo.astype(NS), hi.astype(NS)
-        words = _cat(f" within the {p.terms} terms judged (", iso(lo_d), " to ", iso(hi_d), ")")
+        words = _LazyWords(lambda i: _cat(f" within the {p.terms} terms judged (", iso(lo_d[i]), " to ", iso(hi_d[i]), ")"), len(kids))
         _exclusion_reasons(ctx, reasons, h, kids, lo_d, hi_d, False, p.min_suspensions, scope_a, words)
 
 
@@ -436,8 +499,8 @@ def _no_recurrence_since_closure(ctx, spec: HeadlineSpec, h, reasons: _Reasons, 
         if len(ev) == 0:
             continue
         f = ev["fam"].to_numpy(dtype="int64")
-        tail = _cat(" after closure on ", iso(closed_on[f]))
-        reasons.add(f * n_h + h, NOT_MET, _recurrence_details(ctx, ev, "") + tail)
+        tail = _LazyWords(lambda i, f=f: _cat(" after closure on ", iso(closed_on[f[i]])), len(f))
+        reasons.add(f * n_h + h, NOT_MET, _recurrence_details(ctx, ev, tail))
         reasons.add_evidence(ev, h)
 
 
@@ -453,17 +516,16 @@ def _education_since_closure(ctx, spec: HeadlineSpec, h, reasons: _Reasons, keys
         return
     t, start, end, possible, absent, sel = _terms_of(ctx, scope_a, fam_c, closed_on, A)
     none = keys_c[~np.isin(fam_c, np.unique(t.fam[sel]))]
-    reasons.add(none, NOT_YET, _cat("no school term starting on or after closure on ", iso(closed_on[none // n_h]), " has ended by ", str(np.datetime_as_string(A, unit="D"))))
+    reasons.add(none, NOT_YET, _lazy(lambda c: _cat("no school term starting on or after closure on ", iso(c), " has ended by ", str(np.datetime_as_string(A, unit="D"))), closed_on[none // n_h]))
     reasons.add_evidence(raw_evidence(t, sel, "school_term", end), h)
     bad = sel[absent[sel] / possible[sel] >= p.absence_threshold]
-    pct = np.char.mod("%.1f%%", (absent[bad] / possible[bad]) * 100).astype(object)
-    reasons.add(t.fam[bad] * n_h + h, NOT_MET, _cat(_who(ctx, t.person[bad]), ": absence ", pct, " in ", _term_label(t, bad), f" after closure (must be below {p.absence_threshold:.0%})"))
+    reasons.add(t.fam[bad] * n_h + h, NOT_MET, _lazy(lambda rows: _cat(_who(ctx, t.person[rows]), ": absence ", _pct(absent[rows] / possible[rows]), " in ", _term_label(t, rows), f" after closure (must be below {p.absence_threshold:.0%})"), bad))
     if p.check_exclusions and "exclusions" not in missing:
         # every child (at A) of a closed family: exclusions starting in (closed_on, A]
         kids = np.flatnonzero(scope_a.status.child & np.isin(ctx.person_family, fam_c))
         lo = closed_on[ctx.person_family[kids]]
         hi = np.full(len(kids), A)
-        words = _cat(" after closure on ", iso(lo))
+        words = _LazyWords(lambda i: _cat(" after closure on ", iso(lo[i])), len(kids))
         _exclusion_reasons(ctx, reasons, h, kids, lo, hi, True, p.min_suspensions, scope_a, words)
 
 
@@ -477,7 +539,7 @@ def _closure_timing(fw: Framework, reasons: _Reasons, required: np.ndarray, clos
     reasons.add(required[not_closed], NOT_YET, f"the family is not closed by {np.datetime_as_string(A, unit='D')}; outcomes are judged {months} months after closure")
     due = shift_months(c, months)
     early = ~not_closed & (due > A)
-    reasons.add(required[early], NOT_YET, _cat(f"the {months} months after closure on ", iso(c[early]), " end on ", iso(due[early])))
+    reasons.add(required[early], NOT_YET, _lazy(lambda c_, d_: _cat(f"the {months} months after closure on ", iso(c_), " end on ", iso(d_)), c[early], due[early]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -486,28 +548,32 @@ def _closure_timing(fw: Framework, reasons: _Reasons, required: np.ndarray, clos
 
 
 def _decide(ctx, fw: Framework, reasons: _Reasons, required: np.ndarray, att, closed_on, A) -> tuple[np.ndarray, np.ndarray]:
-    r = reasons.frame()
-    r = r[np.isin(r["key"].to_numpy(), required)]
     status = np.full(len(required), MET, dtype="int8")
     detail = np.full(len(required), "", dtype=object)
-    if len(r):
-        key = r["key"].to_numpy(dtype="int64")
-        st = r["status"].to_numpy(dtype="int64")
-        pos_all = np.searchsorted(required, key)
+    if reasons.keys and len(required):
+        key = np.concatenate(reasons.keys)
+        st = np.concatenate(reasons.status).astype("int64")
+        pos_all = np.minimum(np.searchsorted(required, key), len(required) - 1)
+        rows = np.flatnonzero(required[pos_all] == key)  # reasons of required headlines
+        pos_all, st = pos_all[rows], st[rows]
         best = np.full(len(required), MET, dtype="int64")
         np.minimum.at(best, pos_all, st)
         win = st == best[pos_all]
-        w = r[win]
-        wpos = pos_all[win]
+        wpos, wst = pos_all[win], st[win]
+        wdetail = reasons.details(rows[win])  # sentences of the winning reasons only
         n = np.bincount(wpos, minlength=len(required))
         # one winning reason: its detail; several: the first by text (independent of row order)
         single = n[wpos] == 1
-        status[wpos] = w["status"].to_numpy()
-        detail[wpos[single]] = w["detail"].to_numpy(dtype=object)[single]
+        status[wpos] = wst
+        detail[wpos[single]] = wdetail[single]
         if (~single).any():
-            many = w[~single].assign(pos=wpos[~single]).sort_values(["pos", "detail"], kind="stable").drop_duplicates("pos")
-            p_ = many["pos"].to_numpy()
-            detail[p_] = _cat(many["detail"].to_numpy(dtype=object), "; and ", (n[p_] - 1).astype(str).astype(object), " more")
+            # the first detail by text of each headline with several (Arrow orders text by code point)
+            mpos, mdetail = wpos[~single], wdetail[~single]
+            by = pa.table({"pos": mpos, "detail": pa.array(mdetail, type=pa.string())})
+            o = pc.sort_indices(by, sort_keys=[("pos", "ascending"), ("detail", "ascending")]).to_numpy()
+            first = o[np.r_[True, mpos[o][1:] != mpos[o][:-1]]]
+            p_ = mpos[first]
+            detail[p_] = _cat(mdetail[first], "; and ", (n[p_] - 1).astype(str).astype(object), " more")
     met = status == MET
     if met.any():
         detail[met] = _met_details(ctx, fw, required[met], att, closed_on, A)
@@ -651,16 +717,18 @@ def _summary(ctx, fw: Framework, prog: pd.DataFrame, pfam, fams, att, closed_on,
     has_plan = ~np.isnat(plan) & (plan <= A)
     wfw = has_lead & has_wfa & has_plan
     a_str = str(np.datetime_as_string(A, unit="D"))
-    wfw_detail = np.where(
-        wfw,
-        _cat("lead practitioner ", lead, "; whole-family assessment on ", iso(wfa), "; action plan on ", iso(plan)),
-        _cat(
-            np.where(has_lead, "", "no lead practitioner named; ").astype(object),
-            np.where(has_wfa, "", f"no whole-family assessment by {a_str}; ").astype(object),
-            np.where(has_plan, "", f"no action plan by {a_str}; ").astype(object),
-        ),
+    # what is missing: one of 7 sentences by (lead, assessment, plan) present, the 8th is "working"
+    missing_text = np.array(
+        [
+            ("" if lead_ else "no lead practitioner named; ") + ("" if wfa_ else f"no whole-family assessment by {a_str}; ") + ("" if plan_ else f"no action plan by {a_str}; ")
+            for lead_ in (False, True) for wfa_ in (False, True) for plan_ in (False, True)
+        ],
+        dtype=object,
     )
-    wfw_detail = pd.Series(wfw_detail, dtype="str").str.rstrip("; ").to_numpy(dtype=object) if len(wfw_detail) else wfw_detail
+    missing_text = np.array([t.rstrip("; ") for t in missing_text], dtype=object)
+    wfw_text = missing_text[has_lead.astype("int64") * 4 + has_wfa.astype("int64") * 2 + has_plan.astype("int64")]
+    wfw_text[wfw] = _cat("lead practitioner ", lead[wfw], "; whole-family assessment on ", iso(wfa[wfw]), "; action plan on ", iso(plan[wfw]))
+    wfw_detail = str_array(wfw_text)
 
     pos = np.full(n_fam, -1, dtype="int64")
     pos[fams] = np.arange(len(fams))
@@ -693,7 +761,7 @@ def _summary(ctx, fw: Framework, prog: pd.DataFrame, pfam, fams, att, closed_on,
             if d_:
                 parts.append(f"{by_rank[r_]}: {STATUS_NAMES[d_ - 1]}")
         texts.append("; ".join(parts))
-    unmet_text = np.array(texts, dtype=object)[inv] if len(fams) else np.array([], dtype=object)
+    unmet_text = str_take(texts, inv) if len(fams) else pd.array([], dtype="str")
 
     a_fam = att[fams]
     c_fam = closed_on[fams]
@@ -710,7 +778,7 @@ def _summary(ctx, fw: Framework, prog: pd.DataFrame, pfam, fams, att, closed_on,
         sfo = all_met & closed_long_enough
     return pd.DataFrame(
         {
-            "family_id": pd.Series(ctx.families, dtype="str").take(fams).reset_index(drop=True),
+            "family_id": family_strings(ctx, fams),
             "as_of": np.full(len(fams), A),
             "attached_on": a_fam,
             "closed_on": c_fam,
@@ -718,16 +786,16 @@ def _summary(ctx, fw: Framework, prog: pd.DataFrame, pfam, fams, att, closed_on,
             "transition_manual_review": transition,
             "eligible_at_attachment": p_att.eligible[fams].astype(bool),
             "headline_count_at_attachment": p_att.headline_count[fams].astype("int64"),
-            "headlines_at_attachment": pd.array(headline_text(fw, p_att.headline_mask[fams]), dtype="str"),
-            "required_headlines": pd.array(headline_text(fw, req_mask), dtype="str"),
+            "headlines_at_attachment": headline_strings(fw, p_att.headline_mask[fams]),
+            "required_headlines": headline_strings(fw, req_mask),
             "whole_family_working": wfw.astype(bool),
-            "whole_family_working_detail": pd.array(wfw_detail, dtype="str"),
+            "whole_family_working_detail": wfw_detail,
             "ssp": ssp.astype(bool),
             "continuous_employment": ce.astype(bool),
-            "continuous_employment_detail": pd.array(ce_detail, dtype="str"),
+            "continuous_employment_detail": str_array(ce_detail),
             "sfo": sfo.astype(bool),
-            "unmet": pd.array(unmet_text, dtype="str"),
-            "not_evaluated": pd.array(headline_text(fw, ne_mask), dtype="str"),
+            "unmet": unmet_text,
+            "not_evaluated": headline_strings(fw, ne_mask),
             "has_discretion_note": (note != "").astype(bool),
         }
     )
