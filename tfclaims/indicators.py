@@ -79,21 +79,11 @@ def as_ns(values: object) -> np.ndarray:
 
 
 def shift_months(dates: np.ndarray, months: int) -> np.ndarray:
-    """``dates`` moved by whole months, clamped to the month's end (31 Mar - 6 = 30 Sep).
-
-    Same result as ``+ pd.DateOffset(months=months)`` (time of day kept, NaT stays NaT), in numpy
-    month arithmetic."""
-    dates = np.asarray(dates, dtype=NS)
+    """``dates`` moved by whole months, clamped to the month's end (31 Mar - 6 = 30 Sep)."""
     if months == 0:
         return dates.copy()
-    month = dates.astype("datetime64[M]")
-    day = dates.astype("datetime64[D]")
-    day_of_month = (day - month.astype("datetime64[D]")).astype("int64")  # 0-based
-    time_of_day = dates - day.astype(NS)
-    target = month + np.timedelta64(months, "M")
-    month_len = ((target + np.timedelta64(1, "M")).astype("datetime64[D]") - target.astype("datetime64[D]")).astype("int64")
-    out = target.astype("datetime64[D]") + np.minimum(day_of_month, month_len - 1).astype("timedelta64[D]")
-    return (out.astype(NS) + time_of_day).astype(NS)
+    idx = pd.DatetimeIndex(dates)
+    return (idx + pd.DateOffset(months=months)).to_numpy(dtype=NS)
 
 
 def shift_days(dates: np.ndarray, days: int | np.ndarray) -> np.ndarray:
@@ -102,12 +92,12 @@ def shift_days(dates: np.ndarray, days: int | np.ndarray) -> np.ndarray:
 
 def date_parts(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(year, month * 100 + day) of ``datetime64`` dates, in numpy (garbage where NaT)."""
-    d = np.asarray(dates).astype("datetime64[D]")
-    m = d.astype("datetime64[M]")
-    year = m.astype("datetime64[Y]").astype("int64") + 1970
-    month = m.astype("int64") % 12 + 1
-    day = (d - m.astype("datetime64[D]")).astype("int64") + 1
-    return year, month * 100 + day
+    d = pd.DatetimeIndex(np.asarray(dates, dtype=NS))
+
+    def part(values: pd.Index) -> np.ndarray:  # NaT gives NaN: 0 here (callers mask missing dates)
+        return np.nan_to_num(values.to_numpy(dtype="float64"), nan=0.0).astype("int64")
+
+    return part(d.year), part(d.month) * 100 + part(d.day)
 
 
 def age_in_years(dob: np.ndarray, on: np.ndarray, dob_parts: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
@@ -127,16 +117,16 @@ def age_in_years(dob: np.ndarray, on: np.ndarray, dob_parts: tuple[np.ndarray, n
 def iso(dates: np.ndarray) -> np.ndarray:
     """Dates as ``YYYY-MM-DD`` strings (empty for NaT), vectorised: each distinct day is spelt once
     and looked up (an object array)."""
-    days = np.asarray(dates).astype("datetime64[D]")
-    if len(days) == 0:
+    ns = np.asarray(dates, dtype=NS)
+    if len(ns) == 0:
         return np.array([], dtype=object)
-    nat = np.isnat(days)
-    n = days.view("int64")
+    nat = np.isnat(ns)
+    n = ns.view("int64") // 86_400_000_000_000  # whole days since 1970 (floor: midnight of the day)
     valid = n[~nat]
     if len(valid) == 0:
-        return np.full(len(days), "", dtype=object)
+        return np.full(len(ns), "", dtype=object)
     lo, hi = int(valid.min()), int(valid.max())
-    if hi - lo > 4 * len(days) + 1000:  # sparse dates: spell the distinct ones only
+    if hi - lo > 4 * len(ns) + 1000:  # sparse dates: spell the distinct ones only
         uniq, inv = np.unique(np.where(nat, lo, n), return_inverse=True)
         text = np.datetime_as_string(uniq.astype("datetime64[D]"), unit="D").astype(object)[inv]
     else:
