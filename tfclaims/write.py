@@ -9,16 +9,24 @@ Every file the product writes goes through this module:
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
+import math
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import xlsxwriter
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -122,8 +130,95 @@ def _csv_ready(df: pd.DataFrame) -> pd.DataFrame:
     return neutralise_frame(pd.DataFrame(out, index=df.index))
 
 
+# The fast CSV path builds the same bytes as ``_csv_ready(df).to_csv(index=False, lineterminator="\n")``
+# with Arrow kernels: each column becomes UTF-8 text, fields are quoted the way Python's csv module
+# quotes them (QUOTE_MINIMAL: a field holding a comma, a double quote or a newline is enclosed in
+# quotes, its quotes doubled), then fields and rows are joined. One deliberate difference: a field
+# holding a carriage return is quoted too (pandas' writer leaves it bare, and readers then split the
+# row there). Floats are formatted as pandas formats them (numpy's shortest round-trip text, ``inf``).
+# Columns of any other dtype (objects, categories, time zones) take the pandas path.
+_CSV_CHUNK_ROWS = 250_000
+_CSV_NEEDS_QUOTES = r'[,"\n\r]'
+_TEXT = pa.large_string()
+
+
+def _text_scalar(value: str) -> pa.Scalar:
+    return pa.scalar(value, _TEXT)
+
+
+def _csv_fast_path_ok(df: pd.DataFrame) -> bool:
+    if len(df) == 0 or len(df.columns) == 0 or df.columns.has_duplicates:
+        return False
+    for dtype in df.dtypes:
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            return False
+        if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            continue
+        if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
+            continue
+        if pd.api.types.is_string_dtype(dtype) and dtype != object:
+            continue
+        return False
+    return True
+
+
+def _csv_text(s: pd.Series) -> pa.Array:
+    """One column as CSV text (large_string, no nulls: missing is the empty string)."""
+    dtype = s.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        days = s.to_numpy().astype("datetime64[D]")
+        text = np.datetime_as_string(days, unit="D").astype(object)
+        text[np.isnat(days)] = None
+        arr = pa.array(text, type=_TEXT)
+    elif pd.api.types.is_bool_dtype(dtype):
+        flags = pa.array(s, type=pa.bool_(), from_pandas=True)
+        arr = pc.if_else(flags, _text_scalar("true"), _text_scalar("false"))
+    elif pd.api.types.is_integer_dtype(dtype):
+        arr = pc.cast(pa.array(s, from_pandas=True), _TEXT)
+    elif pd.api.types.is_float_dtype(dtype):
+        numbers = s.to_numpy(dtype=getattr(dtype, "numpy_dtype", dtype), na_value=np.nan)
+        text = numbers.astype(str).astype(object)  # what pandas' CSV writer does with floats
+        text[np.isnan(numbers)] = None
+        arr = pa.array(text, type=_TEXT)
+    else:
+        arr = pa.array(neutralise(s), type=_TEXT, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):  # pyarrow-backed pandas columns come as chunks
+        arr = arr.combine_chunks()
+    arr = pc.fill_null(arr, _text_scalar(""))
+    needs = pc.match_substring_regex(arr, _CSV_NEEDS_QUOTES)
+    if pc.any(needs).as_py():
+        quote, nothing = _text_scalar('"'), _text_scalar("")
+        quoted = pc.binary_join_element_wise(quote, pc.replace_substring(arr, '"', '""'), quote, nothing)
+        arr = pc.if_else(needs, quoted, arr)
+    return arr
+
+
+def _write_csv_fast(df: pd.DataFrame, fh: Any) -> None:
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow([str(c) for c in df.columns])
+    fh.write(header.getvalue().encode("utf-8"))
+    for begin in range(0, len(df), _CSV_CHUNK_ROWS):
+        part = df.iloc[begin : begin + _CSV_CHUNK_ROWS]
+        fields = [_csv_text(part.iloc[:, j]) for j in range(len(part.columns))]
+        if len(fields) == 1:  # csv writes a lone empty field as "" so the row is not a blank line
+            line = pc.if_else(pc.equal(fields[0], ""), _text_scalar('""'), fields[0])
+        else:
+            line = pc.binary_join_element_wise(*fields, _text_scalar(","))
+        rows = pc.binary_join_element_wise(line, _text_scalar(""), _text_scalar("\n"))  # row + newline
+        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset : rows.offset + len(rows) + 1]
+        data = rows.buffers()[2]
+        if data is not None:
+            fh.write(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
+
+
 def write_csv(df: pd.DataFrame, path: Path | str) -> Path:
+    """UTF-8, comma separated, header row, ``\n`` line ends; ISO dates, ``true``/``false``,
+    integers without ``.0``, missing as empty, text neutralised."""
     path = Path(path)
+    if _csv_fast_path_ok(df):
+        with atomic_write(path, "wb") as fh:
+            _write_csv_fast(df, fh)
+        return path
     with atomic_write(path, "w") as fh:
         _csv_ready(df).to_csv(fh, index=False, lineterminator="\n")
     return path
@@ -156,6 +251,176 @@ def write_json(obj: Mapping[str, Any] | list[Any], path: Path | str) -> Path:
     return path
 
 
+# --- xlsx -------------------------------------------------------------------------------------
+
+EXCEL_MAX_ROWS = 1_048_576
+EXCEL_MAX_COLUMNS = 16_384
+SHEET_NAME_MAX = 31
+_XLSX_OPTIONS: dict[str, Any] = {
+    "constant_memory": True,  # rows are streamed to disk in order: flat memory whatever the size
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+}
+# xlsxwriter's 1900 date system: serial = days since 1899-12-31, plus one from 1900-03-01 on
+# (Excel's phantom 1900-02-29).
+_EXCEL_EPOCH = np.datetime64("1899-12-31", "D")
+_EXCEL_LEAP_BUG_SERIAL = 59
+
+CellWriter = Callable[[int, int, Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class _XlsxColumn:
+    """One column ready to write: its cells as Python values (None = blank) and how to write them."""
+
+    header: str
+    values: list[Any]
+    kind: str  # "text", "number", "date" or "mixed"
+    width: float
+    is_number: bool  # the old column format rule: numeric columns get no text format
+
+
+def _excel_serials(s: pd.Series) -> list[Any]:
+    """Excel serial day numbers (floats) of a datetime64 column, None where missing; vectorised."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        raise ValueError(f"column {s.name!r}: Excel does not support datetimes with timezones")
+    values = s.to_numpy()  # datetime64 in its own unit: no overflow for far dates
+    missing = np.isnat(values)
+    serial = (values - _EXCEL_EPOCH) / np.timedelta64(1, "D")
+    serial = np.where(serial > _EXCEL_LEAP_BUG_SERIAL, serial + 1, serial)
+    out = serial.astype(object)
+    out[missing] = None
+    return out.tolist()
+
+
+def _is_missing(v: Any) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    if isinstance(v, (float, np.floating)):
+        return bool(np.isnan(v))
+    if isinstance(v, np.datetime64):
+        return bool(np.isnat(v))
+    return False
+
+
+def _mixed_cell(v: Any) -> tuple[str, Any] | None:
+    """(kind, value) of one cell of an object column; None for a blank."""
+    if _is_missing(v):
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return ("text", "true" if v else "false")
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        f = float(v)
+        if math.isinf(f):
+            return ("text", neutralise_value("inf" if f > 0 else "-inf"))
+        return ("number", v.item() if isinstance(v, np.generic) else v)
+    if isinstance(v, np.datetime64):
+        v = pd.Timestamp(v)
+    if isinstance(v, (dt.datetime, dt.date)):
+        if isinstance(v, dt.datetime) and v.tzinfo is not None:
+            raise ValueError("Excel does not support datetimes with timezones")
+        return ("date", v)
+    text = neutralise_value(v if isinstance(v, str) else str(v))
+    return ("text", text) if text != "" else None  # an empty text is a blank cell
+
+
+def _width(header: str, s: pd.Series) -> float:
+    """The column width rule: the longer of the header and the first 200 values, plus 2, at most 60."""
+    longest = max((len(str(v)) for v in s.head(200) if not pd.isna(v)), default=0)
+    return min(60, max(len(header), longest) + 2)
+
+
+def _xlsx_column(col: Any, s: pd.Series) -> _XlsxColumn:
+    """Convert one column once, vectorised: text neutralised, booleans as true/false text,
+    dates as Excel serial numbers, numbers as Python numbers, missing as None."""
+    header = str(col)
+    dtype = s.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return _XlsxColumn(header, _excel_serials(s), "date", 12, False)
+    if pd.api.types.is_bool_dtype(dtype):
+        text = s.map({True: "true", False: "false"}).astype(object)
+        values = text.where(s.notna(), None).tolist()  # boolean NA: blank
+        return _XlsxColumn(header, values, "text", _width(header, text), False)
+    if pd.api.types.is_numeric_dtype(dtype):
+        values = s.to_numpy(dtype=object, na_value=None)
+        numeric = s.to_numpy(dtype="float64", na_value=np.nan)
+        if np.isinf(numeric).any():  # pandas wrote infinities as text; keep that, neutralised
+            mixed = [None if v is None else _mixed_cell(v) for v in values.tolist()]
+            return _XlsxColumn(header, mixed, "mixed", _width(header, s), True)
+        return _XlsxColumn(header, values.tolist(), "number", _width(header, s), True)
+    if pd.api.types.is_string_dtype(dtype) and dtype != object:
+        text = neutralise(s)
+        values = text.to_numpy(dtype=object, na_value=None, copy=True)
+        values[values == ""] = None  # an empty text is a blank cell, as pandas wrote it
+        values = values.tolist()
+        return _XlsxColumn(header, values, "text", _width(header, text), False)
+    # object, category and anything else: typed cell by cell (rare, small frames)
+    raw = neutralise(s.astype(object))
+    mixed = [_mixed_cell(v) for v in raw.tolist()]
+    return _XlsxColumn(header, mixed, "mixed", _width(header, raw), False)
+
+
+def _write_sheet(
+    book: xlsxwriter.Workbook,
+    name: str,
+    df: pd.DataFrame,
+    sheet_notes: Sequence[str],
+    formats: Mapping[str, Any],
+) -> None:
+    n_rows, n_cols = df.shape
+    start = len(sheet_notes) + (1 if sheet_notes else 0)  # notes, a blank line, then the header
+    if start + 1 + n_rows > EXCEL_MAX_ROWS or n_cols > EXCEL_MAX_COLUMNS:
+        raise ValueError(
+            f"sheet {name!r}: {n_rows} rows x {n_cols} columns do not fit in an Excel sheet "
+            f"({EXCEL_MAX_ROWS} rows including header and notes, {EXCEL_MAX_COLUMNS} columns)"
+        )
+    columns = [_xlsx_column(col, df.iloc[:, j]) for j, col in enumerate(df.columns)]
+    ws = book.add_worksheet(name)
+
+    # Everything that is not a cell first: constant_memory streams rows in order.
+    text_fmt, date_fmt = formats["text"], formats["date"]
+    for j, c in enumerate(columns):
+        if c.kind == "date":
+            ws.set_column(j, j, c.width, date_fmt)
+        else:
+            ws.set_column(j, j, c.width, None if c.is_number else text_fmt)
+    ws.freeze_panes(start + 1, 0)
+    if n_cols:
+        ws.autofilter(start, 0, start + n_rows, n_cols - 1)
+
+    for i, line in enumerate(sheet_notes):
+        ws.write_string(i, 0, line, formats["note"])
+    for j, c in enumerate(columns):
+        ws.write_string(start, j, c.header, formats["header"])
+
+    by_kind: dict[str, tuple[CellWriter, Any]] = {
+        "text": (ws.write_string, text_fmt),
+        "number": (ws.write_number, None),
+        "date": (ws.write_number, date_fmt),  # a serial number in a date format is a date cell
+    }
+
+    def write_mixed(row: int, col: int, cell: tuple[str, Any], _fmt: Any) -> None:
+        kind, value = cell
+        if kind == "date":
+            ws.write_datetime(row, col, value, date_fmt)
+        else:
+            write, fmt = by_kind[kind]
+            write(row, col, value, fmt)
+
+    plan = [
+        (j, c.values, *(by_kind[c.kind] if c.kind != "mixed" else (write_mixed, None)))
+        for j, c in enumerate(columns)
+    ]
+    first = start + 1
+    for i in range(n_rows):
+        row = first + i
+        for j, values, write, fmt in plan:
+            v = values[i]
+            if v is not None:
+                write(row, j, v, fmt)
+
+
 def write_xlsx(
     sheets: Mapping[str, pd.DataFrame],
     path: Path | str,
@@ -165,49 +430,27 @@ def write_xlsx(
     """A formatted workbook for a person: frozen header, filters, widths, dates as dates, IDs as text.
 
     ``notes`` puts lines of text above a sheet's table (e.g. "candidates for a practitioner to confirm").
-    Strings are never written as formulas or URLs.
+    Cells are typed by column: text (neutralised, never a formula, URL or number), numbers, dates
+    (``yyyy-mm-dd``), booleans as ``true``/``false`` text, missing values blank. Written with
+    xlsxwriter in constant_memory mode, row by row, atomically.
     """
     path = Path(path)
     notes = notes or {}
     with atomic_path(path) as tmp:
-        with pd.ExcelWriter(
-            tmp,
-            engine="xlsxwriter",
-            engine_kwargs={
-                "options": {
-                    "strings_to_formulas": False,
-                    "strings_to_urls": False,
-                    "strings_to_numbers": False,
-                }
-            },
-        ) as xw:
-            book = xw.book
-            header_fmt = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
-            date_fmt = book.add_format({"num_format": "yyyy-mm-dd"})
-            text_fmt = book.add_format({"num_format": "@"})
-            note_fmt = book.add_format({"italic": True})
+        # constant_memory keeps each sheet's rows in a temporary file: beside the output, not in /tmp
+        book = xlsxwriter.Workbook(str(tmp), {**_XLSX_OPTIONS, "tmpdir": str(tmp.parent)})
+        try:
+            formats = {
+                "header": book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True}),
+                "date": book.add_format({"num_format": "yyyy-mm-dd"}),
+                "text": book.add_format({"num_format": "@"}),
+                "note": book.add_format({"italic": True}),
+            }
             for name, df in sheets.items():
-                sheet_notes = notes.get(name, [])
-                start = len(sheet_notes) + (1 if sheet_notes else 0)
-                out = neutralise_frame(df.reset_index(drop=True))
-                for c in out.columns:
-                    if pd.api.types.is_bool_dtype(out[c].dtype):
-                        out[c] = out[c].map({True: "true", False: "false"})
-                out.to_excel(xw, sheet_name=name[:31], index=False, startrow=start)
-                ws = xw.sheets[name[:31]]
-                for i, line in enumerate(sheet_notes):
-                    ws.write_string(i, 0, line, note_fmt)
-                for j, col in enumerate(out.columns):
-                    ws.write_string(start, j, str(col), header_fmt)
-                    s = out[col]
-                    if pd.api.types.is_datetime64_any_dtype(s.dtype):
-                        ws.set_column(j, j, 12, date_fmt)
-                        continue
-                    longest = max((len(str(v)) for v in s.head(200) if not pd.isna(v)), default=0)
-                    width = min(60, max(len(str(col)), longest) + 2)
-                    fmt = None if pd.api.types.is_numeric_dtype(s.dtype) else text_fmt
-                    ws.set_column(j, j, width, fmt)
-                ws.freeze_panes(start + 1, 0)
-                if len(out.columns):
-                    ws.autofilter(start, 0, start + len(out), len(out.columns) - 1)
+                _write_sheet(book, name[:SHEET_NAME_MAX], df, notes.get(name, []), formats)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                book.close()  # removes the row files; atomic_path then removes the half-written workbook
+            raise
+        book.close()
     return path
