@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
@@ -97,10 +98,30 @@ def _end_not_before_start(df: pd.DataFrame, start: str, end: str) -> pd.Series:
     return df[end].isna() | df[start].isna() | (df[end] >= df[start])
 
 
+def _per_distinct_value(s: pd.Series, check) -> pd.Series:
+    """A check run once per distinct value (academic years, terms: a handful over millions of rows)."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    ok = check(pd.Series(uniques, dtype="str")).to_numpy(dtype=bool)
+    return pd.Series(np.where(codes >= 0, ok[np.maximum(codes, 0)] if len(ok) else True, True), index=s.index)
+
+
+def duplicated_key(df: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Every row whose values in ``columns`` occur more than once (``keep=False``), via integer codes."""
+    key = np.zeros(len(df), dtype=np.int64)
+    for c in columns:
+        codes, uniques = pd.factorize(df[c], use_na_sentinel=True)
+        key = key * (len(uniques) + 1) + (codes + 1)
+    return pd.Series(key, index=df.index).duplicated(keep=False)
+
+
 class SchoolAttendance(PersonEvent):
     """One row per pupil per term."""
 
-    academic_year: Series[str] = pa.Field(str_matches=r"^\d{4}/\d{2}$", metadata={"kind": "text"})
+    academic_year: Series[str] = pa.Field(metadata={"kind": "text"})
+
+    @pa.check("academic_year", name="format")
+    def _year_format(cls, s: Series[str]) -> Series[bool]:
+        return _per_distinct_value(s, lambda u: u.str.fullmatch(r"\d{4}/\d{2}", na=False))
     term: Series[str] = Code("term")
     sessions_possible: Series[Int] = Count()
     sessions_authorised_absence: Series[Int] = Count()
@@ -108,10 +129,13 @@ class SchoolAttendance(PersonEvent):
 
     @pa.check("academic_year", name="academic_year_consecutive")
     def _year(cls, s: Series[str]) -> Series[bool]:
-        shaped = s.str.fullmatch(r"\d{4}/\d{2}", na=False)
-        first = s.where(shaped).str.slice(0, 4).astype("int64[pyarrow]").astype("Int64")
-        second = s.where(shaped).str.slice(5, 7).astype("int64[pyarrow]").astype("Int64")
-        return ((first + 1) % 100 == second).fillna(True).astype(bool)  # a badly shaped year fails `format`
+        def consecutive(u: pd.Series) -> pd.Series:
+            shaped = u.str.fullmatch(r"\d{4}/\d{2}", na=False)
+            first = pd.to_numeric(u.where(shaped).str.slice(0, 4), errors="coerce")
+            second = pd.to_numeric(u.where(shaped).str.slice(5, 7), errors="coerce")
+            return ((first + 1) % 100 == second) | ~shaped  # a badly shaped year fails `format`
+
+        return _per_distinct_value(s, consecutive)
 
     @pa.dataframe_check
     def absence_within_possible(cls, df: pd.DataFrame) -> Series[bool]:
@@ -122,8 +146,7 @@ class SchoolAttendance(PersonEvent):
     def one_row_per_pupil_term(cls, df: pd.DataFrame) -> Series[bool]:
         if "person_id" not in df:
             return pd.Series(True, index=df.index)
-        dup = df.duplicated(["person_id", "academic_year", "term"], keep=False)
-        return ~dup | df["person_id"].isna()
+        return ~duplicated_key(df, ["person_id", "academic_year", "term"]) | df["person_id"].isna()
 
 
 class Exclusions(PersonEvent):

@@ -83,7 +83,26 @@ def parse_dates(s: pd.Series) -> pd.Series:
     return iso.astype("datetime64[ns]")
 
 
+# Kinds whose columns repeat few distinct values (dates, codes, counts, postcodes shared by a
+# household): they are typed once per distinct value and the result spread back.
+_BY_DISTINCT_VALUE = frozenset({"date", "int", "number", "bool", "code", "postcode"})
+
+
 def _type_column(raw: pd.Series, spec: ColumnSpec) -> Typed:
+    if spec.kind in _BY_DISTINCT_VALUE and len(raw) > 1000:
+        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+        if len(uniques) < len(raw) // 2:
+            t = _type_values(pd.Series(uniques, dtype="str"), spec)
+            spread = codes >= 0
+            take = np.where(spread, codes, 0)
+            value = t.value.take(take).where(spread) if len(uniques) else pd.Series(pd.NA, index=raw.index, dtype=t.value.dtype)
+            value.index = raw.index
+            bad = pd.Series(t.bad.to_numpy()[take] & spread if len(uniques) else np.zeros(len(raw), bool), index=raw.index)
+            return Typed(value.astype(t.value.dtype), bad, t.message)
+    return _type_values(raw, spec)
+
+
+def _type_values(raw: pd.Series, spec: ColumnSpec) -> Typed:
     given = raw.notna()
     kind = spec.kind
     if kind == "date":
