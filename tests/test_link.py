@@ -374,3 +374,116 @@ def test_make_unlinked_also_takes_text_tables_as_synth_writes_them() -> None:
     t = tables[first["table"]]
     assert pd.isna(t["person_id"].iloc[first["source_row"] - 2])
     assert cohort.tables[first["table"]]["person_id"].iloc[first["source_row"] - 2] == first["person_id"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the fast path: rows with a known person_id skip the work frame, and nothing else changes
+
+
+def _mixed_cohort() -> Cohort:
+    """Every kind of row at once: known person_id, unknown person_id, one with stray spaces,
+    identifiers only, names only (with typos), nothing at all, and housing rows by family only."""
+    people = make_people(3000, seed=31)
+    events = make_events(people, 1500, seed=32)
+    tables, truth = make_unlinked({"people": people, "offences": events}, people, 0.3, seed=33)
+    offences = tables["offences"]
+    assert set(truth["mode"]) == {"upn", "nhs_number", "ni_number", "names"}
+    with_id = np.flatnonzero(offences["person_id"].notna().to_numpy())
+    pid = offences["person_id"].to_numpy(dtype=object)
+    pid[with_id[:5]] = "NOBODY"  # unknown person_id
+    pid[with_id[5]] = f"  {pid[with_id[5]]} "  # a known person written with spaces
+    offences["person_id"] = pd.array(pid, dtype=S)
+    housing = make_events(people, 40, seed=34).rename(columns={"offence_date": "recorded_on", "outcome": "issue"})
+    family = people.set_index("person_id")["family_id"]
+    housing["family_id"] = pd.array(family.loc[housing["person_id"]].to_numpy(), dtype=S)
+    hp = housing["person_id"].to_numpy(dtype=object)
+    hp[:10] = None  # family only
+    hp[10:12] = "NOBODY"
+    housing["person_id"] = pd.array(hp, dtype=S)
+    housing.loc[12, "family_id"] = pd.NA
+    housing.loc[12, "person_id"] = pd.NA  # nothing at all
+    return Cohort({"people": people, "offences": offences, "housing": housing})
+
+
+def _assert_same_result(fast, full) -> None:
+    assert set(fast.cohort.tables) == set(full.cohort.tables)
+    for name in EVENT_TABLES:
+        if full.cohort.supplied(name):
+            pd.testing.assert_frame_equal(fast.cohort[name], full.cohort[name], check_exact=True, obj=name)
+    pd.testing.assert_frame_equal(fast.unmatched, full.unmatched, check_exact=True)
+    pd.testing.assert_frame_equal(fast.counts, full.counts, check_exact=True)
+
+
+@pytest.mark.parametrize("with_decisions", [False, True])
+def test_fast_path_gives_exactly_what_the_full_path_gives(with_decisions) -> None:
+    from tfclaims.link import _known_person_rows, _work_frame
+
+    cohort = _mixed_cohort()
+    offences = cohort["offences"]
+    decisions = None
+    if with_decisions:  # a reviewer overrides a row whose person_id is valid, and links an unlinked one
+        valid = offences.index[offences["person_id"].isin(cohort.people["person_id"])]
+        blank = offences.index[offences["person_id"].isna()]
+        decisions = pd.DataFrame({
+            "table": ["offences"] * 3, "file": offences.loc[[valid[0], valid[1], blank[0]], "source_file"].tolist(),
+            "sheet": [""] * 3, "row": offences.loc[[valid[0], valid[1], blank[0]], "source_row"].astype(str).tolist(),
+            "person_id": [cohort.people["person_id"].iloc[0], "no_match", cohort.people["person_id"].iloc[1]],
+        })
+    fast = link(cohort, LinkageSettings(), decisions)
+    full = link(cohort, LinkageSettings(), decisions, _fast_path=False)
+    _assert_same_result(fast, full)
+
+    # the cases really are all there, and the fast path really did skip the work frame for most rows
+    c = full.counts
+    assert c.loc["offences", ["person_id", "upn", "nhs_number", "ni_number", "name_dob", "probabilistic"]].gt(0).all()
+    assert set(full.unmatched["reason"]) >= {"unknown_person_id", "no_person_reference"}
+    assert c.loc["housing", "family_only"] == 10
+    spaced = offences.loc[offences["person_id"].str.startswith(" ").fillna(False).to_numpy(dtype=bool)]
+    spaced_out = full.cohort["offences"].set_index("source_row").loc[spaced["source_row"].iloc[0]]
+    assert spaced_out["link_method"] == "person_id" and spaced_out["person_id"] == spaced["person_id"].iloc[0].strip()
+    decided = None
+    if with_decisions:
+        from tfclaims.link import _decision_keys
+
+        decided = _decision_keys(decisions)
+        assert c.loc["offences", "clerical"] == 2
+    known = _known_person_rows(cohort, pd.Index(cohort.people["person_id"]), decided)
+    rows = _work_frame(cohort, known)
+    n_events = len(offences) + len(cohort["housing"])
+    assert 0 < len(rows) < n_events // 2
+    assert len(rows) == n_events - sum(int(m.sum()) for m in known.values())
+    # rows the fast path must leave to the passes: spaced or unknown person_id, and every decided row
+    pid = offences["person_id"]
+    left = (pid.str.startswith(" ") | (pid == "NOBODY")).fillna(False).to_numpy(dtype=bool)
+    assert left.sum() == 6 and not known["offences"][left].any()
+    if with_decisions:
+        decided_rows = offences["source_row"].isin(decisions["row"].astype(int)).to_numpy(dtype=bool)
+        assert decided_rows.sum() == 3 and not known["offences"][decided_rows].any()
+
+
+def test_fast_path_on_a_cohort_with_every_person_known_leaves_the_input_alone_and_never_loads_splink() -> None:
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import pandas as pd
+from tfclaims.cohort import Cohort
+from tfclaims.link import link
+from tfclaims.link_synth import make_events, make_people
+people = make_people(500, seed=41)
+events = make_events(people, 2000, seed=42)
+before = events.copy()
+result = link(Cohort({"people": people, "offences": events}))
+assert "splink" not in sys.modules, "splink was imported"
+pd.testing.assert_frame_equal(events, before)  # the caller's table did not gain columns
+out = result.cohort["offences"]
+assert out["person_id"].tolist() == events["person_id"].tolist()
+assert (out["link_method"] == "person_id").all() and (out["link_probability"] == 1.0).all()
+assert str(out["link_method"].dtype) == "str" and str(out["link_probability"].dtype) == "Float64"
+assert result.counts.loc["offences", ["rows", "person_id", "unmatched"]].tolist() == [2000, 2000, 0]
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

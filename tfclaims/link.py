@@ -30,6 +30,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.api.types import is_string_dtype
 from pandera import errors as pa_errors
 
 from tfclaims.cohort import EVENT_TABLES, Cohort
@@ -321,10 +324,8 @@ def _decision_keys(decisions: pd.DataFrame) -> pd.DataFrame:
     return d
 
 
-def _apply_decisions(rows: pd.DataFrame, decisions: pd.DataFrame, people_ids: pd.Index) -> None:
-    """Mark rows decided by a reviewer (in place on the work frame ``rows``)."""
-    where = decisions.attrs.get("source", "link decisions")
-    d = _decision_keys(decisions)
+def _apply_decisions(rows: pd.DataFrame, d: pd.DataFrame, people_ids: pd.Index, where: str) -> None:
+    """Mark rows decided by a reviewer (in place on the work frame ``rows``); ``d`` from ``_decision_keys``."""
     keys = rows[["table", "source_file", "source_sheet", "source_row"]].reset_index(names="_i")
     keys["source_sheet"] = keys["source_sheet"].fillna("")
     hit = d.assign(sheet=d["sheet"].fillna("")).merge(
@@ -338,7 +339,7 @@ def _apply_decisions(rows: pd.DataFrame, decisions: pd.DataFrame, people_ids: pd
         raise InputError(
             f"{where} row {first['decision_row']}: no row {first['row']} in {first['table']} file {first['file']}{sheet}"
         )
-    unknown = ~hit["no_match"] & ~hit["person_id"].isin(people_ids)
+    unknown = ~hit["no_match"] & ~_is_in(hit["person_id"], people_ids)
     if unknown.any():
         first = hit.loc[unknown].iloc[0]
         raise InputError(f"{where} row {first['decision_row']}: person_id {first['person_id']!r} is not in people")
@@ -352,17 +353,58 @@ def _apply_decisions(rows: pd.DataFrame, decisions: pd.DataFrame, people_ids: pd
 # the passes
 
 
-def _work_frame(cohort: Cohort) -> pd.DataFrame:
-    """Every event row of every supplied event table, with its person reference, in one frame."""
+def _known_person_rows(cohort: Cohort, people_ids: pd.Index, decided: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    """Per event table, a mask of the rows the work frame would link by ``person_id`` as they stand.
+
+    A row qualifies when its ``person_id`` is one of the people's ids exactly as written (already
+    stripped, not blank), so the work frame's clean-up could not change it. Rows a reviewer's
+    decision may name (same table and source row) are left to the work frame, where decisions come
+    first. Everything else (no person_id, an unknown one, one with stray spaces) goes through the passes.
+    """
+    ids = people_ids[people_ids.notna()]
+    ids = ids[np.asarray((ids == ids.str.strip()) & (ids != ""), dtype=bool)]
+    known: dict[str, np.ndarray] = {}
+    for name in EVENT_TABLES:
+        t = cohort.get(name)
+        if t is None or "person_id" not in t.columns or t.empty:
+            continue
+        known[name] = _is_in(t["person_id"], ids)
+        if decided is not None:
+            named = decided.loc[decided["table"] == name, "row"]
+            if len(named):
+                source_row = pd.to_numeric(_col(t, "source_row"), errors="coerce")
+                known[name] &= ~source_row.isin(named.dropna().astype("int64")).to_numpy(dtype=bool)
+    return known
+
+
+def _is_in(values: pd.Series, ids: pd.Index) -> np.ndarray:
+    """``values.notna() & values.isin(ids)`` as a bool array, by Arrow's hash lookup for text
+    (pandas' ``isin`` on Arrow strings turns the ids into Python objects: seconds per million)."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow" and is_string_dtype(ids.dtype):
+        id_set = pa.array(pd.array(ids[ids.notna()], dtype="str"))
+        found = pc.is_in(pa.array(values.array), value_set=id_set, skip_nulls=True)
+        return found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+    return (values.notna() & values.isin(ids)).to_numpy(dtype=bool)
+
+
+def _work_frame(cohort: Cohort, known: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """Every event row of every supplied event table, with its person reference, in one frame;
+    without the rows ``known`` marks (already linked by person_id). ``pos`` is the row's position in its table."""
     parts = []
     keep = ["person_id", *IDENTIFIER_COLUMNS, *NAME_COLUMNS, "family_id", "source_file", "source_sheet", "source_row"]
+    known = known or {}
     for name in EVENT_TABLES:
         t = cohort.get(name)
         if t is None:
             continue
+        if name in known:
+            pos = np.flatnonzero(~known[name])
+            t = t[[c for c in keep if c in t.columns]].iloc[pos]
+        else:
+            pos = np.arange(len(t))
         part = pd.DataFrame({c: _col(t, c).to_numpy() for c in keep})
         part.insert(0, "table", name)
-        part.insert(1, "pos", np.arange(len(t)))
+        part.insert(1, "pos", pos)
         parts.append(part)
     if not parts:
         return pd.DataFrame(columns=["table", "pos", *keep])
@@ -399,7 +441,7 @@ def _link(rows: pd.DataFrame, idx: np.ndarray | pd.Index, person_ids: Any, metho
 
 def _person_id_pass(rows: pd.DataFrame, people_ids: pd.Index) -> None:
     given = _pending(rows) & rows["person_id"].notna()
-    known = given & rows["person_id"].isin(people_ids)
+    known = given & _is_in(rows["person_id"], people_ids)
     _link(rows, rows.index[known], rows.loc[known, "person_id"], "person_id")
     rows.loc[given & ~known, "reason"] = "unknown_person_id"
 
@@ -499,15 +541,24 @@ def _probabilistic_pass(rows: pd.DataFrame, ev: pd.DataFrame, pp: pd.DataFrame, 
 # the stage
 
 
-def link(cohort: Cohort, settings: LinkageSettings | None = None, decisions: pd.DataFrame | None = None) -> LinkResult:
-    """Resolve every event row to a person_id, or move it to ``unmatched`` with a reason."""
+def link(cohort: Cohort, settings: LinkageSettings | None = None, decisions: pd.DataFrame | None = None,
+         *, _fast_path: bool = True) -> LinkResult:
+    """Resolve every event row to a person_id, or move it to ``unmatched`` with a reason.
+
+    Rows whose person_id is already one of the people's are linked straight away, a table at a
+    time (``_known_person_rows``); only the rest enter the work frame and its passes. The result is
+    the same as putting every row through the passes (``_fast_path=False``, kept for the tests).
+    """
     settings = settings or LinkageSettings()
     people = cohort.people
     people_ids = pd.Index(people["person_id"].astype("str"))
-    rows = _work_frame(cohort)
+    decided = _decision_keys(decisions) if decisions is not None and len(decisions) else None
+    where = decisions.attrs.get("source", "link decisions") if decisions is not None else ""
+    known = _known_person_rows(cohort, people_ids, decided) if _fast_path else {}
+    rows = _work_frame(cohort, known)
 
-    if decisions is not None and len(decisions):
-        _apply_decisions(rows, decisions, people_ids)
+    if decided is not None:
+        _apply_decisions(rows, decided, people_ids, where)
     _person_id_pass(rows, people_ids)
     _family_pass(rows)
     _identifier_pass(rows, people)
@@ -523,15 +574,25 @@ def link(cohort: Cohort, settings: LinkageSettings | None = None, decisions: pd.
         pp = matching_frame(people, people["person_id"].astype("str"))
         _name_dob_pass(rows, ev, pp)
         still = _pending(rows).loc[ev.index].to_numpy()
-        if still.any():
+        if still.any():  # Splink is imported in here only: a run with nothing left to score never loads it
             _probabilistic_pass(rows, ev[still], pp, settings)
     leftover = _pending(rows)
     if leftover.any():  # cannot happen: every pass either resolves a row or gives a reason
         rows.loc[leftover, "reason"] = "no_candidate"
-    return _result(cohort, rows)
+    return _result(cohort, rows, known)
 
 
-def _result(cohort: Cohort, rows: pd.DataFrame) -> LinkResult:
+def _text_of_codes(codes: np.ndarray, labels: tuple[str, ...]) -> Any:
+    """A ``str`` array of ``labels[code]`` (code -1 = missing), built in Arrow without Python strings."""
+    indices = pa.array(codes.astype(np.int8), mask=codes < 0)
+    return pd.array(pa.DictionaryArray.from_arrays(indices, pa.array(labels)).cast(pa.large_string()), dtype="str")
+
+
+def _result(cohort: Cohort, rows: pd.DataFrame, known: dict[str, np.ndarray] | None = None) -> LinkResult:
+    """Each table's linked rows in their order (with person_id, link_method, link_probability), the
+    unmatched rows and the counts. ``known``: the rows linked by person_id before the work frame."""
+    known = known or {}
+    methods = tuple(LINK_METHODS)
     tables: dict[str, pd.DataFrame] = {}
     counts = []
     for name in EVENT_TABLES:
@@ -539,19 +600,41 @@ def _result(cohort: Cohort, rows: pd.DataFrame) -> LinkResult:
         if t is None:
             continue
         r = rows[rows["table"] == name]
-        keep = (r["resolved"].notna() | r["family_only"]).to_numpy()
-        out = t.iloc[np.flatnonzero(keep)].copy()
-        out["person_id"] = pd.array(r.loc[keep, "resolved"].to_numpy(), dtype="str")
-        out["link_method"] = pd.array(r.loc[keep, "method"].to_numpy(), dtype="str")
-        out["link_probability"] = pd.array(r.loc[keep, "probability"].to_numpy(), dtype="Float64")
+        kept = r[(r["resolved"].notna() | r["family_only"]).to_numpy(dtype=bool)]
+        kept_pos = kept["pos"].to_numpy(dtype=np.int64)
+        by_person_id = known.get(name, np.zeros(len(t), dtype=bool))
+        keep = by_person_id.copy()
+        keep[kept_pos] = True
+        if keep.all():
+            out = t.copy(deep=False)  # copy-on-write: the columns set below never reach the caller's table
+            at = kept_pos
+        else:
+            keep_at = np.flatnonzero(keep)
+            out = t.iloc[keep_at]
+            at = np.searchsorted(keep_at, kept_pos)  # where the kept work-frame rows sit in out
+        person = _col(out, "person_id").astype("str")  # a row known by person_id keeps its own, as written
+        if len(at):
+            person = person.copy()
+            person.iloc[at] = pd.array(kept["resolved"].to_numpy(), dtype="str")
+        method_codes = np.zeros(len(out), dtype=np.int8)  # 0 = person_id
+        method_codes[at] = pd.Categorical(kept["method"], categories=methods).codes
+        probability = np.ones(len(out))
+        missing = np.zeros(len(out), dtype=bool)
+        kept_probability = kept["probability"].astype("Float64").array
+        probability[at] = kept_probability.to_numpy(dtype="float64", na_value=np.nan)
+        missing[at] = kept_probability.isna()
+        out["person_id"] = person.array
+        out["link_method"] = _text_of_codes(method_codes, methods)
+        out["link_probability"] = pd.arrays.FloatingArray(probability, missing)
         tables[name] = out.reset_index(drop=True)
-        by_method = r.loc[keep, "method"].value_counts()
+        by_method = kept["method"].value_counts()
         counts.append({
             "table": name, "rows": len(t),
             **{m: int(by_method.get(m, 0)) for m in LINK_METHODS},
             "family_only": int(r["family_only"].sum()),
             "unmatched": int((~keep).sum()),
         })
+        counts[-1]["person_id"] += int(by_person_id.sum())
     unmatched_rows = rows[rows["resolved"].isna() & ~rows["family_only"]]
     unmatched = pd.DataFrame({
         "table": unmatched_rows["table"].astype("str"),
