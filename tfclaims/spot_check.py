@@ -578,22 +578,29 @@ def _sample_sheet_frame(claims: ClaimDir, sample: SampleResult) -> pd.DataFrame:
         how="left",
         validate="one_to_one",
     )
-    details = details.merge(_outcome_text(claims.outcomes), left_on="family_id", right_index=True, how="left")
+    sampled = claims.outcomes["family_id"].isin(sample.sample["family_id"])  # join text for these only
+    details = details.merge(_outcome_text(claims.outcomes.loc[sampled]), left_on="family_id", right_index=True, how="left")
     details["headlines_at_attachment"] = details["headlines_at_attachment"].astype("str").str.replace(";", "; ")
     return details.loc[:, list(LOCKED_COLUMNS)]
 
 
 def _evidence_sheet_frame(claims: ClaimDir, sample: SampleResult) -> pd.DataFrame:
     families = sample.sample.loc[:, ["family_id", "claim_reference"]].drop_duplicates("family_id")
-    eligibility = claims.eligibility_evidence.assign(evidence="eligibility at attachment", detail=pd.NA)
+
+    def of_sampled(table: pd.DataFrame) -> pd.DataFrame:
+        """The rows of the sampled families only (the inner merge below keeps no others)."""
+        return table.loc[table["family_id"].isin(families["family_id"])]
+
+    eligibility = of_sampled(claims.eligibility_evidence).assign(evidence="eligibility at attachment", detail=pd.NA)
     latest = (
-        claims.outcomes.sort_values("as_of", kind="mergesort", na_position="first")
+        of_sampled(claims.outcomes)
+        .sort_values("as_of", kind="mergesort", na_position="first")
         .drop_duplicates(["family_id", "headline"], keep="last")
         .loc[:, ["family_id", "headline", "status"]]
     )
-    outcome = claims.outcome_evidence.merge(latest, on=["family_id", "headline"], how="left")
+    outcome = of_sampled(claims.outcome_evidence).merge(latest, on=["family_id", "headline"], how="left")
     outcome = outcome.assign(evidence="outcome", detail="status: " + outcome["status"].astype("str").fillna("unknown"))
-    decisions = claims.decisions.loc[claims.decisions["decision"].eq("claim")]
+    decisions = claims.decisions.loc[claims.decisions["decision"].eq("claim") & claims.decisions["family_id"].isin(families["family_id"])]
     decision = pd.DataFrame(
         {
             "family_id": decisions["family_id"],
