@@ -223,3 +223,30 @@ def test_demo_runs_under_prefect_as_a_new_user_would(tmp_path):
     assert "claims:" in proc.stdout and "spot_check.xlsx" in proc.stdout
     summary = json.loads((tmp_path / "demo" / "run_summary.json").read_text())
     assert summary["claims"] > 0 and summary["status"] == "succeeded"
+
+
+def test_two_claim_runs_at_once_never_claim_a_family_twice(tmp_path):
+    cohort, ledger, trail = _cohort_copy(tmp_path), tmp_path / "ledger.sqlite", tmp_path / "audit.jsonl"
+    env = {**os.environ, "TFCLAIMS_ORCHESTRATOR": "none", "TFCLAIMS_REFERENCE_KEY": KEY}
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "tfclaims", "claim", "--input", str(cohort), "--period-end", "2020-03-31",
+                          "--out", str(tmp_path / f"run{i}"), "--ledger", str(ledger), "--audit", str(trail)],
+                         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in (1, 2)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err[-2000:]
+    files = [pd.read_csv(tmp_path / f"run{i}" / "claim_register.csv", dtype=str) for i in (1, 2)]
+    both = pd.concat(files)
+    assert both["family_id"].is_unique and both["claim_reference"].is_unique
+    expected = _claim(cohort, tmp_path / "alone", None, dry_run=True)["claims"]
+    assert len(both) == expected
+    with Ledger.open(ledger) as book:
+        assert sorted(book.active_claims("tf-phase2")["family_id"]) == sorted(both["family_id"])
+    decisions = [pd.read_csv(tmp_path / f"run{i}" / "claim_decisions.csv", dtype=str, keep_default_na=False) for i in (1, 2)]
+    for mine, other in ((decisions[0], files[1]), (decisions[1], files[0])):
+        lost = mine[mine["family_id"].isin(other["family_id"])]
+        assert set(lost["reason"]) <= {"already_claimed"}
+    records = audit.read_records(trail)  # the two concurrent runs, then the dry run above
+    assert audit.verify(trail, audit.FileHeadStore(trail)).ok and [r["params"]["dry_run"] for r in records] == [False, False, True]

@@ -84,12 +84,17 @@ def show(
     ledger: LedgerOption = None,
     framework: Annotated[str | None, typer.Option("--framework", help="Only this framework.")] = None,
     status: Annotated[str | None, typer.Option("--status", help="Only claims with this status (claimed, withdrawn).")] = None,
+    audit: AuditOption = None,
+    operator: Annotated[str | None, typer.Option("--operator", help="Who looks (default: the OS user).")] = None,
 ) -> None:
     """List the claims in the ledger (and the families on audit hold or awaiting a discretionary claim)."""
     if status is not None and status not in STATUSES:
         raise InputError(f"--status {status!r} is not one of {', '.join(STATUSES)}")
-    with Ledger.open(_target(ledger), create=False) as book:
+    # reading the ledger shows family ids: a record access, kept in the audit trail
+    with ledger_action("ledger show", _target(ledger), audit_path=audit, operator=operator or os_user(),
+                       framework=framework, status=status) as (book, rec):
         claims = book.claims(framework)
+        rec.touched(family_ids=claims["family_id"])
         holds = book.holds(framework)
         frameworks = sorted(set(claims["framework"]) | set(holds["framework"])) if framework is None else [framework]
         pending = pd.concat([book.approvals(f) for f in frameworks], ignore_index=True) if frameworks else None
