@@ -250,3 +250,15 @@ def test_two_claim_runs_at_once_never_claim_a_family_twice(tmp_path):
         assert set(lost["reason"]) <= {"already_claimed"}
     records = audit.read_records(trail)  # the two concurrent runs, then the dry run above
     assert audit.verify(trail, audit.FileHeadStore(trail)).ok and [r["params"]["dry_run"] for r in records] == [False, False, True]
+
+
+def test_a_runs_claim_file_can_be_written_again_from_the_ledger(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFCLAIMS_REFERENCE_KEY", KEY)
+    cohort, ledger = _cohort_copy(tmp_path), tmp_path / "ledger.sqlite"
+    s = _claim(cohort, tmp_path / "one", ledger)
+    original = (tmp_path / "one" / "claim_file.csv").read_bytes()
+    (tmp_path / "one" / "claim_file.csv").unlink()  # as if the run died after recording its claims
+    assert cli("ledger", "export", "--run-id", s["run_id"], "--out", str(tmp_path / "again"), "--ledger", str(ledger),
+               "--audit", str(tmp_path / "audit.jsonl")) == 0
+    assert (tmp_path / "again" / "claim_file.csv").read_bytes() == original
+    assert cli("ledger", "export", "--run-id", "no-such-run", "--out", str(tmp_path / "x"), "--ledger", str(ledger)) == 2

@@ -435,7 +435,7 @@ def _claim_stage(opts: Options, claim: ClaimOptions, files: RunFiles, rec: audit
     from tfclaims.identify import identify_at
     from tfclaims.track import track as track_families
 
-    from schemas.claim import ClaimDecisions, ClaimFile, ClaimRegister
+    from schemas.claim import ClaimDecisions, ClaimRegister
 
     fw = opts.load_framework()
     rec.framework(fw.name, fw.version, fw.sha256, plan=fw.plan.path if fw.plan else None)
@@ -487,15 +487,9 @@ def _claim_stage(opts: Options, claim: ClaimOptions, files: RunFiles, rec: audit
         "lead_practitioner": register["family_id"].map(prog["lead_practitioner"] if "lead_practitioner" in prog else pd.Series(dtype="str")).astype("str"),
         "headlines_at_attachment": register["family_id"].map(fam["headlines_at_attachment"]).astype("str"),
     }).reset_index(drop=True)
-    claim_file = pd.DataFrame({
-        "claim_reference": claim_register["claim_reference"],
-        "family_reference": claim_register["family_reference"],
-        "route": claim_register["route"],
-        "period_end": claim_register["period_end"],
-        "amount_gbp": pence_to_gbp(claim_register["amount_pence"]).astype("str"),
-    })
+    claim_file = claim_file_frame(claim_register)
     out_decisions = decisions[["family_id", "period_end", "decision", "route", "reason", "detail"]].copy()
-    for model, frame, name in ((ClaimDecisions, out_decisions, "claim_decisions"), (ClaimFile, claim_file, "claim_file"), (ClaimRegister, claim_register, "claim_register")):
+    for model, frame, name in ((ClaimDecisions, out_decisions, "claim_decisions"), (ClaimRegister, claim_register, "claim_register")):
         try:
             model.validate(frame, lazy=True)
         except Exception as exc:  # pandera SchemaErrors
@@ -526,6 +520,40 @@ def _claim_stage(opts: Options, claim: ClaimOptions, files: RunFiles, rec: audit
         "decisions": {f"{d}:{r or 'claimed'}": int(n) for (d, r), n in counts.items()},
         "prep": prep,
     }
+
+
+def claim_file_frame(claims: pd.DataFrame) -> pd.DataFrame:
+    """The outbound claim file from claims with ``claim_reference``, ``family_reference``, ``route``,
+    ``period_end`` and ``amount_pence``: checked by its strict schema, so nothing else can slip in."""
+    from schemas.claim import ClaimFile
+
+    frame = pd.DataFrame({
+        "claim_reference": claims["claim_reference"].astype("str"),
+        "family_reference": claims["family_reference"].astype("str"),
+        "route": claims["route"].astype("str"),
+        "period_end": pd.to_datetime(claims["period_end"]).astype("datetime64[ns]"),
+        "amount_gbp": pence_to_gbp(claims["amount_pence"]).astype("str"),
+    }).reset_index(drop=True)
+    try:
+        return ClaimFile.validate(frame, lazy=True)
+    except Exception as exc:  # pandera SchemaErrors
+        raise OutputValidationError(f"claim_file: failed its schema before writing: {exc}") from exc
+
+
+def export_claim_file(target: str, run_id: str, out: Path, *, config: CouncilConfig, audit_path: Path | None,
+                      operator: str | None) -> Path:
+    """``tfclaims ledger export``: a run's claim file again, from the ledger (e.g. after a crash after the claims were recorded)."""
+    key = config.resolved_reference_key()
+    if not key:
+        raise InputError("no reference key: set TFCLAIMS_REFERENCE_KEY (or reference_key in the council config)")
+    with ledger_action("ledger export", target, audit_path=audit_path, operator=operator, run_id=run_id, out=str(out)) as (book, rec):
+        claims = book.claims()
+        claims = claims[(claims["run_id"] == run_id) & (claims["status"] == "claimed")]
+        if not len(claims):
+            raise InputError(f"the ledger holds no live claims of run {run_id}")
+        claims = claims.assign(family_reference=family_reference(claims["family_id"], key))
+        rec.touched(family_ids=claims["family_id"])
+        return RunFiles(Path(out), rec).csv("claim_file.csv", claim_file_frame(claims))
 
 
 def _open_ledger(claim: ClaimOptions) -> Any:

@@ -177,3 +177,20 @@ def approve(
         f"Approved family {done.family_id} ({done.framework}) for a discretionary claim; "
         f"approved by {done.approved_by} on {done.approved_on}."
     )
+
+
+@ledger_app.command("export")
+def export(
+    run_id: Annotated[str, typer.Option("--run-id", help="The claim run whose claim file to write again.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for claim_file.csv.")],
+    ledger: LedgerOption = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Council config (for the reference key).")] = None,
+    audit: AuditOption = None,
+    operator: Annotated[str | None, typer.Option("--operator", help="Who exports (default: the OS user).")] = None,
+) -> None:
+    """Write a claim run's claim file again from the ledger (the ledger is the record of what was claimed)."""
+    from tfclaims.config import load_config
+    from tfclaims.pipeline import export_claim_file
+
+    path = export_claim_file(_target(ledger), run_id, out, config=load_config(config), audit_path=audit, operator=operator or os_user())
+    typer.echo(f"claim file of run {run_id}: {path}")
