@@ -476,3 +476,30 @@ def test_cli_show_on_missing_ledger_is_exit_2(tmp_path: Path, capsys: pytest.Cap
     assert run_cli("ledger", "show", "--ledger", str(missing)) == 2
     assert "no ledger" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def _open_new_and_claim(path: str, family: str, start: Any, out: Any) -> None:
+    start.wait()
+    try:
+        with Ledger.open(path) as book:
+            res = book.record_claims(run_id=f"run-{family}", framework="tf-phase2", period_end=dt.date(2020, 3, 31),
+                                     candidates=pd.DataFrame({"family_id": [family, "SHARED"], "route": ["ssp", "ssp"],
+                                                              "amount_pence": [80000, 80000]}), allocation=None)
+        out.put((family, sorted(res.claimed["family_id"]), None))
+    except Exception as exc:  # reported to the parent, which fails the test
+        out.put((family, [], repr(exc)))
+
+
+def test_several_runs_opening_a_new_sqlite_ledger_at_once_all_succeed(tmp_path):
+    path = str(tmp_path / "new" / "ledger.sqlite")
+    start, out = _fork.Event(), _fork.Queue()
+    procs = [_fork.Process(target=_open_new_and_claim, args=(path, f"F{i}", start, out)) for i in range(4)]
+    for p in procs:
+        p.start()
+    start.set()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert [r[2] for r in results] == [None] * 4
+    claimed = [f for r in results for f in r[1]]
+    assert sorted(claimed) == ["F0", "F1", "F2", "F3", "SHARED"]  # the shared family exactly once

@@ -816,6 +816,27 @@ class LedgerHeadStore:
 # --------------------------------------------------------------------------------------------- internals
 
 
+def _set_wal(cursor: Any, wait_s: float = 60.0) -> None:
+    """Switch to WAL. SQLite answers "database is locked" at once, without its busy handler, when
+    another process holds a lock while the mode changes (two runs opening a new ledger together):
+    retry with a short back-off until the other finishes."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + wait_s
+    delay = 0.01
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 def _sqlite_engine(url: sa.URL) -> Engine:
     """SQLite with WAL, a generous busy timeout, foreign keys, and transactions we begin ourselves.
 
@@ -830,7 +851,7 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout = 60000")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _set_wal(cursor)
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
