@@ -33,6 +33,9 @@ class ClaimDecisions(pa.DataFrameModel):
         ordered = True
 
 
+DECISION_COLUMNS: tuple[str, ...] = tuple(ClaimDecisions.to_schema().columns)
+
+
 class ClaimFile(pa.DataFrameModel):
     """``claim_file.csv`` for the Department: pseudonymous references only, no personal data."""
 

@@ -73,6 +73,11 @@ class Outcomes(pa.DataFrameModel):
         name = "outcomes"
 
 
+# Column names of these tables, in order, for modules that read or build them.
+EVIDENCE_COLUMNS: tuple[str, ...] = tuple(EligibilityEvidence.to_schema().columns)
+OUTCOME_COLUMNS: tuple[str, ...] = tuple(Outcomes.to_schema().columns)
+
+
 class FamilySummary(pa.DataFrameModel):
     """One row per attached family: every fact the claim decision order needs."""
 

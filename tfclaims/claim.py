@@ -51,7 +51,6 @@ class LedgerState:
         )
 
 
-DECISION_COLUMNS = ["family_id", "period_end", "decision", "route", "reason", "detail"]
 
 
 def _d(s: pd.Series) -> pd.Series:

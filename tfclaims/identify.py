@@ -21,11 +21,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from schemas.rules import validate_output
+from schemas.rules import EVIDENCE_COLUMNS, validate_output
 from tfclaims.cohort import Cohort
 from tfclaims.frameworks import Framework
 from tfclaims.indicators import (
-    EVIDENCE_COLUMNS,
     NS,
     REL_NRP,
     INDICATOR_NAMES,

@@ -39,17 +39,6 @@ RELATIONSHIPS: tuple[str, ...] = ("parent", "child", "other_adult", "non_residen
 REL_PARENT, REL_CHILD, REL_OTHER_ADULT, REL_NRP, REL_EXPECTANT = range(5)
 ADULT_RELATIONSHIPS = (REL_PARENT, REL_OTHER_ADULT, REL_NRP, REL_EXPECTANT)
 
-# The evidence columns of eligibility_evidence.csv (outputs.md), also used for outcome evidence.
-EVIDENCE_COLUMNS: tuple[str, ...] = (
-    "family_id",
-    "headline",
-    "person_id",
-    "indicator",
-    "source_table",
-    "source_file",
-    "source_row",
-    "event_date",
-)
 # The internal (coded) evidence frame every indicator returns.
 # The internal (coded) evidence frame every indicator returns: family code, person code (-1 = the
 # family as a whole), table code (TABLE_NAMES), kept-row position ``k`` in the prepared table, the

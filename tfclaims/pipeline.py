@@ -435,7 +435,7 @@ def _claim_stage(opts: Options, claim: ClaimOptions, files: RunFiles, rec: audit
     from tfclaims.identify import identify_at
     from tfclaims.track import track as track_families
 
-    from schemas.claim import ClaimDecisions, ClaimRegister
+    from schemas.claim import DECISION_COLUMNS, ClaimDecisions, ClaimRegister
 
     fw = opts.load_framework()
     rec.framework(fw.name, fw.version, fw.sha256, plan=fw.plan.path if fw.plan else None)
@@ -488,7 +488,7 @@ def _claim_stage(opts: Options, claim: ClaimOptions, files: RunFiles, rec: audit
         "headlines_at_attachment": register["family_id"].map(fam["headlines_at_attachment"]).astype("str"),
     }).reset_index(drop=True)
     claim_file = claim_file_frame(claim_register)
-    out_decisions = decisions[["family_id", "period_end", "decision", "route", "reason", "detail"]].copy()
+    out_decisions = decisions[list(DECISION_COLUMNS)].copy()
     for model, frame, name in ((ClaimDecisions, out_decisions, "claim_decisions"), (ClaimRegister, claim_register, "claim_register")):
         try:
             model.validate(frame, lazy=True)

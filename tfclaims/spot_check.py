@@ -57,6 +57,8 @@ from schemas.spot_check import (
     SpotCheckSample,
     Verdicts,
 )
+from schemas.claim import DECISION_COLUMNS
+from schemas.rules import EVIDENCE_COLUMNS, OUTCOME_COLUMNS
 from tfclaims.errors import InputError, OutputValidationError
 from tfclaims.write import atomic_path, neutralise_value, sha256_file, write_csv, write_json
 
@@ -85,18 +87,6 @@ REGISTER_COLUMNS = (
     "lead_practitioner",
     "headlines_at_attachment",
 )
-DECISION_COLUMNS = ("family_id", "period_end", "decision", "route", "reason", "detail")
-EVIDENCE_COLUMNS = (
-    "family_id",
-    "headline",
-    "person_id",
-    "indicator",
-    "source_table",
-    "source_file",
-    "source_row",
-    "event_date",
-)
-OUTCOME_COLUMNS = ("family_id", "as_of", "headline", "status", "detail")
 CLAIM_DIR_FILES = (
     "claim_register.csv",
     "claim_decisions.csv",
