@@ -262,3 +262,19 @@ def test_a_runs_claim_file_can_be_written_again_from_the_ledger(tmp_path, monkey
                "--audit", str(tmp_path / "audit.jsonl")) == 0
     assert (tmp_path / "again" / "claim_file.csv").read_bytes() == original
     assert cli("ledger", "export", "--run-id", "no-such-run", "--out", str(tmp_path / "x"), "--ledger", str(ledger)) == 2
+
+
+def test_large_workbooks_written_in_the_background_are_complete_and_recorded(tmp_path, monkeypatch):
+    import tfclaims.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "BACKGROUND_XLSX_CELLS", 1)  # every workbook goes to the helper process
+    cohort = _cohort_copy(tmp_path)
+    opts = Options(cohort, tmp_path / "out", CouncilConfig(reference_key=KEY), audit_path=tmp_path / "audit.jsonl")
+    outcome = run(opts, ClaimOptions(A, str(tmp_path / "ledger.sqlite")), SampleOptions(seed=1))
+    listed = {f["name"]: f["sha256"] for f in outcome.summary["outputs"]}
+    for name in ("validation_errors.xlsx", "claim_decisions.xlsx", "finance_summary.xlsx"):
+        assert listed[name] == sha256_file(tmp_path / "out" / name)
+    decisions = pd.read_excel(tmp_path / "out" / "claim_decisions.xlsx", engine="calamine", skiprows=2, dtype=str)
+    assert len(decisions) == len(pd.read_csv(tmp_path / "out" / "claim_decisions.csv", dtype=str))
+    record = audit.read_records(tmp_path / "audit.jsonl")[-1]
+    assert {"validation_errors.xlsx", "claim_decisions.xlsx"} <= {Path(o["path"]).name for o in record["outputs"]}

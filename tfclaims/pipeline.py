@@ -52,19 +52,35 @@ def progress(message: str) -> None:
 # the files one run writes
 
 
+# A workbook this large (cells) is written by a helper process while the run goes on: writing
+# Excel is pure Python and the slowest step per row; the machine's second core is otherwise idle.
+BACKGROUND_XLSX_CELLS = 200_000
+
+
+def _write_xlsx_in_child(sheets: dict[str, pd.DataFrame], path: Path, notes: dict[str, list[str]] | None) -> None:
+    write_xlsx(sheets, path, notes=notes)
+
+
 @dataclass
 class RunFiles:
-    """Writes a run's files under ``out`` and records each in the audit record (purpose + recipient)."""
+    """Writes a run's files under ``out`` and records each in the audit record (purpose + recipient).
+
+    Large workbooks are written in a helper process; ``wait()`` (called before the run summary)
+    collects them, so a run never ends with a workbook half written or unrecorded.
+    """
 
     out: Path
     record: audit.RunRecord | None = None
     files: list[dict[str, str]] = field(default_factory=list)
+    _pending: list[tuple[str, Any]] = field(default_factory=list)
+    _pool: Any = None
 
-    def _write(self, name: str, writer: Any) -> Path:
-        path = self.out / name
+    def _check(self, path: Path) -> None:
         if self.record is not None:
             self.record.check_output(path.name)  # refuse before writing: a forbidden file never exists
-        writer(path)
+
+    def _recorded(self, name: str) -> Path:
+        path = self.out / name
         entry = {"name": Path(name).as_posix(), "sha256": sha256_file(path)}
         if self.record is not None:
             self.record.output(path)
@@ -72,11 +88,40 @@ class RunFiles:
         self.files = [f for f in self.files if f["name"] != entry["name"]] + [entry]
         return path
 
+    def _write(self, name: str, writer: Any) -> Path:
+        path = self.out / name
+        self._check(path)
+        writer(path)
+        return self._recorded(name)
+
     def csv(self, name: str, df: pd.DataFrame) -> Path:
         return self._write(name, lambda p: write_csv(df, p))
 
     def xlsx(self, name: str, sheets: dict[str, pd.DataFrame], notes: dict[str, list[str]] | None = None) -> Path:
-        return self._write(name, lambda p: write_xlsx(sheets, p, notes=notes))
+        cells = sum(df.shape[0] * max(df.shape[1], 1) for df in sheets.values())
+        if cells < BACKGROUND_XLSX_CELLS:
+            return self._write(name, lambda p: write_xlsx(sheets, p, notes=notes))
+        path = self.out / name
+        self._check(path)
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self._pending.append((name, self._pool.submit(_write_xlsx_in_child, sheets, path, notes)))
+        return path
+
+    def wait(self) -> None:
+        """Collect the workbooks written in the background (re-raising their errors) and record them."""
+        try:
+            for name, future in self._pending:
+                future.result()
+                self._recorded(name)
+        finally:
+            self._pending = []
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
 
     def parquet(self, name: str, df: pd.DataFrame) -> Path:
         return self._write(name, lambda p: write_parquet(df, p))
@@ -222,7 +267,9 @@ def _summary(command: str, opts: Options, prep: Prepared | None, rec: audit.RunR
     return s
 
 
-def _finish(files: RunFiles, summary: dict[str, Any]) -> dict[str, Any]:
+def _finish(files: RunFiles, summary: dict[str, Any], *, wait: bool = True) -> dict[str, Any]:
+    if wait:
+        files.wait()
     summary["outputs"] = list(files.files)
     files.json("run_summary.json", summary)
     return summary
@@ -638,7 +685,7 @@ def run(opts: Options, claim_opts: ClaimOptions, sample: SampleOptions, *, step:
             facts = _claim_stage(opts, claim_opts, files, rec, step, ledger)
             prep = facts.pop("prep")
             # the claim's summary first: the spot check reads it (run id, framework, input hashes)
-            _finish(files, _summary(command, opts, prep, rec, **facts, status="claim written; spot check running"))
+            _finish(files, _summary(command, opts, prep, rec, **facts, status="claim written; spot check running"), wait=False)
             progress("drawing the spot-check sample")
             spot = step("spot check", _spot_check_stage, opts.out, opts.out, sample, opts.config, files)
             rec.note("seed", spot["seed"])
