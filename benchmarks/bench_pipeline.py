@@ -5,8 +5,9 @@
 
 Each repeat is a fresh ``tfclaims run`` process on the same synthetic CSV cohort (made once by
 ``benchmarks/bench_ingest.py``'s helper) with a fresh ledger, timed from outside (wall, including
-Python start-up, imports and, with --prefect, Prefect's temporary server) with peak RSS from
-``getrusage`` of the child. The stage times inside a run come from the run's own progress log.
+Python start-up, imports and, with --prefect, Prefect's temporary server, whose database under
+``benchmarks/out/prefect-home`` is created by the first run and reused, as a clone's ``.prefect/`` is)
+with peak RSS from ``getrusage`` of the child. The stage times inside a run come from the run's own progress log.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from bench_ingest import make_cohort  # noqa: E402
 
 def one_run(cohort: Path, prefect: bool) -> dict:
     work = Path(tempfile.mkdtemp(prefix="tfclaims-bench-"))
+    # one Prefect home for all runs, as a user's clone keeps .prefect/: the first run creates its database
     env = {**os.environ, "TFCLAIMS_REFERENCE_KEY": "benchmark-key", "TFCLAIMS_ORCHESTRATOR": "prefect" if prefect else "none",
-           "PREFECT_HOME": str(work / "prefect")}
+           "PREFECT_HOME": str(HERE / "out" / "prefect-home")}
     cmd = [sys.executable, "-c", "import resource,sys,runpy; sys.argv=['tfclaims']+sys.argv[1:];"
            "from tfclaims.cli import main\ntry:\n main()\nfinally:\n print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)",
            "run", "--input", str(cohort), "--period-end", "2020-03-31", "--out", str(work / "out"),
