@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from tfclaims.spot_check import (
     sample_size,
     wilson_interval,
     write_reconciliation,
+    write_workbook,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -606,3 +608,106 @@ def test_reconcile_refuses_claims_not_in_the_ledger(tmp_path: Path) -> None:
         with pytest.raises(InputError, match="is not in the ledger"):
             reconcile(read_verdicts(run.workbook), led, "R. Officer")
         assert led.claims()["verdict"].isna().all()
+
+
+# --- the xlsxwriter workbook: structure, formats, awkward text, size ---------------------------
+
+
+def test_workbook_structure_locked_hidden_sheets_and_evidence_sheet(spot) -> None:
+    _, run = spot
+    wb = load_workbook(run.workbook)
+    assert wb.security is not None and wb.security.lockStructure is True  # sheets cannot be unhidden or renamed
+    assert wb["_meta"].sheet_state == "veryHidden"
+    assert wb.active.title == "Sample"
+    for name in ("Sample", "Evidence", "Method", "Checklist", "_control", "_meta"):
+        assert wb[name].protection.sheet is True, name
+    ev = wb["Evidence"]
+    rows = ev.max_row - 1
+    assert rows == 5 * run.sample.total
+    assert ev.freeze_panes == "A2" and ev.auto_filter.ref == f"A1:K{rows + 1}"
+    assert ev.protection.autoFilter is False and ev.protection.sort is False
+    header = [c.value for c in ev[1]]
+    for r in range(2, rows + 2):
+        family = ev.cell(row=r, column=header.index("family_id") + 1)
+        assert family.data_type == "s" and family.number_format == "@" and len(family.value) == 4  # leading zeros
+        event = ev.cell(row=r, column=header.index("event_date") + 1)
+        assert isinstance(event.value, dt.datetime) and event.number_format == "yyyy-mm-dd"
+        assert type(ev.cell(row=r, column=header.index("source_row") + 1).value) is int
+    decisions = [r for r in ev.iter_rows(min_row=2, values_only=True) if r[header.index("evidence")] == "claim decision"]
+    assert {r[header.index("headline")] for r in decisions} == {None}  # missing is a blank cell, not "nan"
+    ws = wb["Sample"]
+    assert ws["I2"].number_format == "@" and ws["O2"].number_format == "yyyy-mm-dd"
+    closed = [ws[f"E{r}"] for r in range(2, run.sample.total + 2) if ws[f"E{r}"].value is not None]
+    assert closed and all(c.number_format == "yyyy-mm-dd" and isinstance(c.value, dt.datetime) for c in closed)
+    assert wb["Method"]["B1"].value is None and isinstance(
+        {r[0]: r[1] for r in wb["Method"].iter_rows(values_only=True) if r[0]}["produced on"], dt.datetime
+    )
+    control = list(wb["_control"].iter_rows(min_row=2, values_only=True))
+    assert [r[0] for r in control] == run.sample.sample["claim_reference"].tolist()
+    assert [r[1] for r in control] == list(range(2, run.sample.total + 2))
+
+
+AWKWARD_NAMES = (
+    " padded ",  # spaces kept
+    "two\nlines",
+    "carriage\r\nreturn",  # stored as _x000D_ and read back so by openpyxl
+    "_x0041_ looks like an escape",  # xlsxwriter writes _x005F_x0041_
+    "Zoë 😀",
+    "\tTab first",  # neutralised
+    "bell\x07inside",  # a control character (openpyxl could not write it at all)
+    "0012",
+    "http://example.com/not-a-link",
+)
+
+
+def test_awkward_locked_text_reads_back_unchanged_and_edits_are_still_caught(tmp_path: Path) -> None:
+    practitioner = {f"{i:04d}": name for i, name in enumerate(AWKWARD_NAMES, start=1)}
+    claim_dir = make_claim_dir(tmp_path / "claim", routes={"ssp": len(AWKWARD_NAMES)}, practitioner=practitioner)
+    run = run_spot_check(claim_dir, tmp_path / "out", rate=1.0, min_n=0, seed=4)
+    ws = load_workbook(run.workbook)["Sample"]
+    by_family = {ws[f"B{r}"].value: ws[f"F{r}"] for r in range(2, len(AWKWARD_NAMES) + 2)}
+    assert by_family["0001"].value == " padded "
+    assert by_family["0006"].value == "'\tTab first"
+    assert by_family["0008"].value == "0012" and by_family["0008"].data_type == "s"
+    assert by_family["0009"].hyperlink is None
+    fill(run.workbook, all_valid(len(AWKWARD_NAMES)))
+    assert len(read_verdicts(run.workbook)) == len(AWKWARD_NAMES)
+    fill(run.workbook, {}, edits={"F3": ws["F3"].value + " "})  # one trailing space added to a locked cell
+    with pytest.raises(InputError, match="cell F3: locked cell lead_practitioner"):
+        read_verdicts(run.workbook)
+
+
+def test_large_sample_writes_quickly_and_reads_back(tmp_path: Path) -> None:
+    """2,000 sampled claims with 11 evidence rows each: written in seconds, filled with openpyxl as an
+    auditor's tool would, read back in full."""
+    claims = 2_000
+    claim_dir = make_claim_dir(tmp_path / "claim", routes={"ssp": 1_700, "continuous_employment": 250, "sfo": 50})
+    for name, copies in (("eligibility_evidence.csv", 3), ("outcome_evidence.csv", 2)):
+        evidence = pd.read_csv(claim_dir / name, dtype=str)
+        more = [evidence.assign(person_id=evidence["person_id"] + f"-{k}") for k in range(copies)]
+        pd.concat(more, ignore_index=True).to_csv(claim_dir / name, index=False)
+    loaded = load_claim_dir(claim_dir)
+    sample = draw_sample(loaded.register, rate=1.0, min_n=0, seed=8)
+    assert sample.total == claims
+    started = time.perf_counter()
+    workbook = write_workbook(loaded, sample, tmp_path / "out")
+    elapsed = time.perf_counter() - started
+    assert elapsed < 15, f"write_workbook took {elapsed:.1f} s for {claims} claims"  # a sanity bound (~1.5 s here)
+
+    wb = load_workbook(workbook)
+    assert wb["Evidence"].max_row == 1 + claims * (6 + 4 + 1)
+    ws = wb["Sample"]
+    assert ws.max_row == claims + 1
+    for r in range(2, claims + 2):
+        verdict = "invalid" if r % 500 == 0 else "valid"
+        values = ("N" if verdict == "invalid" else "Y", "Y", "Y", verdict, "no plan found" if verdict == "invalid" else None)
+        for name, value in zip(AUDITOR_COLUMNS, (*values, "J. Auditor", dt.date(2025, 4, 10)), strict=True):
+            ws[f"{COLUMN_LETTER[name]}{r}"] = value
+    wb.save(workbook)
+
+    verdicts = read_verdicts(workbook)
+    assert len(verdicts) == claims
+    assert verdicts["verdict"].value_counts().to_dict() == {"valid": claims - 4, "invalid": 4}
+    assert set(verdicts["claim_reference"]) == set(sample.sample["claim_reference"])
+    assert verdicts["family_id"].str.len().eq(4).all()
+    assert verdicts.attrs["population_size"] == claims

@@ -20,6 +20,7 @@ Three steps, each a plain function (no Prefect here):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -37,13 +38,10 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Alignment, Font, PatternFill, Protection
+import xlsxwriter
+from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
-from openpyxl.workbook.protection import WorkbookProtection
-from openpyxl.worksheet.datavalidation import DataValidation
-from openpyxl.worksheet.worksheet import Worksheet
 
 from schemas.spot_check import (
     DISCRETIONARY_STRATUM,
@@ -60,7 +58,15 @@ from schemas.spot_check import (
 from schemas.claim import DECISION_COLUMNS
 from schemas.rules import EVIDENCE_COLUMNS, OUTCOME_COLUMNS
 from tfclaims.errors import InputError, OutputValidationError
-from tfclaims.write import atomic_path, neutralise_value, sha256_file, write_csv, write_json
+from tfclaims.write import (
+    _excel_serials,
+    atomic_path,
+    neutralise,
+    neutralise_value,
+    sha256_file,
+    write_csv,
+    write_json,
+)
 
 DEFAULT_RATE = 0.10
 DEFAULT_MIN = 5
@@ -410,10 +416,23 @@ EVIDENCE_HEADER: tuple[str, ...] = (
     "detail",
 )
 COLUMN_LETTER = {name: get_column_letter(i + 1) for i, name in enumerate(SAMPLE_HEADER)}
+_SAMPLE_DATE_COLUMNS: tuple[str, ...] = ("attached_on", "closed_on")
 _DATE_FORMAT = "yyyy-mm-dd"
-_HEADER_FONT = Font(bold=True)
-_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-_AUDITOR_FILL = PatternFill("solid", fgColor="FFF2CC")
+_HEADER_FILL = "#DDEBF7"
+_AUDITOR_FILL = "#FFF2CC"
+# Control characters other than TAB and LF are stored as ``_xHHHH_`` (by xlsxwriter, and by Excel
+# when the auditor saves), and openpyxl reads them back in that form: the control hashes take it too.
+_ESCAPED_IN_XLSX = re.compile(r"[\x00-\x08\x0b-\x1f]")
+_XLSX_OPTIONS: dict[str, Any] = {
+    # Shared strings, as Excel and openpyxl write them: in constant_memory mode xlsxwriter writes inline
+    # strings, whose ``_x005F_`` escapes openpyxl does not undo, so a locked text holding a literal
+    # ``_x0041_`` would read back changed. Memory is no concern at a few thousand sampled claims
+    # (~60 MB at 2,500 claims x 12 evidence rows); the rows are still written in order.
+    "constant_memory": False,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+}
 
 CHECKLIST: tuple[tuple[str, str, str, str], ...] = (
     (
@@ -454,7 +473,7 @@ CHECKLIST: tuple[tuple[str, str, str, str], ...] = (
 
 
 def _scalar(v: Any) -> Any:
-    """A value openpyxl can write: None for missing, ``date`` for timestamps, Python numbers."""
+    """A plain cell value: None for missing, ``date`` for timestamps, Python numbers."""
     if v is None:
         return None
     if isinstance(v, (pd.Timestamp, dt.datetime)):
@@ -487,61 +506,144 @@ def _canonical(v: Any) -> str:
     return str(v)
 
 
-def _cell_hash(claim_reference: str, column: str, value: Any) -> str:
-    text = "\x1f".join((WORKBOOK_FORMAT, claim_reference, column, _canonical(value)))
+def _hash_text(claim_reference: str, column: str, canonical: str) -> str:
+    text = "\x1f".join((WORKBOOK_FORMAT, claim_reference, column, canonical))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
-def _put(ws: Worksheet, row: int, col: int, value: Any, *, text: bool = False, date: bool = False) -> Any:
-    value = _scalar(value)
-    if isinstance(value, str):
-        value = neutralise_value(value)
-    cell = ws.cell(row=row, column=col, value=value)
-    if isinstance(value, str):
-        cell.data_type = "s"  # never a formula, whatever the text
-    if date:
-        cell.number_format = _DATE_FORMAT
-    elif text:
-        cell.number_format = "@"
-    return cell
+def _cell_hash(claim_reference: str, column: str, value: Any) -> str:
+    return _hash_text(claim_reference, column, _canonical(value))
 
 
-def _header(ws: Worksheet, row: int, names: Sequence[str]) -> None:
-    for j, name in enumerate(names, start=1):
-        cell = _put(ws, row, j, name)
-        cell.font = _HEADER_FONT
-        cell.fill = _HEADER_FILL
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
+def _as_read_back(text: str) -> str:
+    """A text cell as openpyxl reads it back: control characters in their ``_xHHHH_`` form."""
+    if _ESCAPED_IN_XLSX.search(text) is None:
+        return text
+    return _ESCAPED_IN_XLSX.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
 
 
-def _write_rows(
-    ws: Worksheet, start_row: int, frame: pd.DataFrame, *, date_columns: Iterable[str] = (), number_columns: Iterable[str] = ()
+class _StructureLockedWorkbook(xlsxwriter.Workbook):
+    """xlsxwriter's ``Workbook`` with the workbook structure locked, as Excel's Review > Protect
+    Workbook does: sheets cannot be added, deleted, renamed, moved or unhidden without first removing
+    the protection (no password: it guards slips; the ``_control`` hashes are what catch edits).
+
+    xlsxwriter has no public API for ``<workbookProtection>``; this writes it right after
+    ``<workbookPr>``, where the OOXML schema (CT_Workbook) puts it. A test reads it back with openpyxl,
+    so an xlsxwriter upgrade that renames the hook fails loudly rather than silently dropping the lock.
+    """
+
+    def _write_workbook_pr(self) -> None:
+        super()._write_workbook_pr()
+        self._xml_empty_tag("workbookProtection", [("lockStructure", 1)])
+
+
+@dataclass(frozen=True)
+class _Formats:
+    """The cell formats of one workbook (xlsxwriter formats belong to the workbook that made them)."""
+
+    header: Any
+    title: Any
+    key: Any
+    text: Any
+    date: Any
+    wrapped_text: Any
+    auditor_text: Any
+    auditor_date: Any
+
+    @classmethod
+    def of(cls, book: xlsxwriter.Workbook) -> _Formats:
+        return cls(
+            header=book.add_format({"bold": True, "bg_color": _HEADER_FILL, "text_wrap": True, "valign": "top"}),
+            title=book.add_format({"bold": True, "font_size": 12}),
+            key=book.add_format({"bold": True}),
+            text=book.add_format({"num_format": "@"}),
+            date=book.add_format({"num_format": _DATE_FORMAT}),
+            wrapped_text=book.add_format({"num_format": "@", "text_wrap": True, "valign": "top"}),
+            auditor_text=book.add_format({"num_format": "@", "locked": False, "bg_color": _AUDITOR_FILL}),
+            auditor_date=book.add_format({"num_format": _DATE_FORMAT, "locked": False, "bg_color": _AUDITOR_FILL}),
+        )
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """One column ready to write: its cells (None = blank) and how to write them."""
+
+    values: list[Any]
+    kind: str  # "text" (neutralised strings), "date" (Excel serial numbers) or "number"
+
+
+def _cells(s: pd.Series, kind: str) -> _Cells:
+    """Convert one column once, vectorised: text neutralised (an empty text is a blank cell), dates as
+    Excel serial day numbers, numbers as numbers; missing values None."""
+    if kind == "date":
+        return _Cells(_excel_serials(pd.to_datetime(s).astype("datetime64[ns]")), kind)
+    if kind == "number":
+        values = s.astype("Float64" if pd.api.types.is_float_dtype(s.dtype) else "Int64")
+        return _Cells(values.to_numpy(dtype=object, na_value=None).tolist(), kind)
+    text = neutralise(s.astype("str"))
+    values = text.to_numpy(dtype=object, na_value=None, copy=True)
+    values[values == ""] = None
+    return _Cells(values.tolist(), "text")
+
+
+def _write_table(
+    ws: Any, first_row: int, columns: Sequence[_Cells], formats: _Formats, *, blanks: Sequence[tuple[int, Any]] = ()
 ) -> None:
-    dates = set(date_columns)
-    numbers = set(number_columns)
-    columns = list(frame.columns)
-    for i, values in enumerate(frame.itertuples(index=False, name=None)):
-        for j, (name, value) in enumerate(zip(columns, values, strict=True), start=1):
-            _put(ws, start_row + i, j, value, date=name in dates, text=name not in dates | numbers)
+    """Write the columns' cells row by row, in row order, from ``first_row``;
+    ``blanks`` = [(column, format)]: a formatted blank cell in each of those columns of every row."""
+    writers = {
+        "text": (ws.write_string, formats.text),
+        "date": (ws.write_number, formats.date),  # a serial number in a date format is a date cell
+        "number": (ws.write_number, None),
+    }
+    plan = [(j, c.values, *writers[c.kind]) for j, c in enumerate(columns)]
+    n = len(columns[0].values) if columns else 0
+    for i in range(n):
+        row = first_row + i
+        for j, values, write, fmt in plan:
+            v = values[i]
+            if v is not None:
+                write(row, j, v, fmt)
+        for j, fmt in blanks:
+            ws.write_blank(row, j, None, fmt)
 
 
-def _widths(ws: Worksheet, frame: pd.DataFrame, *, minimum: int = 8, maximum: int = 60) -> None:
-    for j, name in enumerate(frame.columns, start=1):
+def _write_value(ws: Any, row: int, col: int, value: Any, formats: _Formats, fmt: Any = None) -> None:
+    """One cell of a key-value block: text neutralised (format ``@``), dates as dates, numbers as numbers."""
+    value = _scalar(value)
+    if value is None:
+        return
+    if isinstance(value, str):
+        ws.write_string(row, col, neutralise_value(value), fmt or formats.text)
+    elif isinstance(value, dt.date):
+        ws.write_datetime(row, col, value, fmt or formats.date)
+    elif isinstance(value, (bool, np.bool_)):
+        ws.write_string(row, col, "true" if value else "false", fmt or formats.text)
+    else:
+        ws.write_number(row, col, value, fmt)
+
+
+def _header(ws: Any, row: int, names: Sequence[str], formats: _Formats) -> None:
+    for j, name in enumerate(names):
+        ws.write_string(row, j, neutralise_value(str(name)), formats.header)
+
+
+def _widths(frame: pd.DataFrame, *, minimum: int = 8, maximum: int = 60) -> list[int]:
+    """Per column: the longer of the header and the first 500 values, plus 2, within 8..60 (dates 10)."""
+    widths = []
+    for name in frame.columns:
         values = frame[name].head(500).astype("str").fillna("")
         longest = int(values.str.len().max()) if len(values) else 0
         if pd.api.types.is_datetime64_any_dtype(frame[name].dtype):
             longest = 10
-        ws.column_dimensions[get_column_letter(j)].width = max(minimum, min(maximum, max(len(str(name)), longest) + 2))
+        widths.append(max(minimum, min(maximum, max(len(str(name)), longest) + 2)))
+    return widths
 
 
-def _protect(ws: Worksheet) -> None:
+def _protect(ws: Any) -> None:
     """Protect the sheet (no password: it guards slips, the control hashes catch edits) but let the
     auditor filter, sort and resize."""
-    ws.protection.sheet = True
-    ws.protection.autoFilter = False
-    ws.protection.sort = False
-    ws.protection.formatColumns = False
-    ws.protection.formatRows = False
+    ws.protect("", {"autofilter": True, "sort": True, "format_columns": True, "format_rows": True})
 
 
 def _outcome_text(outcomes: pd.DataFrame) -> pd.Series:
@@ -622,97 +724,123 @@ def _evidence_sheet_frame(claims: ClaimDir, sample: SampleResult) -> pd.DataFram
     return evidence.loc[:, list(EVIDENCE_HEADER)]
 
 
-def _write_sample_sheet(ws: Worksheet, frame: pd.DataFrame, control: Worksheet) -> None:
+def _write_sample_sheet(ws: Any, control: Any, frame: pd.DataFrame, formats: _Formats) -> None:
+    """Sheet Sample (the locked facts, then the auditor's unlocked cells with their drop-downs) and the
+    ``_control`` sheet: per sampled claim, a hash of each locked cell as written."""
     n = len(frame)
-    last = n + 1
-    full = frame.assign(**{c: None for c in AUDITOR_COLUMNS})
-    _header(ws, 1, SAMPLE_HEADER)
-    _write_rows(ws, 2, frame, date_columns=("attached_on", "closed_on"))
-    unlocked = Protection(locked=False)
-    for r in range(2, last + 1):
-        for name in AUDITOR_COLUMNS:
-            cell = ws.cell(row=r, column=SAMPLE_HEADER.index(name) + 1)
-            cell.protection = unlocked
-            cell.fill = _AUDITOR_FILL
-            cell.number_format = _DATE_FORMAT if name == "checked_on" else "@"
-    if n:
-        yes_no = DataValidation(
-            type="list",
-            formula1='"Y,N"',
-            allow_blank=True,
-            showErrorMessage=True,
-            errorTitle="Y or N",
-            error="Enter Y or N.",
-            showInputMessage=True,
-            promptTitle="Confirmed?",
-            prompt="Y = confirmed by the evidence, N = not confirmed. See sheet Checklist.",
-        )
-        verdict = DataValidation(
-            type="list",
-            formula1='"' + ",".join(VERDICTS) + '"',
-            allow_blank=True,
-            showErrorMessage=True,
-            errorTitle="Verdict",
-            error="Choose valid, invalid or query.",
-            showInputMessage=True,
-            promptTitle="Verdict",
-            prompt="valid, invalid (withdrawn: give the reason in notes) or query (say what in notes).",
-        )
-        checked_on = DataValidation(
-            type="date",
-            operator="between",
-            formula1="36526",  # 2000-01-01
-            formula2="73051",  # 2099-12-31
-            allow_blank=True,
-            showErrorMessage=True,
-            errorTitle="Date",
-            error="Enter the date you checked the claim.",
-        )
-        for dv in (yes_no, verdict, checked_on):
-            ws.add_data_validation(dv)
-        yes_no.add(f"{COLUMN_LETTER[YES_NO_COLUMNS[0]]}2:{COLUMN_LETTER[YES_NO_COLUMNS[-1]]}{last}")
-        verdict.add(f"{COLUMN_LETTER['verdict']}2:{COLUMN_LETTER['verdict']}{last}")
-        checked_on.add(f"{COLUMN_LETTER['checked_on']}2:{COLUMN_LETTER['checked_on']}{last}")
-    ws.freeze_panes = "B2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(SAMPLE_HEADER))}{last}"
-    _widths(ws, full)
+    kinds = {c: "date" if c in _SAMPLE_DATE_COLUMNS else "text" for c in LOCKED_COLUMNS}
+    columns = [_cells(frame[c], kinds[c]) for c in LOCKED_COLUMNS]
+
+    # Everything that is not a cell first (constant_memory streams rows in order).
+    for j, (name, width) in enumerate(zip(LOCKED_COLUMNS, _widths(frame.loc[:, list(LOCKED_COLUMNS)]), strict=True)):
+        ws.set_column(j, j, width, formats.date if kinds[name] == "date" else formats.text)
     for name in AUDITOR_COLUMNS:
-        ws.column_dimensions[COLUMN_LETTER[name]].width = 40 if name == "notes" else max(12, min(len(name) + 2, 32))
+        j = SAMPLE_HEADER.index(name)
+        ws.set_column(j, j, 40 if name == "notes" else max(12, min(len(name) + 2, 32)))
+    ws.freeze_panes(1, 1)
+    ws.autofilter(0, 0, n, len(SAMPLE_HEADER) - 1)
+    if n:
+        yes_first, yes_last = SAMPLE_HEADER.index(YES_NO_COLUMNS[0]), SAMPLE_HEADER.index(YES_NO_COLUMNS[-1])
+        ws.data_validation(
+            1,
+            yes_first,
+            n,
+            yes_last,
+            {
+                "validate": "list",
+                "source": list(YES_NO),
+                "ignore_blank": True,
+                "show_error": True,
+                "error_title": "Y or N",
+                "error_message": "Enter Y or N.",
+                "show_input": True,
+                "input_title": "Confirmed?",
+                "input_message": "Y = confirmed by the evidence, N = not confirmed. See sheet Checklist.",
+            },
+        )
+        verdict_col = SAMPLE_HEADER.index("verdict")
+        ws.data_validation(
+            1,
+            verdict_col,
+            n,
+            verdict_col,
+            {
+                "validate": "list",
+                "source": list(VERDICTS),
+                "ignore_blank": True,
+                "show_error": True,
+                "error_title": "Verdict",
+                "error_message": "Choose valid, invalid or query.",
+                "show_input": True,
+                "input_title": "Verdict",
+                "input_message": "valid, invalid (withdrawn: give the reason in notes) or query (say what in notes).",
+            },
+        )
+        checked_on_col = SAMPLE_HEADER.index("checked_on")
+        ws.data_validation(
+            1,
+            checked_on_col,
+            n,
+            checked_on_col,
+            {
+                "validate": "date",
+                "criteria": "between",
+                "minimum": 36526,  # 2000-01-01
+                "maximum": 73051,  # 2100-01-01
+                "ignore_blank": True,
+                "show_error": True,
+                "error_title": "Date",
+                "error_message": "Enter the date you checked the claim.",
+            },
+        )
     _protect(ws)
 
-    # The control sheet: per sampled claim, a hash of each locked cell (as written).
-    _header(control, 1, ("claim_reference", "row", *LOCKED_COLUMNS))
-    for i, values in enumerate(frame.itertuples(index=False, name=None)):
-        record = dict(zip(LOCKED_COLUMNS, values, strict=True))
-        ref = str(record["claim_reference"])
-        written = {c: ws.cell(row=i + 2, column=j + 1).value for j, c in enumerate(LOCKED_COLUMNS)}
-        _put(control, i + 2, 1, ref, text=True)
-        _put(control, i + 2, 2, i + 2)
-        for j, c in enumerate(LOCKED_COLUMNS, start=3):
-            _put(control, i + 2, j, _cell_hash(ref, c, written[c]), text=True)
+    _header(ws, 0, SAMPLE_HEADER, formats)
+    auditor = [
+        (SAMPLE_HEADER.index(name), formats.auditor_date if name == "checked_on" else formats.auditor_text)
+        for name in AUDITOR_COLUMNS
+    ]
+    _write_table(ws, 1, columns, formats, blanks=auditor)  # each row: its locked cells, then the auditor's
+
+    # _control: the hash of each locked cell as it reads back (text as written, dates as ISO dates)
+    canonical: dict[str, list[str]] = {}
+    for name, cells in zip(LOCKED_COLUMNS, columns, strict=True):
+        if kinds[name] == "date":
+            canonical[name] = frame[name].dt.strftime("%Y-%m-%d").fillna("").tolist()
+        else:
+            canonical[name] = ["" if v is None else _as_read_back(v) for v in cells.values]
+    refs = canonical["claim_reference"]
+    hashes = [
+        _Cells([_hash_text(ref, name, text) for ref, text in zip(refs, canonical[name], strict=True)], "text")
+        for name in LOCKED_COLUMNS
+    ]
+    control.set_column(0, 0, 16, formats.text)
+    _header(control, 0, ("claim_reference", "row", *LOCKED_COLUMNS), formats)
+    rows = _Cells(list(range(2, n + 2)), "number")  # the sheet row each claim was written to
+    _write_table(control, 1, [_Cells(refs, "text"), rows, *hashes], formats)
 
 
-def _write_key_values(ws: Worksheet, row: int, title: str, pairs: Sequence[tuple[str, Any]]) -> int:
-    cell = _put(ws, row, 1, title)
-    cell.font = Font(bold=True, size=12)
+def _write_key_values(ws: Any, row: int, title: str, pairs: Sequence[tuple[str, Any]], formats: _Formats) -> int:
+    ws.write_string(row, 0, title, formats.title)
     row += 1
     for key, value in pairs:
-        _put(ws, row, 1, key).font = _HEADER_FONT
-        _put(ws, row, 2, value, text=isinstance(value, str), date=isinstance(value, dt.date))
+        ws.write_string(row, 0, neutralise_value(key), formats.key)
+        _write_value(ws, row, 1, value, formats)
         row += 1
     return row + 1
 
 
-def _write_table_block(ws: Worksheet, row: int, title: str, frame: pd.DataFrame) -> int:
-    cell = _put(ws, row, 1, title)
-    cell.font = Font(bold=True, size=12)
-    _header(ws, row + 1, list(frame.columns))
-    numbers = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c].dtype)]
-    _write_rows(ws, row + 2, frame, number_columns=numbers)
+def _write_table_block(ws: Any, row: int, title: str, frame: pd.DataFrame, formats: _Formats) -> int:
+    ws.write_string(row, 0, title, formats.title)
+    _header(ws, row + 1, list(frame.columns), formats)
+    columns = [
+        _cells(frame[c], "number" if pd.api.types.is_numeric_dtype(frame[c].dtype) else "text") for c in frame.columns
+    ]
+    _write_table(ws, row + 2, columns, formats)
     return row + 2 + len(frame) + 1
 
 
-def _write_method_sheet(ws: Worksheet, claims: ClaimDir, sample: SampleResult, out_dir: Path) -> None:
+def _write_method_sheet(ws: Any, claims: ClaimDir, sample: SampleResult, out_dir: Path, formats: _Formats) -> None:
     summary = claims.run_summary
     framework = summary.get("framework") or {}
     if not isinstance(framework, dict):
@@ -741,8 +869,11 @@ def _write_method_sheet(ws: Worksheet, claims: ClaimDir, sample: SampleResult, o
         ("framework sha256", str(framework.get("sha256", ""))),
         ("produced on", dt.date.today()),
     ]
-    row = _write_key_values(ws, 1, "How this sample was drawn", pairs)
-    row = _write_table_block(ws, row, "Strata", sample.strata)
+    for col, width in enumerate((60, 70, 12, 12)):
+        ws.set_column(col, col, width)
+    _protect(ws)
+    row = _write_key_values(ws, 0, "How this sample was drawn", pairs, formats)
+    row = _write_table_block(ws, row, "Strata", sample.strata, formats)
     inputs = summary.get("inputs") or []
     inputs_frame = pd.DataFrame(
         [
@@ -753,34 +884,37 @@ def _write_method_sheet(ws: Worksheet, claims: ClaimDir, sample: SampleResult, o
         columns=["path", "sha256", "rows"],
     )
     inputs_frame["rows"] = pd.to_numeric(inputs_frame["rows"], errors="coerce").astype("Int64")
-    row = _write_table_block(ws, row, "Input files of the claim run (from run_summary.json)", inputs_frame)
+    row = _write_table_block(ws, row, "Input files of the claim run (from run_summary.json)", inputs_frame, formats)
     claim_files = pd.DataFrame(
         {"file": list(claims.file_hashes), "sha256": list(claims.file_hashes.values())}, columns=["file", "sha256"]
     )
-    _write_table_block(ws, row, "Claim run files read by this spot check", claim_files)
-    ws.column_dimensions["A"].width = 60
-    ws.column_dimensions["B"].width = 70
-    ws.column_dimensions["C"].width = 12
-    ws.column_dimensions["D"].width = 12
+    _write_table_block(ws, row, "Claim run files read by this spot check", claim_files, formats)
+
+
+def _write_checklist_sheet(ws: Any, formats: _Formats) -> None:
+    for col, width in enumerate((10, 45, 90, 32)):
+        ws.set_column(col, col, width)
     _protect(ws)
+    ws.write_string(0, 0, "The Department's spot-check questions: answer them for every claim on sheet Sample.", formats.title)
+    _header(ws, 2, ("question", "what to check", "evidence to look for", "answer in column"), formats)
+    for i, values in enumerate(CHECKLIST):
+        for j, value in enumerate(values):
+            ws.write_string(3 + i, j, neutralise_value(value), formats.wrapped_text)
 
 
-def _write_checklist_sheet(ws: Worksheet) -> None:
-    _put(ws, 1, 1, "The Department's spot-check questions: answer them for every claim on sheet Sample.").font = Font(
-        bold=True, size=12
-    )
-    frame = pd.DataFrame(CHECKLIST, columns=["question", "what to check", "evidence to look for", "answer in column"])
-    _header(ws, 3, list(frame.columns))
-    _write_rows(ws, 4, frame)
-    for r in range(4, 4 + len(frame)):
-        for c in range(1, 5):
-            ws.cell(row=r, column=c).alignment = Alignment(wrap_text=True, vertical="top")
-    for letter, width in zip("ABCD", (10, 45, 90, 32), strict=True):
-        ws.column_dimensions[letter].width = width
+def _write_evidence_sheet(ws: Any, evidence: pd.DataFrame, formats: _Formats) -> None:
+    kinds = {c: "date" if c == "event_date" else "number" if c == "source_row" else "text" for c in EVIDENCE_HEADER}
+    columns = [_cells(evidence[c], kinds[c]) for c in EVIDENCE_HEADER]
+    for j, (name, width) in enumerate(zip(EVIDENCE_HEADER, _widths(evidence), strict=True)):
+        ws.set_column(j, j, width, formats.date if kinds[name] == "date" else None if kinds[name] == "number" else formats.text)
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, len(evidence), len(EVIDENCE_HEADER) - 1)
     _protect(ws)
+    _header(ws, 0, EVIDENCE_HEADER, formats)
+    _write_table(ws, 1, columns, formats)
 
 
-def _write_meta_sheet(ws: Worksheet, claims: ClaimDir, sample: SampleResult) -> None:
+def _write_meta_sheet(ws: Any, claims: ClaimDir, sample: SampleResult, formats: _Formats) -> None:
     pairs = [
         ("format", WORKBOOK_FORMAT),
         ("run_id", str(claims.run_summary.get("run_id", ""))),
@@ -791,16 +925,18 @@ def _write_meta_sheet(ws: Worksheet, claims: ClaimDir, sample: SampleResult) -> 
         ("rate", sample.rate),
         ("min_n", sample.min_n),
     ]
-    _header(ws, 1, ("key", "value"))
-    for i, (key, value) in enumerate(pairs, start=2):
-        _put(ws, i, 1, key, text=True)
-        _put(ws, i, 2, value, text=isinstance(value, str))
+    _header(ws, 0, ("key", "value"), formats)
+    for i, (key, value) in enumerate(pairs, start=1):
+        ws.write_string(i, 0, key, formats.text)
+        _write_value(ws, i, 1, value, formats)
 
 
 def write_workbook(claim_dir: Path | str | ClaimDir, sample: SampleResult, out: Path | str) -> Path:
     """Write ``spot_check.xlsx`` (``out`` is the folder, or the .xlsx path itself), atomically.
 
-    ``claim_dir`` is the claim run's folder (or a ``ClaimDir`` already read from it).
+    ``claim_dir`` is the claim run's folder (or a ``ClaimDir`` already read from it). Written with
+    xlsxwriter, cells typed by column (text never a formula, URL or number; dates as dates), row by
+    row; the workbook structure is locked.
     """
     out = Path(out)
     path = out if out.suffix.lower() == ".xlsx" else out / WORKBOOK_NAME
@@ -808,34 +944,31 @@ def write_workbook(claim_dir: Path | str | ClaimDir, sample: SampleResult, out: 
     sample_frame = _sample_sheet_frame(claims, sample)
     evidence = _evidence_sheet_frame(claims, sample)
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "Sample"
-    evidence_ws = wb.create_sheet("Evidence")
-    method_ws = wb.create_sheet("Method")
-    checklist_ws = wb.create_sheet("Checklist")
-    control_ws = wb.create_sheet("_control")
-    meta_ws = wb.create_sheet("_meta")
-
-    _write_sample_sheet(ws, sample_frame, control_ws)
-
-    _header(evidence_ws, 1, EVIDENCE_HEADER)
-    _write_rows(evidence_ws, 2, evidence, date_columns=("event_date",), number_columns=("source_row",))
-    evidence_ws.freeze_panes = "A2"
-    evidence_ws.auto_filter.ref = f"A1:{get_column_letter(len(EVIDENCE_HEADER))}{len(evidence) + 1}"
-    _widths(evidence_ws, evidence)
-    _protect(evidence_ws)
-
-    _write_method_sheet(method_ws, claims, sample, path.parent)
-    _write_checklist_sheet(checklist_ws)
-    _write_meta_sheet(meta_ws, claims, sample)
-    for hidden in (control_ws, meta_ws):
-        hidden.sheet_state = "veryHidden"
-        _protect(hidden)
-    wb.security = WorkbookProtection(lockStructure=True)
-    wb.active = 0
     with atomic_path(path) as tmp:
-        wb.save(tmp)
+        # xlsxwriter assembles the parts in temporary files: beside the output, not in /tmp
+        book = _StructureLockedWorkbook(str(tmp), {**_XLSX_OPTIONS, "tmpdir": str(tmp.parent)})
+        try:
+            formats = _Formats.of(book)
+            sample_ws = book.add_worksheet("Sample")
+            evidence_ws = book.add_worksheet("Evidence")
+            method_ws = book.add_worksheet("Method")
+            checklist_ws = book.add_worksheet("Checklist")
+            control_ws = book.add_worksheet("_control")
+            meta_ws = book.add_worksheet("_meta")
+            _write_sample_sheet(sample_ws, control_ws, sample_frame, formats)
+            _write_evidence_sheet(evidence_ws, evidence, formats)
+            _write_method_sheet(method_ws, claims, sample, path.parent, formats)
+            _write_checklist_sheet(checklist_ws, formats)
+            _write_meta_sheet(meta_ws, claims, sample, formats)
+            for hidden in (control_ws, meta_ws):
+                hidden.very_hidden()
+                _protect(hidden)
+            sample_ws.activate()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                book.close()  # removes the row files; atomic_path then removes the half-written workbook
+            raise
+        book.close()
     return path
 
 
