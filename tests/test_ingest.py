@@ -357,3 +357,40 @@ def test_ragged_csv_stops_naming_the_file(tmp_path):
     (folder / "health.csv").write_text("person_id,recorded_on,issue\n0001,2020-01-01,other,extra,cells\n", encoding="utf-8")
     with pytest.raises(InputError, match="health.csv"):
         ingest(folder)
+
+
+# --- synthetic cohorts: clean ones pass, every injected error is caught where the manifest says ---
+
+
+@pytest.mark.parametrize("xlsx", [False, True], ids=["csv", "xlsx"])
+def test_every_injected_error_is_reported_at_its_row_and_column(tmp_path, xlsx):
+    from tfclaims.synth import generate_cohort, write_cohort
+
+    synthetic = generate_cohort(120, seed=11, error_rate=0.03)
+    write_cohort(synthetic, tmp_path / "c", xlsx=xlsx)
+    r = ingest(tmp_path / "c" / "cohort.xlsx" if xlsx else tmp_path / "c")
+    manifest = pd.read_csv(tmp_path / "c" / "synth" / "manifest.csv", dtype=str, keep_default_na=False)
+    assert len(manifest) and manifest["error_class"].nunique() >= 15
+    key = ["table", "row"]
+    found = r.errors.assign(row=r.errors["row"].astype(str))[key].drop_duplicates()
+    expected = manifest[key].drop_duplicates()
+    # every injected row is quarantined, and nothing else is
+    assert sorted(map(tuple, found.values)) == sorted(map(tuple, expected.values))
+    # and the error names the injected column (duplicate keys name the key column)
+    cells = set(map(tuple, r.errors.assign(row=r.errors["row"].astype(str))[["table", "row", "column"]].values))
+    missed = [t for t in map(tuple, manifest[["table", "row", "column"]].values) if t not in cells]
+    assert not missed, missed[:5]
+    if xlsx:
+        assert set(r.errors["sheet"]) == set(manifest["sheet"])
+    for c in r.counts:
+        assert c.read == c.accepted + c.quarantined
+
+
+def test_a_clean_synthetic_cohort_passes_untouched(tmp_path):
+    from tfclaims.synth import generate_cohort, write_cohort
+
+    synthetic = generate_cohort(150, seed=5)
+    write_cohort(synthetic, tmp_path / "c")
+    r = ingest(tmp_path / "c")
+    assert r.errors.empty
+    assert {c.table: c.accepted for c in r.counts} == {t: len(df) for t, df in synthetic.tables.items()}

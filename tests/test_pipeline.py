@@ -26,6 +26,8 @@ from tfclaims.write import sha256_file
 A = dt.date(2020, 3, 31)
 KEY = "test-council-secret"
 
+pytest_plugins = ["postgres"]  # the throwaway PostgreSQL server of tests/postgres.py
+
 
 def cli(*args: str) -> int:
     with pytest.raises(SystemExit) as exit_info:
@@ -278,3 +280,20 @@ def test_large_workbooks_written_in_the_background_are_complete_and_recorded(tmp
     assert len(decisions) == len(pd.read_csv(tmp_path / "out" / "claim_decisions.csv", dtype=str))
     record = audit.read_records(tmp_path / "audit.jsonl")[-1]
     assert {"validation_errors.xlsx", "claim_decisions.xlsx"} <= {Path(o["path"]).name for o in record["outputs"]}
+
+
+
+@pytest.mark.postgres
+def test_claim_runs_against_a_real_postgresql_ledger(tmp_path, postgres_url):
+    cohort = _cohort_copy(tmp_path)
+    opts = Options(cohort, tmp_path / "one", CouncilConfig(reference_key=KEY), audit_path=tmp_path / "audit.jsonl")
+    first = claim(opts, ClaimOptions(A, postgres_url)).summary
+    assert first["claims"] > 0
+    again = Options(cohort, tmp_path / "two", CouncilConfig(reference_key=KEY), audit_path=tmp_path / "audit.jsonl")
+    second = claim(again, ClaimOptions(A, postgres_url)).summary
+    assert second["claims"] == 0 and second["decisions"]["no_claim:already_claimed"] == first["claims"]
+    with Ledger.open(postgres_url) as book:
+        assert len(book.active_claims("tf-phase2")) == first["claims"]
+        head = book.audit_head(str((tmp_path / "audit.jsonl").resolve()))
+    assert head is not None and head[1] == 2  # the ledger keeps the audit trail's head
+    assert audit.verify(tmp_path / "audit.jsonl", audit.FileHeadStore(tmp_path / "audit.jsonl")).ok

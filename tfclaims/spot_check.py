@@ -59,7 +59,7 @@ from schemas.claim import DECISION_COLUMNS
 from schemas.rules import EVIDENCE_COLUMNS, OUTCOME_COLUMNS
 from tfclaims.errors import InputError, OutputValidationError
 from tfclaims.write import (
-    _excel_serials,
+    excel_serials,
     atomic_path,
     neutralise,
     neutralise_value,
@@ -576,7 +576,7 @@ def _cells(s: pd.Series, kind: str) -> _Cells:
     """Convert one column once, vectorised: text neutralised (an empty text is a blank cell), dates as
     Excel serial day numbers, numbers as numbers; missing values None."""
     if kind == "date":
-        return _Cells(_excel_serials(pd.to_datetime(s).astype("datetime64[ns]")), kind)
+        return _Cells(excel_serials(pd.to_datetime(s).astype("datetime64[ns]")), kind)
     if kind == "number":
         values = s.astype("Float64" if pd.api.types.is_float_dtype(s.dtype) else "Int64")
         return _Cells(values.to_numpy(dtype=object, na_value=None).tolist(), kind)

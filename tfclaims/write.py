@@ -281,7 +281,7 @@ class _XlsxColumn:
     is_number: bool  # the old column format rule: numeric columns get no text format
 
 
-def _excel_serials(s: pd.Series) -> list[Any]:
+def excel_serials(s: pd.Series) -> list[Any]:
     """Excel serial day numbers (floats) of a datetime64 column, None where missing; vectorised."""
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         raise ValueError(f"column {s.name!r}: Excel does not support datetimes with timezones")
@@ -337,7 +337,7 @@ def _xlsx_column(col: Any, s: pd.Series) -> _XlsxColumn:
     header = str(col)
     dtype = s.dtype
     if pd.api.types.is_datetime64_any_dtype(dtype):
-        return _XlsxColumn(header, _excel_serials(s), "date", 12, False)
+        return _XlsxColumn(header, excel_serials(s), "date", 12, False)
     if pd.api.types.is_bool_dtype(dtype):
         text = s.map({True: "true", False: "false"}).astype(object)
         values = text.where(s.notna(), None).tolist()  # boolean NA: blank
