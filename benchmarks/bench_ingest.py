@@ -71,7 +71,6 @@ def main() -> None:
     path = make_cohort(args.families, args.xlsx)
     results = {m: [run(m, path) for _ in range(args.repeat)] for m in ("floor", "ingest")}
     med = {m: statistics.median(r["seconds"] for r in rs) for m, rs in results.items()}
-    people_path = path.parent / "people.csv" if not args.xlsx else None
     report = {
         "cohort": str(path),
         "rows": results["ingest"][0]["rows"],

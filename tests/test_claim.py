@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
-import pytest
 
 from schemas.claim import ClaimDecisions
 from tfclaims.claim import ClaimRules, LedgerState, apply_allocation, decide, family_reference, pence_to_gbp, settle_with_ledger

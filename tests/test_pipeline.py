@@ -17,7 +17,6 @@ import pytest
 from tfclaims import audit
 from tfclaims.cli import main
 from tfclaims.config import CouncilConfig
-from tfclaims.errors import InputError
 from tfclaims.ledger import Ledger
 from tfclaims.paths import REPO_ROOT, SAMPLE_COHORT_DIR
 from tfclaims.pipeline import ClaimOptions, Options, SampleOptions, claim, demo, run

@@ -92,7 +92,6 @@ shipped model): ~910 unlinked rows each, precision 1.0, recall 0.987-0.995. With
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 
 from tfclaims.cli import app
 from tfclaims.cli._common import AuditOpt, ConfigOpt, InputOpt, OperatorOpt, OutOpt, StrictOpt, print_counts, print_outputs, resolve_out

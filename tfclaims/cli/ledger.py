@@ -11,7 +11,7 @@ import typer
 
 from tfclaims.cli import app
 from tfclaims.errors import InputError
-from tfclaims.ledger import STATUSES, Ledger
+from tfclaims.ledger import STATUSES
 from tfclaims.paths import REPORTS_DIR
 from tfclaims.pipeline import ledger_action
 
