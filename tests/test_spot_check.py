@@ -382,6 +382,21 @@ def test_missing_file_or_column_names_the_file(tmp_path: Path) -> None:
         load_claim_dir(claim_dir)
 
 
+def test_bad_numbers_and_dates_in_the_claim_folder_name_file_row_and_column(tmp_path: Path) -> None:
+    claim_dir = make_claim_dir(tmp_path / "claim", routes={"ssp": 3})
+    ev = pd.read_csv(claim_dir / "eligibility_evidence.csv", dtype=str, keep_default_na=False)
+    ev.loc[1, "source_row"] = "12.5"
+    ev.to_csv(claim_dir / "eligibility_evidence.csv", index=False)
+    with pytest.raises(InputError, match=r"eligibility_evidence.csv, row 3, column source_row: '12.5' is not a whole number"):
+        load_claim_dir(claim_dir)
+    claim_dir = make_claim_dir(tmp_path / "claim2", routes={"ssp": 3})
+    reg = pd.read_csv(claim_dir / "claim_register.csv", dtype=str, keep_default_na=False)
+    reg.loc[0, "attached_on"] = "31/03/2019"
+    reg.to_csv(claim_dir / "claim_register.csv", index=False)
+    with pytest.raises(InputError, match=r"claim_register.csv, row 2, column attached_on: '31/03/2019' is not an ISO date"):
+        load_claim_dir(claim_dir)
+
+
 # --- filling the workbook and reading it back -------------------------------------------------
 
 

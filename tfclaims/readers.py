@@ -105,7 +105,7 @@ def _finish(
     return RawPart(table=table, file=file, sheet=sheet, frame=out, extra_columns=extra)
 
 
-def _read_csv_arrow(path: Path) -> pd.DataFrame | None:
+def read_csv_as_text(path: Path) -> pd.DataFrame | None:
     """Every cell as text with Arrow's multi-threaded reader (blank lines kept, so row numbers hold).
 
     None when Arrow cannot read it plainly (ragged rows, a newline inside a quoted cell, not UTF-8):
@@ -140,7 +140,7 @@ def _read_csv_arrow(path: Path) -> pd.DataFrame | None:
 
 
 def read_csv(path: Path, table: str, columns: Mapping[str, Iterable[str]], aliases: Mapping[str, Mapping[str, str]]) -> RawPart:
-    frame = _read_csv_arrow(path)
+    frame = read_csv_as_text(path)
     if frame is not None and len(frame):
         headers = frame.iloc[0].tolist()
         body = frame.iloc[1:].reset_index(drop=True)

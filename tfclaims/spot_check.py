@@ -58,6 +58,7 @@ from schemas.spot_check import (
 from schemas.claim import DECISION_COLUMNS
 from schemas.rules import EVIDENCE_COLUMNS, OUTCOME_COLUMNS
 from tfclaims.errors import InputError, OutputValidationError
+from tfclaims.readers import read_csv_as_text
 from tfclaims.write import (
     excel_serials,
     atomic_path,
@@ -128,10 +129,15 @@ def _read_claim_csv(
     path = claim_dir / name
     if not path.is_file():
         raise InputError(f"{path}: file not found (the claim stage writes it; is --claim-dir a claim run's output folder?)")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot be read as a UTF-8 CSV file: {exc}") from exc
+    fast = read_csv_as_text(path)  # Arrow's reader; None sends an unusual file to pandas, which names its problem
+    if fast is not None and len(fast) and len(set(fast.iloc[0])) == fast.shape[1]:
+        df = fast.iloc[1:].set_axis(list(fast.iloc[0]), axis=1).reset_index(drop=True)
+        df = df.where(df.ne(""))
+    else:
+        try:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: cannot be read as a UTF-8 CSV file: {exc}") from exc
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise InputError(f"{path}: missing column(s): {', '.join(missing)}")
@@ -146,7 +152,12 @@ def _read_claim_csv(
         df[col] = parsed
     for col in integers:
         raw = df[col]
-        parsed = pd.to_numeric(raw, errors="coerce")
+        try:  # Arrow's cast: fast for a clean column; anything odd takes the checking path below
+            df[col] = raw.astype("int64[pyarrow]").astype("Int64")
+            continue
+        except (ValueError, TypeError):  # pyarrow.ArrowInvalid is a ValueError
+            pass
+        parsed = pd.to_numeric(raw.astype(object), errors="coerce")
         bad = (raw.notna() & parsed.isna()) | (parsed.notna() & (parsed != parsed.round()))
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
