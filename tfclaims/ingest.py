@@ -375,10 +375,14 @@ def ingest(source: Path | str, config: CouncilConfig | None = None, *, step: Ste
     tables: dict[str, pd.DataFrame] = {}
     error_frames: list[pd.DataFrame] = []
     counts: dict[str, TableCount] = {}
+    file_rows: dict[str, int] = {}
+    for p in raw.parts:
+        file_rows[p.file] = file_rows.get(p.file, 0) + len(p.frame)
     for table in TABLES:
         parts = [p for p in raw.parts if p.table == table]
         if not parts:
             continue
+        raw.parts = [p for p in raw.parts if p.table != table]  # the raw text is not needed once typed: free it
         accepted, errors, count = step(f"validate {table}", validate_table, table, parts, specs[table])
         tables[table], counts[table] = accepted, count
         error_frames.append(errors)
@@ -393,9 +397,6 @@ def ingest(source: Path | str, config: CouncilConfig | None = None, *, step: Ste
                 error_frames.append(orphan_errors)
     errors = pd.concat([e for e in error_frames if len(e)], ignore_index=True) if any(len(e) for e in error_frames) else empty_errors()
     errors = ValidationErrors.validate(errors)
-    file_rows: dict[str, int] = {}
-    for p in raw.parts:
-        file_rows[p.file] = file_rows.get(p.file, 0) + len(p.frame)
     return IngestResult(
         cohort=Cohort(tables), errors=errors, counts=[counts[t] for t in TABLES if t in counts],
         ignored=raw.ignored, files=raw.files, file_rows=file_rows,

@@ -226,6 +226,7 @@ def _prepare(opts: Options, files: RunFiles, rec: audit.RunRecord, step: Step) -
     if opts.link_decisions is not None:  # a reviewer's decisions are an input of the run like the cohort
         rec.input(opts.link_decisions)
     linked = step("link", _link, result.cohort, opts)
+    result.cohort = linked.cohort  # the unlinked copies of the event tables are not needed any more
     files.csv("unmatched.csv", linked.unmatched)
     for table, frame in linked.cohort.tables.items():
         files.parquet(f"accepted/{table}.parquet", frame)
