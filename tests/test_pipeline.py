@@ -52,7 +52,8 @@ def test_demo_writes_every_stage_and_its_summary_reconciles(demo_run):
     errors = pd.read_csv(out / "validation_errors.csv", dtype=str)
     for table, c in s["tables"].items():
         assert errors[errors["table"] == table]["row"].nunique() == c["quarantined"]
-    # every output listed with the hash of what is on disk
+    # every input and output listed with the hash of what is on disk
+    assert len(s["inputs"]) == 13 and all(sha256_file(i["path"]) == i["sha256"] for i in s["inputs"])
     for f in s["outputs"]:
         if f["name"] != "run_summary.json":
             assert sha256_file(out / f["name"]) == f["sha256"], f["name"]

@@ -732,6 +732,16 @@ class RunRecord:
         if person_ids is not None:
             self._people.update(keyed_hashes(person_ids, self._key, "person"))
 
+    @property
+    def inputs(self) -> list[dict[str, Any]]:
+        """The inputs recorded so far (paths, SHA-256, row counts), for a run summary to reuse."""
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[dict[str, Any]]:
+        """The outputs recorded so far (path, SHA-256, purpose, recipient)."""
+        return list(self._outputs)
+
     def note(self, key: str, value: Any) -> None:
         """A small fact about the run (counts, seed, sample size). No personal data."""
         self._notes[key] = json.loads(canonical_json(value))

@@ -84,7 +84,7 @@ class RunFiles:
         entry = {"name": Path(name).as_posix(), "sha256": sha256_file(path)}
         if self.record is not None:
             self.record.output(path)
-            entry["recipient"] = self.record._outputs[-1]["recipient"]
+            entry["recipient"] = self.record.outputs[-1]["recipient"]
         self.files = [f for f in self.files if f["name"] != entry["name"]] + [entry]
         return path
 
@@ -251,6 +251,18 @@ def _table_counts(prep: Prepared) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _input_hashes(prep: Prepared, rec: audit.RunRecord) -> list[dict[str, Any]]:
+    """Each cohort file with its SHA-256 (as the audit record computed it: files are hashed once) and rows."""
+    known: dict[str, str] = {}
+    for entry in rec.inputs:
+        if entry.get("kind") == "folder":
+            known.update({str(Path(entry["path"]) / f["path"]): f["sha256"] for f in entry["files"]})
+        elif "sha256" in entry:
+            known[entry["path"]] = entry["sha256"]
+    return [{"path": str(p), "sha256": known.get(str(p)) or sha256_file(p), "rows": prep.ingest.file_rows.get(p.name, 0)}
+            for p in prep.ingest.files]
+
+
 def _summary(command: str, opts: Options, prep: Prepared | None, rec: audit.RunRecord, **more: Any) -> dict[str, Any]:
     s: dict[str, Any] = {
         "run_id": opts.run_id,
@@ -263,7 +275,7 @@ def _summary(command: str, opts: Options, prep: Prepared | None, rec: audit.RunR
         s["tables"] = _table_counts(prep)
         s["not_supplied"] = [t for t in TABLES if not prep.ingest.cohort.supplied(t)]
         s["ignored"] = prep.ingest.ignored
-        s["inputs"] = [{"path": str(p), "sha256": sha256_file(p), "rows": prep.ingest.file_rows.get(p.name, 0)} for p in prep.ingest.files]
+        s["inputs"] = _input_hashes(prep, rec)
     s.update(more)
     return s
 
