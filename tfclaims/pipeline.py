@@ -211,17 +211,28 @@ class Prepared:
     link_counts: pd.DataFrame | None
 
 
-def _prepare(opts: Options, files: RunFiles, rec: audit.RunRecord, step: Step) -> Prepared:
+def _ingest_stage(opts: Options, files: RunFiles, rec: audit.RunRecord, step: Step) -> IngestResult:
+    """Read and validate the cohort, record it in the audit trail, write the row-level error report."""
     progress(f"reading and validating {opts.input_path}")
     result = ingest(opts.input_path, opts.config, step=step)
     rec.input(opts.input_path, rows=result.file_rows)
     rec.touched(family_ids=result.cohort.people["family_id"], person_ids=result.cohort.people["person_id"])
+    rec.note("quarantined_rows", result.quarantined_rows)
     files.csv("validation_errors.csv", result.errors)
     files.xlsx("validation_errors.xlsx", {"Errors": result.errors, "Counts": result.counts_frame()}, notes={
         "Errors": ["Rows left out of this run. Each names the file, sheet and row as you see them in Excel or an editor."],
     })
+    return result
+
+
+def _strict_failure(result: IngestResult, files: RunFiles) -> InputError:
+    return InputError(f"--strict: {result.quarantined_rows} row(s) quarantined; see {files.out / 'validation_errors.csv'}")
+
+
+def _prepare(opts: Options, files: RunFiles, rec: audit.RunRecord, step: Step) -> Prepared:
+    result = _ingest_stage(opts, files, rec, step)
     if opts.strict and result.quarantined_rows:
-        raise InputError(f"--strict: {result.quarantined_rows} row(s) quarantined; see {files.out / 'validation_errors.csv'}")
+        raise _strict_failure(result, files)
     progress("linking source rows to people")
     if opts.link_decisions is not None:  # a reviewer's decisions are an input of the run like the cohort
         rec.input(opts.link_decisions)
@@ -304,21 +315,15 @@ def validate(opts: Options, *, step: Step = direct) -> Outcome:
     """``tfclaims validate``: ingest and validation only (purpose: identification)."""
     with _audited("validate", opts) as rec:
         files = RunFiles(opts.out, rec)
-        result = ingest(opts.input_path, opts.config, step=step)
-        rec.input(opts.input_path, rows=result.file_rows)
-        rec.touched(family_ids=result.cohort.people["family_id"], person_ids=result.cohort.people["person_id"])
-        files.csv("validation_errors.csv", result.errors)
-        files.xlsx("validation_errors.xlsx", {"Errors": result.errors, "Counts": result.counts_frame()})
-        prep = Prepared(result, result.cohort, pd.DataFrame(), None)
-        summary = _summary("validate", opts, prep, rec)
+        result = _ingest_stage(opts, files, rec, step)
+        summary = _summary("validate", opts, Prepared(result, result.cohort, pd.DataFrame(), None), rec)
         if opts.strict and result.quarantined_rows:
             summary["status"] = "failed: --strict and rows were quarantined"
             _finish(files, summary)
-            raise InputError(f"--strict: {result.quarantined_rows} row(s) quarantined; see {opts.out / 'validation_errors.csv'}")
+            raise _strict_failure(result, files)
         for table, frame in result.cohort.tables.items():
             files.parquet(f"accepted/{table}.parquet", frame)
         summary["status"] = "succeeded"
-        rec.note("quarantined_rows", result.quarantined_rows)
         return Outcome(opts.run_id, opts.out, _finish(files, summary))
 
 
