@@ -244,6 +244,11 @@ def _prepare(opts: Options, files: RunFiles, rec: audit.RunRecord, step: Step) -
     return Prepared(result, linked.cohort, linked.unmatched, linked.counts)
 
 
+def _record_framework(rec: audit.RunRecord, fw: Framework) -> None:
+    """The rules in force, with their hashes, in the run's audit record."""
+    rec.framework(fw.name, fw.version, fw.sha256, plan=fw.plan.path if fw.plan else None, plan_sha256=fw.plan.sha256 if fw.plan else None)
+
+
 def _link(cohort: Cohort, opts: Options) -> Any:
     from tfclaims.link import link, read_link_decisions
 
@@ -344,7 +349,7 @@ def identify(opts: Options, as_of: dt.date, *, step: Step = direct) -> Outcome:
 
     fw = opts.load_framework()
     with _audited("identify", opts, as_of=as_of) as rec:
-        rec.framework(fw.name, fw.version, fw.sha256, plan=fw.plan.path if fw.plan else None)
+        _record_framework(rec, fw)
         files = RunFiles(opts.out, rec)
         prep = _prepare(opts, files, rec, step)
         progress(f"identifying eligible families at {as_of}")
@@ -376,7 +381,7 @@ def track(opts: Options, as_of: dt.date, *, step: Step = direct) -> Outcome:
 
     fw = opts.load_framework()
     with _audited("track", opts, as_of=as_of) as rec:
-        rec.framework(fw.name, fw.version, fw.sha256, plan=fw.plan.path if fw.plan else None)
+        _record_framework(rec, fw)
         files = RunFiles(opts.out, rec)
         prep = _prepare(opts, files, rec, step)
         progress(f"tracking outcomes at {as_of}")
@@ -503,7 +508,7 @@ def _claim_stage(opts: Options, claim: ClaimOptions, files: RunFiles, rec: audit
     from schemas.claim import DECISION_COLUMNS, ClaimDecisions, ClaimRegister
 
     fw = opts.load_framework()
-    rec.framework(fw.name, fw.version, fw.sha256, plan=fw.plan.path if fw.plan else None)
+    _record_framework(rec, fw)
     key = _reference_key(opts, claim)
     prep = _prepare(opts, files, rec, step)
     programme = prep.cohort.get("programme")
