@@ -297,3 +297,21 @@ def test_claim_runs_against_a_real_postgresql_ledger(tmp_path, postgres_url):
         head = book.audit_head(str((tmp_path / "audit.jsonl").resolve()))
     assert head is not None and head[1] == 2  # the ledger keeps the audit trail's head
     assert audit.verify(tmp_path / "audit.jsonl", audit.FileHeadStore(tmp_path / "audit.jsonl")).ok
+
+
+def test_a_local_plan_changes_the_rules_and_is_recorded_with_its_hash(tmp_path):
+    plan = REPO_ROOT / "data" / "local_plans" / "example-council.yaml"
+    base = Options(SAMPLE_COHORT_DIR, tmp_path / "base", audit_path=tmp_path / "audit.jsonl")
+    local = Options(SAMPLE_COHORT_DIR, tmp_path / "plan", plan=plan, audit_path=tmp_path / "audit.jsonl")
+    from tfclaims.pipeline import identify
+
+    a = identify(base, A).summary
+    b = identify(local, A).summary
+    assert b["framework"]["plan"]["sha256"] == sha256_file(plan)
+    record = audit.read_records(tmp_path / "audit.jsonl")[-1]
+    assert record["framework"]["plan_sha256"] == sha256_file(plan) and record["framework"]["name"] == "tf-phase2"
+    # the plan raises the absence threshold and drops the ASB indicator: fewer candidates, no ASB evidence
+    assert b["eligible_families"] < a["eligible_families"]
+    evidence = pd.read_csv(tmp_path / "plan" / "eligibility_evidence.csv", dtype=str)
+    assert "asb_incident" not in set(evidence["indicator"])
+    assert "asb_incident" in set(pd.read_csv(tmp_path / "base" / "eligibility_evidence.csv", dtype=str)["indicator"])
