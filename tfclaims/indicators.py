@@ -20,6 +20,7 @@ their parameter models, so that a framework file can be validated without the tr
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
@@ -503,8 +504,8 @@ class WindowParams(Params):
     window_months: int = Field(12, ge=1, le=120, description="look-back window: the N months to D")
 
 
-class Indicator:
-    """Base class of a catalogue entry."""
+class Indicator(ABC):
+    """Base class of a catalogue entry: a subclass says what it reads and implements ``evaluate``."""
 
     code: ClassVar[str]
     tables: ClassVar[tuple[str, ...]]
@@ -520,8 +521,9 @@ class Indicator:
     def missing_tables(self, ctx: RulesContext) -> list[str]:
         return [t for t in self.tables if not ctx.supplied(t)]
 
-    def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
+        """Evidence rows (RAW_EVIDENCE_COLUMNS) for the families in ``scope``."""
 
     def describe(self, params: Params) -> str:
         return self.description.format(**params.model_dump())
