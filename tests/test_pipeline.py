@@ -62,6 +62,12 @@ def test_demo_writes_every_stage_and_its_summary_reconciles(demo_run):
     assert set(decisions["family_id"]) <= set(programme["family_id"])
     assert s["claims"] == (decisions["decision"] == "claim").sum() > 0
     assert s["spot_check"]["population"] == s["claims"]
+    # a family not eligible at attachment is told why: the headlines counted against the rule, and the dependent
+    not_eligible = decisions[decisions["reason"] == "not_eligible_at_attachment"]
+    eligibility = pd.read_csv(out / "eligibility.csv", dtype=str).set_index("family_id")
+    assert len(not_eligible) and not_eligible["detail"].str.contains("at least 2 needed").all()
+    no_dependent = not_eligible["family_id"].map(eligibility["has_dependent"]).eq("false")
+    assert (not_eligible["detail"].str.contains("no dependent") == no_dependent).all()
 
 
 def test_claim_file_carries_no_personal_data(demo_run):

@@ -436,6 +436,18 @@ def _reference_key(opts: Options, claim: ClaimOptions) -> str:
     return key
 
 
+def _eligibility_detail(families: pd.DataFrame, at_attachment: pd.DataFrame, fw: Framework) -> pd.Series:
+    """Why a family was not eligible when attached: the headlines counted against the rule, and the dependent."""
+    dependent = families["family_id"].map(at_attachment.set_index("family_id")["has_dependent"]).astype("boolean").fillna(False)
+    headlines = families["headlines_at_attachment"].fillna("").replace("", "none")
+    text = (families["headline_count_at_attachment"].astype(str) + " headline(s) counted (" + headlines + "), at least "
+            + str(fw.eligibility.min_distinct_headlines) + " needed")
+    if fw.eligibility.require_dependent:
+        text = text + pd.Series(["", "; no dependent (a child or an expectant parent)"], dtype="str").take(
+            (~dependent).astype(int).to_numpy()).set_axis(families.index)
+    return text
+
+
 def _ledger_state(ledger: Any, framework: str) -> LedgerState:
     if ledger is None:
         return LedgerState.empty()
@@ -519,8 +531,7 @@ def _claim_stage(opts: Options, claim: ClaimOptions, files: RunFiles, rec: audit
     tracked = step("track", track_families, prep.cohort, fw, A)
     at_attachment = step("identify at attachment", identify_at, prep.cohort, fw, programme.set_index("family_id")["attached_on"])
     families = tracked.families.copy()
-    families["eligibility_detail"] = (families["headline_count_at_attachment"].astype(str) + " headline(s) counted: "
-                                      + families["headlines_at_attachment"].fillna("").replace("", "none"))
+    families["eligibility_detail"] = _eligibility_detail(families, at_attachment.eligibility, fw)
     state = step("read ledger", _ledger_state, ledger, fw.name)
     allocation = claim.allocation if claim.allocation is not None else (opts.config.allocation if opts.config.allocation is not None else fw.allocation)
     progress("deciding claims")
