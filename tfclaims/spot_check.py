@@ -702,7 +702,11 @@ def _evidence_sheet_frame(claims: ClaimDir, sample: SampleResult) -> pd.DataFram
         .loc[:, ["family_id", "headline", "status"]]
     )
     outcome = of_sampled(claims.outcome_evidence).merge(latest, on=["family_id", "headline"], how="left")
-    outcome = outcome.assign(evidence="outcome", detail="status: " + outcome["status"].astype("str").fillna("unknown"))
+    # continuous employment is a claim route, not a headline: its evidence has no headline status
+    route_words = pd.Series("continuous-employment route evidence", index=outcome.index, dtype="str")
+    status_words = ("status: " + outcome["status"].astype("str")).where(outcome["status"].notna(), route_words.where(
+        outcome["headline"].eq("continuous_employment")))
+    outcome = outcome.assign(evidence="outcome", detail=status_words)
     decisions = claims.decisions.loc[claims.decisions["decision"].eq("claim") & claims.decisions["family_id"].isin(families["family_id"])]
     decision = pd.DataFrame(
         {
