@@ -253,7 +253,7 @@ def _rule_failures(table: str, typed: pd.DataFrame) -> pd.DataFrame:
     """(row index, column, check) of every rule failure of the table's pandera model."""
     model = INPUT_MODELS[table]
     try:
-        model.validate(typed, lazy=True)
+        model.validate(typed, lazy=True, inplace=True)  # nothing is coerced: no copy needed
     except pa.errors.SchemaErrors as exc:
         fc = exc.failure_cases
         idx = pd.to_numeric(fc["index"], errors="coerce")
