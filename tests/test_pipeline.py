@@ -321,3 +321,16 @@ def test_a_local_plan_changes_the_rules_and_is_recorded_with_its_hash(tmp_path):
     evidence = pd.read_csv(tmp_path / "plan" / "eligibility_evidence.csv", dtype=str)
     assert "asb_incident" not in set(evidence["indicator"])
     assert "asb_incident" in set(pd.read_csv(tmp_path / "base" / "eligibility_evidence.csv", dtype=str)["indicator"])
+
+
+def test_the_claim_window_sets_the_attachments_counted_in_the_finance_summary(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFCLAIMS_REFERENCE_KEY", KEY)
+    out = tmp_path / "out"
+    assert cli("claim", "--input", str(SAMPLE_COHORT_DIR), "--period-end", "2020-03-31", "--window-start", "2019-12-31",
+               "--out", str(out), "--dry-run", "--audit", str(tmp_path / "audit.jsonl")) == 0
+    summary = pd.read_excel(out / "finance_summary.xlsx", sheet_name="Summary", engine="calamine", dtype=str).set_index("Item")["Value"]
+    attached = pd.read_parquet(out / "accepted" / "programme.parquet")["attached_on"]  # as ingest typed them
+    expected = int(((attached > "2019-12-31") & (attached <= "2020-03-31")).sum())
+    assert summary["Claim window"] == "2020-01-01 to 2020-03-31"
+    assert int(summary["Families attached in the window"]) == expected > 0
+    assert audit.read_records(tmp_path / "audit.jsonl")[-1]["params"]["window_start"] == "2019-12-31"

@@ -657,7 +657,7 @@ def claim(opts: Options, claim_opts: ClaimOptions, *, step: Step = direct) -> Ou
     ledger = _open_ledger(claim_opts)
     try:
         with _audited("claim", opts, ledger=ledger, period_end=claim_opts.period_end, dry_run=claim_opts.dry_run,
-                      allocation=claim_opts.allocation, ledger_target=claim_opts.ledger) as rec:
+                      allocation=claim_opts.allocation, ledger_target=claim_opts.ledger, window_start=claim_opts.window_start) as rec:
             files = RunFiles(opts.out, rec)
             facts = _claim_stage(opts, claim_opts, files, rec, step, ledger)
             prep = facts.pop("prep")
@@ -713,7 +713,7 @@ def run(opts: Options, claim_opts: ClaimOptions, sample: SampleOptions, *, step:
     ledger = _open_ledger(claim_opts)
     try:
         with _audited(command, opts, ledger=ledger, period_end=claim_opts.period_end, dry_run=claim_opts.dry_run,
-                      allocation=claim_opts.allocation, ledger_target=claim_opts.ledger, sample_rate=sample.rate,
+                      allocation=claim_opts.allocation, ledger_target=claim_opts.ledger, window_start=claim_opts.window_start, sample_rate=sample.rate,
                       sample_min=sample.min_n, seed=sample.seed) as rec:
             files = RunFiles(opts.out, rec)
             facts = _claim_stage(opts, claim_opts, files, rec, step, ledger)

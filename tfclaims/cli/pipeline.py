@@ -21,6 +21,7 @@ from tfclaims import pipeline
 AsOfOpt = Annotated[str, typer.Option("--as-of", help="The date of the judgement (YYYY-MM-DD).")]
 PeriodEndOpt = Annotated[str, typer.Option("--period-end", help="The claim window's period end (YYYY-MM-DD).")]
 AllocationOpt = Annotated[Optional[int], typer.Option("--allocation", help="How many families the council may claim for in all (claims beyond it are not made).")]
+WindowStartOpt = Annotated[Optional[str], typer.Option("--window-start", help="The claim window opens the day after this date, for the attachments counted in the finance summary (default: the last claim run's period end).")]
 
 
 def _summary(out: Path) -> dict[str, Any]:
@@ -89,9 +90,10 @@ def claim_command(input: InputOpt, period_end: PeriodEndOpt,
                   out: OutOpt = None, framework: FrameworkOpt = None, plan: PlanOpt = None, allocation: AllocationOpt = None,
                   dry_run: Annotated[bool, typer.Option("--dry-run", help="Write the decisions and files; record nothing in the ledger.")] = False,
                   config: ConfigOpt = None, audit: AuditOpt = None, operator: OperatorOpt = None, strict: StrictOpt = False,
-                  link_decisions: LinkDecisionsOpt = None) -> None:
+                  link_decisions: LinkDecisionsOpt = None, window_start: WindowStartOpt = None) -> None:
     """Claim decisions for every family in the programme register, the claim file and the finance summary."""
     when = parse_date(period_end, "--period-end")
+    since = parse_date(window_start, "--window-start") if window_start else None
     run_id = pipeline.new_run_id()
     out = resolve_out(out, run_id)
     opts = _opts(input, out, config, framework, plan, audit, operator, strict, link_decisions, run_id)
@@ -99,9 +101,9 @@ def claim_command(input: InputOpt, period_end: PeriodEndOpt,
     if use_prefect():
         from flows.claim import claim_flow
 
-        claim_flow(input, out, when, run_id, ledger, framework, plan, allocation, dry_run, config, audit, operator, strict, link_decisions)
+        claim_flow(input, out, when, run_id, ledger, framework, plan, allocation, dry_run, config, audit, operator, strict, link_decisions, since)
     else:
-        pipeline.claim(opts, pipeline.ClaimOptions(when, ledger, allocation, dry_run))
+        pipeline.claim(opts, pipeline.ClaimOptions(when, ledger, allocation, dry_run, since))
     s = _summary(out)
     print_counts(s["tables"])
     _print_claim(s)
@@ -119,9 +121,10 @@ def run_command(input: InputOpt, period_end: PeriodEndOpt, out: OutOpt = None, f
                 allocation: AllocationOpt = None, sample_rate: SampleRateOpt = None, sample_min: SampleMinOpt = None, seed: SeedOpt = None,
                 dry_run: Annotated[bool, typer.Option("--dry-run", help="Record nothing in the ledger.")] = False,
                 strict: StrictOpt = False, config: ConfigOpt = None, audit: AuditOpt = None, operator: OperatorOpt = None,
-                link_decisions: LinkDecisionsOpt = None) -> None:
+                link_decisions: LinkDecisionsOpt = None, window_start: WindowStartOpt = None) -> None:
     """The whole pipeline on a cohort: validate, link, identify, track, claim, spot-check."""
     when = parse_date(period_end, "--period-end")
+    since = parse_date(window_start, "--window-start") if window_start else None
     run_id = pipeline.new_run_id()
     out = resolve_out(out, run_id)
     ledger = ledger or str(REPORTS_DIR / "ledger.sqlite")
@@ -131,9 +134,9 @@ def run_command(input: InputOpt, period_end: PeriodEndOpt, out: OutOpt = None, f
         from flows.claim import run_flow
 
         run_flow(input, out, when, run_id, ledger, framework, plan, allocation, dry_run, sample_rate, sample_min, seed,
-                 config, audit, operator, strict, link_decisions)
+                 config, audit, operator, strict, link_decisions, since)
     else:
-        pipeline.run(opts, pipeline.ClaimOptions(when, ledger, allocation, dry_run), pipeline.SampleOptions(sample_rate, sample_min, seed))
+        pipeline.run(opts, pipeline.ClaimOptions(when, ledger, allocation, dry_run, since), pipeline.SampleOptions(sample_rate, sample_min, seed))
     s = _summary(out)
     print_counts(s["tables"])
     _print_claim(s)
