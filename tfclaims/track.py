@@ -360,15 +360,21 @@ def _needs_reasons(ctx: RulesContext, fw: Framework, reasons: _Reasons, required
 # --------------------------------------------------------------------------------------------
 
 
-def _recurrence_details(ctx: RulesContext, ev: pd.DataFrame, tail: str | _LazyWords) -> Detail:
-    """'<who>: <label> on|starting <date><tail>' for evidence rows of a recurrence, built lazily."""
+def _recurrence_details(ctx: RulesContext, ev: pd.DataFrame, tail: str | _LazyWords, spell_tail: str | _LazyWords) -> Detail:
+    """'<who>: <label> on <date><tail>' for an event, '<who>: <label> from <date><spell_tail>' for a
+    spell (which may have started before the window it overlaps), built lazily."""
     names = [INDICATOR_NAMES[i] for i in range(len(INDICATOR_NAMES))]
     label_of = np.array([getattr(CATALOGUE.get(nm), "label", nm) for nm in names] or [""], dtype=object)
     spell_of = np.array([getattr(CATALOGUE.get(nm), "kind", "") == "spell" for nm in names] or [False], dtype=bool)
 
+    def words(t: str | _LazyWords, i: np.ndarray) -> np.ndarray | str:
+        return t if isinstance(t, str) else t[i]
+
     def build(person: np.ndarray, ic: np.ndarray, dates: np.ndarray, i: np.ndarray) -> np.ndarray:
-        on = np.where(spell_of[ic], " starting ", " on ").astype(object)
-        return _cat(_who(ctx, person), ": ", label_of[ic], on, iso(dates), tail if isinstance(tail, str) else tail[i])
+        spell = spell_of[ic]
+        on = np.where(spell, " from ", " on ").astype(object)
+        after = np.where(spell, words(spell_tail, i), words(tail, i)).astype(object)
+        return _cat(_who(ctx, person), ": ", label_of[ic], on, iso(dates), after)
 
     columns = (ev["person"].to_numpy(dtype="int64"), ev["indicator"].to_numpy(dtype="int64"), ev["event_date"].to_numpy(dtype=NS))
     return _lazy(build, *columns, np.arange(len(ev)))
@@ -394,7 +400,8 @@ def _no_recurrence_window(ctx, spec: HeadlineSpec, h, reasons: _Reasons, keys_h,
         if len(ev) == 0:
             continue
         tail = f" within the {p.window_months} months to {a_str}"
-        reasons.add(ev["fam"].to_numpy(dtype="int64") * n_h + h, NOT_MET, _recurrence_details(ctx, ev, tail))
+        spell_tail = f", which overlaps the {p.window_months} months to {a_str}"
+        reasons.add(ev["fam"].to_numpy(dtype="int64") * n_h + h, NOT_MET, _recurrence_details(ctx, ev, tail, spell_tail))
         reasons.add_evidence(ev, h)
 
 
@@ -500,7 +507,8 @@ def _no_recurrence_since_closure(ctx, spec: HeadlineSpec, h, reasons: _Reasons, 
             continue
         f = ev["fam"].to_numpy(dtype="int64")
         tail = _LazyWords(lambda i, f=f: _cat(" after closure on ", iso(closed_on[f[i]])), len(f))
-        reasons.add(f * n_h + h, NOT_MET, _recurrence_details(ctx, ev, tail))
+        spell_tail = _LazyWords(lambda i, f=f: _cat(", still open after closure on ", iso(closed_on[f[i]])), len(f))
+        reasons.add(f * n_h + h, NOT_MET, _recurrence_details(ctx, ev, tail, spell_tail))
         reasons.add_evidence(ev, h)
 
 
