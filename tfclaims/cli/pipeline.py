@@ -43,24 +43,32 @@ def _print_claim(s: dict[str, Any]) -> None:
         print("NOTE: made with the built-in demo reference key; not a real claim.")
 
 
+def _at_date(command: str, input: Path, as_of: str, out: Path | None, framework: str | None, plan: Path | None,
+             config: Path | None, audit: Path | None, operator: str | None, link_decisions: Path | None) -> dict[str, Any]:
+    """Run ``identify`` or ``track`` (as a Prefect flow unless switched off) and return its run summary."""
+    when = parse_date(as_of, "--as-of")
+    run_id = pipeline.new_run_id()
+    out = resolve_out(out, run_id)
+    if use_prefect():
+        import importlib
+
+        flow = getattr(importlib.import_module(f"flows.{command}"), f"{command}_flow")
+        flow(input, out, when, run_id, framework, plan, config, audit, operator, link_decisions)
+    else:
+        getattr(pipeline, command)(_opts(input, out, config, framework, plan, audit, operator, False, link_decisions, run_id), when)
+    s = _summary(out)
+    print_counts(s["tables"])
+    return s
+
+
 @app.command("identify")
 def identify_command(input: InputOpt, as_of: AsOfOpt, out: OutOpt = None, framework: FrameworkOpt = None, plan: PlanOpt = None,
                      config: ConfigOpt = None, audit: AuditOpt = None, operator: OperatorOpt = None,
                      link_decisions: LinkDecisionsOpt = None) -> None:
     """Eligibility of every family at a date, with the evidence: CANDIDATES for a practitioner to confirm."""
-    when = parse_date(as_of, "--as-of")
-    run_id = pipeline.new_run_id()
-    out = resolve_out(out, run_id)
-    if use_prefect():
-        from flows.identify import identify_flow
-
-        identify_flow(input, out, when, run_id, framework, plan, config, audit, operator, link_decisions)
-    else:
-        pipeline.identify(_opts(input, out, config, framework, plan, audit, operator, False, link_decisions, run_id), when)
-    s = _summary(out)
-    print_counts(s["tables"])
+    s = _at_date("identify", input, as_of, out, framework, plan, config, audit, operator, link_decisions)
     print(f"\n{s['eligible_families']} of {s['families']} families are candidates at {s['as_of']}. {pipeline.CANDIDATES_NOTE}")
-    print_outputs(out, s)
+    print_outputs(Path(s["parameters"]["out"]), s)
 
 
 @app.command("track")
@@ -68,20 +76,10 @@ def track_command(input: InputOpt, as_of: AsOfOpt, out: OutOpt = None, framework
                   config: ConfigOpt = None, audit: AuditOpt = None, operator: OperatorOpt = None,
                   link_decisions: LinkDecisionsOpt = None) -> None:
     """Outcome status (met / not_met / not_yet / not_evaluated) of every attached family at a date."""
-    when = parse_date(as_of, "--as-of")
-    run_id = pipeline.new_run_id()
-    out = resolve_out(out, run_id)
-    if use_prefect():
-        from flows.track import track_flow
-
-        track_flow(input, out, when, run_id, framework, plan, config, audit, operator, link_decisions)
-    else:
-        pipeline.track(_opts(input, out, config, framework, plan, audit, operator, False, link_decisions, run_id), when)
-    s = _summary(out)
-    print_counts(s["tables"])
+    s = _at_date("track", input, as_of, out, framework, plan, config, audit, operator, link_decisions)
     print(f"\n{s['attached_families']} attached families at {s['as_of']}: {s['ssp']} with significant and sustained progress, "
           f"{s['continuous_employment']} continuous employment, {s['sfo']} successful family outcome")
-    print_outputs(out, s)
+    print_outputs(Path(s["parameters"]["out"]), s)
 
 
 @app.command("claim")
