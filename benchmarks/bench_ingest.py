@@ -3,10 +3,10 @@
     .venv/bin/python benchmarks/bench_ingest.py --families 300000 --repeat 3            # ~1M people, CSV
     .venv/bin/python benchmarks/bench_ingest.py --families 30000 --xlsx --repeat 3      # ~100k people, xlsx
 
-The cohort is made once with ``tfclaims.synth`` (seed 1, 1% injected errors) under
+The cohort is made once with ``tfclaims.synth.generate`` (seed 1, 1% injected errors) under
 ``benchmarks/out/``. Each repeat runs in a fresh process (so peak RSS is per run):
-- ``floor``: the readers only (``tfclaims.readers.read_cohort``: every cell as text, lineage);
-- ``ingest``: read + type + validate every table + quarantine (``tfclaims.ingest.ingest``).
+- ``floor``: the readers only (``tfclaims.ingest.readers.read_cohort``: every cell as text, lineage);
+- ``ingest``: read + type + validate every table + quarantine (``tfclaims.ingest.validate.ingest``).
 Prints the median wall time of each, the ratio, and each run's peak RSS.
 """
 
@@ -27,13 +27,13 @@ from pathlib import Path
 mode, path = sys.argv[1], Path(sys.argv[2])
 t0 = time.perf_counter()
 if mode == "floor":
-    from tfclaims.ingest import contract_columns
-    from tfclaims.readers import read_cohort
+    from tfclaims.ingest.validate import contract_columns
+    from tfclaims.ingest.readers import read_cohort
     raw = read_cohort(path, contract_columns())
     rows = sum(len(p.frame) for p in raw.parts)
     quarantined = None
 else:
-    from tfclaims.ingest import ingest
+    from tfclaims.ingest.validate import ingest
     r = ingest(path)
     rows = sum(c.read for c in r.counts)
     quarantined = r.quarantined_rows
@@ -48,7 +48,7 @@ def make_cohort(families: int, xlsx: bool) -> Path:
     out = HERE / "out" / f"cohort-{families}{'-xlsx' if xlsx else ''}"
     target = out / "cohort.xlsx" if xlsx else out
     if not (out / "people.csv").exists() and not (out / "cohort.xlsx").exists():
-        from tfclaims.synth import generate_cohort, write_cohort
+        from tfclaims.synth.generate import generate_cohort, write_cohort
 
         t0 = time.perf_counter()
         write_cohort(generate_cohort(families, seed=1, error_rate=0.01), out, xlsx=xlsx)

@@ -32,10 +32,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from tfclaims.cohort import Cohort
-from tfclaims.config import LinkageSettings
-from tfclaims.link import link, train_model
-from tfclaims.link_synth import make_events, make_people, make_unlinked
+from tfclaims.core.cohort import Cohort
+from tfclaims.core.config import LinkageSettings
+from tfclaims.link.passes import link, train_model
+from tfclaims.synth.unlinked import make_events, make_people, make_unlinked
 
 
 def peak_rss_gb() -> float:
@@ -44,8 +44,8 @@ def peak_rss_gb() -> float:
 
 def bench_cohort(folder: Path, runs: int) -> int:
     """Ingest ``folder`` and time ``link`` on it (no model training: the shipped model, if needed)."""
-    from tfclaims.cohort import EVENT_TABLES
-    from tfclaims.ingest import ingest
+    from tfclaims.core.cohort import EVENT_TABLES
+    from tfclaims.ingest.validate import ingest
 
     t = time.perf_counter()
     cohort = ingest(folder).cohort

@@ -19,10 +19,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from tfclaims.cohort import Cohort
-from tfclaims.frameworks import load_framework
-from tfclaims.identify import clear_context_cache, identify
-from tfclaims.track import track
+from tfclaims.core.cohort import Cohort
+from tfclaims.rules.frameworks import load_framework
+from tfclaims.rules.identify import clear_context_cache, identify
+from tfclaims.rules.track import track
 
 AS_OF = pd.Timestamp("2021-03-31")
 

@@ -1,6 +1,6 @@
-"""Benchmark: ``tfclaims.spot_check.write_workbook`` on a 1M-person-sized claim run.
+"""Benchmark: ``tfclaims.spot_check.sample.write_workbook`` on a 1M-person-sized claim run.
 
-    .venv/bin/python benchmarks/bench_spot_check.py                   # the current tfclaims.spot_check
+    .venv/bin/python benchmarks/bench_spot_check.py                   # the current tfclaims.spot_check.sample
     git show <commit>:tfclaims/spot_check.py > /tmp/old_spot_check.py  # an earlier version, to compare
     .venv/bin/python benchmarks/bench_spot_check.py --spot-check-module /tmp/old_spot_check.py
 
@@ -113,9 +113,9 @@ def make_claim_dir(root: Path, claims: int, seed: int = 1) -> Path:
 
 def load_module(path: str | None) -> ModuleType:
     if path is None:
-        import tfclaims.spot_check
+        import tfclaims.spot_check.sample
 
-        return tfclaims.spot_check
+        return tfclaims.spot_check.sample
     spec = importlib.util.spec_from_file_location("bench_spot_check_module", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -129,10 +129,10 @@ def main() -> None:
     ap.add_argument("--claims", type=int, default=24_975)
     ap.add_argument("--rate", type=float, default=0.10)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--spot-check-module", help="a spot_check.py to time instead of tfclaims.spot_check")
+    ap.add_argument("--spot-check-module", help="a spot_check.py to time instead of tfclaims.spot_check.sample")
     args = ap.parse_args()
     spot = load_module(args.spot_check_module)
-    result: dict[str, object] = {"claims": args.claims, "module": args.spot_check_module or "tfclaims.spot_check"}
+    result: dict[str, object] = {"claims": args.claims, "module": args.spot_check_module or "tfclaims.spot_check.sample"}
     with tempfile.TemporaryDirectory(prefix="bench-spot-check-") as d:
         root = Path(d)
         claim_dir = make_claim_dir(root / "claim", args.claims)

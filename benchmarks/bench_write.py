@@ -1,6 +1,6 @@
-"""Benchmark: ``tfclaims.write.write_xlsx`` and ``write_csv`` on a 100k-row x 8-column frame.
+"""Benchmark: ``tfclaims.core.write.write_xlsx`` and ``write_csv`` on a 100k-row x 8-column frame.
 
-    .venv/bin/python benchmarks/bench_write.py                      # the current tfclaims.write
+    .venv/bin/python benchmarks/bench_write.py                      # the current tfclaims.core.write
     .venv/bin/python benchmarks/bench_write.py --rows 1000000 --no-xlsx
     git show <commit>:tfclaims/write.py > /tmp/old_write.py          # an earlier version, to compare
     .venv/bin/python benchmarks/bench_write.py --write-module /tmp/old_write.py
@@ -52,9 +52,9 @@ def make_frame(rows: int, seed: int = 1) -> pd.DataFrame:
 
 def load_write_module(path: str | None) -> ModuleType:
     if path is None:
-        import tfclaims.write
+        import tfclaims.core.write
 
-        return tfclaims.write
+        return tfclaims.core.write
     spec = importlib.util.spec_from_file_location("bench_write_module", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -75,12 +75,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--write-module", help="a write.py to time instead of tfclaims.write (e.g. an older version)")
+    ap.add_argument("--write-module", help="a write.py to time instead of tfclaims.core.write (e.g. an older version)")
     ap.add_argument("--no-xlsx", action="store_true")
     args = ap.parse_args()
     write = load_write_module(args.write_module)
     df = make_frame(args.rows)
-    result: dict[str, object] = {"rows": args.rows, "columns": len(df.columns), "module": args.write_module or "tfclaims.write"}
+    result: dict[str, object] = {"rows": args.rows, "columns": len(df.columns), "module": args.write_module or "tfclaims.core.write"}
     with tempfile.TemporaryDirectory(prefix="bench-write-") as d:
         out = Path(d)
         median, runs = timed(lambda: write.write_csv(df, out / "out.csv"), args.repeat)

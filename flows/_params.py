@@ -4,7 +4,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Optional
 
-from tfclaims.config import load_config
+from tfclaims.core.config import load_config
 from tfclaims.pipeline import ClaimOptions, Options, SampleOptions
 
 

@@ -1,4 +1,4 @@
-"""The Prefect side of ``tfclaims.orchestration``: a step that runs a function as a Prefect task."""
+"""The Prefect side of ``tfclaims.core.orchestration``: a step that runs a function as a Prefect task."""
 
 from collections.abc import Callable
 from typing import Any

@@ -6,8 +6,8 @@ from typing import Optional
 
 from prefect import flow
 
-from flows._params import ClaimOptions, SampleOptions, options
-from flows._prefect import prefect_step
+from tfclaims.flows._params import ClaimOptions, SampleOptions, options
+from tfclaims.flows._prefect import prefect_step
 from tfclaims import pipeline
 
 

@@ -5,8 +5,8 @@ from typing import Any, Optional
 
 from prefect import flow
 
-from flows._params import options
-from flows._prefect import prefect_step
+from tfclaims.flows._params import options
+from tfclaims.flows._prefect import prefect_step
 from tfclaims import pipeline
 
 

@@ -6,7 +6,7 @@ from typing import Any, Optional
 from prefect import flow
 
 from tfclaims import pipeline
-from tfclaims.config import load_config
+from tfclaims.core.config import load_config
 
 
 @flow(name="tfclaims-spot-check")

@@ -13,7 +13,7 @@ import pandas as pd
 import pandera.pandas as pa
 import yaml
 
-from tfclaims.paths import REFERENCE_DIR
+from tfclaims.core.resources import REFERENCE_DIR
 
 MIN_DATE = pd.Timestamp("1900-01-01")
 MAX_DATE = pd.Timestamp("2100-12-31")

@@ -15,8 +15,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from schemas._fields import Code, Count, Date, Id, NhsNumber, NiNumber, Number, Postcode, Text, Upn
-from tfclaims.identifiers import ni_number_valid, nhs_number_valid, upn_valid
+from tfclaims.schemas._fields import Code, Count, Date, Id, NhsNumber, NiNumber, Number, Postcode, Text, Upn
+from tfclaims.core.identifiers import ni_number_valid, nhs_number_valid, upn_valid
 
 Int = pd.Int64Dtype
 Float = pd.Float64Dtype

@@ -13,8 +13,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from tfclaims.cohort import EVENT_TABLES
-from tfclaims.errors import OutputValidationError
+from tfclaims.core.cohort import EVENT_TABLES
+from tfclaims.core.errors import OutputValidationError
 
 LINK_METHODS: tuple[str, ...] = ("person_id", "upn", "nhs_number", "ni_number", "name_dob", "probabilistic", "clerical")
 UNMATCHED_REASONS: tuple[str, ...] = (

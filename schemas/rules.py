@@ -1,7 +1,7 @@
 """pandera models of the rules engine's outputs: eligibility, eligibility_evidence, outcomes and the
 per-family tracking summary the claim stage reads. ``strict=True`` and ``ordered=True``: a column
 too many, too few or out of order is a bug. :func:`validate_output` raises
-:class:`tfclaims.errors.OutputValidationError` naming the table and the failed check.
+:class:`tfclaims.core.errors.OutputValidationError` naming the table and the failed check.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from tfclaims.errors import OutputValidationError
+from tfclaims.core.errors import OutputValidationError
 
 STATUSES: tuple[str, ...] = ("met", "not_met", "not_yet", "not_evaluated")
 Int = pd.Int64Dtype

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tfclaims.cohort import Cohort
+from tfclaims.core.cohort import Cohort
 
 INT_COLUMNS = {"sessions_possible", "sessions_authorised_absence", "sessions_unauthorised_absence", "sessions", "source_row"}
 FLOAT_COLUMNS = {"hours_per_week", "link_probability"}

@@ -3,7 +3,11 @@
 import os
 import tempfile
 
-# Before tfclaims is imported: default output folders (reports/, the default audit trail) go to a
-# temporary folder, and commands run as plain Python unless a test asks for Prefect.
-os.environ.setdefault("TFCLAIMS_REPORTS_DIR", tempfile.mkdtemp(prefix="tfclaims-test-reports-"))
+# Before tfclaims is imported: the commands' workspace (default ledger, audit trail, run folders)
+# is a temporary one, and commands run as plain Python unless a test asks for Prefect.
+if "TFCLAIMS_HOME" not in os.environ:
+    _home = tempfile.mkdtemp(prefix="tfclaims-test-workspace-")
+    with open(os.path.join(_home, "tfclaims.toml"), "w", encoding="utf-8") as _fh:
+        _fh.write('[workspace]\nreports = "reports"\n')
+    os.environ["TFCLAIMS_HOME"] = _home
 os.environ.setdefault("TFCLAIMS_ORCHESTRATOR", "none")

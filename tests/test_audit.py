@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tfclaims import audit
-from tfclaims.config import DEMO_REFERENCE_KEY, REFERENCE_KEY_ENV, CouncilConfig
-from tfclaims.errors import InputError
+from tfclaims.audit import trail as audit
+from tfclaims.core.config import DEMO_REFERENCE_KEY, REFERENCE_KEY_ENV, CouncilConfig
+from tfclaims.core.errors import InputError
 
 KEY = "test-council-key"
 
@@ -594,7 +594,7 @@ def test_multi_head_store_keeps_every_head_and_reads_the_furthest(tmp_path):
 
 
 def test_cli_verify_against_the_head_kept_in_the_ledger(tmp_path, capsys):
-    from tfclaims.ledger import Ledger, LedgerHeadStore
+    from tfclaims.claim.ledger import Ledger, LedgerHeadStore
 
     path = tmp_path / "audit.jsonl"
     ledger_path = tmp_path / "ledger.sqlite"

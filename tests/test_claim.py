@@ -6,8 +6,8 @@ import datetime as dt
 
 import pandas as pd
 
-from schemas.claim import ClaimDecisions
-from tfclaims.claim import ClaimRules, LedgerState, apply_allocation, decide, family_reference, pence_to_gbp, settle_with_ledger
+from tfclaims.schemas.claim import ClaimDecisions
+from tfclaims.claim.decide import ClaimRules, LedgerState, apply_allocation, decide, family_reference, pence_to_gbp, settle_with_ledger
 
 TF2 = ClaimRules("tf-phase2", dt.date(2015, 4, 1), dt.date(2022, 3, 31), dt.date(2022, 3, 31), 80000, 100000, ("ssp", "continuous_employment"), False)
 SF = ClaimRules("sf-2022", dt.date(2022, 10, 3), dt.date(2025, 3, 31), dt.date(2025, 3, 31), 80000, 0, ("sfo",), True)
@@ -23,7 +23,7 @@ def programme(rows: list[dict]) -> pd.DataFrame:
 
 
 def families(rows: list[dict]) -> pd.DataFrame:
-    """Rows as tfclaims.track's family summary gives them (its flags are tested in test_track.py)."""
+    """Rows as tfclaims.rules.track's family summary gives them (its flags are tested in test_track.py)."""
     base = {"within_programme_period": True, "transition_manual_review": False, "eligible_at_attachment": True,
             "whole_family_working": True, "whole_family_working_detail": "", "ssp": False, "continuous_employment": False,
             "sfo": False, "unmet": "", "has_discretion_note": False}

@@ -8,10 +8,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tfclaims.errors import ConfigError
-from tfclaims.frameworks import list_frameworks, load_framework
-from tfclaims.indicators import CATALOGUE, OutOfWorkBenefit
-from tfclaims.paths import FRAMEWORKS_DIR, LOCAL_PLANS_DIR
+from tfclaims.core.errors import ConfigError
+from tfclaims.rules.frameworks import list_frameworks, load_framework
+from tfclaims.rules.indicators import CATALOGUE, OutOfWorkBenefit
+from tfclaims.core.resources import FRAMEWORKS_DIR, LOCAL_PLANS_DIR
 
 PLAN = LOCAL_PLANS_DIR / "example-council.yaml"
 

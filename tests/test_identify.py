@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from cohort_builder import cohort, person, term
-from schemas.rules import validate_output
-from tfclaims.errors import OutputValidationError
-from tfclaims.frameworks import load_framework
-from tfclaims.identify import identify, identify_at
+from tfclaims.schemas.rules import validate_output
+from tfclaims.core.errors import OutputValidationError
+from tfclaims.rules.frameworks import load_framework
+from tfclaims.rules.identify import identify, identify_at
 
 TF = load_framework("tf-phase2")
 SF = load_framework("sf-2022")

@@ -9,9 +9,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from tfclaims.config import CouncilConfig
-from tfclaims.errors import InputError
-from tfclaims.ingest import ingest
+from tfclaims.core.config import CouncilConfig
+from tfclaims.core.errors import InputError
+from tfclaims.ingest.validate import ingest
 from tfclaims.pipeline import Options, validate
 
 PEOPLE_HEADER = "person_id,family_id,first_name,last_name,date_of_birth,sex,relationship,postcode,upn,nhs_number,ni_number"
@@ -364,7 +364,7 @@ def test_ragged_csv_stops_naming_the_file(tmp_path):
 
 @pytest.mark.parametrize("xlsx", [False, True], ids=["csv", "xlsx"])
 def test_every_injected_error_is_reported_at_its_row_and_column(tmp_path, xlsx):
-    from tfclaims.synth import generate_cohort, write_cohort
+    from tfclaims.synth.generate import generate_cohort, write_cohort
 
     synthetic = generate_cohort(120, seed=11, error_rate=0.03)
     write_cohort(synthetic, tmp_path / "c", xlsx=xlsx)
@@ -387,7 +387,7 @@ def test_every_injected_error_is_reported_at_its_row_and_column(tmp_path, xlsx):
 
 
 def test_a_clean_synthetic_cohort_passes_untouched(tmp_path):
-    from tfclaims.synth import generate_cohort, write_cohort
+    from tfclaims.synth.generate import generate_cohort, write_cohort
 
     synthetic = generate_cohort(150, seed=5)
     write_cohort(synthetic, tmp_path / "c")

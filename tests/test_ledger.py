@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from tfclaims.cli import main
-from tfclaims.errors import InputError
-from tfclaims.ledger import Ledger, LedgerHeadStore, RecordResult
+from tfclaims.core.errors import InputError
+from tfclaims.claim.ledger import Ledger, LedgerHeadStore, RecordResult
 
 pytest_plugins = ["postgres"]
 

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from schemas.link import LinkedEventColumns, Unmatched, validate_unmatched
-from tfclaims.cohort import EVENT_TABLES, Cohort
-from tfclaims.config import LinkageSettings
-from tfclaims.errors import InputError
-from tfclaims.identifiers import ni_number_valid, nhs_number_valid, upn_valid
-from tfclaims.link import DEFAULT_MODEL_PATH, COUNT_COLUMNS, link, read_link_decisions, train_model
-from tfclaims.link_synth import make_events, make_people, make_unlinked, transpose_letters
-from tfclaims.names import first_name_keys, nickname_compatible, normalise_name
+from tfclaims.schemas.link import LinkedEventColumns, Unmatched, validate_unmatched
+from tfclaims.core.cohort import EVENT_TABLES, Cohort
+from tfclaims.core.config import LinkageSettings
+from tfclaims.core.errors import InputError
+from tfclaims.core.identifiers import ni_number_valid, nhs_number_valid, upn_valid
+from tfclaims.link.passes import DEFAULT_MODEL_PATH, COUNT_COLUMNS, link, read_link_decisions, train_model
+from tfclaims.synth.unlinked import make_events, make_people, make_unlinked, transpose_letters
+from tfclaims.link.names import first_name_keys, nickname_compatible, normalise_name
 
 S = "str"
 
@@ -357,7 +357,7 @@ def test_name_and_dob_identical_to_someone_elsewhere_is_not_taken_on_trust() -> 
 
 
 def test_make_unlinked_also_takes_text_tables_as_synth_writes_them() -> None:
-    from tfclaims.synth import generate_cohort
+    from tfclaims.synth.generate import generate_cohort
 
     cohort = generate_cohort(60, seed=4)
     people = cohort.tables["people"]
@@ -416,7 +416,7 @@ def _assert_same_result(fast, full) -> None:
 
 @pytest.mark.parametrize("with_decisions", [False, True])
 def test_fast_path_gives_exactly_what_the_full_path_gives(with_decisions) -> None:
-    from tfclaims.link import _known_person_rows, _work_frame
+    from tfclaims.link.passes import _known_person_rows, _work_frame
 
     cohort = _mixed_cohort()
     offences = cohort["offences"]
@@ -443,7 +443,7 @@ def test_fast_path_gives_exactly_what_the_full_path_gives(with_decisions) -> Non
     assert spaced_out["link_method"] == "person_id" and spaced_out["person_id"] == spaced["person_id"].iloc[0].strip()
     decided = None
     if with_decisions:
-        from tfclaims.link import _decision_keys
+        from tfclaims.link.passes import _decision_keys
 
         decided = _decision_keys(decisions)
         assert c.loc["offences", "clerical"] == 2
@@ -468,9 +468,9 @@ def test_fast_path_on_a_cohort_with_every_person_known_leaves_the_input_alone_an
     code = """
 import sys
 import pandas as pd
-from tfclaims.cohort import Cohort
-from tfclaims.link import link
-from tfclaims.link_synth import make_events, make_people
+from tfclaims.core.cohort import Cohort
+from tfclaims.link.passes import link
+from tfclaims.synth.unlinked import make_events, make_people
 people = make_people(500, seed=41)
 events = make_events(people, 2000, seed=42)
 before = events.copy()

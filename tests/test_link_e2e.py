@@ -16,18 +16,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from schemas.link import LINK_METHODS, validate_unmatched
-from tfclaims import audit
+from tfclaims.schemas.link import LINK_METHODS, validate_unmatched
+from tfclaims.audit import trail as audit
 from tfclaims.cli import main
-from tfclaims.cohort import EVENT_TABLES
-from tfclaims.config import LinkageSettings
-from tfclaims.frameworks import Framework, load_framework
-from tfclaims.identify import identify
-from tfclaims.ingest import IngestResult, ingest
-from tfclaims.link import NO_MATCH, LinkResult, link, read_link_decisions
-from tfclaims.names import normalise_name
-from tfclaims.synth import FRAMEWORKS, LINK_TRUTH_FILE, SYNTH_SUBDIR
-from tfclaims.write import sha256_file, write_csv
+from tfclaims.core.cohort import EVENT_TABLES
+from tfclaims.core.config import LinkageSettings
+from tfclaims.rules.frameworks import Framework, load_framework
+from tfclaims.rules.identify import identify
+from tfclaims.ingest.validate import IngestResult, ingest
+from tfclaims.link.passes import NO_MATCH, LinkResult, link, read_link_decisions
+from tfclaims.link.names import normalise_name
+from tfclaims.synth.generate import FRAMEWORKS, LINK_TRUTH_FILE, SYNTH_SUBDIR
+from tfclaims.core.write import sha256_file, write_csv
 
 FAMILIES, SEED, RATE = 150, 7, 0.3
 FRAMEWORK = "tf-phase2"

@@ -11,16 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 import pandas as pd
 import pytest
 
-from tfclaims import audit
+from tfclaims.audit import trail as audit
 from tfclaims.cli import main
-from tfclaims.config import CouncilConfig
-from tfclaims.ledger import Ledger
-from tfclaims.paths import REPO_ROOT, SAMPLE_COHORT_DIR
+from tfclaims.core.config import CouncilConfig
+from tfclaims.claim.ledger import Ledger
+from tfclaims.core.resources import SAMPLE_COHORT_DIR
 from tfclaims.pipeline import ClaimOptions, Options, SampleOptions, claim, demo, run
-from tfclaims.write import sha256_file
+from tfclaims.core.write import sha256_file
 
 A = dt.date(2020, 3, 31)
 KEY = "test-council-secret"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tfclaims.cohort import TABLES
-from tfclaims.errors import ConfigError, InputError
-from tfclaims.paths import PRIVACY_DIR
-from tfclaims.privacy import (
+from tfclaims.core.cohort import TABLES
+from tfclaims.core.errors import ConfigError, InputError
+from tfclaims.core.resources import PRIVACY_DIR
+from tfclaims.audit.purposes import (
     COMMAND_PURPOSES,
     REGISTER_PATH,
     TF_PURPOSES,

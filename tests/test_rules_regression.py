@@ -18,14 +18,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tfclaims.cohort import Cohort
-from tfclaims.frameworks import load_framework
-from tfclaims.identify import clear_context_cache, identify, identify_at
-from tfclaims.ingest import ingest
-from tfclaims.link import link
-from tfclaims.paths import DATA_DIR
-from tfclaims.synth import generate_cohort, write_cohort
-from tfclaims.track import track
+from tfclaims.core.cohort import Cohort
+from tfclaims.rules.frameworks import load_framework
+from tfclaims.rules.identify import clear_context_cache, identify, identify_at
+from tfclaims.ingest.validate import ingest
+from tfclaims.link.passes import link
+from tfclaims.core.resources import DATA_DIR
+from tfclaims.synth.generate import generate_cohort, write_cohort
+from tfclaims.rules.track import track
 
 EXPECTED_DIR = Path(__file__).parent / "data" / "rules_regression"
 FAMILIES = 3000  # synthetic cohort size: large enough to hit every rule, small enough for ~2 MB of files

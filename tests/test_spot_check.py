@@ -19,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from tfclaims.errors import InputError
-from tfclaims.ledger import Ledger
-from tfclaims.spot_check import (
+from tfclaims.core.errors import InputError
+from tfclaims.claim.ledger import Ledger
+from tfclaims.spot_check.sample import (
     AUDITOR_COLUMNS,
     COLUMN_LETTER,
     LOCKED_COLUMNS,
@@ -246,7 +246,7 @@ def test_same_seed_same_sample_in_another_process(tmp_path: Path) -> None:
     register.sample(frac=1.0, random_state=9).to_csv(path, index=False)
     here = draw_sample(register, 0.1, 5, seed=987654321).sample["claim_reference"].tolist()
     code = (
-        "import sys, pandas as pd; from tfclaims.spot_check import draw_sample;"
+        "import sys, pandas as pd; from tfclaims.spot_check.sample import draw_sample;"
         "r = pd.read_csv(sys.argv[1], dtype=str);"
         "print(','.join(draw_sample(r, 0.1, 5, seed=987654321).sample['claim_reference']))"
     )

@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from tfclaims.identifiers import (
+from tfclaims.core.identifiers import (
     ni_number_valid,
     nhs_number_valid,
     normalise_postcode,
     upn_valid,
 )
-from tfclaims.paths import REFERENCE_DIR
-from tfclaims.synth import ERROR_CLASSES, TABLES, generate_cohort, write_cohort
+from tfclaims.core.resources import REFERENCE_DIR
+from tfclaims.synth.generate import ERROR_CLASSES, TABLES, generate_cohort, write_cohort
 
 # The contract's columns (../shared/spec/contract.md), written out independently of the generator.
 CONTRACT = {

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from cohort_builder import cohort, person, programme, term
-from tfclaims.frameworks import load_framework
-from tfclaims.track import track
+from tfclaims.rules.frameworks import load_framework
+from tfclaims.rules.track import track
 
 TF = load_framework("tf-phase2")
 SF = load_framework("sf-2022")

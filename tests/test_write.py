@@ -1,4 +1,4 @@
-"""tfclaims.write: the xlsx and CSV output contract, read back the way a person's tools read it."""
+"""tfclaims.core.write: the xlsx and CSV output contract, read back the way a person's tools read it."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-import tfclaims.write as write
-from tfclaims.write import write_csv, write_xlsx
+import tfclaims.core.write as write
+from tfclaims.core.write import write_csv, write_xlsx
 
 TRICKY_TEXT = ["007", "=1+2", "+44 7700", "-5", "@SUM(A1)", "\tx", "\rx", "http://example.com/a", "1e5", None]
 
@@ -170,7 +170,7 @@ def test_xlsx_too_many_rows_is_an_error_not_a_silent_cut(tmp_path: Path, monkeyp
 
 
 def expected_csv_text(df: pd.DataFrame) -> pd.DataFrame:
-    """What a reader should get back as text, built independently of tfclaims.write."""
+    """What a reader should get back as text, built independently of tfclaims.core.write."""
     out = {}
     for c in df.columns:
         s = df[c]

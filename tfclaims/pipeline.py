@@ -2,9 +2,9 @@
 
     ingest -> link -> identify -> track -> claim -> spot_check
 
-Every function takes ``step`` (``tfclaims.orchestration``): ``direct`` runs it as plain Python;
+Every function takes ``step`` (``tfclaims.core.orchestration``): ``direct`` runs it as plain Python;
 ``flows/`` passes a step that makes each table-level call a Prefect task. Every command appends
-one record to the audit trail (``tfclaims.audit``) naming its purpose, inputs and outputs.
+one record to the audit trail (``tfclaims.audit.trail``) naming its purpose, inputs and outputs.
 """
 
 from __future__ import annotations
@@ -21,16 +21,17 @@ from typing import Any
 import pandas as pd
 
 import tfclaims
-from tfclaims import audit
-from tfclaims.claim import ClaimRules, LedgerState, decide, family_reference, pence_to_gbp, settle_with_ledger
-from tfclaims.cohort import TABLES, Cohort
-from tfclaims.config import DEMO_REFERENCE_KEY, CouncilConfig
-from tfclaims.errors import InputError, OutputValidationError
-from tfclaims.frameworks import Framework, load_framework
-from tfclaims.ingest import IngestResult, ingest
-from tfclaims.orchestration import Step, direct
-from tfclaims.paths import REPORTS_DIR, SAMPLE_COHORT_DIR
-from tfclaims.write import sha256_file, write_csv, write_json, write_parquet, write_xlsx
+from tfclaims.audit import trail as audit
+from tfclaims.claim.decide import ClaimRules, LedgerState, decide, family_reference, pence_to_gbp, settle_with_ledger
+from tfclaims.core.cohort import TABLES, Cohort
+from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig
+from tfclaims.core.errors import InputError, OutputValidationError
+from tfclaims.rules.frameworks import Framework, load_framework
+from tfclaims.ingest.validate import IngestResult, ingest
+from tfclaims.core.orchestration import Step, direct
+from tfclaims.core.resources import SAMPLE_COHORT_DIR
+from tfclaims.core.workspace import require_workspace
+from tfclaims.core.write import sha256_file, write_csv, write_json, write_parquet, write_xlsx
 
 CANDIDATES_NOTE = (
     "Eligibility lists CANDIDATES for a practitioner to confirm: no decision about a family is made by "
@@ -176,7 +177,7 @@ def audit_context(command: str, params: dict[str, Any], *, audit_path: Path | No
     path = audit_path or audit.default_audit_path(getattr(ledger, "target", None) if ledger is not None else None)
     heads: audit.HeadStore = audit.FileHeadStore(path)
     if ledger is not None:
-        from tfclaims.ledger import LedgerHeadStore
+        from tfclaims.claim.ledger import LedgerHeadStore
 
         heads = audit.MultiHeadStore(heads, LedgerHeadStore(ledger, path))
     with audit.run_record(command, params, audit_path=path, operator=operator, config=config, run_id=run_id, head_store=heads) as rec:
@@ -192,7 +193,7 @@ def _audited(command: str, opts: Options, ledger: Any = None, **params: Any) -> 
 def ledger_action(command: str, target: str, *, audit_path: Path | None, operator: str | None, create: bool = False,
                   **params: Any) -> Iterator[tuple[Any, audit.RunRecord]]:
     """A person's decision on the ledger (withdraw, release, approve), recorded in the audit trail."""
-    from tfclaims.ledger import Ledger
+    from tfclaims.claim.ledger import Ledger
 
     with Ledger.open(target, create=create) as book:
         with audit_context(command, {"ledger": str(target), **params}, audit_path=audit_path, operator=operator, ledger=book) as rec:
@@ -250,7 +251,7 @@ def _record_framework(rec: audit.RunRecord, fw: Framework) -> None:
 
 
 def _link(cohort: Cohort, opts: Options) -> Any:
-    from tfclaims.link import link, read_link_decisions
+    from tfclaims.link.passes import link, read_link_decisions
 
     decisions = read_link_decisions(opts.link_decisions) if opts.link_decisions else None
     return link(cohort, opts.config.linkage, decisions)
@@ -345,7 +346,7 @@ def _not_evaluated_note(frame: pd.DataFrame) -> list[str]:
 
 def identify(opts: Options, as_of: dt.date, *, step: Step = direct) -> Outcome:
     """``tfclaims identify``: eligibility of every family in ``people`` at ``as_of``: candidates, not decisions."""
-    from tfclaims.identify import identify as identify_families
+    from tfclaims.rules.identify import identify as identify_families
 
     fw = opts.load_framework()
     with _audited("identify", opts, as_of=as_of) as rec:
@@ -377,7 +378,7 @@ def _write_outcomes(files: RunFiles, result: Any) -> None:
 
 def track(opts: Options, as_of: dt.date, *, step: Step = direct) -> Outcome:
     """``tfclaims track``: outcome status per required headline of every attached family at ``as_of``."""
-    from tfclaims.track import track as track_families
+    from tfclaims.rules.track import track as track_families
 
     fw = opts.load_framework()
     with _audited("track", opts, as_of=as_of) as rec:
@@ -514,10 +515,10 @@ def _finance_summary(decisions: pd.DataFrame, programme: pd.DataFrame, fw: Frame
 
 def _claim_stage(opts: Options, claim: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step: Step, ledger: Any) -> dict[str, Any]:
     """Decide, record in the ledger (unless dry run), write the claim's files. Returns summary facts."""
-    from tfclaims.identify import identify_at
-    from tfclaims.track import track as track_families
+    from tfclaims.rules.identify import identify_at
+    from tfclaims.rules.track import track as track_families
 
-    from schemas.claim import DECISION_COLUMNS, ClaimDecisions, ClaimRegister
+    from tfclaims.schemas.claim import DECISION_COLUMNS, ClaimDecisions, ClaimRegister
 
     fw = opts.load_framework()
     _record_framework(rec, fw)
@@ -606,7 +607,7 @@ def _claim_stage(opts: Options, claim: ClaimOptions, files: RunFiles, rec: audit
 def claim_file_frame(claims: pd.DataFrame) -> pd.DataFrame:
     """The outbound claim file from claims with ``claim_reference``, ``family_reference``, ``route``,
     ``period_end`` and ``amount_pence``: checked by its strict schema, so nothing else can slip in."""
-    from schemas.claim import ClaimFile
+    from tfclaims.schemas.claim import ClaimFile
 
     frame = pd.DataFrame({
         "claim_reference": claims["claim_reference"].astype("str"),
@@ -638,7 +639,7 @@ def export_claim_file(target: str, run_id: str, out: Path, *, config: CouncilCon
 
 
 def _open_ledger(claim: ClaimOptions) -> Any:
-    from tfclaims.ledger import Ledger
+    from tfclaims.claim.ledger import Ledger
 
     if claim.ledger is None:
         if claim.dry_run:
@@ -680,7 +681,7 @@ class SampleOptions:
 
 
 def _spot_check_stage(claim_dir: Path, out: Path, sample: SampleOptions, config: CouncilConfig, files: RunFiles | None) -> dict[str, Any]:
-    from tfclaims.spot_check import run_spot_check
+    from tfclaims.spot_check.sample import run_spot_check
 
     rate = sample.rate if sample.rate is not None else config.spot_check.rate
     min_n = sample.min_n if sample.min_n is not None else config.spot_check.min
@@ -739,7 +740,7 @@ def demo(out: Path | None = None, *, step: Step = direct, operator: str | None =
     The demo keeps its own ledger and audit trail inside its folder and starts them afresh each time,
     so the sample families never enter a council's real ledger and a second demo shows the same claims.
     """
-    out = Path(out) if out is not None else REPORTS_DIR / "demo"
+    out = Path(out) if out is not None else require_workspace().reports_dir / "demo"
     if out.exists():
         shutil.rmtree(out)
     ledger_path = out / "ledger.sqlite"

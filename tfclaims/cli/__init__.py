@@ -11,8 +11,8 @@ from pathlib import Path
 
 import typer
 
-from tfclaims.errors import InputError
-from tfclaims.paths import REPO_ROOT
+from tfclaims.core.errors import InputError
+from tfclaims.core.workspace import find_workspace
 
 app = typer.Typer(
     name="tfclaims",
@@ -26,7 +26,12 @@ app = typer.Typer(
 
 def _prefect_defaults() -> None:
     """Keep Prefect's temporary server inside the project, quiet and offline, unless the user configured it."""
-    os.environ.setdefault("PREFECT_HOME", str(REPO_ROOT / ".prefect"))
+    try:
+        ws = find_workspace()
+    except InputError:
+        ws = None
+    if ws is not None:
+        os.environ.setdefault("PREFECT_HOME", str(ws.prefect_home))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_TASKS_DEFAULT_NO_CACHE", "true")

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from tfclaims.errors import InputError
-from tfclaims.paths import REPORTS_DIR
+from tfclaims.core.errors import InputError
+from tfclaims.core.workspace import require_workspace
 
 InputOpt = Annotated[Path, typer.Option("--input", help="A cohort folder (.csv/.xlsx files) or one .xlsx workbook.")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Output folder (default reports/<run_id>/).")]
@@ -23,7 +23,7 @@ LinkDecisionsOpt = Annotated[Optional[Path], typer.Option("--link-decisions", he
 
 
 def resolve_out(out: Path | None, run_id: str) -> Path:
-    return Path(out) if out is not None else REPORTS_DIR / run_id
+    return Path(out) if out is not None else require_workspace().run_dir(run_id)
 
 
 def parse_date(value: str, option: str) -> dt.date:

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from tfclaims import audit
+from tfclaims.audit import trail as audit
 from tfclaims.cli import app
-from tfclaims.config import DEMO_REFERENCE_KEY, load_config
-from tfclaims.errors import InputError
+from tfclaims.core.config import DEMO_REFERENCE_KEY, load_config
+from tfclaims.core.errors import InputError
 
 audit_app = typer.Typer(
     help="The audit trail: verify the hash chain, list runs, answer subject-access requests, prune.",
@@ -45,7 +45,7 @@ def verify_cmd(
     if not res.ok:
         raise InputError(f"{path}: {res.message()}")
     if ledger is not None:
-        from tfclaims.ledger import Ledger, LedgerHeadStore
+        from tfclaims.claim.ledger import Ledger, LedgerHeadStore
 
         store = LedgerHeadStore(Ledger.open(ledger, create=False), path)
         if store.get() is None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from tfclaims.cli import app
-from tfclaims.frameworks import Framework, list_frameworks, load_framework
+from tfclaims.rules.frameworks import Framework, list_frameworks, load_framework
 
 frameworks_app = typer.Typer(help="The built-in outcome frameworks and their parameters.", no_args_is_help=True)
 app.add_typer(frameworks_app, name="frameworks")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from tfclaims.cli import app
 from tfclaims.cli._common import AuditOpt, ConfigOpt, InputOpt, OperatorOpt, OutOpt, StrictOpt, print_counts, print_outputs, resolve_out
-from tfclaims.config import load_config
-from tfclaims.orchestration import use_prefect
+from tfclaims.core.config import load_config
+from tfclaims.core.orchestration import use_prefect
 from tfclaims.pipeline import Options, new_run_id, validate
 
 
@@ -17,7 +17,7 @@ def validate_command(input: InputOpt, out: OutOpt = None, strict: StrictOpt = Fa
     run_id = new_run_id()
     out = resolve_out(out, run_id)
     if use_prefect():
-        from flows.ingest import validate_flow
+        from tfclaims.flows.ingest import validate_flow
 
         validate_flow(input, out, run_id, config, strict, audit, operator)
     else:

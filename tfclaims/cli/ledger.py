@@ -10,9 +10,9 @@ import pandas as pd
 import typer
 
 from tfclaims.cli import app
-from tfclaims.errors import InputError
-from tfclaims.ledger import STATUSES
-from tfclaims.paths import REPORTS_DIR
+from tfclaims.core.errors import InputError
+from tfclaims.claim.ledger import STATUSES
+from tfclaims.core.workspace import require_workspace
 from tfclaims.pipeline import ledger_action
 
 DEFAULT_FRAMEWORK = "tf-phase2"
@@ -25,7 +25,7 @@ app.add_typer(ledger_app, name="ledger")
 
 
 def default_ledger() -> Path:
-    return REPORTS_DIR / "ledger.sqlite"
+    return require_workspace().ledger
 
 
 def os_user() -> str:
@@ -189,7 +189,7 @@ def export(
     operator: Annotated[str | None, typer.Option("--operator", help="Who exports (default: the OS user).")] = None,
 ) -> None:
     """Write a claim run's claim file again from the ledger (the ledger is the record of what was claimed)."""
-    from tfclaims.config import load_config
+    from tfclaims.core.config import load_config
     from tfclaims.pipeline import export_claim_file
 
     path = export_claim_file(_target(ledger), run_id, out, config=load_config(config), audit_path=audit, operator=operator or os_user())

@@ -13,9 +13,9 @@ from tfclaims.cli._common import (
     AuditOpt, ConfigOpt, FrameworkOpt, InputOpt, LinkDecisionsOpt, OperatorOpt, OutOpt, PlanOpt, StrictOpt,
     parse_date, print_counts, print_outputs, resolve_out,
 )
-from tfclaims.config import load_config
-from tfclaims.orchestration import use_prefect
-from tfclaims.paths import REPORTS_DIR
+from tfclaims.core.config import load_config
+from tfclaims.core.orchestration import use_prefect
+from tfclaims.core.workspace import require_workspace
 from tfclaims import pipeline
 
 AsOfOpt = Annotated[str, typer.Option("--as-of", help="The date of the judgement (YYYY-MM-DD).")]
@@ -97,7 +97,7 @@ def claim_command(input: InputOpt, period_end: PeriodEndOpt,
     opts = _opts(input, out, config, framework, plan, audit, operator, strict, link_decisions, run_id)
     pipeline._reference_key(opts, pipeline.ClaimOptions(when, ledger))  # refuse before any work without a key
     if use_prefect():
-        from flows.claim import claim_flow
+        from tfclaims.flows.claim import claim_flow
 
         claim_flow(input, out, when, run_id, ledger, framework, plan, allocation, dry_run, config, audit, operator, strict, link_decisions, since)
     else:
@@ -125,11 +125,11 @@ def run_command(input: InputOpt, period_end: PeriodEndOpt, out: OutOpt = None, f
     since = parse_date(window_start, "--window-start") if window_start else None
     run_id = pipeline.new_run_id()
     out = resolve_out(out, run_id)
-    ledger = ledger or str(REPORTS_DIR / "ledger.sqlite")
+    ledger = ledger or str(require_workspace().ledger)
     opts = _opts(input, out, config, framework, plan, audit, operator, strict, link_decisions, run_id)
     pipeline._reference_key(opts, pipeline.ClaimOptions(when, ledger))
     if use_prefect():
-        from flows.claim import run_flow
+        from tfclaims.flows.claim import run_flow
 
         run_flow(input, out, when, run_id, ledger, framework, plan, allocation, dry_run, sample_rate, sample_min, seed,
                  config, audit, operator, strict, link_decisions, since)
@@ -146,10 +146,10 @@ def run_command(input: InputOpt, period_end: PeriodEndOpt, out: OutOpt = None, f
 @app.command("demo")
 def demo_command(out: OutOpt = None, operator: OperatorOpt = None) -> None:
     """The main job on the built-in sample cohort (data/sample/), into reports/demo/."""
-    out = out or REPORTS_DIR / "demo"
+    out = out or require_workspace().reports_dir / "demo"
     print(f"tfclaims demo: the built-in sample cohort ({pipeline.SAMPLE_COHORT_DIR}), period end {pipeline.DEMO_PERIOD_END}")
     if use_prefect():
-        from flows.claim import demo_flow
+        from tfclaims.flows.claim import demo_flow
 
         demo_flow(out, operator)
     else:

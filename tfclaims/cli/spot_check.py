@@ -9,12 +9,12 @@ from typing import Annotated, Optional
 import typer
 
 from tfclaims.cli import app
-from tfclaims.errors import InputError
+from tfclaims.core.errors import InputError
 from tfclaims.cli._common import AuditOpt, ConfigOpt, OperatorOpt
-from tfclaims.config import load_config
-from tfclaims.orchestration import use_prefect
+from tfclaims.core.config import load_config
+from tfclaims.core.orchestration import use_prefect
 from tfclaims.pipeline import SampleOptions, audit_context, new_run_id, spot_check
-from tfclaims.spot_check import (
+from tfclaims.spot_check.sample import (
     DEFAULT_MIN,
     DEFAULT_RATE,
     read_verdicts,
@@ -37,7 +37,7 @@ def spot_check_command(
     """Draw the internal-audit sample of a claim run and write the auditor's workbook."""
     run_id = new_run_id()
     if use_prefect():
-        from flows.spot_check import spot_check_flow
+        from tfclaims.flows.spot_check import spot_check_flow
 
         facts = spot_check_flow(claim_dir, out, run_id, rate, min_n, seed, config, audit, operator)
     else:
@@ -68,7 +68,7 @@ def reconcile_command(
     audit: AuditOpt = None,
 ) -> None:
     """Read the auditor's verdicts back: record them in the ledger and withdraw invalid claims."""
-    from tfclaims.ledger import Ledger  # the ledger is only needed here
+    from tfclaims.claim.ledger import Ledger  # the ledger is only needed here
 
     table = read_verdicts(verdicts)  # every problem is an InputError naming its cell; nothing written yet
     who = (by or _os_user()).strip()

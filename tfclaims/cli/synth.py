@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from tfclaims.cli import app
-from tfclaims.synth import FRAMEWORKS, LINK_TRUTH_FILE, SYNTH_SUBDIR, generate_cohort, write_cohort
+from tfclaims.synth.generate import FRAMEWORKS, LINK_TRUTH_FILE, SYNTH_SUBDIR, generate_cohort, write_cohort
 
 
 @app.command("synth")

@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tfclaims.cohort import EVENT_TABLES
-from tfclaims.identifiers import UPN_LETTERS
-from tfclaims.names import nickname_groups, normalise_name
+from tfclaims.core.cohort import EVENT_TABLES
+from tfclaims.core.identifiers import UPN_LETTERS
+from tfclaims.link.names import nickname_groups, normalise_name
 
 IDENTITY_COLUMNS: tuple[str, ...] = (
     "upn", "nhs_number", "ni_number", "first_name", "last_name", "date_of_birth", "postcode",
@@ -257,7 +257,7 @@ def make_unlinked(tables: dict[str, pd.DataFrame], people: pd.DataFrame, rate: f
     shares = {**MODE_SHARES, **(mode_shares or {})}
     modes = np.array(list(shares))
     p = np.array(list(shares.values()), dtype=float)
-    # Typed tables (after ingest) or text cells (as tfclaims.synth writes them): dates follow the people table.
+    # Typed tables (after ingest) or text cells (as tfclaims.synth.generate writes them): dates follow the people table.
     as_text = not pd.api.types.is_datetime64_any_dtype(people["date_of_birth"])
     person = people.set_index("person_id")
     if as_text:

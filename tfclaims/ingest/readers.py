@@ -4,7 +4,7 @@ A cohort is a folder of ``.csv`` files, one ``.xlsx`` workbook, or a folder of b
 the file stem or sheet name (case-insensitive; spaces and hyphens read as underscores). Headers
 match case-insensitively after trimming, through the council's ``column_aliases``. Each row keeps
 ``source_file``, ``source_sheet`` and ``source_row`` (the row number a person sees: the header is
-row 1). Typing is the next step's job (``tfclaims.ingest``); here nothing is guessed.
+row 1). Typing is the next step's job (``tfclaims.ingest.validate``); here nothing is guessed.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfclaims.cohort import TABLES
-from tfclaims.errors import InputError
+from tfclaims.core.cohort import TABLES
+from tfclaims.core.errors import InputError
 
 _TABLE_NAME_RE = re.compile(r"[\s\-]+")
 

@@ -9,7 +9,7 @@ Order of passes (each only sees the rows the earlier ones left):
    ``people``: one person -> linked by the first identifier that found them; several different
    people -> unmatched ``ambiguous``; none -> on to the name passes;
 4. **name_dob**: normalised last name + date of birth + a nickname-compatible first name
-   (``tfclaims.names``) naming exactly one person;
+   (``tfclaims.link.names``) naming exactly one person;
 5. **probabilistic**: Splink 5 (DuckDB), ``link_only`` between the remaining rows and ``people``,
    with a model trained off-line (``train_model``) and only predicted here. A row links when its
    best candidate reaches ``match_threshold`` and the runner-up is more than ``ambiguity_margin``
@@ -35,13 +35,13 @@ import pyarrow.compute as pc
 from pandas.api.types import is_string_dtype
 from pandera import errors as pa_errors
 
-from tfclaims.cohort import EVENT_TABLES, Cohort
-from tfclaims.config import LinkageSettings
-from tfclaims.errors import InputError
-from tfclaims.identifiers import normalise_ni_number, normalise_nhs_number, normalise_postcode
-from tfclaims.names import first_name_keys, normalise_name
-from tfclaims.paths import DATA_DIR
-from schemas.link import DECISION_COLUMNS, LINK_METHODS, UNMATCHED_COLUMNS, LinkDecisions
+from tfclaims.core.cohort import EVENT_TABLES, Cohort
+from tfclaims.core.config import LinkageSettings
+from tfclaims.core.errors import InputError
+from tfclaims.core.identifiers import normalise_ni_number, normalise_nhs_number, normalise_postcode
+from tfclaims.link.names import first_name_keys, normalise_name
+from tfclaims.core.resources import DATA_DIR
+from tfclaims.schemas.link import DECISION_COLUMNS, LINK_METHODS, UNMATCHED_COLUMNS, LinkDecisions
 
 IDENTIFIER_COLUMNS: tuple[str, ...] = ("upn", "nhs_number", "ni_number")
 NAME_COLUMNS: tuple[str, ...] = ("first_name", "last_name", "date_of_birth", "postcode")
@@ -193,14 +193,14 @@ def train_model(people: pd.DataFrame, out: Path, seed: int, *, records: pd.DataF
 
     ``records`` are event rows (first_name, last_name, date_of_birth, postcode) to train against
     ``people``; without them, up to ``sample_records`` people are copied with the errors of
-    ``tfclaims.link_synth.corrupt_identity`` (a stand-in for a real unlinked extract). u comes from
+    ``tfclaims.synth.unlinked.corrupt_identity`` (a stand-in for a real unlinked extract). u comes from
     random sampling (``u_max_pairs``), m from EM on blocked pairs sampled to ``em_max_pairs``;
     everything is seeded, so the same inputs give the same model.
     """
     from splink import DuckDBAPI, Linker, block_on
 
-    from tfclaims.link_synth import corrupt_identity
-    from tfclaims.write import write_json
+    from tfclaims.synth.unlinked import corrupt_identity
+    from tfclaims.core.write import write_json
 
     _quiet_splink()
     rng = np.random.default_rng(seed)

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from schemas.rules import EVIDENCE_COLUMNS, validate_output
-from tfclaims.cohort import Cohort
-from tfclaims.frameworks import Framework
-from tfclaims.indicators import (
+from tfclaims.schemas.rules import EVIDENCE_COLUMNS, validate_output
+from tfclaims.core.cohort import Cohort
+from tfclaims.rules.frameworks import Framework
+from tfclaims.rules.indicators import (
     NS,
     REL_NRP,
     INDICATOR_NAMES,

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tfclaims.errors import ConfigError
+from tfclaims.core.errors import ConfigError
 
 REFERENCE_KEY_ENV = "TFCLAIMS_REFERENCE_KEY"
 DEMO_REFERENCE_KEY = "tfclaims-demo-key-not-for-real-claims"

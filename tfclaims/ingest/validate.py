@@ -20,15 +20,15 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from schemas._fields import MAX_DATE, MIN_DATE, code_lists
-from schemas.inputs import CHECK_COLUMNS, CHECK_MESSAGES, INPUT_MODELS
-from schemas.outputs import ValidationErrors
-from tfclaims.cohort import EVENT_TABLES, TABLES, Cohort
-from tfclaims.config import CouncilConfig
-from tfclaims.errors import InputError
-from tfclaims.identifiers import normalise_ni_number, normalise_nhs_number, normalise_postcode
-from tfclaims.orchestration import Step, direct
-from tfclaims.readers import RawCohort, RawPart, read_cohort
+from tfclaims.schemas._fields import MAX_DATE, MIN_DATE, code_lists
+from tfclaims.schemas.inputs import CHECK_COLUMNS, CHECK_MESSAGES, INPUT_MODELS
+from tfclaims.schemas.outputs import ValidationErrors
+from tfclaims.core.cohort import EVENT_TABLES, TABLES, Cohort
+from tfclaims.core.config import CouncilConfig
+from tfclaims.core.errors import InputError
+from tfclaims.core.identifiers import normalise_ni_number, normalise_nhs_number, normalise_postcode
+from tfclaims.core.orchestration import Step, direct
+from tfclaims.ingest.readers import RawCohort, RawPart, read_cohort
 
 ERROR_COLUMNS = ["table", "file", "sheet", "row", "column", "value", "check", "message"]
 

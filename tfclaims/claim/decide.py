@@ -69,7 +69,7 @@ def decide(
 ) -> pd.DataFrame:
     """One decision per family in the programme register.
 
-    ``families`` is the tracking summary (``tfclaims.track``; one row per family attached by the
+    ``families`` is the tracking summary (``tfclaims.rules.track``; one row per family attached by the
     period end) and carries every judgement the order needs: ``within_programme_period``,
     ``transition_manual_review``, ``eligible_at_attachment``, ``whole_family_working`` (+ ``_detail``),
     ``ssp``, ``continuous_employment``, ``sfo``, ``unmet``, ``has_discretion_note`` and, optionally,

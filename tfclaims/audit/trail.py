@@ -1,7 +1,7 @@
 """The audit trail: one hash-chained record per run, in a JSON-lines file anyone can read.
 
 Every command appends exactly one record (``run_record``): who ran what, when, on which host and
-version, under which purposes of the register (``tfclaims.privacy``), which inputs (SHA-256, rows),
+version, under which purposes of the register (``tfclaims.audit.purposes``), which inputs (SHA-256, rows),
 framework and plan (hashes), which outputs (SHA-256, purpose, recipient), which families and people
 it touched (keyed hashes: HMAC-SHA-256 with the council key, never names or ids), and how it ended.
 
@@ -40,11 +40,10 @@ import pandas as pd
 from filelock import FileLock, Timeout
 
 import tfclaims
-from tfclaims.config import DEMO_REFERENCE_KEY, CouncilConfig
-from tfclaims.errors import InputError
-from tfclaims.paths import REPORTS_DIR
-from tfclaims.privacy import Register, check_recipient, load_register, output_route, purpose_for_command
-from tfclaims.write import atomic_write, sha256_file, write_json
+from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig
+from tfclaims.core.errors import InputError
+from tfclaims.audit.purposes import Register, check_recipient, load_register, output_route, purpose_for_command
+from tfclaims.core.write import atomic_write, sha256_file, write_json
 
 GENESIS_HASH = "0" * 64
 AUDIT_FILE_NAME = "audit.jsonl"
@@ -176,10 +175,12 @@ def resolve_key(config: CouncilConfig | None = None, key: str | None = None) -> 
 
 
 def default_audit_path(ledger: Path | str | None = None) -> Path:
-    """``audit.jsonl`` beside the ledger file; ``reports/audit.jsonl`` without one (or for a database URL)."""
+    """``audit.jsonl`` beside the ledger file; the workspace's audit trail without one (or for a database URL)."""
     if ledger is not None and "://" not in str(ledger):
-        return Path(ledger).parent / AUDIT_FILE_NAME
-    return REPORTS_DIR / AUDIT_FILE_NAME
+        return Path(ledger).resolve().parent / AUDIT_FILE_NAME
+    from tfclaims.core.workspace import require_workspace
+
+    return require_workspace().audit
 
 
 class HeadStore(Protocol):

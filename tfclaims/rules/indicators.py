@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from tfclaims.cohort import TABLES, Cohort
+from tfclaims.core.cohort import TABLES, Cohort
 
 NS = "datetime64[ns]"
 NAT = np.datetime64("NaT", "ns")
@@ -836,7 +836,7 @@ class RentArrears(HousingRecord):
 
 
 # --------------------------------------------------------------------------------------------
-# success measures (implemented in tfclaims.track)
+# success measures (implemented in tfclaims.rules.track)
 # --------------------------------------------------------------------------------------------
 
 

@@ -33,9 +33,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tfclaims.cohort import TABLES
-from tfclaims.errors import ConfigError, InputError
-from tfclaims.paths import PRIVACY_DIR
+from tfclaims.core.cohort import TABLES
+from tfclaims.core.errors import ConfigError, InputError
+from tfclaims.core.resources import PRIVACY_DIR
 
 REGISTER_PATH = PRIVACY_DIR / "purposes.yaml"
 

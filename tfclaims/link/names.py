@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from tfclaims.paths import REFERENCE_DIR
+from tfclaims.core.resources import REFERENCE_DIR
 
 NICKNAMES_FILE = REFERENCE_DIR / "nicknames.yaml"
 KEY_SEPARATOR = "|"

@@ -43,7 +43,7 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
-from schemas.spot_check import (
+from tfclaims.schemas.spot_check import (
     DISCRETIONARY_STRATUM,
     RECONCILIATION_COLUMNS,
     ROUTES,
@@ -55,11 +55,11 @@ from schemas.spot_check import (
     SpotCheckSample,
     Verdicts,
 )
-from schemas.claim import DECISION_COLUMNS
-from schemas.rules import EVIDENCE_COLUMNS, OUTCOME_COLUMNS
-from tfclaims.errors import InputError, OutputValidationError
-from tfclaims.readers import read_csv_as_text
-from tfclaims.write import (
+from tfclaims.schemas.claim import DECISION_COLUMNS
+from tfclaims.schemas.rules import EVIDENCE_COLUMNS, OUTCOME_COLUMNS
+from tfclaims.core.errors import InputError, OutputValidationError
+from tfclaims.ingest.readers import read_csv_as_text
+from tfclaims.core.write import (
     excel_serials,
     atomic_path,
     neutralise,
@@ -1222,7 +1222,7 @@ def _int_or_none(v: Any) -> int | None:
 
 
 class LedgerLike(Protocol):
-    """The part of ``tfclaims.ledger.Ledger`` reconcile uses."""
+    """The part of ``tfclaims.claim.ledger.Ledger`` reconcile uses."""
 
     def claims(self, framework: str | None = None) -> pd.DataFrame: ...
 

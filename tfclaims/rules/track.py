@@ -6,12 +6,12 @@ For each family in ``programme`` with ``attached_on <= A``:
   headline of every needs row identified in ``(attached_on, A]`` and not withdrawn;
 - each required headline's **status** at A -- ``met``, ``not_met``, ``not_yet`` or
   ``not_evaluated`` (first of ``not_evaluated``, ``not_met``, ``not_yet`` wins) -- from its success
-  measure (``tfclaims.indicators.MEASURES``) and its needs rows, with a sentence saying why;
+  measure (``tfclaims.rules.indicators.MEASURES``) and its needs rows, with a sentence saying why;
 - the claim facts: eligibility at attachment, whole-family working, SSP, continuous employment,
   sf-2022's successful family outcome, programme period, discretion note.
 
 Everything is evaluated with whole-table numpy masks over the coded cohort
-(:class:`tfclaims.indicators.RulesContext`); details are built with vectorised string operations.
+(:class:`tfclaims.rules.indicators.RulesContext`); details are built with vectorised string operations.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.rules import validate_output
-from tfclaims.cohort import Cohort
-from tfclaims.frameworks import Framework, HeadlineSpec
-from tfclaims.identify import (
+from tfclaims.schemas.rules import validate_output
+from tfclaims.core.cohort import Cohort
+from tfclaims.rules.frameworks import Framework, HeadlineSpec
+from tfclaims.rules.identify import (
     NEEDS_INDICATOR,
     Presence,
     context,
@@ -42,7 +42,7 @@ from tfclaims.identify import (
     str_array,
     str_take,
 )
-from tfclaims.indicators import (
+from tfclaims.rules.indicators import (
     CATALOGUE,
     INDICATOR_NAMES,
     NAT,

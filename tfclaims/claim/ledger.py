@@ -31,7 +31,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tfclaims.errors import InputError
+from tfclaims.core.errors import InputError
 
 SCHEMA_VERSION = 1
 CLAIM_REFERENCE_PREFIX = "TFC-"

@@ -49,7 +49,7 @@ those attached 3+ months before H are closed 3-15 months after attachment; 6% ca
     their out-of-work spell ending 1-21 days before it: jobs lasting 13 / 26 weeks give
     continuous-employment claims; 10% of jobs are broken by a new out-of-work spell.
 Families not attached: problems active around D (eligible or not by their count and dependents).
-Measured with the rules engine (tfclaims.identify / track) on the committed sample (200 families,
+Measured with the rules engine (tfclaims.rules.identify / track) on the committed sample (200 families,
 seed 42, tf-phase2, D = 2020-03-31): 85 eligible at D, 84 attached by D, 16 claimable (12 by
 significant and sustained progress, 4 by continuous employment only); sf-2022 at 2024-09-30 with the
 same seed: 5 successful family outcomes claimable.
@@ -78,13 +78,13 @@ sharing the key (original and copy) is listed, since each of them is a duplicate
 
 Unlinked rows (``unlinked_rate`` > 0, ``tfclaims synth --unlinked RATE``): after the errors, about
 that share of the other event rows lose their ``person_id`` and carry what a school census or police
-extract would (:func:`unlink_rows`, built on ``tfclaims.link_synth.make_unlinked``): the person's UPN,
+extract would (:func:`unlink_rows`, built on ``tfclaims.synth.unlinked.make_unlinked``): the person's UPN,
 NHS or NI number (sometimes two), or first name + last name + date of birth (+ postcode 60% of the
 time) with transposed letters, nicknames, upper case, lost accents, day/month swapped, a mistyped
 day, postcode variants and postcodes from before a move. The identity columns (``upn, nhs_number,
 ni_number, first_name, last_name, date_of_birth, postcode``) follow ``person_id`` in those tables.
 ``DIR/synth/link_truth.csv`` (``table, file, sheet, row, person_id, mode``) names the true person of
-every such row. Measured (150 families, seeds 7-9, rate 0.3, ingest then tfclaims.link with the
+every such row. Measured (150 families, seeds 7-9, rate 0.3, ingest then tfclaims.link.passes with the
 shipped model): ~910 unlinked rows each, precision 1.0, recall 0.987-0.995. With no unlinked rate
 (the default) nothing changes: the same seed gives the same bytes as before the option existed.
 """
@@ -102,10 +102,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from tfclaims.errors import InputError
-from tfclaims.identifiers import UPN_LETTERS
-from tfclaims.paths import REFERENCE_DIR
-from tfclaims.write import atomic_path, atomic_write
+from tfclaims.core.errors import InputError
+from tfclaims.core.identifiers import UPN_LETTERS
+from tfclaims.core.resources import REFERENCE_DIR
+from tfclaims.core.write import atomic_path, atomic_write
 
 # ---------------------------------------------------------------------------------------------
 # Contract shape
@@ -310,7 +310,7 @@ def write_cohort(cohort: SynthCohort, out_dir: Path | str, xlsx: bool = False) -
     """Write the cohort (CSV files or one workbook) plus ``synth/manifest.csv``, ``scenarios.csv``, ``README.md``.
 
     Cohort files are written verbatim (no formula neutralisation: this is input-side data, and values
-    such as ``-Ann`` must reach the reader as they are), atomically through ``tfclaims.write``. Files of
+    such as ``-Ann`` must reach the reader as they are), atomically through ``tfclaims.core.write``. Files of
     the other format left in ``out_dir`` by an earlier run (``<table>.csv`` or ``cohort.xlsx``) are
     removed so the folder holds one cohort.
     """
@@ -378,7 +378,7 @@ def unlink_rows(tables: dict[str, pd.DataFrame], people: pd.DataFrame, manifest:
 
     ``people`` is the clean people table (before any injected error: a source system holds the true
     identifiers). Rows listed in ``manifest`` keep their ``person_id`` (their injected error stays
-    exactly what the manifest says). The work is :func:`tfclaims.link_synth.make_unlinked`: an
+    exactly what the manifest says). The work is :func:`tfclaims.synth.unlinked.make_unlinked`: an
     unlinked row gives its person's UPN, NHS or NI number (sometimes two), or first name + last
     name + date of birth (+ postcode, 60%) with transposed letters, nicknames, upper case, lost
     accents and hyphens, day/month swapped, a mistyped day, postcodes without the space, in lower
@@ -386,7 +386,7 @@ def unlink_rows(tables: dict[str, pd.DataFrame], people: pd.DataFrame, manifest:
     placed after ``person_id``. Truth: ``table, row`` (as a person sees it, header = row 1),
     ``person_id``, ``mode`` (``upn``, ``nhs_number``, ``ni_number`` or ``names``).
     """
-    from tfclaims.link_synth import IDENTITY_COLUMNS, make_unlinked
+    from tfclaims.synth.unlinked import IDENTITY_COLUMNS, make_unlinked
 
     kept: dict[str, np.ndarray] = {}
     masked = dict(tables)

@@ -28,9 +28,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tfclaims.errors import ConfigError
-from tfclaims.indicators import CATALOGUE, MEASURES, BenefitParams, Indicator, Params
-from tfclaims.paths import FRAMEWORKS_DIR, REFERENCE_DIR
+from tfclaims.core.errors import ConfigError
+from tfclaims.rules.indicators import CATALOGUE, MEASURES, BenefitParams, Indicator, Params
+from tfclaims.core.resources import FRAMEWORKS_DIR, REFERENCE_DIR
 
 DEFAULT_FRAMEWORK = "tf-phase2"
 TAGS = ("V", "R", "L", "D")
