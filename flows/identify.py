@@ -1,19 +1,14 @@
 """Prefect flow: eligible families at a date (``tfclaims identify``)."""
 
-import datetime as dt
-from pathlib import Path
-from typing import Optional
+from typing import Any
 
 from prefect import flow
 
-from tfclaims.flows._params import options
-from tfclaims.flows._prefect import prefect_step
 from tfclaims import pipeline
+from tfclaims.flows._prefect import prefect_step
+from tfclaims.options import IdentifyOptions
 
 
-@flow(name="tfclaims-identify")
-def identify_flow(input_path: Path, out: Path, as_of: dt.date, run_id: str, framework: Optional[str] = None, plan: Optional[Path] = None,
-                  config_path: Optional[Path] = None, audit_path: Optional[Path] = None, operator: Optional[str] = None,
-                  link_decisions: Optional[Path] = None) -> int:
-    opts = options(input_path, out, config_path, framework, plan, audit_path, operator, False, link_decisions, run_id)
-    return pipeline.identify(opts, as_of, step=prefect_step).summary["eligible_families"]
+@flow(name="tfclaims-identify", flow_run_name="{opts.run_id}", validate_parameters=False)
+def identify_flow(opts: IdentifyOptions) -> dict[str, Any]:
+    return pipeline.identify(opts, step=prefect_step).summary

@@ -12,7 +12,8 @@ import pytest
 from tfclaims.core.config import CouncilConfig
 from tfclaims.core.errors import InputError
 from tfclaims.ingest.validate import ingest
-from tfclaims.pipeline import Options, validate
+from tfclaims.options import ValidateOptions
+from tfclaims.pipeline import validate
 
 PEOPLE_HEADER = "person_id,family_id,first_name,last_name,date_of_birth,sex,relationship,postcode,upn,nhs_number,ni_number"
 GOOD_PEOPLE = [
@@ -235,7 +236,7 @@ def test_strict_fails_on_quarantine_but_writes_the_report(tmp_path):
     folder = cohort(tmp_path, {"offences": ("person_id,offence_date,outcome", ["0001,bad,proven"])})
     out = tmp_path / "out"
     with pytest.raises(InputError, match="--strict"):
-        validate(Options(folder, out, CouncilConfig(), strict=True, audit_path=tmp_path / 'audit.jsonl'))
+        validate(ValidateOptions.of(input=folder, out=out, council=CouncilConfig(), strict=True, audit=tmp_path / 'audit.jsonl'))
     assert (out / "validation_errors.csv").exists()
     assert not (out / "accepted").exists()
 
@@ -244,7 +245,7 @@ def test_failed_structure_check_writes_nothing(tmp_path):
     folder = cohort(tmp_path, {"offences": ("person_id,offence_date", ["0001,2020-01-01"])})
     out = tmp_path / "out"
     with pytest.raises(InputError):
-        validate(Options(folder, out, CouncilConfig(), audit_path=tmp_path / 'audit.jsonl'))
+        validate(ValidateOptions.of(input=folder, out=out, council=CouncilConfig(), audit=tmp_path / 'audit.jsonl'))
     assert not out.exists()
 
 
@@ -328,7 +329,7 @@ def test_outputs_neutralise_formula_text(tmp_path):
     folder = tmp_path / "c"
     write(folder, "people.csv", PEOPLE_HEADER, [*GOOD_PEOPLE, "0003,F01,=HYPERLINK(1),Smith,2012-01-01,M,cousin,,,,"])
     out = tmp_path / "out"
-    validate(Options(folder, out, CouncilConfig(), audit_path=tmp_path / 'audit.jsonl'))
+    validate(ValidateOptions.of(input=folder, out=out, council=CouncilConfig(), audit=tmp_path / 'audit.jsonl'))
     text = (out / "validation_errors.csv").read_text(encoding="utf-8")
     assert "cousin" in text
     wb = openpyxl.load_workbook(out / "validation_errors.xlsx")

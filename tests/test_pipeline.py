@@ -21,7 +21,8 @@ from tfclaims.cli import main
 from tfclaims.core.config import CouncilConfig
 from tfclaims.claim.ledger import Ledger
 from tfclaims.core.resources import SAMPLE_COHORT_DIR
-from tfclaims.pipeline import ClaimOptions, Options, SampleOptions, claim, demo, run
+from tfclaims.options import ClaimOptions, DemoOptions, IdentifyOptions, RunOptions
+from tfclaims.pipeline import claim, demo, run
 from tfclaims.core.write import sha256_file
 
 A = dt.date(2020, 3, 31)
@@ -39,7 +40,7 @@ def cli(*args: str) -> int:
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "demo"
-    return demo(out)
+    return demo(DemoOptions.of(out=out))
 
 
 def test_demo_writes_every_stage_and_its_summary_reconciles(demo_run):
@@ -116,8 +117,9 @@ def _cohort_copy(tmp_path: Path) -> Path:
 
 
 def _claim(cohort: Path, out: Path, ledger: Path | None, **kw) -> dict:
-    opts = Options(cohort, out, CouncilConfig(reference_key=KEY), audit_path=out.parent / "audit.jsonl")
-    return claim(opts, ClaimOptions(A, None if ledger is None else str(ledger), **kw)).summary
+    opts = ClaimOptions.of(input=cohort, out=out, council=CouncilConfig(reference_key=KEY), audit=out.parent / "audit.jsonl",
+                           period_end=A, ledger=None if ledger is None else str(ledger), **kw)
+    return claim(opts).summary
 
 
 def test_rerun_is_idempotent_and_dry_run_records_nothing(tmp_path):
@@ -177,8 +179,8 @@ def test_discretion_review_then_manager_approval_claims_and_is_always_sampled(tm
     assert d1.loc[family, "reason"] == "discretion_review"
     assert cli("ledger", "approve", family, "--by", "Head of Early Help", "--reason", "panel decision 12/03",
                "--ledger", str(ledger), "--audit", str(tmp_path / "audit.jsonl")) == 0
-    opts = Options(cohort, tmp_path / "two", CouncilConfig(reference_key=KEY), audit_path=tmp_path / "audit.jsonl")
-    outcome = run(opts, ClaimOptions(A, str(ledger)), SampleOptions(rate=0.1, min_n=0, seed=1))
+    outcome = run(RunOptions.of(input=cohort, out=tmp_path / "two", council=CouncilConfig(reference_key=KEY), audit=tmp_path / "audit.jsonl",
+                                period_end=A, ledger=str(ledger), sample_rate=0.1, sample_min=0, seed=1))
     d2 = pd.read_csv(tmp_path / "two" / "claim_decisions.csv", dtype=str, keep_default_na=False).set_index("family_id")
     assert (d2.loc[family, "decision"], d2.loc[family, "route"]) == ("claim", "discretionary")
     sample = pd.read_csv(tmp_path / "two" / "spot_check_sample.csv", dtype=str)
@@ -217,10 +219,10 @@ def test_cli_commands_exit_codes_and_outputs(tmp_path, monkeypatch, capsys):
     pd.testing.assert_frame_equal(a, b)  # the same claims and seed give the same sample
     assert cli("audit", "verify", "--audit", trail) == 0
     records = audit.read_records(trail)
-    assert [r["command"] for r in records] == ["validate", "validate", "identify", "track", "identify", "run", "spot-check"]
-    assert [r["status"] for r in records] == ["succeeded", "failed", "succeeded", "succeeded", "failed", "succeeded", "succeeded"]
+    assert [r["command"] for r in records] == ["validate", "validate", "identify", "track", "run", "spot-check"]  # a rejected argument leaves no record
+    assert [r["status"] for r in records] == ["succeeded", "failed", "succeeded", "succeeded", "succeeded", "succeeded"]
     assert records[2]["purposes"] == ["identification"] and records[3]["purposes"] == ["tracking"]
-    assert records[6]["purposes"] == ["spot_checks"]
+    assert records[5]["purposes"] == ["spot_checks"]
     assert len(people) >= 1
 
 
@@ -279,8 +281,8 @@ def test_large_workbooks_written_in_the_background_are_complete_and_recorded(tmp
 
     monkeypatch.setattr(pipeline_module, "BACKGROUND_XLSX_CELLS", 1)  # every workbook goes to the helper process
     cohort = _cohort_copy(tmp_path)
-    opts = Options(cohort, tmp_path / "out", CouncilConfig(reference_key=KEY), audit_path=tmp_path / "audit.jsonl")
-    outcome = run(opts, ClaimOptions(A, str(tmp_path / "ledger.sqlite")), SampleOptions(seed=1))
+    outcome = run(RunOptions.of(input=cohort, out=tmp_path / "out", council=CouncilConfig(reference_key=KEY), audit=tmp_path / "audit.jsonl",
+                                period_end=A, ledger=str(tmp_path / "ledger.sqlite"), seed=1))
     listed = {f["name"]: f["sha256"] for f in outcome.summary["outputs"]}
     for name in ("validation_errors.xlsx", "claim_decisions.xlsx", "finance_summary.xlsx"):
         assert listed[name] == sha256_file(tmp_path / "out" / name)
@@ -294,11 +296,13 @@ def test_large_workbooks_written_in_the_background_are_complete_and_recorded(tmp
 @pytest.mark.postgres
 def test_claim_runs_against_a_real_postgresql_ledger(tmp_path, postgres_url):
     cohort = _cohort_copy(tmp_path)
-    opts = Options(cohort, tmp_path / "one", CouncilConfig(reference_key=KEY), audit_path=tmp_path / "audit.jsonl")
-    first = claim(opts, ClaimOptions(A, postgres_url)).summary
+    def opts(out: Path) -> ClaimOptions:
+        return ClaimOptions.of(input=cohort, out=out, council=CouncilConfig(reference_key=KEY), audit=tmp_path / "audit.jsonl",
+                               period_end=A, ledger=postgres_url)
+
+    first = claim(opts(tmp_path / "one")).summary
     assert first["claims"] > 0
-    again = Options(cohort, tmp_path / "two", CouncilConfig(reference_key=KEY), audit_path=tmp_path / "audit.jsonl")
-    second = claim(again, ClaimOptions(A, postgres_url)).summary
+    second = claim(opts(tmp_path / "two")).summary
     assert second["claims"] == 0 and second["decisions"]["no_claim:already_claimed"] == first["claims"]
     with Ledger.open(postgres_url) as book:
         assert len(book.active_claims("tf-phase2")) == first["claims"]
@@ -309,12 +313,12 @@ def test_claim_runs_against_a_real_postgresql_ledger(tmp_path, postgres_url):
 
 def test_a_local_plan_changes_the_rules_and_is_recorded_with_its_hash(tmp_path):
     plan = REPO_ROOT / "data" / "local_plans" / "example-council.yaml"
-    base = Options(SAMPLE_COHORT_DIR, tmp_path / "base", audit_path=tmp_path / "audit.jsonl")
-    local = Options(SAMPLE_COHORT_DIR, tmp_path / "plan", plan=plan, audit_path=tmp_path / "audit.jsonl")
+    base = IdentifyOptions.of(input=SAMPLE_COHORT_DIR, out=tmp_path / "base", audit=tmp_path / "audit.jsonl", as_of=A)
+    local = IdentifyOptions.of(input=SAMPLE_COHORT_DIR, out=tmp_path / "plan", plan=plan, audit=tmp_path / "audit.jsonl", as_of=A)
     from tfclaims.pipeline import identify
 
-    a = identify(base, A).summary
-    b = identify(local, A).summary
+    a = identify(base).summary
+    b = identify(local).summary
     assert b["framework"]["plan"]["sha256"] == sha256_file(plan)
     record = audit.read_records(tmp_path / "audit.jsonl")[-1]
     assert record["framework"]["plan_sha256"] == sha256_file(plan) and record["framework"]["name"] == "tf-phase2"

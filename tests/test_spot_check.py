@@ -573,7 +573,7 @@ def test_cli_spot_check_and_reconcile(tmp_path: Path) -> None:
     rows = all_valid(5)
     rows[6] = ("Y", "Y", "Y", "maybe", None, "J. Auditor", dt.date(2025, 4, 10))
     fill(workbook, rows)
-    reconcile_args = [*cli, "reconcile", "--verdicts", str(workbook), "--ledger", str(ledger_path), "--out", str(out), "--by", "R. Officer"]
+    reconcile_args = [*cli, "reconcile", "--verdicts", str(workbook), "--ledger", str(ledger_path), "--out", str(out), "--operator", "R. Officer"]
     bad = subprocess.run(reconcile_args, capture_output=True, text=True, env=env, cwd=REPO)
     assert bad.returncode == 2
     assert "cell L6: verdict 'maybe' is not one of valid, invalid, query" in bad.stderr

@@ -24,13 +24,17 @@ import tfclaims
 from tfclaims.audit import trail as audit
 from tfclaims.claim.decide import ClaimRules, LedgerState, decide, family_reference, pence_to_gbp, settle_with_ledger
 from tfclaims.core.cohort import TABLES, Cohort
-from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig
+from tfclaims.core.config import CouncilConfig
 from tfclaims.core.errors import InputError, OutputValidationError
-from tfclaims.rules.frameworks import Framework, load_framework
+from tfclaims.rules.frameworks import Framework
 from tfclaims.ingest.validate import IngestResult, ingest
 from tfclaims.core.orchestration import Step, direct
 from tfclaims.core.resources import SAMPLE_COHORT_DIR
-from tfclaims.core.workspace import require_workspace
+from tfclaims.core.workspace import DEMO_FOLDER, Workspace, find_workspace, init_workspace
+from tfclaims.options import (
+    ClaimOptions, CohortOptions, CommandOptions, DemoOptions, IdentifyOptions, ReconcileOptions, RunOptions, SampleFields, SpotCheckOptions,
+    TrackOptions, ValidateOptions,
+)
 from tfclaims.core.write import sha256_file, write_csv, write_json, write_parquet, write_xlsx
 
 CANDIDATES_NOTE = (
@@ -136,38 +140,7 @@ class RunFiles:
 
 
 # ----------------------------------------------------------------------------------------------
-# options shared by the commands
-
-
-@dataclass
-class Options:
-    input_path: Path
-    out: Path
-    config: CouncilConfig = field(default_factory=CouncilConfig)
-    framework: str | None = None  # None: the config's framework (default tf-phase2)
-    plan: Path | None = None
-    audit_path: Path | None = None
-    operator: str | None = None
-    strict: bool = False
-    link_decisions: Path | None = None
-    run_id: str = field(default_factory=new_run_id)
-
-    def params(self, command: str, **extra: Any) -> dict[str, Any]:
-        """Parameters for the audit record and the run summary (paths and switches only)."""
-        p: dict[str, Any] = {"input": str(self.input_path), "out": str(self.out), "framework": self.framework_name, "strict": self.strict}
-        if self.plan is not None:
-            p["plan"] = str(self.plan)
-        if self.link_decisions is not None:
-            p["link_decisions"] = str(self.link_decisions)
-        p.update({k: (str(v) if isinstance(v, (Path, dt.date)) else v) for k, v in extra.items()})
-        return p
-
-    @property
-    def framework_name(self) -> str:
-        return self.framework or self.config.framework
-
-    def load_framework(self) -> Framework:
-        return load_framework(self.framework_name, self.plan or self.config.plan)
+# the audit record of a command
 
 
 @contextmanager
@@ -184,9 +157,9 @@ def audit_context(command: str, params: dict[str, Any], *, audit_path: Path | No
         yield rec
 
 
-def _audited(command: str, opts: Options, ledger: Any = None, **params: Any) -> Any:
-    return audit_context(command, opts.params(command, **params), audit_path=opts.audit_path, operator=opts.operator,
-                         config=opts.config, run_id=opts.run_id, ledger=ledger)
+def _audited(opts: CommandOptions, ledger: Any = None, command: str | None = None) -> Any:
+    return audit_context(command or opts.command, opts.params(), audit_path=opts.audit, operator=opts.operator,
+                         config=opts.council, run_id=opts.run_id, ledger=ledger)
 
 
 @contextmanager
@@ -212,11 +185,11 @@ class Prepared:
     link_counts: pd.DataFrame | None
 
 
-def _ingest_stage(opts: Options, files: RunFiles, rec: audit.RunRecord, step: Step) -> IngestResult:
+def _ingest_stage(opts: CohortOptions, files: RunFiles, rec: audit.RunRecord, step: Step) -> IngestResult:
     """Read and validate the cohort, record it in the audit trail, write the row-level error report."""
-    progress(f"reading and validating {opts.input_path}")
-    result = ingest(opts.input_path, opts.config, step=step)
-    rec.input(opts.input_path, rows=result.file_rows)
+    progress(f"reading and validating {opts.input}")
+    result = ingest(opts.input, opts.council, step=step)
+    rec.input(opts.input, rows=result.file_rows)
     rec.touched(family_ids=result.cohort.people["family_id"], person_ids=result.cohort.people["person_id"])
     rec.note("quarantined_rows", result.quarantined_rows)
     files.csv("validation_errors.csv", result.errors)
@@ -230,7 +203,7 @@ def _strict_failure(result: IngestResult, files: RunFiles) -> InputError:
     return InputError(f"--strict: {result.quarantined_rows} row(s) quarantined; see {files.out / 'validation_errors.csv'}")
 
 
-def _prepare(opts: Options, files: RunFiles, rec: audit.RunRecord, step: Step) -> Prepared:
+def _prepare(opts: CohortOptions, files: RunFiles, rec: audit.RunRecord, step: Step) -> Prepared:
     result = _ingest_stage(opts, files, rec, step)
     if opts.strict and result.quarantined_rows:
         raise _strict_failure(result, files)
@@ -250,11 +223,11 @@ def _record_framework(rec: audit.RunRecord, fw: Framework) -> None:
     rec.framework(fw.name, fw.version, fw.sha256, plan=fw.plan.path if fw.plan else None, plan_sha256=fw.plan.sha256 if fw.plan else None)
 
 
-def _link(cohort: Cohort, opts: Options) -> Any:
+def _link(cohort: Cohort, opts: CohortOptions) -> Any:
     from tfclaims.link.passes import link, read_link_decisions
 
     decisions = read_link_decisions(opts.link_decisions) if opts.link_decisions else None
-    return link(cohort, opts.config.linkage, decisions)
+    return link(cohort, opts.council.linkage, decisions)
 
 
 def _table_counts(prep: Prepared) -> dict[str, dict[str, Any]]:
@@ -280,13 +253,13 @@ def _input_hashes(prep: Prepared, rec: audit.RunRecord) -> list[dict[str, Any]]:
             for p in prep.ingest.files]
 
 
-def _summary(command: str, opts: Options, prep: Prepared | None, rec: audit.RunRecord, **more: Any) -> dict[str, Any]:
+def _summary(command: str, opts: CohortOptions, prep: Prepared | None, rec: audit.RunRecord, **more: Any) -> dict[str, Any]:
     s: dict[str, Any] = {
         "run_id": opts.run_id,
         "command": command,
         "tfclaims_version": tfclaims.__version__,
         "purposes": list(rec.purposes),
-        "parameters": opts.params(command),
+        "parameters": opts.params(),
     }
     if prep is not None:
         s["tables"] = _table_counts(prep)
@@ -317,9 +290,9 @@ class Outcome:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def validate(opts: Options, *, step: Step = direct) -> Outcome:
+def validate(opts: ValidateOptions, *, step: Step = direct) -> Outcome:
     """``tfclaims validate``: ingest and validation only (purpose: identification)."""
-    with _audited("validate", opts) as rec:
+    with _audited(opts) as rec:
         files = RunFiles(opts.out, rec)
         result = _ingest_stage(opts, files, rec, step)
         summary = _summary("validate", opts, Prepared(result, result.cohort, pd.DataFrame(), None), rec)
@@ -344,12 +317,12 @@ def _not_evaluated_note(frame: pd.DataFrame) -> list[str]:
     return [f"Not evaluated (table not supplied: {', '.join(missing)}): indicators reading these tables cannot make a headline present."]
 
 
-def identify(opts: Options, as_of: dt.date, *, step: Step = direct) -> Outcome:
+def identify(opts: IdentifyOptions, *, step: Step = direct) -> Outcome:
     """``tfclaims identify``: eligibility of every family in ``people`` at ``as_of``: candidates, not decisions."""
     from tfclaims.rules.identify import identify as identify_families
 
-    fw = opts.load_framework()
-    with _audited("identify", opts, as_of=as_of) as rec:
+    fw, as_of = opts.load_framework(), opts.as_of
+    with _audited(opts) as rec:
         _record_framework(rec, fw)
         files = RunFiles(opts.out, rec)
         prep = _prepare(opts, files, rec, step)
@@ -376,12 +349,12 @@ def _write_outcomes(files: RunFiles, result: Any) -> None:
     files.csv("outcome_evidence.csv", result.evidence)
 
 
-def track(opts: Options, as_of: dt.date, *, step: Step = direct) -> Outcome:
+def track(opts: TrackOptions, *, step: Step = direct) -> Outcome:
     """``tfclaims track``: outcome status per required headline of every attached family at ``as_of``."""
     from tfclaims.rules.track import track as track_families
 
-    fw = opts.load_framework()
-    with _audited("track", opts, as_of=as_of) as rec:
+    fw, as_of = opts.load_framework(), opts.as_of
+    with _audited(opts) as rec:
         _record_framework(rec, fw)
         files = RunFiles(opts.out, rec)
         prep = _prepare(opts, files, rec, step)
@@ -413,28 +386,6 @@ def claim_rules(fw: Framework) -> ClaimRules:
         routes=tuple(fw.claim_routes),
         transition_review=fw.programme.transition_before is not None,
     )
-
-
-@dataclass
-class ClaimOptions:
-    period_end: dt.date
-    ledger: str | None  # path or URL; None only with dry_run
-    allocation: int | None = None
-    dry_run: bool = False
-    window_start: dt.date | None = None  # attachments counted from the day after (default: the last claim run's period end)
-    demo_key: bool = False
-
-
-def _reference_key(opts: Options, claim: ClaimOptions) -> str:
-    if claim.demo_key:
-        return DEMO_REFERENCE_KEY
-    key = opts.config.resolved_reference_key()
-    if not key:
-        raise InputError(
-            "no reference key: set the environment variable TFCLAIMS_REFERENCE_KEY (or reference_key in the council "
-            "config file) to the council's secret; it makes the pseudonymous family references in the claim file"
-        )
-    return key
 
 
 def _eligibility_detail(families: pd.DataFrame, at_attachment: pd.DataFrame, fw: Framework) -> pd.Series:
@@ -513,16 +464,17 @@ def _finance_summary(decisions: pd.DataFrame, programme: pd.DataFrame, fw: Frame
     }
 
 
-def _claim_stage(opts: Options, claim: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step: Step, ledger: Any) -> dict[str, Any]:
+def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step: Step, ledger: Any) -> dict[str, Any]:
     """Decide, record in the ledger (unless dry run), write the claim's files. Returns summary facts."""
     from tfclaims.rules.identify import identify_at
     from tfclaims.rules.track import track as track_families
 
     from tfclaims.schemas.claim import DECISION_COLUMNS, ClaimDecisions, ClaimRegister
 
+    claim = opts
     fw = opts.load_framework()
     _record_framework(rec, fw)
-    key = _reference_key(opts, claim)
+    key = opts.reference_key
     prep = _prepare(opts, files, rec, step)
     programme = prep.cohort.get("programme")
     if programme is None:
@@ -534,7 +486,7 @@ def _claim_stage(opts: Options, claim: ClaimOptions, files: RunFiles, rec: audit
     families = tracked.families.copy()
     families["eligibility_detail"] = _eligibility_detail(families, at_attachment.eligibility, fw)
     state = step("read ledger", _ledger_state, ledger, fw.name)
-    allocation = claim.allocation if claim.allocation is not None else (opts.config.allocation if opts.config.allocation is not None else fw.allocation)
+    allocation = claim.allocation if claim.allocation is not None else (opts.council.allocation if opts.council.allocation is not None else fw.allocation)
     progress("deciding claims")
     decisions = decide(programme, families, rules=claim_rules(fw), period_end=A, ledger=state, allocation=allocation)
     claims_before = len(state.active)
@@ -653,14 +605,13 @@ def _open_ledger(claim: ClaimOptions) -> Any:
     return Ledger.open(claim.ledger)
 
 
-def claim(opts: Options, claim_opts: ClaimOptions, *, step: Step = direct) -> Outcome:
+def claim(opts: ClaimOptions, *, step: Step = direct) -> Outcome:
     """``tfclaims claim``: decisions, claim file, finance summary; claims recorded in the ledger unless dry run."""
-    ledger = _open_ledger(claim_opts)
+    ledger = _open_ledger(opts)
     try:
-        with _audited("claim", opts, ledger=ledger, period_end=claim_opts.period_end, dry_run=claim_opts.dry_run,
-                      allocation=claim_opts.allocation, ledger_target=claim_opts.ledger, window_start=claim_opts.window_start) as rec:
+        with _audited(opts, ledger=ledger) as rec:
             files = RunFiles(opts.out, rec)
-            facts = _claim_stage(opts, claim_opts, files, rec, step, ledger)
+            facts = _claim_stage(opts, files, rec, step, ledger)
             prep = facts.pop("prep")
             summary = _summary("claim", opts, prep, rec, **facts, status="succeeded")
             return Outcome(opts.run_id, opts.out, _finish(files, summary), facts)
@@ -673,19 +624,10 @@ def claim(opts: Options, claim_opts: ClaimOptions, *, step: Step = direct) -> Ou
 # spot check, run, demo
 
 
-@dataclass
-class SampleOptions:
-    rate: float | None = None
-    min_n: int | None = None
-    seed: int | None = None
-
-
-def _spot_check_stage(claim_dir: Path, out: Path, sample: SampleOptions, config: CouncilConfig, files: RunFiles | None) -> dict[str, Any]:
+def _spot_check_stage(claim_dir: Path, out: Path, sample: SampleFields, files: RunFiles | None) -> dict[str, Any]:
     from tfclaims.spot_check.sample import run_spot_check
 
-    rate = sample.rate if sample.rate is not None else config.spot_check.rate
-    min_n = sample.min_n if sample.min_n is not None else config.spot_check.min
-    run = run_spot_check(claim_dir, out, rate=rate, min_n=min_n, seed=sample.seed)
+    run = run_spot_check(claim_dir, out, rate=sample.rate, min_n=sample.min_n, seed=sample.seed)
     if files is not None:
         files.adopt(run.sample_csv)
         files.adopt(run.workbook)
@@ -694,35 +636,31 @@ def _spot_check_stage(claim_dir: Path, out: Path, sample: SampleOptions, config:
             "discretionary": s.discretionary_count, "reproduce": run.command, "workbook": str(run.workbook)}
 
 
-def spot_check(claim_dir: Path, out: Path, sample: SampleOptions, *, config: CouncilConfig, audit_path: Path | None,
-               operator: str | None, run_id: str | None = None) -> dict[str, Any]:
+def spot_check(opts: SpotCheckOptions) -> dict[str, Any]:
     """``tfclaims spot-check``: the internal-audit sample and workbook (purpose: spot checks)."""
-    opts = Options(input_path=Path(claim_dir), out=Path(out), config=config, audit_path=audit_path, operator=operator,
-                   run_id=run_id or new_run_id())
-    with _audited("spot-check", opts, claim_dir=claim_dir, rate=sample.rate, min=sample.min_n, seed=sample.seed) as rec:
-        rec.input(Path(claim_dir) / "claim_register.csv")
-        register = pd.read_csv(Path(claim_dir) / "claim_register.csv", dtype="str", keep_default_na=False, na_values=[""])
+    claim_dir, out = opts.claim_dir, opts.out
+    with _audited(opts) as rec:
+        rec.input(claim_dir / "claim_register.csv")
+        register = pd.read_csv(claim_dir / "claim_register.csv", dtype="str", keep_default_na=False, na_values=[""])
         rec.touched(family_ids=register["family_id"].dropna())
-        facts = _spot_check_stage(Path(claim_dir), Path(out), sample, config, RunFiles(Path(out), rec))
+        facts = _spot_check_stage(claim_dir, out, opts, RunFiles(out, rec))
         rec.note("seed", facts["seed"])
         rec.note("sampled", facts["sampled"] + facts["discretionary"])
         return facts
 
 
-def run(opts: Options, claim_opts: ClaimOptions, sample: SampleOptions, *, step: Step = direct, command: str = "run") -> Outcome:
+def run(opts: RunOptions, *, step: Step = direct, command: str = "run") -> Outcome:
     """``tfclaims run``: ingest -> link -> identify -> track -> claim -> spot-check into one folder."""
-    ledger = _open_ledger(claim_opts)
+    ledger = _open_ledger(opts)
     try:
-        with _audited(command, opts, ledger=ledger, period_end=claim_opts.period_end, dry_run=claim_opts.dry_run,
-                      allocation=claim_opts.allocation, ledger_target=claim_opts.ledger, window_start=claim_opts.window_start, sample_rate=sample.rate,
-                      sample_min=sample.min_n, seed=sample.seed) as rec:
+        with _audited(opts, ledger=ledger, command=command) as rec:
             files = RunFiles(opts.out, rec)
-            facts = _claim_stage(opts, claim_opts, files, rec, step, ledger)
+            facts = _claim_stage(opts, files, rec, step, ledger)
             prep = facts.pop("prep")
             # the claim's summary first: the spot check reads it (run id, framework, input hashes)
             _finish(files, _summary(command, opts, prep, rec, **facts, status="claim written; spot check running"), wait=False)
             progress("drawing the spot-check sample")
-            spot = step("spot check", _spot_check_stage, opts.out, opts.out, sample, opts.config, files)
+            spot = step("spot check", _spot_check_stage, opts.out, opts.out, opts, files)
             rec.note("seed", spot["seed"])
             summary = _summary(command, opts, prep, rec, **facts, spot_check=spot, status="succeeded")
             return Outcome(opts.run_id, opts.out, _finish(files, summary), {**facts, "spot_check": spot})
@@ -734,16 +672,76 @@ def run(opts: Options, claim_opts: ClaimOptions, sample: SampleOptions, *, step:
 DEMO_PERIOD_END = dt.date(2020, 3, 31)
 
 
-def demo(out: Path | None = None, *, step: Step = direct, operator: str | None = None) -> Outcome:
-    """``tfclaims demo``: the whole pipeline on the built-in sample cohort, into ``reports/demo/``.
+DEMO_SEED = 20200331
+DEMO_MARKER = ".tfclaims-demo"
+
+
+def demo_folder(opts: DemoOptions) -> tuple[Path, Workspace | None]:
+    """Where the demo writes, and the workspace it is in: ``--out``, else ``reports/demo`` in the
+    workspace, else ``./tfclaims-demo`` made a workspace of its own (the demo needs no set-up)."""
+    ws = find_workspace()
+    if opts.out is not None:
+        return opts.out, ws
+    if ws is None:
+        ws, _ = init_workspace(Path.cwd() / DEMO_FOLDER)
+    return ws.reports_dir / "demo", ws
+
+
+def _is_demo_folder(out: Path) -> bool:
+    if (out / DEMO_MARKER).is_file():
+        return True
+    try:  # a demo folder written before the marker existed
+        import json
+
+        return json.loads((out / "run_summary.json").read_text(encoding="utf-8")).get("command") == "demo"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _clear_demo_folder(out: Path) -> None:
+    """Start the demo afresh, but only over an earlier demo: any other folder that holds files is refused."""
+    if out.is_dir() and any(out.iterdir()):
+        if not _is_demo_folder(out):
+            raise InputError(f"--out {out}: the folder is not empty and holds no earlier demo; the demo starts its folder afresh, "
+                             "so give an empty or new folder")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARKER).write_text("this folder holds the tfclaims demo; the next demo replaces it\n", encoding="utf-8")
+
+
+def demo_run_options(opts: DemoOptions, out: Path) -> RunOptions:
+    return RunOptions.of(input=SAMPLE_COHORT_DIR, out=out, audit=out / "audit.jsonl", ledger=str(out / "ledger.sqlite"),
+                         period_end=DEMO_PERIOD_END, seed=opts.seed if opts.seed is not None else DEMO_SEED,
+                         sample_rate=opts.sample_rate, sample_min=opts.sample_min, council=opts.council, demo_key=True,
+                         operator=opts.operator, run_id=opts.run_id)
+
+
+def demo(opts: DemoOptions, *, step: Step = direct) -> Outcome:
+    """``tfclaims demo``: the whole pipeline on the built-in sample cohort, into its own folder.
 
     The demo keeps its own ledger and audit trail inside its folder and starts them afresh each time,
     so the sample families never enter a council's real ledger and a second demo shows the same claims.
     """
-    out = Path(out) if out is not None else require_workspace().reports_dir / "demo"
-    if out.exists():
-        shutil.rmtree(out)
-    ledger_path = out / "ledger.sqlite"
-    opts = Options(input_path=SAMPLE_COHORT_DIR, out=out, audit_path=out / "audit.jsonl", operator=operator)
-    claim_opts = ClaimOptions(period_end=DEMO_PERIOD_END, ledger=str(ledger_path), demo_key=True)
-    return run(opts, claim_opts, SampleOptions(seed=20200331), step=step, command="demo")
+    out, _ = demo_folder(opts)
+    run_opts = demo_run_options(opts, out)
+    _clear_demo_folder(out)
+    return run(run_opts, step=step, command="demo")
+
+
+def reconcile(opts: ReconcileOptions) -> Any:
+    """``tfclaims reconcile``: the auditor's verdicts back into the ledger; invalid claims withdrawn.
+
+    Every problem in the workbook is found (and reported by cell) before the ledger is opened."""
+    from tfclaims.claim.ledger import Ledger
+    from tfclaims.spot_check.sample import read_verdicts, reconcile as apply_verdicts, write_reconciliation
+
+    table = read_verdicts(opts.verdicts)
+    with Ledger.open(opts.ledger, create=False) as book:
+        with _audited(opts, ledger=book) as rec:
+            rec.input(opts.verdicts, rows=len(table))
+            rec.touched(family_ids=table["family_id"].dropna())
+            result = apply_verdicts(table, book, opts.operator)
+            csv_path, json_path = write_reconciliation(result, opts.out)
+            rec.output(csv_path)
+            rec.output(json_path)
+    return result, csv_path, json_path

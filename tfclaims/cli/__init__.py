@@ -1,18 +1,26 @@
-"""The ``tfclaims`` command line. Command groups live in sibling modules and register on ``app``."""
+"""The ``tfclaims`` command line. Command groups live in sibling modules and register on ``app``.
+
+Exit codes: 0 success; 2 bad input or arguments (the message names the file, sheet, row and
+column, or the option as typed), nothing changed; 1 an internal error, whose traceback goes to
+an error log in the workspace readable only by its owner (the message says where).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import sys
 import tempfile
 import traceback
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
+import tfclaims
 from tfclaims.core.errors import InputError
-from tfclaims.core.workspace import find_workspace
+from tfclaims.core.workspace import HOME_ENV, find_workspace
 
 app = typer.Typer(
     name="tfclaims",
@@ -21,11 +29,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
 )
 
 
 def _prefect_defaults() -> None:
-    """Keep Prefect's temporary server inside the project, quiet and offline, unless the user configured it."""
+    """Keep Prefect's temporary server in the workspace, quiet and offline, unless the user configured it."""
     try:
         ws = find_workspace()
     except InputError:
@@ -48,6 +57,25 @@ def _register_commands() -> None:
         importlib.import_module(f"{__name__}.{mod.name}")
 
 
+def error_log_path() -> Path:
+    """Where a traceback goes: the workspace's ``logs/``, else the temporary folder (both private to the user)."""
+    try:
+        ws = find_workspace()
+    except InputError:
+        ws = None
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder = ws.logs_dir if ws is not None else Path(tempfile.gettempdir()) / f"tfclaims-{os.getuid()}"
+    return folder / f"error-{stamp}-{os.getpid()}.log"
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+
+
 def main(argv: list[str] | None = None) -> None:
     _prefect_defaults()
     _register_commands()
@@ -58,17 +86,36 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except Exception as exc:  # an internal error: keep the traceback in a log file
-        log = Path(tempfile.gettempdir()) / "tfclaims-error.log"
-        log.write_text(traceback.format_exc(), encoding="utf-8")
-        print(f"internal error: {type(exc).__name__}: {exc}\n(traceback written to {log})", file=sys.stderr)
+    except Exception as exc:  # an internal error: keep the traceback in a private log file
+        log = error_log_path()
+        try:
+            _write_private(log, traceback.format_exc())
+            where = f"traceback written to {log}"
+        except OSError as log_exc:
+            where = f"the traceback could not be written to {log}: {log_exc}"
+        print(f"internal error: {type(exc).__name__}: {exc}\n({where})", file=sys.stderr)
         sys.exit(1)
 
 
+def _version(value: bool) -> None:
+    if value:
+        print(f"tfclaims {tfclaims.__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.", callback=_version, is_eager=True)] = False,
+    workspace: Annotated[Optional[Path], typer.Option("--workspace", help="The workspace folder (see `tfclaims init`).",
+                                                      metavar="DIR", show_default=f"${HOME_ENV}, else the nearest tfclaims.toml upwards")] = None,
+) -> None:
     """Troubled Families / Supporting Families payment-by-results claims pipeline.
 
     Stages: validate -> link -> identify -> track -> claim -> spot-check. `tfclaims demo` runs them all
-    on the built-in sample cohort.
+    on the built-in sample cohort. A council's state (ledger, audit trail, run folders) lives in a
+    workspace: make one with `tfclaims init DIR`.
     """
+    if workspace is not None:
+        ws = find_workspace(workspace)  # InputError (exit 2) when it is not a workspace
+        os.environ[HOME_ENV] = str(ws.root)
+        os.environ.setdefault("PREFECT_HOME", str(ws.prefect_home))

@@ -1,36 +1,90 @@
-"""Options and helpers shared by the command modules."""
+"""The command line's seam with the options models: a command's options are its model's fields.
+
+``options_command(group, name, Model)`` makes a Typer command whose options are the fields of
+``Model`` that carry an option name (``tfclaims.options``): the same name, help text, metavar
+(``DATE``, ``FILE``, ...) and shown default everywhere, required options marked ``[required]``.
+What the user typed goes to ``Model.of`` unchanged, which checks it all before anything is read
+or written. ``execute(opts)`` then runs the command's Prefect flow (or the plain pipeline when
+``TFCLAIMS_ORCHESTRATOR=none``) and returns the run summary.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
+import importlib
+import inspect
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from tfclaims.core.errors import InputError
-from tfclaims.core.workspace import require_workspace
+from tfclaims.core.orchestration import use_prefect
+from tfclaims.options import CommandOptions, cli_fields
 
-InputOpt = Annotated[Path, typer.Option("--input", help="A cohort folder (.csv/.xlsx files) or one .xlsx workbook.")]
-OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Output folder (default reports/<run_id>/).")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="The council config file (YAML): column aliases, reference key, allocation, ...")]
-FrameworkOpt = Annotated[Optional[str], typer.Option("--framework", help="Outcome framework: tf-phase2 (default), sf-2022, or a framework file.")]
-PlanOpt = Annotated[Optional[Path], typer.Option("--plan", help="A local outcome plan file that extends the framework.")]
-AuditOpt = Annotated[Optional[Path], typer.Option("--audit", help="The audit trail (default: audit.jsonl beside the ledger, or reports/audit.jsonl).")]
-OperatorOpt = Annotated[Optional[str], typer.Option("--operator", help="Who runs this (default: your user name).")]
-StrictOpt = Annotated[bool, typer.Option("--strict", help="Fail (exit 2) if any row is quarantined.")]
-LinkDecisionsOpt = Annotated[Optional[Path], typer.Option("--link-decisions", help="Clerical link decisions (CSV: table, file, sheet, row, person_id).")]
+__all__ = ["options_command", "execute", "print_counts", "print_outputs", "use_workspace_prefect"]
+
+# command -> (flows module, flow, pipeline function)
+_RUNNERS = {
+    "validate": ("ingest", "validate_flow", "validate"),
+    "identify": ("identify", "identify_flow", "identify"),
+    "track": ("track", "track_flow", "track"),
+    "claim": ("claim", "claim_flow", "claim"),
+    "run": ("claim", "run_flow", "run"),
+    "demo": ("claim", "demo_flow", "demo"),
+    "spot-check": ("spot_check", "spot_check_flow", "spot_check"),
+    "reconcile": ("spot_check", "reconcile_flow", "reconcile"),
+}
 
 
-def resolve_out(out: Path | None, run_id: str) -> Path:
-    return Path(out) if out is not None else require_workspace().run_dir(run_id)
+def _parameter(name: str, field: Any) -> inspect.Parameter:
+    extra = field.json_schema_extra or {}
+    if field.annotation is bool:
+        opt = typer.Option(field.alias, help=field.description)
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[bool, opt])
+    shown = extra.get("shown_default")
+    opt = typer.Option(field.alias, help=field.description, metavar=extra.get("metavar"), show_default=shown if shown else False)
+    if field.is_required():
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, opt])
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[str], opt])
 
 
-def parse_date(value: str, option: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"{option} {value!r}: give a date as YYYY-MM-DD") from None
+def options_command(group: typer.Typer, name: str, model: type[CommandOptions]) -> Callable[[Callable[[Any], None]], Callable[..., None]]:
+    """Register ``handler(opts)`` as command ``name`` of ``group`` with the options of ``model``."""
+
+    def register(handler: Callable[[Any], None]) -> Callable[..., None]:
+        fields = cli_fields(model)
+        params = [_parameter(n, f) for n, f in fields]
+        params.sort(key=lambda p: p.default is not inspect.Parameter.empty)  # required options first
+
+        def command(**typed: Any) -> None:
+            handler(model.of(**{model.model_fields[k].alias: v for k, v in typed.items()}))
+
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.__doc__ = handler.__doc__
+        command.__name__ = handler.__name__
+        group.command(name)(command)
+        return command
+
+    return register
+
+
+def use_workspace_prefect(prefect_home: Path) -> None:
+    """Prefect's local database in the workspace, unless the user configured Prefect otherwise."""
+    os.environ.setdefault("PREFECT_HOME", str(prefect_home))
+
+
+def execute(opts: CommandOptions) -> Any:
+    """Run the command of ``opts`` as its Prefect flow (or as plain Python) and return its result."""
+    module, flow_name, function = _RUNNERS[opts.command]
+    if use_prefect():
+        flow = getattr(importlib.import_module(f"tfclaims.flows.{module}"), flow_name)
+        return flow(opts)
+    from tfclaims import pipeline
+
+    result = getattr(pipeline, function)(opts)
+    return result.summary if hasattr(result, "summary") else result
 
 
 def print_counts(tables: dict[str, Any]) -> None:
