@@ -406,8 +406,9 @@ def _work_frame(cohort: Cohort, known: dict[str, np.ndarray] | None = None) -> p
         part.insert(0, "table", name)
         part.insert(1, "pos", pos)
         parts.append(part)
-    if not parts:
-        return pd.DataFrame(columns=["table", "pos", *keep])
+    if not parts:  # no event table (a people-only cohort): no rows, but every column the passes read
+        parts.append(pd.DataFrame({"table": pd.Series(dtype="str"), "pos": pd.Series(dtype="int64"),
+                                   **{c: pd.Series(dtype="str") for c in keep}}))
     rows = pd.concat(parts, ignore_index=True)
     for c in ("table", "person_id", *IDENTIFIER_COLUMNS, "first_name", "last_name", "postcode", "family_id",
               "source_file", "source_sheet"):
