@@ -175,7 +175,7 @@ def test_discretion_review_then_manager_approval_claims_and_is_always_sampled(tm
     _claim(cohort, tmp_path / "one", ledger)
     d1 = pd.read_csv(tmp_path / "one" / "claim_decisions.csv", dtype=str, keep_default_na=False).set_index("family_id")
     assert d1.loc[family, "reason"] == "discretion_review"
-    assert cli("ledger", "approve", family, "--by", "Head of Early Help", "--reason", "panel decision 12/03",
+    assert cli("ledger", "approve", family, "--operator", "Head of Early Help", "--reason", "panel decision 12/03",
                "--ledger", str(ledger), "--audit", str(tmp_path / "audit.jsonl")) == 0
     opts = Options(cohort, tmp_path / "two", CouncilConfig(reference_key=KEY), audit_path=tmp_path / "audit.jsonl")
     outcome = run(opts, ClaimOptions(A, str(ledger)), SampleOptions(rate=0.1, min_n=0, seed=1))
