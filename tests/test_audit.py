@@ -83,8 +83,14 @@ def test_a_clean_chain_verifies(tmp_path):
     assert (head["hash"], head["count"]) == (records[-1]["hash"], 5)
 
 
-def test_an_empty_or_missing_log_verifies(tmp_path):
-    assert audit.verify(tmp_path / "audit.jsonl").ok
+def test_an_empty_log_verifies_but_a_missing_one_does_not(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    res = audit.verify(path)
+    assert not res.ok and res.missing and "no audit log" in res.message()
+    assert not (tmp_path / "audit.jsonl.lock").exists()  # verifying a missing log makes no lock file
+    path.write_bytes(b"")
+    res = audit.verify(path)
+    assert res.ok and res.records == 0, res.message()
 
 
 def test_a_record_holds_what_the_run_did(tmp_path):

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from tfclaims.cli import main
 from tfclaims.core.errors import InputError
 from tfclaims.claim.ledger import Ledger, LedgerHeadStore, RecordResult
+from ledger_helpers import record_claim_run
 
 pytest_plugins = ["postgres"]
 
@@ -438,15 +439,17 @@ def run_cli(*args: str) -> int:
     return 0
 
 
-def test_cli_show_withdraw_release_approve(target: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_show_withdraw_release_approve(target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with Ledger.open(target) as book:
         refs = record(book, candidates("F1", "F2")).claimed["claim_reference"].tolist()
+    trail = str(tmp_path / "audit.jsonl")
+    record_claim_run(Path(trail), tmp_path / "dry", {"F9": "discretion_review"})
 
     assert run_cli("ledger", "show", "--ledger", target) == 0
     shown = capsys.readouterr().out
     assert refs[0] in shown and refs[1] in shown and "800.00" in shown and "1,600.00" in shown
 
-    assert run_cli("ledger", "withdraw", refs[0], "--reason", "not eligible", "--by", "auditor", "--ledger", target) == 0
+    assert run_cli("ledger", "withdraw", refs[0], "--reason", "not eligible", "--operator", "auditor", "--ledger", target) == 0
     assert "audit hold" in capsys.readouterr().out
     assert run_cli("ledger", "withdraw", "TFC-424242", "--reason", "x", "--ledger", target) == 2
     assert "unknown claim reference" in capsys.readouterr().err
@@ -460,8 +463,10 @@ def test_cli_show_withdraw_release_approve(target: str, capsys: pytest.CaptureFi
     assert run_cli("ledger", "release", "F2", "--reason", "x", "--ledger", target) == 2  # never held
     assert run_cli("ledger", "release", "F1", "--reason", "evidence found", "--ledger", target) == 0
     capsys.readouterr()
-    assert run_cli("ledger", "approve", "F9", "--by", "Team Manager", "--reason", "near miss", "--ledger", target) == 0
-    assert run_cli("ledger", "approve", "F9", "--ledger", target) == 2  # --by and --reason are required
+    assert run_cli("ledger", "approve", "F9", "--operator", "Team Manager", "--reason", "near miss", "--ledger", target,
+                   "--audit", trail) == 0
+    assert run_cli("ledger", "approve", "F9", "--ledger", target, "--audit", trail) == 2  # --operator and --reason are required
+    assert "--operator" in capsys.readouterr().err
 
     with Ledger.open(target) as book:
         assert book.held_families(FRAMEWORK) == set()

@@ -177,7 +177,7 @@ def test_discretion_review_then_manager_approval_claims_and_is_always_sampled(tm
     _claim(cohort, tmp_path / "one", ledger)
     d1 = pd.read_csv(tmp_path / "one" / "claim_decisions.csv", dtype=str, keep_default_na=False).set_index("family_id")
     assert d1.loc[family, "reason"] == "discretion_review"
-    assert cli("ledger", "approve", family, "--by", "Head of Early Help", "--reason", "panel decision 12/03",
+    assert cli("ledger", "approve", family, "--operator", "Head of Early Help", "--reason", "panel decision 12/03",
                "--ledger", str(ledger), "--audit", str(tmp_path / "audit.jsonl")) == 0
     outcome = run(RunOptions.of(input=cohort, out=tmp_path / "two", council=CouncilConfig(reference_key=KEY), audit=tmp_path / "audit.jsonl",
                                 period_end=A, ledger=str(ledger), sample_rate=0.1, sample_min=0, seed=1))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import getpass
 import hashlib
 import hmac
 import json
@@ -42,6 +41,7 @@ from filelock import FileLock, Timeout
 import tfclaims
 from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig
 from tfclaims.core.errors import InputError
+from tfclaims.core.operator import operator_name
 from tfclaims.audit.purposes import Register, check_recipient, load_register, output_route, purpose_for_command
 from tfclaims.core.write import atomic_write, sha256_file, write_json
 
@@ -439,8 +439,11 @@ class VerifyResult:
     first_bad_run_id: str | None = None
     problem: str | None = None
     warnings: list[str] = field(default_factory=list)
+    missing: bool = False  # the log file does not exist (an empty file is an empty chain)
 
     def message(self) -> str:
+        if self.missing:
+            return f"audit trail MISSING: {self.problem}"
         if self.ok:
             kept = self.records - self.pruned
             text = f"audit trail verified: {kept} records"
@@ -464,10 +467,13 @@ def _guess_run_id(raw: bytes) -> str | None:
 def verify(audit_path: Path | str, head_store: HeadStore | None = None, *, lock: bool = True) -> VerifyResult:
     """Recompute the chain; name the first record that was changed, removed, reordered or cut off.
 
+    A log file that does not exist is not ok (``missing``), with or without a head; an empty file
+    with no head (or a head of 0 records) is an empty chain.
+
     Holds the append lock (unless ``lock=False``) so a run appending meanwhile is not read half-written.
     """
     path = Path(audit_path)
-    if lock and path.parent.exists():
+    if lock and path.exists():  # no lock file is made beside a log that is not there
         with _locked(path):
             return _verify_unlocked(path, head_store)
     return _verify_unlocked(path, head_store)
@@ -483,7 +489,8 @@ def _verify_unlocked(path: Path, head_store: HeadStore | None) -> VerifyResult:
     if not path.exists():
         if res.head is not None and res.head[1] > 0:
             return _bad(res, 1, 1, None, f"the log is missing but the head store records {res.head[1]} records")
-        return res
+        res.missing = True
+        return _bad(res, None, None, None, "there is no audit log here (never written, moved or deleted)")
 
     prev_hash, count = GENESIS_HASH, 0
     checkpoint: dict[str, Any] | None = None
@@ -645,7 +652,7 @@ class RunRecord:
         self.command = command
         self.params = _check_params(params or {})
         self.run_id = run_id or new_run_id()
-        self.operator = operator or _os_user()
+        self.operator = operator or operator_name()
         self.started = _utc_now()
         self._key, self._demo_key = resolve_key(config, key)
         self._inputs: list[dict[str, Any]] = []
@@ -775,13 +782,6 @@ class RunRecord:
             "status": status,
             "error": error,
         }
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user database entry (containers)
-        return os.environ.get("USER") or os.environ.get("USERNAME") or f"uid:{os.getuid()}"
 
 
 @contextlib.contextmanager
@@ -923,6 +923,17 @@ class PruneResult:
     before: dt.date
 
 
+@dataclass(frozen=True)
+class PrunePlan:
+    """What ``prune`` would remove: ``count`` records, dated ``first_time`` to ``last_time``; ``kept`` stay."""
+
+    before: dt.date
+    count: int
+    kept: int
+    first_time: str | None = None
+    last_time: str | None = None
+
+
 def retention_cutoff(retention_years: int, today: dt.date | None = None) -> dt.date:
     """The first day still kept when records are kept ``retention_years`` years."""
     today = today or dt.datetime.now(dt.UTC).date()
@@ -936,6 +947,60 @@ def _record_date(rec: Mapping[str, Any]) -> dt.date:
     return dt.datetime.fromisoformat(str(rec["time"]).replace("Z", "+00:00")).date()
 
 
+def check_prune_date(before: dt.date, today: dt.date | None = None) -> None:
+    """Refuse (``InputError``) a prune date after today (UTC): it would remove records of runs not yet past retention."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    if before > today:
+        raise InputError(f"{before} is in the future (today is {today}): records are pruned only up to today")
+
+
+@dataclass(frozen=True)
+class _Prunable:
+    """The log split for a prune: the old checkpoint (if any), the record lines after it, and how many go."""
+
+    checkpoint: dict[str, Any] | None
+    body: list[bytes]
+    records: list[dict[str, Any]]
+    count: int
+
+
+def _prunable_unlocked(path: Path, heads: HeadStore, before: dt.date) -> _Prunable:
+    """Under the lock: verify the log (a missing or broken one is refused) and find the records dated before ``before``."""
+    check_prune_date(before)
+    check = _verify_unlocked(path, heads)
+    if not check.ok:
+        raise InputError(f"{path}: not pruning a broken audit trail: {check.message()}")
+    lines = [raw for _, raw, _ in _iter_lines(path)]
+    checkpoint = json.loads(lines[0]) if lines and b'"record_type":"checkpoint"' in lines[0] else None
+    body = lines[1:] if checkpoint else lines
+    recs = [json.loads(raw) for raw in body]
+    k = 0
+    while k < len(recs) and _record_date(recs[k]) < before:
+        k += 1
+    return _Prunable(checkpoint, body, recs, k)
+
+
+def _require_log(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: not pruning: there is no audit log here")
+
+
+def plan_prune(audit_path: Path | str, before: dt.date, head_store: HeadStore | None = None) -> PrunePlan:
+    """What ``prune(audit_path, before)`` would remove, changing nothing. Refuses what ``prune`` refuses."""
+    path = Path(audit_path)
+    _require_log(path)
+    with _locked(path):
+        found = _prunable_unlocked(path, _head_store(path, head_store), before)
+    removed = found.records[: found.count]
+    return PrunePlan(
+        before=before,
+        count=found.count,
+        kept=len(found.records) - found.count,
+        first_time=removed[0]["time"] if removed else None,
+        last_time=removed[-1]["time"] if removed else None,
+    )
+
+
 def prune(
     audit_path: Path | str,
     before: dt.date,
@@ -944,66 +1009,63 @@ def prune(
 ) -> PruneResult:
     """Remove the records (from the start of the log) dated before ``before``, keeping the chain verifiable.
 
-    Under the lock: the log must verify first; a ``prune`` record (who, when, what: count, last hash
-    and SHA-256 of the removed lines) is appended to the chain, and the log is rewritten atomically
-    as a ``checkpoint`` line (pruned count and last pruned hash, naming the prune record) followed
-    by the kept records. Records are removed only from the start, up to the first one on or after
-    ``before``.
+    Under the lock: the log must exist and verify first, and ``before`` may not be after today; a
+    ``prune`` record (who, when, what: count, last hash and SHA-256 of the removed lines) is appended
+    to the chain, and the log is rewritten atomically as a ``checkpoint`` line (pruned count and last
+    pruned hash, naming the prune record) followed by the kept records. Records are removed only from
+    the start, up to the first one on or after ``before``.
     """
     path = Path(audit_path)
+    _require_log(path)
     heads = _head_store(path, head_store)
     with _locked(path):
-        check = _verify_unlocked(path, heads)
-        if not check.ok:
-            raise InputError(f"{path}: not pruning a broken audit trail: {check.message()}")
-        if not path.exists():
-            return PruneResult(0, 0, None, before)
-        lines = [raw for _, raw, _ in _iter_lines(path)]
-        old_checkpoint = json.loads(lines[0]) if lines and b'"record_type":"checkpoint"' in lines[0] else None
-        body = lines[1:] if old_checkpoint else lines
-        recs = [json.loads(raw) for raw in body]
-        k = 0
-        while k < len(recs) and _record_date(recs[k]) < before:
-            k += 1
-        if k == 0:
-            return PruneResult(0, len(recs), None, before)
-        removed = recs[:k]
-        already = int(old_checkpoint["pruned_count"]) if old_checkpoint else 0
-        digest = hashlib.sha256()
-        for raw in body[:k]:
-            digest.update(raw + b"\n")
-        prune_rec = RunRecord(
-            command="audit prune", params={"before": before.isoformat()}, purposes=(), operator=operator
-        ).to_record("succeeded")
-        prune_rec["record_type"] = "prune"
-        prune_rec["pruned"] = {
-            "before": before.isoformat(),
-            "count": k,
-            "count_total": already + k,
-            "first_seq": removed[0]["seq"],
-            "last_seq": removed[-1]["seq"],
-            "first_time": removed[0]["time"],
-            "last_time": removed[-1]["time"],
-            "last_hash": removed[-1]["hash"],
-            "removed_lines_sha256": digest.hexdigest(),
-        }
-        last = recs[-1]
-        prune_rec["seq"] = last["seq"] + 1
-        prune_rec["prev_hash"] = last["hash"]
-        prune_rec["hash"] = record_hash(prune_rec)
-        checkpoint = {
-            "record_type": "checkpoint",
-            "time": prune_rec["time"],
-            "pruned_before": before.isoformat(),
-            "pruned_count": already + k,
-            "last_pruned_hash": removed[-1]["hash"],
-            "prune_run_id": prune_rec["run_id"],
-        }
-        checkpoint["hash"] = record_hash(checkpoint)
+        found = _prunable_unlocked(path, heads, before)
+        if found.count == 0:
+            return PruneResult(0, len(found.records), None, before)
+        prune_rec, checkpoint = _prune_records(found, before, operator)
         with atomic_write(path, "wb") as fh:
             fh.write(canonical_json(checkpoint) + b"\n")
-            for raw in body[k:]:
+            for raw in found.body[found.count :]:
                 fh.write(raw + b"\n")
             fh.write(canonical_json(prune_rec) + b"\n")
         heads.set(prune_rec["hash"], prune_rec["seq"])
-        return PruneResult(k, len(recs) - k, prune_rec["run_id"], before)
+        return PruneResult(found.count, len(found.records) - found.count, prune_rec["run_id"], before)
+
+
+def _prune_records(found: _Prunable, before: dt.date, operator: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the ``prune`` record appended to the chain, the ``checkpoint`` line put first)."""
+    k = found.count
+    removed = found.records[:k]
+    already = int(found.checkpoint["pruned_count"]) if found.checkpoint else 0
+    digest = hashlib.sha256()
+    for raw in found.body[:k]:
+        digest.update(raw + b"\n")
+    prune_rec = RunRecord(
+        command="audit prune", params={"before": before.isoformat()}, purposes=(), operator=operator
+    ).to_record("succeeded")
+    prune_rec["record_type"] = "prune"
+    prune_rec["pruned"] = {
+        "before": before.isoformat(),
+        "count": k,
+        "count_total": already + k,
+        "first_seq": removed[0]["seq"],
+        "last_seq": removed[-1]["seq"],
+        "first_time": removed[0]["time"],
+        "last_time": removed[-1]["time"],
+        "last_hash": removed[-1]["hash"],
+        "removed_lines_sha256": digest.hexdigest(),
+    }
+    last = found.records[-1]
+    prune_rec["seq"] = last["seq"] + 1
+    prune_rec["prev_hash"] = last["hash"]
+    prune_rec["hash"] = record_hash(prune_rec)
+    checkpoint = {
+        "record_type": "checkpoint",
+        "time": prune_rec["time"],
+        "pruned_before": before.isoformat(),
+        "pruned_count": already + k,
+        "last_pruned_hash": removed[-1]["hash"],
+        "prune_run_id": prune_rec["run_id"],
+    }
+    checkpoint["hash"] = record_hash(checkpoint)
+    return prune_rec, checkpoint

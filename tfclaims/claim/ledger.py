@@ -623,14 +623,10 @@ class Ledger:
     ) -> Withdrawal:
         """Withdraw a live claim; with ``hold`` (the default) the family goes on audit hold."""
         reason = _required_text(reason, "a withdrawal reason")
-        by = _required_text(by, "who withdrew the claim (--by)")
+        by = _required_text(by, "who withdrew the claim (--operator)")
         on = _as_date(on, "withdrawal date") if on is not None else dt.date.today()
         with self._write() as conn:
-            row = self._claim_row(conn, claim_reference)
-            if row["status"] == "withdrawn":
-                raise InputError(
-                    f"claim {claim_reference} was already withdrawn on {row['withdrawn_on']} ({row['withdrawal_reason']})"
-                )
+            row = self._live_claim_row(conn, claim_reference)
             conn.execute(
                 claims.update()
                 .where(claims.c.claim_reference == row["claim_reference"])
@@ -661,22 +657,10 @@ class Ledger:
     def release(self, family_id: str, framework: str, reason: str, *, by: str, on: dt.date | None = None) -> Release:
         """Release a family from audit hold (a person's decision, with a reason)."""
         reason = _required_text(reason, "a release reason")
-        by = _required_text(by, "who released the hold (--by)")
+        by = _required_text(by, "who released the hold (--operator)")
         on = _as_date(on, "release date") if on is not None else dt.date.today()
         with self._write() as conn:
-            hold = (
-                conn.execute(
-                    sa.select(holds).where(
-                        holds.c.family_id == family_id,
-                        holds.c.framework == framework,
-                        holds.c.released_on.is_(None),
-                    )
-                )
-                .mappings()
-                .first()
-            )
-            if hold is None:
-                raise InputError(f"family {family_id!r} is not on audit hold under {framework}")
+            hold = self._open_hold(conn, family_id, framework)
             conn.execute(
                 holds.update()
                 .where(holds.c.hold_id == hold["hold_id"])
@@ -695,30 +679,10 @@ class Ledger:
         """Record a manager's decision to claim a family under discretion (route ``discretionary``)."""
         family_id = _required_text(family_id, "FAMILY_ID")
         reason = _required_text(reason, "a reason for the discretionary decision")
-        by = _required_text(by, "the approving manager (--by)")
+        by = _required_text(by, "the approving manager (--operator)")
         on = _as_date(on, "approval date") if on is not None else dt.date.today()
         with self._write() as conn:
-            live = conn.execute(
-                sa.select(claims.c.claim_reference).where(
-                    claims.c.family_id == family_id,
-                    claims.c.framework == framework,
-                    claims.c.status != "withdrawn",
-                )
-            ).scalar()
-            if live is not None:
-                raise InputError(f"family {family_id!r} is already claimed under {framework} ({live})")
-            pending = conn.execute(
-                sa.select(approvals.c.approved_by, approvals.c.approved_on).where(
-                    approvals.c.family_id == family_id,
-                    approvals.c.framework == framework,
-                    approvals.c.used_by_claim_reference.is_(None),
-                )
-            ).first()
-            if pending is not None:
-                raise InputError(
-                    f"family {family_id!r} already has an unused approval under {framework} "
-                    f"(by {pending.approved_by} on {pending.approved_on})"
-                )
+            self._refuse_approval(conn, family_id, framework)
             conn.execute(
                 approvals.insert().values(
                     family_id=family_id, framework=framework, approved_by=by, reason=reason, approved_on=on
@@ -750,6 +714,23 @@ class Ledger:
             verdict_by=by,
             verdict_on=on,
         )
+
+    # ---- what withdraw, release and approve would refuse, checked without writing
+
+    def check_withdraw(self, claim_reference: str) -> None:
+        """``InputError`` if :meth:`withdraw` would refuse the claim: unknown, or already withdrawn."""
+        with self._read() as conn:
+            self._live_claim_row(conn, claim_reference)
+
+    def check_release(self, family_id: str, framework: str) -> None:
+        """``InputError`` if :meth:`release` would refuse: the family has no open audit hold under ``framework``."""
+        with self._read() as conn:
+            self._open_hold(conn, family_id, framework)
+
+    def check_approve(self, family_id: str, framework: str) -> None:
+        """``InputError`` if :meth:`approve` would refuse: the family is claimed, or already has an unused approval."""
+        with self._read() as conn:
+            self._refuse_approval(conn, _required_text(family_id, "FAMILY_ID"), framework)
 
     # ---- the audit trail's head
 
@@ -786,6 +767,53 @@ class Ledger:
         if row is None:
             raise InputError(f"unknown claim reference {reference!r} in the ledger {self.target}")
         return row
+
+    def _live_claim_row(self, conn: Connection, reference: str) -> Mapping[str, Any]:
+        row = self._claim_row(conn, reference)
+        if row["status"] == "withdrawn":
+            raise InputError(
+                f"claim {reference} was already withdrawn on {row['withdrawn_on']} ({row['withdrawal_reason']})"
+            )
+        return row
+
+    def _open_hold(self, conn: Connection, family_id: str, framework: str) -> Mapping[str, Any]:
+        """The family's open audit hold under ``framework``; ``InputError`` naming the family when there is none."""
+        found = conn.execute(
+            sa.select(holds).where(holds.c.family_id == family_id, holds.c.framework == framework).order_by(holds.c.hold_id)
+        ).mappings().all()
+        open_holds = [h for h in found if h["released_on"] is None]
+        if open_holds:
+            return open_holds[-1]
+        if found:
+            last = found[-1]
+            why = f"its last hold was released on {last['released_on']} by {last['released_by']}"
+        else:
+            why = "the ledger has never held it"
+        raise InputError(f"family {family_id!r} is not on audit hold under {framework} ({why})")
+
+    @staticmethod
+    def _refuse_approval(conn: Connection, family_id: str, framework: str) -> None:
+        live = conn.execute(
+            sa.select(claims.c.claim_reference).where(
+                claims.c.family_id == family_id,
+                claims.c.framework == framework,
+                claims.c.status != "withdrawn",
+            )
+        ).scalar()
+        if live is not None:
+            raise InputError(f"family {family_id!r} is already claimed under {framework} ({live})")
+        pending = conn.execute(
+            sa.select(approvals.c.approved_by, approvals.c.approved_on).where(
+                approvals.c.family_id == family_id,
+                approvals.c.framework == framework,
+                approvals.c.used_by_claim_reference.is_(None),
+            )
+        ).first()
+        if pending is not None:
+            raise InputError(
+                f"family {family_id!r} already has an unused approval under {framework} "
+                f"(by {pending.approved_by} on {pending.approved_on})"
+            )
 
     @staticmethod
     def _held(conn: Connection, framework: str) -> set[str]:

@@ -21,9 +21,10 @@ app.add_typer(audit_app, name="audit")
 
 AuditOpt = Annotated[
     Path | None,
-    typer.Option("--audit", help="the audit log (default: reports/audit.jsonl, beside the ledger)"),
+    typer.Option("--audit", help="The audit trail.", show_default="the workspace's reports/audit.jsonl"),
 ]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="council config file (for the reference key)")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="The council config file (for the reference key).")]
+OperatorOpt = Annotated[str | None, typer.Option("--operator", help="Who performs the action.", show_default="the OS user")]
 
 
 def _path(p: Path | None) -> Path:
@@ -34,10 +35,10 @@ def _path(p: Path | None) -> Path:
 def verify_cmd(
     audit_path: AuditOpt = None,
     ledger: Annotated[
-        str | None, typer.Option("--ledger", help="also check the head kept in this claims ledger (path or URL)")
+        str | None, typer.Option("--ledger", help="Also check the head kept in this claims ledger (a path or URL).")
     ] = None,
 ) -> None:
-    """Recompute the hash chain. Exit 2 naming the first bad record when it is broken."""
+    """Recompute the hash chain. Exit 2 naming the first bad record when it is broken, or when the log is missing."""
     path = _path(audit_path)
     res = audit.verify(path)
     for w in res.warnings:
@@ -47,13 +48,14 @@ def verify_cmd(
     if ledger is not None:
         from tfclaims.claim.ledger import Ledger, LedgerHeadStore
 
-        store = LedgerHeadStore(Ledger.open(ledger, create=False), path)
-        if store.get() is None:
+        with Ledger.open(ledger, create=False) as book:  # closed after: a read leaves no -wal/-shm files behind
+            store = LedgerHeadStore(book, path)
+            res_ledger = audit.verify(path, store) if store.get() is not None else None
+        if res_ledger is None:
             typer.echo(f"note: the ledger {ledger} keeps no head for this log", err=True)
+        elif not res_ledger.ok:
+            raise InputError(f"{path} (head kept in the ledger {ledger}): {res_ledger.message()}")
         else:
-            res_ledger = audit.verify(path, store)
-            if not res_ledger.ok:
-                raise InputError(f"{path} (head kept in the ledger {ledger}): {res_ledger.message()}")
             typer.echo(f"{path}: the head kept in the ledger agrees")
     typer.echo(f"{path}: {res.message()}")
 
@@ -68,7 +70,7 @@ def _counts(rec: dict[str, Any]) -> str:
 @audit_app.command("show")
 def show_cmd(
     audit_path: AuditOpt = None,
-    last: Annotated[int | None, typer.Option("--last", help="only the last N runs")] = None,
+    last: Annotated[int | None, typer.Option("--last", help="Only the last N runs.")] = None,
 ) -> None:
     """List the runs: time, command, purposes, status, counts."""
     path = _path(audit_path)
@@ -118,7 +120,7 @@ def _subject(kind: str, identifier: str, audit_path: Path | None, config: Path |
 
 @audit_app.command("person")
 def person_cmd(
-    person_id: Annotated[str, typer.Argument(help="the council's person id")],
+    person_id: Annotated[str, typer.Argument(help="The council's person id.")],
     audit_path: AuditOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -128,7 +130,7 @@ def person_cmd(
 
 @audit_app.command("family")
 def family_cmd(
-    family_id: Annotated[str, typer.Argument(help="the council's family id")],
+    family_id: Annotated[str, typer.Argument(help="The council's family id.")],
     audit_path: AuditOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -136,18 +138,43 @@ def family_cmd(
     _subject("family", family_id, audit_path, config)
 
 
-@audit_app.command("prune")
-def prune_cmd(
-    before: Annotated[str, typer.Option("--before", help="remove records dated before this day (YYYY-MM-DD)")],
-    audit_path: AuditOpt = None,
-    operator: Annotated[str | None, typer.Option("--operator", help="who prunes (default: OS user)")] = None,
-) -> None:
-    """Retention: remove records older than a date; the chain stays verifiable from a checkpoint."""
+def _prune_day(before: str) -> dt.date:
+    """The ``--before`` day as typed: a date (YYYY-MM-DD), not after today."""
     try:
         day = dt.date.fromisoformat(before)
     except ValueError as exc:
         raise InputError(f"--before {before!r}: not a date (YYYY-MM-DD)") from exc
+    try:
+        audit.check_prune_date(day)
+    except InputError as exc:
+        raise InputError(f"--before {before!r}: {exc}") from None
+    return day
+
+
+def _dry_prune(path: Path, day: dt.date) -> None:
+    """Say what ``--yes`` would remove and refuse (exit 2); with nothing to remove, say so."""
+    plan = audit.plan_prune(path, day)
+    if plan.count == 0:
+        typer.echo(f"{path}: no records before {day}; nothing to prune ({plan.kept} kept)")
+        return
+    span = f"{(plan.first_time or '')[:10]} to {(plan.last_time or '')[:10]}"
+    typer.echo(f"{path}: would remove {plan.count} records dated before {day} ({span}); {plan.kept} would be kept")
+    raise InputError(f"{path}: nothing pruned: add --yes to remove the {plan.count} records dated before {day}")
+
+
+@audit_app.command("prune")
+def prune_cmd(
+    before: Annotated[str, typer.Option("--before", metavar="DATE", help="Remove the records dated before this day (YYYY-MM-DD).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Really remove them; without it, only say what would be removed.")] = False,
+    audit_path: AuditOpt = None,
+    operator: OperatorOpt = None,
+) -> None:
+    """Retention: remove records older than a date; the chain stays verifiable from a checkpoint."""
+    day = _prune_day(before)
     path = _path(audit_path)
+    if not yes:
+        _dry_prune(path, day)
+        return
     res = audit.prune(path, day, operator=operator)
     if res.removed == 0:
         typer.echo(f"{path}: no records before {day}; nothing pruned ({res.kept} kept)")

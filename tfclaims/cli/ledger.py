@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import getpass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +11,10 @@ import typer
 
 from tfclaims.cli import app
 from tfclaims.core.errors import InputError
-from tfclaims.claim.ledger import STATUSES
+from tfclaims.audit.trail import default_audit_path
+from tfclaims.claim.ledger import STATUSES, Ledger
+from tfclaims.claim.reviews import find_discretion_review
+from tfclaims.core.operator import operator_name
 from tfclaims.core.workspace import require_workspace
 from tfclaims.pipeline import ledger_action
 
@@ -28,20 +31,18 @@ def default_ledger() -> Path:
     return require_workspace().ledger
 
 
-def os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name (e.g. a container without passwd entry)
-        return "unknown"
-
-
 LedgerOption = Annotated[
     str | None,
-    typer.Option("--ledger", help="Ledger: a SQLite file, or a postgresql:// URL. [default: reports/ledger.sqlite]"),
+    typer.Option("--ledger", help="The ledger: a SQLite file, or a postgresql:// URL.",
+                 show_default="the workspace's reports/ledger.sqlite"),
 ]
-FrameworkOption = Annotated[str, typer.Option("--framework", help="Outcome framework.")]
-ByOption = Annotated[str | None, typer.Option("--by", help="Who made the decision. [default: the OS user]")]
-AuditOption = Annotated[Path | None, typer.Option("--audit", help="The audit trail. [default: audit.jsonl beside the ledger]")]
+FrameworkOption = Annotated[str, typer.Option("--framework", help="The outcome framework.")]
+OperatorOption = Annotated[
+    str | None, typer.Option("--operator", help="Who performs the action.", show_default="the OS user")
+]
+AuditOption = Annotated[
+    Path | None, typer.Option("--audit", help="The audit trail.", show_default="audit.jsonl beside the ledger")
+]
 
 
 def _target(ledger: str | None) -> str:
@@ -85,13 +86,13 @@ def show(
     framework: Annotated[str | None, typer.Option("--framework", help="Only this framework.")] = None,
     status: Annotated[str | None, typer.Option("--status", help="Only claims with this status (claimed, withdrawn).")] = None,
     audit: AuditOption = None,
-    operator: Annotated[str | None, typer.Option("--operator", help="Who looks (default: the OS user).")] = None,
+    operator: OperatorOption = None,
 ) -> None:
     """List the claims in the ledger (and the families on audit hold or awaiting a discretionary claim)."""
     if status is not None and status not in STATUSES:
         raise InputError(f"--status {status!r} is not one of {', '.join(STATUSES)}")
     # reading the ledger shows family ids: a record access, kept in the audit trail
-    with ledger_action("ledger show", _target(ledger), audit_path=audit, operator=operator or os_user(),
+    with ledger_action("ledger show", _target(ledger), audit_path=audit, operator=operator or operator_name(),
                        framework=framework, status=status) as (book, rec):
         claims = book.claims(framework)
         rec.touched(family_ids=claims["family_id"])
@@ -119,20 +120,51 @@ def show(
         typer.echo(shown[["family_id", "framework", "approved_by", "approved_on", "reason"]].to_string(index=False))
 
 
+def _refuse_early(target: str, check: Callable[[Ledger], None], *, missing_ok: bool = False) -> None:
+    """Run a ledger's read-only check before the action opens its audit record, so that a refusal changes nothing.
+
+    The action checks again inside its write transaction (another person may act meanwhile); a refusal
+    found only there leaves a ``failed`` audit record. With ``missing_ok`` a ledger not yet created
+    passes (there is nothing in it to refuse).
+    """
+    if missing_ok and "://" not in target and not Path(target).exists():
+        return
+    with Ledger.open(target, create=False) as book:
+        check(book)
+
+
+def _refuse_unreviewed(family_id: str, framework: str, audit_path: Path) -> str:
+    """The claim run that listed the family for discretion review; ``InputError`` naming the family if none did."""
+    search = find_discretion_review(audit_path, family_id, framework)
+    if search.found:
+        return str(search.run_id)
+    unusable = ""
+    if search.unusable_files:
+        shown = ", ".join(search.unusable_files[:5])
+        unusable = f"; {len(search.unusable_files)} of their decision files are missing or changed since: {shown}"
+    raise InputError(
+        f"family {family_id!r}: no claim run under {framework} recorded in {audit_path} decided it "
+        f"'discretion_review' ({search.runs_searched} claim run(s) searched{unusable}). An approval is only used "
+        "for a family under discretion review: run `tfclaims claim` (a --dry-run will do) first"
+    )
+
+
 @ledger_app.command("withdraw")
 def withdraw(
     claim_reference: Annotated[str, typer.Argument(help="The claim to withdraw, e.g. TFC-000012.")],
     reason: Annotated[str, typer.Option("--reason", help="Why the claim is withdrawn.")],
-    by: ByOption = None,
+    operator: OperatorOption = None,
     hold: Annotated[
-        bool, typer.Option("--hold/--no-hold", help="Put the family on audit hold (the default).")
+        bool, typer.Option("--hold/--no-hold", help="Put the family on audit hold.")
     ] = True,
     ledger: LedgerOption = None,
     audit: AuditOption = None,
 ) -> None:
     """Withdraw a claim with a reason; the family goes on audit hold until released."""
-    who = by or os_user()
-    with ledger_action("ledger withdraw", _target(ledger), audit_path=audit, operator=who, claim_reference=claim_reference,
+    who = operator or operator_name()
+    target = _target(ledger)
+    _refuse_early(target, lambda book: book.check_withdraw(claim_reference))
+    with ledger_action("ledger withdraw", target, audit_path=audit, operator=who, claim_reference=claim_reference,
                        reason=reason, hold=hold) as (book, rec):
         done = book.withdraw(claim_reference, reason, by=who, hold=hold)
         rec.touched(family_ids=[done.family_id])
@@ -146,13 +178,15 @@ def release(
     family_id: Annotated[str, typer.Argument(help="The family to release from audit hold.")],
     reason: Annotated[str, typer.Option("--reason", help="Why the hold is released.")],
     framework: FrameworkOption = DEFAULT_FRAMEWORK,
-    by: ByOption = None,
+    operator: OperatorOption = None,
     ledger: LedgerOption = None,
     audit: AuditOption = None,
 ) -> None:
     """Release a family from audit hold, so that later claim runs may claim it again."""
-    who = by or os_user()
-    with ledger_action("ledger release", _target(ledger), audit_path=audit, operator=who, framework=framework, reason=reason) as (book, rec):
+    who = operator or operator_name()
+    target = _target(ledger)
+    _refuse_early(target, lambda book: book.check_release(family_id, framework))
+    with ledger_action("ledger release", target, audit_path=audit, operator=who, framework=framework, reason=reason) as (book, rec):
         done = book.release(family_id, framework, reason, by=who)
         rec.touched(family_ids=[done.family_id])
         rec.note("released_claim_reference", done.claim_reference)
@@ -162,17 +196,24 @@ def release(
 @ledger_app.command("approve")
 def approve(
     family_id: Annotated[str, typer.Argument(help="The family the manager decided to claim.")],
-    by: Annotated[str, typer.Option("--by", help="The manager who made the decision.")],
+    operator: Annotated[str, typer.Option("--operator", help="The manager who made the decision.")],
     reason: Annotated[str, typer.Option("--reason", help="The reason for the discretionary decision.")],
     framework: FrameworkOption = DEFAULT_FRAMEWORK,
     ledger: LedgerOption = None,
     audit: AuditOption = None,
 ) -> None:
-    """Record a manager's discretionary decision: the next claim run claims the family (route discretionary)."""
-    with ledger_action("ledger approve", _target(ledger), audit_path=audit, operator=by, create=True, framework=framework,
+    """Record a manager's discretionary decision: the next claim run claims the family (route discretionary).
+
+    Only for a family that a claim run under the framework decided discretion_review.
+    """
+    target = _target(ledger)
+    _refuse_early(target, lambda book: book.check_approve(family_id, framework), missing_ok=True)
+    reviewed_in = _refuse_unreviewed(family_id, framework, audit or default_audit_path(target))
+    with ledger_action("ledger approve", target, audit_path=audit, operator=operator, create=True, framework=framework,
                        reason=reason) as (book, rec):
-        done = book.approve(family_id, framework, by=by, reason=reason)
+        done = book.approve(family_id, framework, by=operator, reason=reason)
         rec.touched(family_ids=[done.family_id])
+        rec.note("discretion_review_run_id", reviewed_in)
     typer.echo(
         f"Approved family {done.family_id} ({done.framework}) for a discretionary claim; "
         f"approved by {done.approved_by} on {done.approved_on}."
@@ -184,13 +225,13 @@ def export(
     run_id: Annotated[str, typer.Option("--run-id", help="The claim run whose claim file to write again.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for claim_file.csv.")],
     ledger: LedgerOption = None,
-    config: Annotated[Path | None, typer.Option("--config", help="Council config (for the reference key).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="The council config file (for the reference key).")] = None,
     audit: AuditOption = None,
-    operator: Annotated[str | None, typer.Option("--operator", help="Who exports (default: the OS user).")] = None,
+    operator: OperatorOption = None,
 ) -> None:
     """Write a claim run's claim file again from the ledger (the ledger is the record of what was claimed)."""
     from tfclaims.core.config import load_config
     from tfclaims.pipeline import export_claim_file
 
-    path = export_claim_file(_target(ledger), run_id, out, config=load_config(config), audit_path=audit, operator=operator or os_user())
+    path = export_claim_file(_target(ledger), run_id, out, config=load_config(config), audit_path=audit, operator=operator or operator_name())
     typer.echo(f"claim file of run {run_id}: {path}")

@@ -1,16 +1,14 @@
-"""Who runs a command: the operator recorded in the audit trail and the ledger."""
+"""Who runs a command when no ``--operator`` is given: the operating-system user."""
 
 from __future__ import annotations
 
 import getpass
 import os
 
-__all__ = ["operator_name"]
-
 
 def operator_name() -> str:
-    """The OS user's login name; $USER or $USERNAME where there is no user database entry; else ``uid:N``."""
+    """The OS user's login name; else ``$USER`` or ``$USERNAME``; else ``uid:N`` (a container without a passwd entry)."""
     try:
         return getpass.getuser()
-    except Exception:  # no user database entry (containers)
+    except Exception:  # getpass raises OSError (or KeyError on older Pythons) without a user database entry
         return os.environ.get("USER") or os.environ.get("USERNAME") or f"uid:{os.getuid()}"

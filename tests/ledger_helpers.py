@@ -1,0 +1,33 @@
+"""Test helpers: a claim run's record in the audit trail, as ``ledger approve`` looks for it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from tfclaims.audit import trail as audit
+
+DECISION_PERIOD = dt.date(2020, 3, 31)
+
+
+def record_claim_run(audit_path: Path, out: Path, reasons: dict[str, str], *, framework: str = "tf-phase2",
+                     status_ok: bool = True) -> str:
+    """Write ``out/claim_decisions.csv`` (family -> reason, all ``no_claim``) and append the claim run that wrote it."""
+    out.mkdir(parents=True, exist_ok=True)
+    decisions = pd.DataFrame({
+        "family_id": list(reasons), "period_end": DECISION_PERIOD.isoformat(), "decision": "no_claim", "route": "",
+        "reason": list(reasons.values()), "detail": "",
+    })
+    path = out / "claim_decisions.csv"
+    try:
+        with audit.run_record("claim", {"framework": framework, "out": str(out), "dry_run": True},
+                              audit_path=audit_path, key="test-key") as rec:
+            decisions.to_csv(path, index=False)
+            rec.output(path)
+            if not status_ok:
+                raise RuntimeError("the run failed after writing its decisions")
+    except RuntimeError:
+        pass
+    return rec.run_id
