@@ -1,4 +1,4 @@
-"""The input contract (../shared/spec/contract.md): one pandera model per cohort table.
+"""The input contract (`tfclaims.schemas.inputs`): one pandera model per cohort table.
 
 Validation runs on typed frames (ingest types the raw text first, using each field's
 ``metadata["kind"]``), so every check here is a rule, never a parse. Optional columns are

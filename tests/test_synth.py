@@ -21,7 +21,7 @@ from tfclaims.core.identifiers import (
 from tfclaims.core.resources import REFERENCE_DIR
 from tfclaims.synth.generate import ERROR_CLASSES, TABLES, generate_cohort, write_cohort
 
-# The contract's columns (../shared/spec/contract.md), written out independently of the generator.
+# The contract's columns (the input contract), written out independently of the generator.
 CONTRACT = {
     "people": ["person_id", "family_id", "first_name", "last_name", "date_of_birth", "sex", "relationship",
                "postcode", "address_line_1", "upn", "nhs_number", "ni_number"],
