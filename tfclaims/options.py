@@ -19,7 +19,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from tfclaims.audit.trail import new_run_id
 from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig, load_config
@@ -27,7 +27,7 @@ from tfclaims.core.errors import ConfigError, InputError
 from tfclaims.core.operator import operator_name
 from tfclaims.core.workspace import AUDIT_FILE, Workspace, require_workspace
 from tfclaims.ingest.readers import table_name
-from tfclaims.rules.frameworks import Framework, load_framework
+from tfclaims.rules.frameworks import Framework, load_framework, load_plan
 
 __all__ = [
     "CommandOptions", "CohortOptions", "ValidateOptions", "IdentifyOptions", "TrackOptions", "ClaimOptions", "RunOptions",
@@ -232,6 +232,7 @@ class RulesOptions(CohortOptions):
                                    metavar="NAME", shown_default="the council config's framework, else tf-phase2")
     plan: Path | None = option("--plan", "A local outcome plan file that extends the framework.", metavar="FILE",
                                shown_default="the council config's plan, if any")
+    _framework_asked: bool = PrivateAttr(False)
 
     @field_validator("plan", mode="after")
     @classmethod
@@ -246,15 +247,20 @@ class RulesOptions(CohortOptions):
     def _resolve(self) -> None:
         super()._resolve()
         assert self.council is not None
+        self._framework_asked = self.framework is not None or "framework" in self.council.model_fields_set
         if self.framework is None:
             self.framework = self.council.framework
         if self.plan is None and self.council.plan is not None:
             self.plan = Path(self.council.plan).expanduser().resolve()
-        self.load_framework()  # a framework or plan that cannot be used is an error now, before any work
+        fw = self.load_framework()  # a framework or plan that cannot be used is an error now, before any work
+        self.framework = fw.name  # a plan alone names its framework (the one it extends)
 
     def load_framework(self) -> Framework:
+        """The framework in force; a plan must extend the framework asked for (``--framework`` or the council config)."""
         try:
-            return load_framework(self.framework, self.plan)
+            if self.plan is not None:
+                return load_plan(self.plan, expected=self.framework if self._framework_asked else None)
+            return load_framework(self.framework)
         except ConfigError as exc:
             given = f"--framework {self.framework}" + (f" --plan {self.plan}" if self.plan else "")
             raise ConfigError(f"{given}: {exc}") from None
@@ -316,13 +322,7 @@ class ClaimOptions(RulesOptions):
         if self.demo_key:
             return DEMO_REFERENCE_KEY
         assert self.council is not None
-        key = self.council.resolved_reference_key()
-        if not key:
-            raise InputError(
-                "no reference key: set the environment variable TFCLAIMS_REFERENCE_KEY (or reference_key in the council "
-                "config file) to the council's secret; it makes the pseudonymous family references in the claim file"
-            )
-        return key
+        return self.council.required_reference_key()
 
 
 class SampleFields(BaseModel):

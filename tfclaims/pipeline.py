@@ -577,9 +577,7 @@ def claim_file_frame(claims: pd.DataFrame) -> pd.DataFrame:
 def export_claim_file(target: str, run_id: str, out: Path, *, config: CouncilConfig, audit_path: Path | None,
                       operator: str | None) -> Path:
     """``tfclaims ledger export``: a run's claim file again, from the ledger (e.g. after a crash after the claims were recorded)."""
-    key = config.resolved_reference_key()
-    if not key:
-        raise InputError("no reference key: set TFCLAIMS_REFERENCE_KEY (or reference_key in the council config)")
+    key = config.required_reference_key()
     with ledger_action("ledger export", target, audit_path=audit_path, operator=operator, run_id=run_id, out=str(out)) as (book, rec):
         claims = book.claims()
         claims = claims[(claims["run_id"] == run_id) & (claims["status"] == "claimed")]

@@ -21,10 +21,10 @@ app.add_typer(audit_app, name="audit")
 
 AuditOpt = Annotated[
     Path | None,
-    typer.Option("--audit", help="The audit trail.", show_default="the workspace's reports/audit.jsonl"),
+    typer.Option("--audit", metavar="FILE", help="The audit trail.", show_default="the workspace's reports/audit.jsonl"),
 ]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="The council config file (for the reference key).")]
-OperatorOpt = Annotated[str | None, typer.Option("--operator", help="Who performs the action.", show_default="the OS user")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", metavar="FILE", help="The council config file (for the reference key).")]
+OperatorOpt = Annotated[str | None, typer.Option("--operator", metavar="NAME", help="Who performs the action.", show_default="your user name")]
 
 
 def _path(p: Path | None) -> Path:
@@ -35,7 +35,7 @@ def _path(p: Path | None) -> Path:
 def verify_cmd(
     audit_path: AuditOpt = None,
     ledger: Annotated[
-        str | None, typer.Option("--ledger", help="Also check the head kept in this claims ledger (a path or URL).")
+        str | None, typer.Option("--ledger", metavar="FILE|URL", help="Also check the head kept in this claims ledger (a path or URL).")
     ] = None,
 ) -> None:
     """Recompute the hash chain. Exit 2 naming the first bad record when it is broken, or when the log is missing."""
@@ -70,7 +70,7 @@ def _counts(rec: dict[str, Any]) -> str:
 @audit_app.command("show")
 def show_cmd(
     audit_path: AuditOpt = None,
-    last: Annotated[int | None, typer.Option("--last", help="Only the last N runs.")] = None,
+    last: Annotated[int | None, typer.Option("--last", metavar="N", help="Only the last N runs.")] = None,
 ) -> None:
     """List the runs: time, command, purposes, status, counts."""
     path = _path(audit_path)
@@ -120,7 +120,7 @@ def _subject(kind: str, identifier: str, audit_path: Path | None, config: Path |
 
 @audit_app.command("person")
 def person_cmd(
-    person_id: Annotated[str, typer.Argument(help="The council's person id.")],
+    person_id: Annotated[str, typer.Argument(help="The council's person id.", metavar="PERSON_ID")],
     audit_path: AuditOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -130,7 +130,7 @@ def person_cmd(
 
 @audit_app.command("family")
 def family_cmd(
-    family_id: Annotated[str, typer.Argument(help="The council's family id.")],
+    family_id: Annotated[str, typer.Argument(help="The council's family id.", metavar="FAMILY_ID")],
     audit_path: AuditOpt = None,
     config: ConfigOpt = None,
 ) -> None:

@@ -77,9 +77,9 @@ def render(fw: Framework) -> str:
 
 @frameworks_app.command("show")
 def show_cmd(
-    name: Annotated[str, typer.Argument(help="framework name (see `tfclaims frameworks list`) or a framework file")],
-    plan: Annotated[Path | None, typer.Option("--plan", help="a local outcome plan extending the framework")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the resolved rules as JSON")] = False,
+    name: Annotated[str, typer.Argument(help="A framework name (see `tfclaims frameworks list`) or a framework file.", metavar="NAME")],
+    plan: Annotated[Path | None, typer.Option("--plan", help="A local outcome plan extending the framework.", metavar="FILE")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the resolved rules as JSON.")] = False,
 ) -> None:
     """Print a framework's resolved rules (with a local plan applied), every parameter with its source."""
     fw = load_framework(name, plan=plan)

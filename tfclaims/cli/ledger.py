@@ -10,6 +10,7 @@ import pandas as pd
 import typer
 
 from tfclaims.cli import app
+from tfclaims.core.config import DEFAULT_FRAMEWORK
 from tfclaims.core.errors import InputError
 from tfclaims.audit.trail import default_audit_path
 from tfclaims.claim.ledger import STATUSES, Ledger
@@ -18,7 +19,6 @@ from tfclaims.core.operator import operator_name
 from tfclaims.core.workspace import require_workspace
 from tfclaims.pipeline import ledger_action
 
-DEFAULT_FRAMEWORK = "tf-phase2"
 
 ledger_app = typer.Typer(
     help="The claims ledger: list claims, withdraw a claim, release an audit hold, record a discretionary approval.",
@@ -33,15 +33,15 @@ def default_ledger() -> Path:
 
 LedgerOption = Annotated[
     str | None,
-    typer.Option("--ledger", help="The ledger: a SQLite file, or a postgresql:// URL.",
+    typer.Option("--ledger", metavar="FILE|URL", help="The ledger: a SQLite file, or a postgresql:// URL.",
                  show_default="the workspace's reports/ledger.sqlite"),
 ]
-FrameworkOption = Annotated[str, typer.Option("--framework", help="The outcome framework.")]
+FrameworkOption = Annotated[str, typer.Option("--framework", metavar="NAME", help="The outcome framework.")]
 OperatorOption = Annotated[
-    str | None, typer.Option("--operator", help="Who performs the action.", show_default="the OS user")
+    str | None, typer.Option("--operator", metavar="NAME", help="Who performs the action.", show_default="your user name")
 ]
 AuditOption = Annotated[
-    Path | None, typer.Option("--audit", help="The audit trail.", show_default="audit.jsonl beside the ledger")
+    Path | None, typer.Option("--audit", metavar="FILE", help="The audit trail.", show_default="audit.jsonl beside the ledger")
 ]
 
 
@@ -83,8 +83,8 @@ def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
 @ledger_app.command("show")
 def show(
     ledger: LedgerOption = None,
-    framework: Annotated[str | None, typer.Option("--framework", help="Only this framework.")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="Only claims with this status (claimed, withdrawn).")] = None,
+    framework: Annotated[str | None, typer.Option("--framework", metavar="NAME", help="Only this framework.")] = None,
+    status: Annotated[str | None, typer.Option("--status", metavar="STATUS", help="Only claims with this status (claimed, withdrawn).")] = None,
     audit: AuditOption = None,
     operator: OperatorOption = None,
 ) -> None:
@@ -151,8 +151,8 @@ def _refuse_unreviewed(family_id: str, framework: str, audit_path: Path) -> str:
 
 @ledger_app.command("withdraw")
 def withdraw(
-    claim_reference: Annotated[str, typer.Argument(help="The claim to withdraw, e.g. TFC-000012.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why the claim is withdrawn.")],
+    claim_reference: Annotated[str, typer.Argument(help="The claim to withdraw, e.g. TFC-000012.", metavar="CLAIM_REFERENCE")],
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why the claim is withdrawn.")],
     operator: OperatorOption = None,
     hold: Annotated[
         bool, typer.Option("--hold/--no-hold", help="Put the family on audit hold.")
@@ -175,8 +175,8 @@ def withdraw(
 
 @ledger_app.command("release")
 def release(
-    family_id: Annotated[str, typer.Argument(help="The family to release from audit hold.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why the hold is released.")],
+    family_id: Annotated[str, typer.Argument(help="The family to release from audit hold.", metavar="FAMILY_ID")],
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why the hold is released.")],
     framework: FrameworkOption = DEFAULT_FRAMEWORK,
     operator: OperatorOption = None,
     ledger: LedgerOption = None,
@@ -195,9 +195,9 @@ def release(
 
 @ledger_app.command("approve")
 def approve(
-    family_id: Annotated[str, typer.Argument(help="The family the manager decided to claim.")],
-    operator: Annotated[str, typer.Option("--operator", help="The manager who made the decision.")],
-    reason: Annotated[str, typer.Option("--reason", help="The reason for the discretionary decision.")],
+    family_id: Annotated[str, typer.Argument(help="The family the manager decided to claim.", metavar="FAMILY_ID")],
+    operator: Annotated[str, typer.Option("--operator", metavar="NAME", help="The manager who made the decision.")],
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="The reason for the discretionary decision.")],
     framework: FrameworkOption = DEFAULT_FRAMEWORK,
     ledger: LedgerOption = None,
     audit: AuditOption = None,
@@ -222,10 +222,10 @@ def approve(
 
 @ledger_app.command("export")
 def export(
-    run_id: Annotated[str, typer.Option("--run-id", help="The claim run whose claim file to write again.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for claim_file.csv.")],
+    run_id: Annotated[str, typer.Option("--run-id", metavar="RUN_ID", help="The claim run whose claim file to write again.")],
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for claim_file.csv.")],
     ledger: LedgerOption = None,
-    config: Annotated[Path | None, typer.Option("--config", help="The council config file (for the reference key).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", metavar="FILE", help="The council config file (for the reference key).")] = None,
     audit: AuditOption = None,
     operator: OperatorOption = None,
 ) -> None:

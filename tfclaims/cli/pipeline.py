@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ def _print_claim(s: dict[str, Any]) -> None:
           + ("  (DRY RUN: nothing recorded in the ledger)" if s.get("dry_run") else ""))
     for k, n in sorted(s["decisions"].items()):
         print(f"  {k:<45}{n:>6}")
-    print(f"claims: {s['claims']}  total £{s['amount_gbp']}")
+    print(f"claims: {s['claims']}  total £{Decimal(s['amount_gbp']):,.2f}")
     if s.get("ledger"):
         print(f"ledger: {s['ledger']}")
     if s.get("demo_reference_key"):
@@ -74,6 +75,7 @@ def demo_command(opts: DemoOptions) -> None:
     opts.out = out
     if ws is not None:
         use_workspace_prefect(ws.prefect_home)
+        print(f"workspace: {ws.root}")
     print(f"tfclaims demo: the built-in sample cohort ({SAMPLE_COHORT_DIR}), period end {pipeline.DEMO_PERIOD_END}")
     s = execute(opts)
     print_counts(s["tables"])

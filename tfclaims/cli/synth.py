@@ -9,22 +9,24 @@ from pathlib import Path
 import typer
 
 from tfclaims.cli import app
+from tfclaims.core.config import DEFAULT_FRAMEWORK
 from tfclaims.synth.generate import FRAMEWORKS, LINK_TRUTH_FILE, SYNTH_SUBDIR, generate_cohort, write_cohort
 
 
 @app.command("synth")
 def synth(
-    families: int = typer.Option(..., "--families", min=1, help="number of families (households) to generate"),
-    seed: int = typer.Option(..., "--seed", help="random seed: same seed and arguments give identical files"),
-    out: Path = typer.Option(..., "--out", help="folder to write the cohort into"),
-    framework: str = typer.Option("tf-phase2", "--framework", help=f"one of: {', '.join(FRAMEWORKS)}"),
-    period_end: str = typer.Option(None, "--period-end", help="YYYY-MM-DD; default: a date inside the programme"),
-    xlsx: bool = typer.Option(False, "--xlsx", help="write one workbook cohort.xlsx instead of CSV files"),
-    errors: float = typer.Option(0.0, "--errors", min=0.0, max=0.5, help="share of rows to make bad (manifest in synth/)"),
+    families: int = typer.Option(..., "--families", min=1, metavar="N", help="Number of families (households) to generate."),
+    seed: int = typer.Option(..., "--seed", metavar="N", help="Random seed: the same seed and arguments give identical files."),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="Folder to write the cohort into."),
+    framework: str = typer.Option(DEFAULT_FRAMEWORK, "--framework", metavar="NAME", help=f"One of: {', '.join(FRAMEWORKS)}."),
+    period_end: str = typer.Option(None, "--period-end", metavar="DATE", show_default="a date inside the programme",
+                                   help="The period end the cohort is made for."),
+    xlsx: bool = typer.Option(False, "--xlsx", help="Write one workbook cohort.xlsx instead of CSV files."),
+    errors: float = typer.Option(0.0, "--errors", min=0.0, max=0.5, metavar="RATE", help="Share of rows to make bad (manifest in synth/)."),
     unlinked: float = typer.Option(
         0.0, "--unlinked", min=0.0, max=1.0, metavar="RATE",
-        help="share of event rows that carry only identifiers (UPN / NHS / NI number, or names + date of birth "
-             "with typos) instead of person_id; who they are is in synth/link_truth.csv",
+        help="Share of event rows that carry only identifiers (UPN / NHS / NI number, or names + date of birth "
+             "with typos) instead of person_id; who they are is in synth/link_truth.csv.",
     ),
 ) -> None:
     """Write a realistic, seeded synthetic cohort of all 13 contract tables."""

@@ -10,10 +10,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tfclaims.core.errors import ConfigError
+from tfclaims.core.errors import ConfigError, InputError
 
 REFERENCE_KEY_ENV = "TFCLAIMS_REFERENCE_KEY"
 DEMO_REFERENCE_KEY = "tfclaims-demo-key-not-for-real-claims"
+DEFAULT_FRAMEWORK = "tf-phase2"
 
 
 class Strict(BaseModel):
@@ -40,7 +41,7 @@ class CouncilConfig(Strict):
     column_aliases: dict[str, dict[str, str]] = Field(default_factory=dict)
     reference_key: str | None = Field(None, repr=False)
     allocation: int | None = Field(None, ge=0)
-    framework: str = "tf-phase2"
+    framework: str = DEFAULT_FRAMEWORK
     plan: Path | None = None
     linkage: LinkageSettings = LinkageSettings()
     spot_check: SpotCheckSettings = SpotCheckSettings()
@@ -49,6 +50,16 @@ class CouncilConfig(Strict):
     def resolved_reference_key(self) -> str | None:
         """The council secret for pseudonymous references: environment first, then the config file."""
         return os.environ.get(REFERENCE_KEY_ENV) or self.reference_key
+
+    def required_reference_key(self) -> str:
+        """The council secret, or an ``InputError`` (exit 2) saying how to give it: the one check."""
+        key = self.resolved_reference_key()
+        if not key:
+            raise InputError(
+                f"no reference key: set the environment variable {REFERENCE_KEY_ENV} (or reference_key in the council "
+                "config file) to the council's secret; it makes the pseudonymous family references in the claim file"
+            )
+        return key
 
 
 def _loc(err: dict[str, Any]) -> str:

@@ -28,11 +28,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tfclaims.core.config import DEFAULT_FRAMEWORK
 from tfclaims.core.errors import ConfigError
 from tfclaims.rules.indicators import CATALOGUE, MEASURES, BenefitParams, Indicator, Params
 from tfclaims.core.resources import FRAMEWORKS_DIR, REFERENCE_DIR
 
-DEFAULT_FRAMEWORK = "tf-phase2"
 TAGS = ("V", "R", "L", "D")
 PARAM_KEYS = {"value", "source", "tag"}
 
