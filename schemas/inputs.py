@@ -21,9 +21,6 @@ from tfclaims.core.identifiers import ni_number_valid, nhs_number_valid, upn_val
 Int = pd.Int64Dtype
 Float = pd.Float64Dtype
 
-PERSON_REFERENCE_COLUMNS = ("person_id", "upn", "nhs_number", "ni_number", "first_name", "last_name", "date_of_birth", "postcode")
-LINEAGE = ("source_file", "source_sheet", "source_row")
-
 
 def _valid_or_missing(check, s: pd.Series) -> pd.Series:
     return s.isna() | check(s)

@@ -51,9 +51,6 @@ class Cohort:
     def people(self) -> pd.DataFrame:
         return self.tables["people"]
 
-    def supplied_tables(self) -> list[str]:
-        return [t for t in TABLES if t in self.tables]
-
     def with_tables(self, updates: Mapping[str, pd.DataFrame]) -> Cohort:
         return Cohort({**self.tables, **updates})
 

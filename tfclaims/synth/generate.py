@@ -1520,7 +1520,6 @@ def _write_text_csv(df: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-_INT_RE = r"-?\d+"
 _NUM_RE = r"-?\d+(\.\d+)?"
 _FIXED_CREATED = dt.datetime(2000, 1, 1)
 
