@@ -21,22 +21,11 @@ from openpyxl import load_workbook
 
 from tfclaims.core.errors import InputError
 from tfclaims.claim.ledger import Ledger
-from tfclaims.spot_check.sample import (
-    AUDITOR_COLUMNS,
-    COLUMN_LETTER,
-    LOCKED_COLUMNS,
-    SAMPLE_HEADER,
-    allocate_largest_remainder,
-    draw_sample,
-    load_claim_dir,
-    read_verdicts,
-    reconcile,
-    run_spot_check,
-    sample_size,
-    wilson_interval,
-    write_reconciliation,
-    write_workbook,
-)
+from tfclaims.spot_check.claim_dir import load_claim_dir
+from tfclaims.spot_check.layout import AUDITOR_COLUMNS, COLUMN_LETTER, LOCKED_COLUMNS, SAMPLE_HEADER
+from tfclaims.spot_check.reconcile import read_verdicts, reconcile, wilson_interval, write_reconciliation
+from tfclaims.spot_check.sample import allocate_largest_remainder, draw_sample, sample_size
+from tfclaims.spot_check.workbook import run_spot_check, write_workbook
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_ID = "20250331T120000Z-abc123"
@@ -726,3 +715,4 @@ def test_large_sample_writes_quickly_and_reads_back(tmp_path: Path) -> None:
     assert set(verdicts["claim_reference"]) == set(sample.sample["claim_reference"])
     assert verdicts["family_id"].str.len().eq(4).all()
     assert verdicts.attrs["population_size"] == claims
+

@@ -681,7 +681,7 @@ class SampleOptions:
 
 
 def _spot_check_stage(claim_dir: Path, out: Path, sample: SampleOptions, config: CouncilConfig, files: RunFiles | None) -> dict[str, Any]:
-    from tfclaims.spot_check.sample import run_spot_check
+    from tfclaims.spot_check import run_spot_check
 
     rate = sample.rate if sample.rate is not None else config.spot_check.rate
     min_n = sample.min_n if sample.min_n is not None else config.spot_check.min

@@ -36,7 +36,7 @@ from tfclaims.core.errors import InputError
 SCHEMA_VERSION = 1
 CLAIM_REFERENCE_PREFIX = "TFC-"
 
-ROUTES = ("ssp", "continuous_employment", "sfo", "discretionary")
+from tfclaims.schemas.claim import ROUTES
 STATUSES = ("claimed", "withdrawn")
 VERDICTS = ("valid", "invalid", "query")
 

@@ -14,7 +14,7 @@ from tfclaims.cli._common import AuditOpt, ConfigOpt, OperatorOpt
 from tfclaims.core.config import load_config
 from tfclaims.core.orchestration import use_prefect
 from tfclaims.pipeline import SampleOptions, audit_context, new_run_id, spot_check
-from tfclaims.spot_check.sample import (
+from tfclaims.spot_check import (
     DEFAULT_MIN,
     DEFAULT_RATE,
     read_verdicts,
