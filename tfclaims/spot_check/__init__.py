@@ -7,7 +7,8 @@ Three steps, each a plain function (no Prefect here):
 2. ``write_workbook(claim_dir, sample, out)`` (module ``workbook``): ``spot_check.xlsx`` with sheets
    Sample, Evidence, Method and Checklist. Only the auditor's cells on Sample are unlocked; a very
    hidden ``_control`` sheet keeps a hash of every locked cell of every sampled row (module
-   ``layout``), so edits are caught on return.
+   ``layout``), so edits are caught on return. ``check_workbook_not_started(out)`` refuses to replace
+   a workbook in which an auditor has begun filling in verdicts.
 3. ``read_verdicts(path)`` then ``reconcile(verdicts, ledger, by)`` (module ``reconcile``): every
    problem in the returned workbook is an ``InputError`` naming its cell, raised before anything is
    written to the ledger; then each verdict is recorded and each ``invalid`` claim withdrawn (which
@@ -28,7 +29,7 @@ from tfclaims.spot_check.sample import (
     sample_size,
     write_sample_csv,
 )
-from tfclaims.spot_check.workbook import SpotCheckRun, run_spot_check, write_workbook
+from tfclaims.spot_check.workbook import SpotCheckRun, check_workbook_not_started, run_spot_check, write_workbook
 
 __all__ = [
     "DEFAULT_MIN",
@@ -38,6 +39,7 @@ __all__ = [
     "SampleResult",
     "SpotCheckRun",
     "allocate_largest_remainder",
+    "check_workbook_not_started",
     "draw_sample",
     "load_claim_dir",
     "read_verdicts",

@@ -4,6 +4,7 @@ very hidden ``_control`` and ``_meta``), and ``run_spot_check``, the ``spot-chec
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xlsxwriter
+from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
 
 from tfclaims.core import run_files
+from tfclaims.core.errors import InputError
 from tfclaims.core.write import atomic_xlsx, excel_serials, neutralise, neutralise_value, write_rows
 from tfclaims.schemas.spot_check import VERDICTS, YES_NO
 from tfclaims.spot_check.claim_dir import ClaimDir, load_claim_dir
@@ -24,12 +28,13 @@ from tfclaims.spot_check.layout import (
     WORKBOOK_FORMAT,
     YES_NO_COLUMNS,
     as_read_back,
+    as_text,
     hash_text,
     scalar,
 )
 from tfclaims.spot_check.sample import DEFAULT_MIN, DEFAULT_RATE, SampleResult, draw_sample, reproduce_command, write_sample_csv
 
-__all__ = ["CHECKLIST", "EVIDENCE_HEADER", "SpotCheckRun", "run_spot_check", "write_workbook"]
+__all__ = ["CHECKLIST", "EVIDENCE_HEADER", "SpotCheckRun", "check_workbook_not_started", "run_spot_check", "write_workbook"]
 
 EVIDENCE_HEADER: tuple[str, ...] = (
     "family_id",
@@ -550,6 +555,48 @@ def _workbook_path(out: Path | str) -> Path:
     return out if out.suffix.lower() == ".xlsx" else out / run_files.SPOT_CHECK_XLSX
 
 
+def _why_started(path: Path) -> str | None:
+    """Why the existing workbook at ``path`` may hold an auditor's work, or None when it holds none:
+    an auditor's cell on sheet Sample is filled, or the file cannot be read as the workbook tfclaims wrote."""
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        return f"it cannot be read as a spot-check workbook ({exc}), so it may hold an auditor's work"
+    try:
+        if "Sample" not in book.sheetnames:
+            return "it has no sheet Sample, so it may hold an auditor's work"
+        rows = book["Sample"].iter_rows(max_col=len(SAMPLE_HEADER), values_only=True)
+        header = tuple(next(rows, ()))
+        if header[: len(SAMPLE_HEADER)] != SAMPLE_HEADER:
+            return "its Sample sheet's header was changed, so it may hold an auditor's work"
+        auditor = [SAMPLE_HEADER.index(c) for c in AUDITOR_COLUMNS]
+        for r, values in enumerate(rows, start=2):  # the sampled claims: thousands at most
+            filled = [SAMPLE_HEADER[j] for j in auditor if j < len(values) and as_text(values[j]) is not None]
+            if filled:
+                return f"an auditor has started it (sheet Sample, row {r}: {', '.join(filled)} filled in)"
+        return None
+    finally:
+        book.close()
+
+
+def check_workbook_not_started(out: Path | str) -> None:
+    """Refuse (``InputError``) when the spot-check workbook in ``out`` (a folder, or the .xlsx path) already
+    exists and an auditor has started it: any of the auditor's cells filled, or the file unreadable.
+
+    Call it before any work that writes into ``out``; an existing workbook with no verdicts filled in
+    may be replaced.
+    """
+    path = _workbook_path(out)
+    if not path.exists():
+        return
+    why = _why_started(path) if path.is_file() else "it is not a file"
+    if why is not None:
+        raise InputError(
+            f"{path}: already exists and {why}; it is not overwritten. Give another --out folder, "
+            "or move the file away first."
+        )
+
+
 def run_spot_check(
     claim_dir: Path | str,
     out_dir: Path | str,
@@ -558,8 +605,13 @@ def run_spot_check(
     min_n: int = DEFAULT_MIN,
     seed: int | None = None,
 ) -> SpotCheckRun:
-    """The ``spot-check`` command: draw the sample and write the CSV and the auditor's workbook."""
+    """The ``spot-check`` command: draw the sample and write the CSV and the auditor's workbook.
+
+    Refuses, before writing anything, when ``out_dir`` holds a workbook an auditor has started
+    (``check_workbook_not_started``).
+    """
     out_dir = Path(out_dir)
+    check_workbook_not_started(out_dir)
     claims = load_claim_dir(claim_dir)
     sample = draw_sample(claims.register, rate, min_n, seed)
     csv_path = write_sample_csv(sample, out_dir)
