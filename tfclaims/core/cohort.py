@@ -7,23 +7,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-# The tables of the input contract, in the order they are reported.
-TABLES: tuple[str, ...] = (
-    "people",
-    "school_attendance",
-    "exclusions",
-    "offences",
-    "asb_incidents",
-    "social_care",
-    "benefits",
-    "employment",
-    "domestic_abuse",
-    "health",
-    "housing",
-    "needs",
-    "programme",
-)
-EVENT_TABLES: tuple[str, ...] = TABLES[1:11]  # tables whose rows refer to a person
+from tfclaims.schemas.inputs import EVENT_TABLES, TABLES
+
+__all__ = ["EVENT_TABLES", "LINEAGE_COLUMNS", "TABLES", "Cohort"]
+
 LINEAGE_COLUMNS: tuple[str, ...] = ("source_file", "source_sheet", "source_row")
 
 
