@@ -6,7 +6,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-ROUTES = ["ssp", "continuous_employment", "sfo", "discretionary"]
+# The claim routes: the one list of them (the ledger, the spot check and these models import it).
+ROUTES: tuple[str, ...] = ("ssp", "continuous_employment", "sfo", "discretionary")
 REASONS = [
     "already_claimed", "audit_hold", "not_attached", "transition_manual_review", "outside_programme_period",
     "not_eligible_at_attachment", "no_whole_family_working", "outcomes_not_met", "discretion_review", "over_allocation",
@@ -41,7 +42,7 @@ class ClaimFile(pa.DataFrameModel):
 
     claim_reference: Series[str] = pa.Field(unique=True, str_matches=r"^[A-Z0-9][A-Z0-9\-]{2,31}$")
     family_reference: Series[str] = pa.Field(unique=True, str_matches=r"^[0-9a-f]{16}$")
-    route: Series[str] = pa.Field(isin=ROUTES)
+    route: Series[str] = pa.Field(isin=list(ROUTES))
     period_end: Series[pd.Timestamp]
     amount_gbp: Series[str] = pa.Field(str_matches=r"^\d+\.\d{2}$")
 
@@ -57,7 +58,7 @@ class ClaimRegister(pa.DataFrameModel):
     family_id: Series[str] = pa.Field(unique=True)
     family_reference: Series[str] = pa.Field(str_matches=r"^[0-9a-f]{16}$")
     framework: Series[str]
-    route: Series[str] = pa.Field(isin=ROUTES)
+    route: Series[str] = pa.Field(isin=list(ROUTES))
     period_end: Series[pd.Timestamp]
     amount_pence: Series[int] = pa.Field(ge=0)
     run_id: Series[str]

@@ -1,4 +1,4 @@
-"""The input contract (`tfclaims.schemas.inputs`): one pandera model per cohort table.
+"""The input contract: one pandera model per cohort table, and the list of those tables (``TABLES``).
 
 Validation runs on typed frames (ingest types the raw text first, using each field's
 ``metadata["kind"]``), so every check here is a rule, never a parse. Optional columns are
@@ -20,9 +20,6 @@ from tfclaims.core.identifiers import ni_number_valid, nhs_number_valid, upn_val
 
 Int = pd.Int64Dtype
 Float = pd.Float64Dtype
-
-PERSON_REFERENCE_COLUMNS = ("person_id", "upn", "nhs_number", "ni_number", "first_name", "last_name", "date_of_birth", "postcode")
-LINEAGE = ("source_file", "source_sheet", "source_row")
 
 
 def _valid_or_missing(check, s: pd.Series) -> pd.Series:
@@ -273,6 +270,10 @@ INPUT_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "needs": Needs,
     "programme": Programme,
 }
+# The tables of the input contract, in the order they are reported; every stage imports these.
+TABLES: tuple[str, ...] = tuple(INPUT_MODELS)
+# The tables whose rows refer to a person (linked to the people table).
+EVENT_TABLES: tuple[str, ...] = tuple(t for t, model in INPUT_MODELS.items() if issubclass(model, PersonEvent))
 
 # Human wording of each named check, for the row-level error report.
 CHECK_MESSAGES: dict[str, str] = {

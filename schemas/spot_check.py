@@ -11,10 +11,11 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-ROUTES: tuple[str, ...] = ("ssp", "continuous_employment", "sfo", "discretionary")
+from tfclaims.schemas.claim import ROUTES
+
 # The stratum of the discretionary claims, which are all included on top of the drawn sample.
 DISCRETIONARY_STRATUM = "discretionary_all"
-STRATA: tuple[str, ...] = ("ssp", "continuous_employment", "sfo", DISCRETIONARY_STRATUM)
+STRATA: tuple[str, ...] = (*(r for r in ROUTES if r != "discretionary"), DISCRETIONARY_STRATUM)
 VERDICTS: tuple[str, ...] = ("valid", "invalid", "query")
 YES_NO: tuple[str, ...] = ("Y", "N")
 ACTIONS: tuple[str, ...] = ("recorded", "already_recorded", "withdrawn", "already_withdrawn", "open_query")

@@ -340,3 +340,49 @@ def test_the_claim_window_sets_the_attachments_counted_in_the_finance_summary(tm
     assert summary["Claim window"] == "2020-01-01 to 2020-03-31"
     assert int(summary["Families attached in the window"]) == expected > 0
     assert audit.read_records(tmp_path / "audit.jsonl")[-1]["params"]["window_start"] == "2019-12-31"
+
+
+def _folder_hashes(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _meta_seed(workbook: Path) -> str:
+    from openpyxl import load_workbook
+
+    book = load_workbook(workbook, read_only=True)
+    try:
+        return str(dict(book["_meta"].iter_rows(min_row=2, values_only=True))["seed"])
+    finally:
+        book.close()
+
+
+def test_spot_check_replaces_an_untouched_workbook_but_refuses_one_an_auditor_started(demo_run, tmp_path, capsys):
+    from openpyxl import load_workbook
+
+    from tfclaims.core.errors import InputError
+    from tfclaims.spot_check import run_spot_check
+    from tfclaims.spot_check.layout import COLUMN_LETTER
+
+    out = tmp_path / "demo"
+    shutil.copytree(demo_run.out, out)  # the sample cohort's claim run and its spot check (seed 20200331)
+    workbook = out / "spot_check.xlsx"
+    assert _meta_seed(workbook) == "20200331"
+
+    # no verdicts filled in: the workbook may be replaced
+    assert cli("spot-check", "--claim-dir", str(out), "--out", str(out), "--seed", "5") == 0
+    assert _meta_seed(workbook) == "5"
+
+    # an auditor fills in one verdict cell: nothing may be written any more
+    book = load_workbook(workbook)
+    book["Sample"][f"{COLUMN_LETTER['verdict']}3"] = "valid"
+    book.save(workbook)
+    before = _folder_hashes(out)
+    capsys.readouterr()
+    assert cli("spot-check", "--claim-dir", str(out), "--out", str(out), "--seed", "6") == 2
+    message = capsys.readouterr().err
+    assert str(workbook) in message and "row 3: verdict filled in" in message
+    assert "another --out" in message and "move the file" in message
+    with pytest.raises(InputError, match="not overwritten"):
+        run_spot_check(out, out, seed=6)
+    assert _folder_hashes(out) == before  # neither the sample CSV nor the workbook touched
+    assert _meta_seed(workbook) == "5"

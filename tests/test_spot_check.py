@@ -21,22 +21,11 @@ from openpyxl import load_workbook
 
 from tfclaims.core.errors import InputError
 from tfclaims.claim.ledger import Ledger
-from tfclaims.spot_check.sample import (
-    AUDITOR_COLUMNS,
-    COLUMN_LETTER,
-    LOCKED_COLUMNS,
-    SAMPLE_HEADER,
-    allocate_largest_remainder,
-    draw_sample,
-    load_claim_dir,
-    read_verdicts,
-    reconcile,
-    run_spot_check,
-    sample_size,
-    wilson_interval,
-    write_reconciliation,
-    write_workbook,
-)
+from tfclaims.spot_check.claim_dir import load_claim_dir
+from tfclaims.spot_check.layout import AUDITOR_COLUMNS, COLUMN_LETTER, LOCKED_COLUMNS, SAMPLE_HEADER
+from tfclaims.spot_check.reconcile import read_verdicts, reconcile, wilson_interval, write_reconciliation
+from tfclaims.spot_check.sample import allocate_largest_remainder, draw_sample, sample_size
+from tfclaims.spot_check.workbook import run_spot_check, write_workbook
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_ID = "20250331T120000Z-abc123"
@@ -726,3 +715,28 @@ def test_large_sample_writes_quickly_and_reads_back(tmp_path: Path) -> None:
     assert set(verdicts["claim_reference"]) == set(sample.sample["claim_reference"])
     assert verdicts["family_id"].str.len().eq(4).all()
     assert verdicts.attrs["population_size"] == claims
+
+
+def test_an_existing_workbook_that_cannot_be_read_counts_as_started(tmp_path: Path) -> None:
+    claim_dir = make_claim_dir(tmp_path / "claim", routes={"ssp": 6})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "spot_check.xlsx").write_bytes(b"not a workbook")
+    with pytest.raises(InputError, match=r"spot_check\.xlsx: already exists and it cannot be read"):
+        run_spot_check(claim_dir, out, seed=1)
+    assert sorted(p.name for p in out.iterdir()) == ["spot_check.xlsx"]  # no sample CSV written
+    assert (out / "spot_check.xlsx").read_bytes() == b"not a workbook"
+
+
+def test_check_workbook_not_started_reads_every_auditor_column(spot) -> None:
+    from tfclaims.spot_check import check_workbook_not_started
+
+    _, run = spot
+    check_workbook_not_started(run.workbook.parent)  # untouched: no error
+    for name in AUDITOR_COLUMNS:
+        fill(run.workbook, {}, edits={f"{COLUMN_LETTER[name]}4": "x"})
+        with pytest.raises(InputError, match=f"row 4: {name} filled in"):
+            check_workbook_not_started(run.workbook)
+        fill(run.workbook, {}, edits={f"{COLUMN_LETTER[name]}4": None})
+    fill(run.workbook, {}, edits={f"{COLUMN_LETTER['notes']}4": "   "})  # only spaces: still blank
+    check_workbook_not_started(run.workbook)

@@ -19,9 +19,10 @@ from tfclaims.core.identifiers import (
     upn_valid,
 )
 from tfclaims.core.resources import REFERENCE_DIR
-from tfclaims.synth.generate import ERROR_CLASSES, TABLES, generate_cohort, write_cohort
+from tfclaims.core.cohort import TABLES
+from tfclaims.synth.generate import ERROR_CLASSES, generate_cohort, write_cohort
 
-# The contract's columns (the input contract), written out independently of the generator.
+# The contract's columns, written out independently of the generator.
 CONTRACT = {
     "people": ["person_id", "family_id", "first_name", "last_name", "date_of_birth", "sex", "relationship",
                "postcode", "address_line_1", "upn", "nhs_number", "ni_number"],

@@ -623,7 +623,7 @@ def claim(opts: ClaimOptions, *, step: Step = direct) -> Outcome:
 
 
 def _spot_check_stage(claim_dir: Path, out: Path, sample: SampleFields, files: RunFiles | None) -> dict[str, Any]:
-    from tfclaims.spot_check.sample import run_spot_check
+    from tfclaims.spot_check import run_spot_check
 
     run = run_spot_check(claim_dir, out, rate=sample.rate, min_n=sample.min_n, seed=sample.seed)
     if files is not None:
@@ -731,7 +731,7 @@ def reconcile(opts: ReconcileOptions) -> Any:
 
     Every problem in the workbook is found (and reported by cell) before the ledger is opened."""
     from tfclaims.claim.ledger import Ledger
-    from tfclaims.spot_check.sample import read_verdicts, reconcile as apply_verdicts, write_reconciliation
+    from tfclaims.spot_check import read_verdicts, reconcile as apply_verdicts, write_reconciliation
 
     table = read_verdicts(opts.verdicts)
     with Ledger.open(opts.ledger, create=False) as book:

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-ROUTE_BY_OUTCOME_MODEL = {"ssp": ("ssp", "continuous_employment"), "sfo": ("sfo",)}
-
 
 @dataclass(frozen=True)
 class ClaimRules:

@@ -35,9 +35,8 @@ from tfclaims.core.errors import InputError
 
 SCHEMA_VERSION = 1
 CLAIM_REFERENCE_PREFIX = "TFC-"
-CLAIM_REFERENCE_PATTERN = re.compile(r"^TFC-\d{6,}$")
 
-ROUTES = ("ssp", "continuous_employment", "sfo", "discretionary")
+from tfclaims.schemas.claim import ROUTES
 STATUSES = ("claimed", "withdrawn")
 VERDICTS = ("valid", "invalid", "query")
 

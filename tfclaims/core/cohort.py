@@ -7,23 +7,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-# The tables of the input contract, in the order they are reported.
-TABLES: tuple[str, ...] = (
-    "people",
-    "school_attendance",
-    "exclusions",
-    "offences",
-    "asb_incidents",
-    "social_care",
-    "benefits",
-    "employment",
-    "domestic_abuse",
-    "health",
-    "housing",
-    "needs",
-    "programme",
-)
-EVENT_TABLES: tuple[str, ...] = TABLES[1:11]  # tables whose rows refer to a person
+from tfclaims.schemas.inputs import EVENT_TABLES, TABLES
+
+__all__ = ["EVENT_TABLES", "LINEAGE_COLUMNS", "TABLES", "Cohort"]
+
 LINEAGE_COLUMNS: tuple[str, ...] = ("source_file", "source_sheet", "source_row")
 
 
@@ -50,9 +37,6 @@ class Cohort:
     @property
     def people(self) -> pd.DataFrame:
         return self.tables["people"]
-
-    def supplied_tables(self) -> list[str]:
-        return [t for t in TABLES if t in self.tables]
 
     def with_tables(self, updates: Mapping[str, pd.DataFrame]) -> Cohort:
         return Cohort({**self.tables, **updates})

@@ -53,13 +53,6 @@ def nhs_number_valid(s: pd.Series) -> pd.Series:
     return pd.Series(ok & (check != 10) & (check == d[:, 9]), index=s.index)
 
 
-def nhs_check_digit(first9: str) -> int | None:
-    """The check digit for nine digits, or None when none exists (remainder 10)."""
-    total = sum(int(c) * w for c, w in zip(first9, range(10, 1, -1)))
-    check = (11 - total % 11) % 11
-    return None if check == 10 else check
-
-
 def upn_valid(s: pd.Series) -> pd.Series:
     """True for 13-character UPNs (temporary ones included) whose check letter is right."""
     s = _as_str(s)

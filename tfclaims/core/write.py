@@ -27,6 +27,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import xlsxwriter
+from pandera.errors import SchemaErrors
+
+from tfclaims.core.errors import OutputValidationError
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -211,6 +214,17 @@ def _write_csv_fast(df: pd.DataFrame, fh: Any) -> None:
             fh.write(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
 
 
+def validate_output(model: Any, df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """``df`` checked against its pandera ``model`` before it is written; a failure is a bug, raised as an
+    ``OutputValidationError`` naming ``table`` and the first five failed checks."""
+    try:
+        return model.validate(df, lazy=True)
+    except SchemaErrors as exc:
+        fc = exc.failure_cases.head(5)
+        detail = "; ".join(f"{r.column}: {r.check} (value {r.failure_case!r})" for r in fc.itertuples())
+        raise OutputValidationError(f"{table}: failed its schema: {detail}") from exc
+
+
 def write_csv(df: pd.DataFrame, path: Path | str) -> Path:
     """UTF-8, comma separated, header row, ``\n`` line ends; ISO dates, ``true``/``false``,
     integers without ``.0``, missing as empty, text neutralised."""
@@ -361,6 +375,17 @@ def _xlsx_column(col: Any, s: pd.Series) -> _XlsxColumn:
     return _XlsxColumn(header, mixed, "mixed", _width(header, raw), False)
 
 
+def write_rows(first_row: int, n_rows: int, plan: Sequence[tuple[int, Sequence[Any], CellWriter, Any]]) -> None:
+    """Write a sheet's cells row by row, in row order (as xlsxwriter's constant_memory mode needs), from
+    ``first_row``: ``plan`` = [(column, values, writer, format)]; a None value is left blank (unwritten)."""
+    for i in range(n_rows):
+        row = first_row + i
+        for j, values, write, fmt in plan:
+            v = values[i]
+            if v is not None:
+                write(row, j, v, fmt)
+
+
 def _write_sheet(
     book: xlsxwriter.Workbook,
     name: str,
@@ -412,13 +437,25 @@ def _write_sheet(
         (j, c.values, *(by_kind[c.kind] if c.kind != "mixed" else (write_mixed, None)))
         for j, c in enumerate(columns)
     ]
-    first = start + 1
-    for i in range(n_rows):
-        row = first + i
-        for j, values, write, fmt in plan:
-            v = values[i]
-            if v is not None:
-                write(row, j, v, fmt)
+    write_rows(start + 1, n_rows, plan)
+
+
+@contextlib.contextmanager
+def atomic_xlsx(
+    path: Path | str, options: Mapping[str, Any], workbook_class: type[xlsxwriter.Workbook] = xlsxwriter.Workbook
+) -> Iterator[xlsxwriter.Workbook]:
+    """An xlsxwriter workbook written atomically to ``path``, its temporary files beside the output (not
+    in /tmp). Closed at the end; on an error closed too (removing its row files) and the half-written
+    workbook removed."""
+    with atomic_path(path) as tmp:
+        book = workbook_class(str(tmp), {**options, "tmpdir": str(tmp.parent)})
+        try:
+            yield book
+        except BaseException:
+            with contextlib.suppress(Exception):
+                book.close()
+            raise
+        book.close()
 
 
 def write_xlsx(
@@ -436,21 +473,13 @@ def write_xlsx(
     """
     path = Path(path)
     notes = notes or {}
-    with atomic_path(path) as tmp:
-        # constant_memory keeps each sheet's rows in a temporary file: beside the output, not in /tmp
-        book = xlsxwriter.Workbook(str(tmp), {**_XLSX_OPTIONS, "tmpdir": str(tmp.parent)})
-        try:
-            formats = {
-                "header": book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True}),
-                "date": book.add_format({"num_format": "yyyy-mm-dd"}),
-                "text": book.add_format({"num_format": "@"}),
-                "note": book.add_format({"italic": True}),
-            }
-            for name, df in sheets.items():
-                _write_sheet(book, name[:SHEET_NAME_MAX], df, notes.get(name, []), formats)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                book.close()  # removes the row files; atomic_path then removes the half-written workbook
-            raise
-        book.close()
+    with atomic_xlsx(path, _XLSX_OPTIONS) as book:  # constant_memory: each sheet's rows in a temporary file
+        formats = {
+            "header": book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True}),
+            "date": book.add_format({"num_format": "yyyy-mm-dd"}),
+            "text": book.add_format({"num_format": "@"}),
+            "note": book.add_format({"italic": True}),
+        }
+        for name, df in sheets.items():
+            _write_sheet(book, name[:SHEET_NAME_MAX], df, notes.get(name, []), formats)
     return path

@@ -75,9 +75,6 @@ class LinkResult:
     unmatched: pd.DataFrame  # UNMATCHED_COLUMNS
     counts: pd.DataFrame  # index: table; COUNT_COLUMNS
 
-    def counts_by_table(self) -> dict[str, dict[str, int]]:
-        return {t: {k: int(v) for k, v in row.items()} for t, row in self.counts.iterrows()}
-
 
 # ---------------------------------------------------------------------------------------------
 # preparing names for matching
@@ -650,14 +647,3 @@ def _result(cohort: Cohort, rows: pd.DataFrame, known: dict[str, np.ndarray] | N
     if bad.any():  # a bug, never a data problem
         raise AssertionError(f"link counts do not reconcile for {', '.join(count_frame.index[bad])}")
     return LinkResult(cohort=cohort.with_tables(tables), unmatched=unmatched, counts=count_frame)
-
-
-def summarise(result: LinkResult) -> str:
-    """One line per table: rows in = linked by method + family-only + unmatched."""
-    lines = []
-    for table, c in result.counts.iterrows():
-        methods = ", ".join(f"{m} {int(c[m])}" for m in LINK_METHODS if c[m])
-        lines.append(f"{table}: {int(c['rows'])} rows = {methods or 'none linked'}"
-                     f"{', family only ' + str(int(c['family_only'])) if c['family_only'] else ''}, unmatched {int(c['unmatched'])}")
-    return "\n".join(lines)
-

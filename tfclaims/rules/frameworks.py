@@ -155,10 +155,6 @@ class HeadlineSpec:
     measure: str
     measure_params: Params
 
-    @property
-    def data_evidenced(self) -> bool:
-        return bool(self.indicators)
-
     def indicator_tables(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t for i in self.indicators for t in i.tables))
 

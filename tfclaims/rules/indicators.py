@@ -90,20 +90,6 @@ def date_parts(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return part(d.year), part(d.month) * 100 + part(d.day)
 
 
-def age_in_years(dob: np.ndarray, on: np.ndarray, dob_parts: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """Whole years from ``dob`` to ``on`` (a 29 February birthday counts on 1 March in other years).
-
-    Missing either side gives -1. ``dob_parts`` may pass ``date_parts(dob)`` computed once.
-    """
-    missing = np.isnat(dob) | np.isnat(on)
-    by, bmd = dob_parts if dob_parts is not None else date_parts(dob)
-    dy, dmd = date_parts(on)
-    # Comparing (month, day) makes a 29 Feb birthday fall on 1 Mar in a common year: 28 Feb < 29 Feb.
-    age = dy - by - (dmd < bmd)
-    age = np.where(missing, -1, age)
-    return age.astype("int64")
-
-
 def iso(dates: np.ndarray) -> np.ndarray:
     """Dates as ``YYYY-MM-DD`` strings (empty for NaT), vectorised: each distinct day is spelt once
     and looked up (an object array)."""
@@ -537,13 +523,6 @@ def register(cls: type[Indicator]) -> type[Indicator]:
         raise ValueError(f"indicator code {cls.code!r} registered twice")
     CATALOGUE[cls.code] = cls()
     return cls
-
-
-def get_indicator(code: str) -> Indicator:
-    try:
-        return CATALOGUE[code]
-    except KeyError:
-        raise KeyError(f"unknown indicator {code!r}; the catalogue has: {', '.join(sorted(CATALOGUE))}") from None
 
 
 @register

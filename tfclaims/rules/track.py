@@ -82,10 +82,6 @@ class TrackResult:
 # --------------------------------------------------------------------------------------------
 
 
-def _s(values: np.ndarray) -> np.ndarray:
-    return np.asarray(values, dtype=object)
-
-
 def _cat(*parts: object) -> np.ndarray:
     """Element-wise string concatenation of arrays and scalars (an object array)."""
     out: np.ndarray | None = None

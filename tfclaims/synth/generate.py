@@ -102,6 +102,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from tfclaims.core.cohort import EVENT_TABLES, TABLES
 from tfclaims.core.errors import InputError
 from tfclaims.core.identifiers import UPN_LETTERS
 from tfclaims.core.resources import REFERENCE_DIR
@@ -142,8 +143,6 @@ CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {
     "programme": ("family_id", "attached_on", "lead_practitioner", "whole_family_assessment_on", "action_plan_on",
                   "closed_on", "closure_reason", "discretion_note"),
 }
-TABLES: tuple[str, ...] = tuple(CONTRACT_COLUMNS)
-EVENT_TABLES: tuple[str, ...] = TABLES[1:11]
 
 DATE_COLUMNS: dict[str, tuple[str, ...]] = {
     "people": ("date_of_birth",),
@@ -1520,7 +1519,6 @@ def _write_text_csv(df: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-_INT_RE = r"-?\d+"
 _NUM_RE = r"-?\d+(\.\d+)?"
 _FIXED_CREATED = dt.datetime(2000, 1, 1)
 

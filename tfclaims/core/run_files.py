@@ -1,0 +1,60 @@
+"""The names of the files a run writes into its output folder, in one place.
+
+The stages that write a file and the ones that read it back (the spot check reads a claim run's
+folder; ``reconcile`` reads the auditor's workbook) use these names, never their own literals.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CLAIM_DECISIONS_CSV",
+    "CLAIM_DECISIONS_XLSX",
+    "CLAIM_FILE_CSV",
+    "CLAIM_REGISTER_CSV",
+    "ELIGIBILITY_CSV",
+    "ELIGIBILITY_EVIDENCE_CSV",
+    "ELIGIBILITY_XLSX",
+    "FAMILIES_CSV",
+    "FINANCE_SUMMARY_XLSX",
+    "OUTCOMES_CSV",
+    "OUTCOMES_XLSX",
+    "OUTCOME_EVIDENCE_CSV",
+    "RECONCILIATION_CSV",
+    "RECONCILIATION_JSON",
+    "RUN_SUMMARY_JSON",
+    "SPOT_CHECK_SAMPLE_CSV",
+    "SPOT_CHECK_XLSX",
+    "UNMATCHED_CSV",
+    "VALIDATION_ERRORS_CSV",
+    "VALIDATION_ERRORS_XLSX",
+]
+
+# ingest and link
+VALIDATION_ERRORS_CSV = "validation_errors.csv"
+VALIDATION_ERRORS_XLSX = "validation_errors.xlsx"
+UNMATCHED_CSV = "unmatched.csv"
+
+# identify and track
+ELIGIBILITY_CSV = "eligibility.csv"
+ELIGIBILITY_XLSX = "eligibility.xlsx"
+ELIGIBILITY_EVIDENCE_CSV = "eligibility_evidence.csv"
+OUTCOMES_CSV = "outcomes.csv"
+OUTCOMES_XLSX = "outcomes.xlsx"
+OUTCOME_EVIDENCE_CSV = "outcome_evidence.csv"
+FAMILIES_CSV = "families.csv"
+
+# claim
+CLAIM_DECISIONS_CSV = "claim_decisions.csv"
+CLAIM_DECISIONS_XLSX = "claim_decisions.xlsx"
+CLAIM_FILE_CSV = "claim_file.csv"
+CLAIM_REGISTER_CSV = "claim_register.csv"
+FINANCE_SUMMARY_XLSX = "finance_summary.xlsx"
+
+# every command
+RUN_SUMMARY_JSON = "run_summary.json"
+
+# spot check and reconcile
+SPOT_CHECK_SAMPLE_CSV = "spot_check_sample.csv"
+SPOT_CHECK_XLSX = "spot_check.xlsx"
+RECONCILIATION_CSV = "reconciliation.csv"
+RECONCILIATION_JSON = "reconciliation.json"
