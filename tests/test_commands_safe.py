@@ -151,3 +151,25 @@ def test_two_claim_runs_from_two_folders_share_one_workspace_ledger(tmp_path, mo
     assert claimed and claimed == set(second_run.loc[second_run["reason"] == "already_claimed", "family_id"])
     assert not (second_run["decision"] == "claim").any()
     assert list(elsewhere.iterdir()) == [] and list((ws.root / "analyst-a").iterdir()) == []
+
+
+def test_run_into_a_folder_whose_auditor_workbook_is_started_is_refused_before_the_ledger_changes(workspace, monkeypatch, capsys, tmp_path):
+    """``run`` writes its spot check into ``--out``: an auditor's started workbook there stops it before any claim is recorded."""
+    from openpyxl import load_workbook
+
+    from tfclaims.spot_check.layout import COLUMN_LETTER
+
+    monkeypatch.setenv("TFCLAIMS_HOME", str(workspace))
+    monkeypatch.setenv("TFCLAIMS_REFERENCE_KEY", KEY)
+    (earlier,) = [p for p in (workspace / "reports").iterdir() if (p / "spot_check.xlsx").is_file()]
+    out = tmp_path / "audit-in-progress"
+    shutil.copytree(earlier, out)
+    wb = load_workbook(out / "spot_check.xlsx")
+    wb["Sample"][f"{COLUMN_LETTER['verdict']}2"] = "valid"
+    wb.save(out / "spot_check.xlsx")
+    before, before_out = tree_hashes(workspace), tree_hashes(out)
+    # a new ledger would claim every family again: only the refusal keeps it from being touched
+    assert cli("run", "--input", SAMPLE, "--period-end", "2020-03-31", "--out", str(out), "--ledger", str(tmp_path / "new.sqlite")) == 2
+    assert "spot_check.xlsx" in capsys.readouterr().err
+    assert tree_hashes(workspace) == before and tree_hashes(out) == before_out
+    assert not (tmp_path / "new.sqlite").exists()

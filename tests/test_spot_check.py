@@ -205,11 +205,11 @@ def test_one_route_only_and_rate_one() -> None:
 
 def test_bad_arguments_are_input_errors() -> None:
     register = register_of({"ssp": 5})
-    with pytest.raises(InputError, match="--rate"):
+    with pytest.raises(InputError, match="--sample-rate"):
         draw_sample(register, rate=0.0, min_n=5, seed=1)
-    with pytest.raises(InputError, match="--rate"):
+    with pytest.raises(InputError, match="--sample-rate"):
         draw_sample(register, rate=1.5, min_n=5, seed=1)
-    with pytest.raises(InputError, match="--min"):
+    with pytest.raises(InputError, match="--sample-min"):
         draw_sample(register, rate=0.1, min_n=-1, seed=1)
     dup = pd.concat([register, register.head(1)], ignore_index=True)
     with pytest.raises(InputError, match="more than once"):

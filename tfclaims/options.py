@@ -21,12 +21,14 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from tfclaims.core import run_files
 from tfclaims.audit.trail import new_run_id
 from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig, load_config
 from tfclaims.core.errors import ConfigError, InputError
 from tfclaims.core.operator import operator_name
 from tfclaims.core.workspace import AUDIT_FILE, Workspace, require_workspace
 from tfclaims.ingest.readers import table_name
+from tfclaims.spot_check import check_workbook_not_started
 from tfclaims.rules.frameworks import Framework, load_framework, load_plan
 
 __all__ = [
@@ -112,21 +114,12 @@ class CommandOptions(BaseModel):
         except ValidationError as exc:
             raise InputError("; ".join(_message(e) for e in exc.errors())) from None
 
-    @field_validator("config", "audit", mode="after")
-    @classmethod
-    def check_absolute(cls, v: Path | None) -> Path | None:
-        return None if v is None else Path(v).expanduser().resolve()
-
-    @field_validator("config", mode="after")
-    @classmethod
-    def check_config(cls, v: Path | None) -> Path | None:
-        if v is not None and not v.is_file():
-            raise ValueError(f"no such file ({v})")
-        return v
+    check_config = field_validator("config", mode="after")(lambda cls, v: _existing_file(v))
 
     @field_validator("audit", mode="after")
     @classmethod
     def check_audit(cls, v: Path | None) -> Path | None:
+        v = None if v is None else Path(v).expanduser().resolve()
         if v is not None and v.is_dir():
             raise ValueError(f"{v} is a folder; give the audit trail file (e.g. {v / AUDIT_FILE})")
         return v
@@ -150,6 +143,16 @@ class CommandOptions(BaseModel):
     def params(self) -> dict[str, Any]:
         """The options as recorded in the audit trail and the run summary: paths and switches, no secret."""
         return {k: v for k, v in self.model_dump(mode="json", exclude={"run_id", "council", "operator"}).items() if v is not None}
+
+
+def _existing_file(v: Path | None) -> Path | None:
+    """An input file the user named, absolute; a missing one is an error naming it."""
+    if v is None:
+        return None
+    path = Path(v).expanduser().resolve()
+    if not path.is_file():
+        raise ValueError(f"no such file ({path})")
+    return path
 
 
 def _out_folder(v: Path | None) -> Path | None:
@@ -196,15 +199,7 @@ class CohortOptions(CommandOptions):
                 raise ValueError("give a folder of .csv/.xlsx files, one .xlsx workbook, or people.csv")
         return path
 
-    @field_validator("link_decisions", mode="after")
-    @classmethod
-    def check_link_decisions(cls, v: Path | None) -> Path | None:
-        if v is None:
-            return None
-        path = Path(v).expanduser().resolve()
-        if not path.is_file():
-            raise ValueError(f"no such file ({path})")
-        return path
+    check_link_decisions = field_validator("link_decisions", mode="after")(lambda cls, v: _existing_file(v))
 
     check_out = field_validator("out", mode="after")(lambda cls, v: _out_folder(v))
 
@@ -234,15 +229,7 @@ class RulesOptions(CohortOptions):
                                shown_default="the council config's plan, if any")
     _framework_asked: bool = PrivateAttr(False)
 
-    @field_validator("plan", mode="after")
-    @classmethod
-    def check_plan(cls, v: Path | None) -> Path | None:
-        if v is None:
-            return None
-        path = Path(v).expanduser().resolve()
-        if not path.is_file():
-            raise ValueError(f"no such file ({path})")
-        return path
+    check_plan = field_validator("plan", mode="after")(lambda cls, v: _existing_file(v))
 
     def _resolve(self) -> None:
         super()._resolve()
@@ -310,7 +297,6 @@ class ClaimOptions(RulesOptions):
             raise InputError(f"--window-start {self.window_start.isoformat()}: on or after --period-end {self.period_end.isoformat()}; "
                              "the claim window opens the day after --window-start and closes on --period-end")
         self.reference_key  # refuse now, before any work, without a key
-
     def _default_audit(self) -> Path:
         if self.ledger is not None and not is_url(self.ledger):
             return Path(self.ledger).parent / AUDIT_FILE
@@ -349,6 +335,10 @@ class RunOptions(ClaimOptions, SampleFields):
 
     command: ClassVar[str] = "run"
 
+    def _resolve(self) -> None:
+        super()._resolve()
+        check_workbook_not_started(self.out)  # the run writes its spot check into --out: never over an auditor's work
+
 
 class DemoOptions(CommandOptions, SampleFields):
     """``tfclaims demo``: the built-in sample cohort into its own folder, with its own ledger and audit trail."""
@@ -385,7 +375,7 @@ class SpotCheckOptions(CommandOptions, SampleFields):
         path = Path(v).expanduser().resolve()
         if not path.is_dir():
             raise ValueError(f"no such folder ({path})")
-        if not (path / "claim_register.csv").is_file():
+        if not (path / run_files.CLAIM_REGISTER_CSV).is_file():
             raise ValueError(f"{path} holds no claim_register.csv: give the output folder of a claim run")
         return path
 
@@ -395,6 +385,7 @@ class SpotCheckOptions(CommandOptions, SampleFields):
             self.out = self.claim_dir
         if self.audit is None:
             self.audit = self._workspace().audit
+        check_workbook_not_started(self.out)
 
 
 class ReconcileOptions(CommandOptions):
@@ -409,13 +400,7 @@ class ReconcileOptions(CommandOptions):
     check_out = field_validator("out", mode="after")(lambda cls, v: _out_folder(v))
     check_ledger = field_validator("ledger", mode="after")(lambda cls, v: _ledger_target(v))
 
-    @field_validator("verdicts", mode="after")
-    @classmethod
-    def check_verdicts(cls, v: Path) -> Path:
-        path = Path(v).expanduser().resolve()
-        if not path.is_file():
-            raise ValueError(f"no such file ({path})")
-        return path
+    check_verdicts = field_validator("verdicts", mode="after")(lambda cls, v: _existing_file(v))
 
     def _resolve(self) -> None:
         super()._resolve()

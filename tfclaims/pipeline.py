@@ -21,11 +21,13 @@ from typing import Any
 import pandas as pd
 
 import tfclaims
+from tfclaims.spot_check import check_workbook_not_started
+from tfclaims.core import run_files
 from tfclaims.audit import trail as audit
 from tfclaims.claim.decide import ClaimRules, LedgerState, decide, family_reference, pence_to_gbp, settle_with_ledger
 from tfclaims.core.cohort import TABLES, Cohort
 from tfclaims.core.config import CouncilConfig
-from tfclaims.core.errors import InputError, OutputValidationError
+from tfclaims.core.errors import InputError
 from tfclaims.rules.frameworks import Framework
 from tfclaims.ingest.validate import IngestResult, ingest
 from tfclaims.core.orchestration import Step, direct
@@ -35,7 +37,7 @@ from tfclaims.options import (
     ClaimOptions, CohortOptions, CommandOptions, DemoOptions, IdentifyOptions, ReconcileOptions, RunOptions, SampleFields, SpotCheckOptions,
     TrackOptions, ValidateOptions,
 )
-from tfclaims.core.write import sha256_file, write_csv, write_json, write_parquet, write_xlsx
+from tfclaims.core.write import sha256_file, validate_output, write_csv, write_json, write_parquet, write_xlsx
 
 CANDIDATES_NOTE = (
     "Eligibility lists CANDIDATES for a practitioner to confirm: no decision about a family is made by "
@@ -192,15 +194,15 @@ def _ingest_stage(opts: CohortOptions, files: RunFiles, rec: audit.RunRecord, st
     rec.input(opts.input, rows=result.file_rows)
     rec.touched(family_ids=result.cohort.people["family_id"], person_ids=result.cohort.people["person_id"])
     rec.note("quarantined_rows", result.quarantined_rows)
-    files.csv("validation_errors.csv", result.errors)
-    files.xlsx("validation_errors.xlsx", {"Errors": result.errors, "Counts": result.counts_frame()}, notes={
+    files.csv(run_files.VALIDATION_ERRORS_CSV, result.errors)
+    files.xlsx(run_files.VALIDATION_ERRORS_XLSX, {"Errors": result.errors, "Counts": result.counts_frame()}, notes={
         "Errors": ["Rows left out of this run. Each names the file, sheet and row as you see them in Excel or an editor."],
     })
     return result
 
 
 def _strict_failure(result: IngestResult, files: RunFiles) -> InputError:
-    return InputError(f"--strict: {result.quarantined_rows} row(s) quarantined; see {files.out / 'validation_errors.csv'}")
+    return InputError(f"--strict: {result.quarantined_rows} row(s) quarantined; see {files.out / run_files.VALIDATION_ERRORS_CSV}")
 
 
 def _prepare(opts: CohortOptions, files: RunFiles, rec: audit.RunRecord, step: Step) -> Prepared:
@@ -212,7 +214,7 @@ def _prepare(opts: CohortOptions, files: RunFiles, rec: audit.RunRecord, step: S
         rec.input(opts.link_decisions)
     linked = step("link", _link, result.cohort, opts)
     result.cohort = linked.cohort  # the unlinked copies of the event tables are not needed any more
-    files.csv("unmatched.csv", linked.unmatched)
+    files.csv(run_files.UNMATCHED_CSV, linked.unmatched)
     for table, frame in linked.cohort.tables.items():
         files.parquet(f"accepted/{table}.parquet", frame)
     return Prepared(result, linked.cohort, linked.unmatched, linked.counts)
@@ -274,7 +276,7 @@ def _finish(files: RunFiles, summary: dict[str, Any], *, wait: bool = True) -> d
     if wait:
         files.wait()
     summary["outputs"] = list(files.files)
-    files.json("run_summary.json", summary)
+    files.json(run_files.RUN_SUMMARY_JSON, summary)
     return summary
 
 
@@ -329,9 +331,9 @@ def identify(opts: IdentifyOptions, *, step: Step = direct) -> Outcome:
         progress(f"identifying eligible families at {as_of}")
         result = step("identify", identify_families, prep.cohort, fw, as_of)
         notes = [CANDIDATES_NOTE, *_not_evaluated_note(result.not_evaluated)]
-        files.csv("eligibility.csv", result.eligibility)
-        files.csv("eligibility_evidence.csv", result.evidence)
-        files.xlsx("eligibility.xlsx", {"Eligibility": result.eligibility, "Evidence": result.evidence}, notes={"Eligibility": notes})
+        files.csv(run_files.ELIGIBILITY_CSV, result.eligibility)
+        files.csv(run_files.ELIGIBILITY_EVIDENCE_CSV, result.evidence)
+        files.xlsx(run_files.ELIGIBILITY_XLSX, {"Eligibility": result.eligibility, "Evidence": result.evidence}, notes={"Eligibility": notes})
         eligible = int(result.eligibility["eligible"].sum())
         rec.note("eligible_families", eligible)
         summary = _summary("identify", opts, prep, rec, framework=fw.audit_record(), as_of=as_of.isoformat(),
@@ -345,8 +347,8 @@ def identify(opts: IdentifyOptions, *, step: Step = direct) -> Outcome:
 
 
 def _write_outcomes(files: RunFiles, result: Any) -> None:
-    files.csv("outcomes.csv", result.outcomes)
-    files.csv("outcome_evidence.csv", result.evidence)
+    files.csv(run_files.OUTCOMES_CSV, result.outcomes)
+    files.csv(run_files.OUTCOME_EVIDENCE_CSV, result.evidence)
 
 
 def track(opts: TrackOptions, *, step: Step = direct) -> Outcome:
@@ -361,8 +363,8 @@ def track(opts: TrackOptions, *, step: Step = direct) -> Outcome:
         progress(f"tracking outcomes at {as_of}")
         result = step("track", track_families, prep.cohort, fw, as_of)
         _write_outcomes(files, result)
-        files.csv("families.csv", result.families)
-        files.xlsx("outcomes.xlsx", {"Outcomes": result.outcomes, "Families": result.families, "Evidence": result.evidence},
+        files.csv(run_files.FAMILIES_CSV, result.families)
+        files.xlsx(run_files.OUTCOMES_XLSX, {"Outcomes": result.outcomes, "Families": result.families, "Evidence": result.evidence},
                    notes={"Outcomes": _not_evaluated_note(result.not_evaluated) or ["Outcome of every required headline of every attached family."]})
         summary = _summary("track", opts, prep, rec, framework=fw.audit_record(), as_of=as_of.isoformat(),
                            attached_families=len(result.families),
@@ -523,22 +525,19 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     }).reset_index(drop=True)
     claim_file = claim_file_frame(claim_register)
     out_decisions = decisions[list(DECISION_COLUMNS)].copy()
-    for model, frame, name in ((ClaimDecisions, out_decisions, "claim_decisions"), (ClaimRegister, claim_register, "claim_register")):
-        try:
-            model.validate(frame, lazy=True)
-        except Exception as exc:  # pandera SchemaErrors
-            raise OutputValidationError(f"{name}: failed its schema before writing: {exc}") from exc
+    validate_output(ClaimDecisions, out_decisions, "claim_decisions")
+    validate_output(ClaimRegister, claim_register, "claim_register")
 
-    files.csv("claim_decisions.csv", out_decisions)
-    files.xlsx("claim_decisions.xlsx", {"Decisions": out_decisions}, notes={"Decisions": [
+    files.csv(run_files.CLAIM_DECISIONS_CSV, out_decisions)
+    files.xlsx(run_files.CLAIM_DECISIONS_XLSX, {"Decisions": out_decisions}, notes={"Decisions": [
         f"Claim decisions for period end {A.isoformat()} under {fw.name}." + (" DRY RUN: nothing recorded in the ledger." if claim.dry_run else "")]})
-    files.csv("claim_file.csv", claim_file)
-    files.csv("claim_register.csv", claim_register)
-    files.csv("eligibility.csv", at_attachment.eligibility)
-    files.csv("eligibility_evidence.csv", tracked.attachment_evidence)
+    files.csv(run_files.CLAIM_FILE_CSV, claim_file)
+    files.csv(run_files.CLAIM_REGISTER_CSV, claim_register)
+    files.csv(run_files.ELIGIBILITY_CSV, at_attachment.eligibility)
+    files.csv(run_files.ELIGIBILITY_EVIDENCE_CSV, tracked.attachment_evidence)
     _write_outcomes(files, tracked)
     window_start = _window_start(ledger, fw.name, claim, fw)
-    files.xlsx("finance_summary.xlsx", _finance_summary(decisions, programme, fw, claim, window_start, claims_before, allocation, opts.run_id, claim.demo_key))
+    files.xlsx(run_files.FINANCE_SUMMARY_XLSX, _finance_summary(decisions, programme, fw, claim, window_start, claims_before, allocation, opts.run_id, claim.demo_key))
     counts = decisions.groupby(["decision", "reason"]).size()
     rec.note("claims", int(len(claim_register)))
     rec.note("amount_pence", int(claim_register["amount_pence"].sum()))
@@ -568,10 +567,7 @@ def claim_file_frame(claims: pd.DataFrame) -> pd.DataFrame:
         "period_end": pd.to_datetime(claims["period_end"]).astype("datetime64[ns]"),
         "amount_gbp": pence_to_gbp(claims["amount_pence"]).astype("str"),
     }).reset_index(drop=True)
-    try:
-        return ClaimFile.validate(frame, lazy=True)
-    except Exception as exc:  # pandera SchemaErrors
-        raise OutputValidationError(f"claim_file: failed its schema before writing: {exc}") from exc
+    return validate_output(ClaimFile, frame, "claim_file")
 
 
 def export_claim_file(target: str, run_id: str, out: Path, *, config: CouncilConfig, audit_path: Path | None,
@@ -585,7 +581,7 @@ def export_claim_file(target: str, run_id: str, out: Path, *, config: CouncilCon
             raise InputError(f"the ledger holds no live claims of run {run_id}")
         claims = claims.assign(family_reference=family_reference(claims["family_id"], key))
         rec.touched(family_ids=claims["family_id"])
-        return RunFiles(Path(out), rec).csv("claim_file.csv", claim_file_frame(claims))
+        return RunFiles(Path(out), rec).csv(run_files.CLAIM_FILE_CSV, claim_file_frame(claims))
 
 
 def _open_ledger(claim: ClaimOptions) -> Any:
@@ -638,8 +634,8 @@ def spot_check(opts: SpotCheckOptions) -> dict[str, Any]:
     """``tfclaims spot-check``: the internal-audit sample and workbook (purpose: spot checks)."""
     claim_dir, out = opts.claim_dir, opts.out
     with _audited(opts) as rec:
-        rec.input(claim_dir / "claim_register.csv")
-        register = pd.read_csv(claim_dir / "claim_register.csv", dtype="str", keep_default_na=False, na_values=[""])
+        rec.input(claim_dir / run_files.CLAIM_REGISTER_CSV)
+        register = pd.read_csv(claim_dir / run_files.CLAIM_REGISTER_CSV, dtype="str", keep_default_na=False, na_values=[""])
         rec.touched(family_ids=register["family_id"].dropna())
         facts = _spot_check_stage(claim_dir, out, opts, RunFiles(out, rec))
         rec.note("seed", facts["seed"])
@@ -691,14 +687,16 @@ def _is_demo_folder(out: Path) -> bool:
     try:  # a demo folder written before the marker existed
         import json
 
-        return json.loads((out / "run_summary.json").read_text(encoding="utf-8")).get("command") == "demo"
+        return json.loads((out / run_files.RUN_SUMMARY_JSON).read_text(encoding="utf-8")).get("command") == "demo"
     except (OSError, ValueError, AttributeError):
         return False
 
 
 def _clear_demo_folder(out: Path) -> None:
-    """Start the demo afresh, but only over an earlier demo: any other folder that holds files is refused."""
+    """Start the demo afresh, but only over an earlier demo: any other folder that holds files is refused,
+    and so is a demo folder whose auditor workbook someone has started."""
     if out.is_dir() and any(out.iterdir()):
+        check_workbook_not_started(out)
         if not _is_demo_folder(out):
             raise InputError(f"--out {out}: the folder is not empty and holds no earlier demo; the demo starts its folder afresh, "
                              "so give an empty or new folder")

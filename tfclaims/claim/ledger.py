@@ -31,14 +31,14 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from tfclaims.schemas.claim import ROUTES
+from tfclaims.schemas.spot_check import VERDICTS
 from tfclaims.core.errors import InputError
 
 SCHEMA_VERSION = 1
 CLAIM_REFERENCE_PREFIX = "TFC-"
 
-from tfclaims.schemas.claim import ROUTES
 STATUSES = ("claimed", "withdrawn")
-VERDICTS = ("valid", "invalid", "query")
 
 # pg_advisory_xact_lock key: the bytes of "tfclaims" as a signed 64-bit integer.
 _PG_LOCK_KEY = int.from_bytes(b"tfclaims", "big")

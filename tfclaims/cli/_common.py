@@ -19,6 +19,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from tfclaims.core import run_files
 from tfclaims.core.orchestration import use_prefect
 from tfclaims.options import CommandOptions, cli_fields
 
@@ -97,7 +98,7 @@ def print_counts(tables: dict[str, Any]) -> None:
 def print_outputs(out: Path, summary: dict[str, Any]) -> None:
     print(f"\noutputs in {out}:")
     for f in summary.get("outputs", []):
-        if not f["name"].startswith("accepted/") and f["name"] != "run_summary.json":
+        if not f["name"].startswith("accepted/") and f["name"] != run_files.RUN_SUMMARY_JSON:
             recipient = f" (for {f['recipient']})" if f.get("recipient") else ""
             print(f"  {f['name']}{recipient}")
     print("  accepted/*.parquet (the accepted tables, for later stages)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tfclaims.core import run_files
 from tfclaims.cli import app
 from tfclaims.cli._common import execute, options_command
 from tfclaims.options import ReconcileOptions, SpotCheckOptions
@@ -17,7 +18,7 @@ def spot_check_command(opts: SpotCheckOptions) -> None:
           f" + {facts['discretionary']} discretionary = {facts['sampled'] + facts['discretionary']} to check")
     print(f"reproduce with: {facts['reproduce']}")
     print(f"auditor workbook: {facts['workbook']}")
-    print(f"sample: {opts.out / 'spot_check_sample.csv'}")
+    print(f"sample: {opts.out / run_files.SPOT_CHECK_SAMPLE_CSV}")
 
 
 @options_command(app, "reconcile", ReconcileOptions)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tfclaims.core.config import SpotCheckSettings
 from tfclaims.core import run_files
 from tfclaims.core.errors import InputError
 from tfclaims.core.write import validate_output, write_csv
@@ -41,8 +42,9 @@ __all__ = [
     "write_sample_csv",
 ]
 
-DEFAULT_RATE = 0.10
-DEFAULT_MIN = 5
+# the defaults are the council config's (``spot_check.rate`` and ``spot_check.min``): one place
+DEFAULT_RATE = SpotCheckSettings().rate
+DEFAULT_MIN = SpotCheckSettings().min
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,9 @@ def draw_sample(register: pd.DataFrame, rate: float = DEFAULT_RATE, min_n: int =
     See the module docstring for the rule. ``seed=None`` draws a fresh seed (``seed_generated``).
     """
     if not (0 < rate <= 1):
-        raise InputError(f"--rate {rate}: must be more than 0 and at most 1")
+        raise InputError(f"--sample-rate {rate}: must be more than 0 and at most 1")
     if min_n < 0:
-        raise InputError(f"--min {min_n}: must be 0 or more")
+        raise InputError(f"--sample-min {min_n}: must be 0 or more")
     generated = seed is None
     if seed is None:
         seed = new_seed()
@@ -182,9 +184,9 @@ def reproduce_command(claim_dir: Path | str, out_dir: Path | str, sample: Sample
             str(Path(claim_dir).resolve()),
             "--out",
             str(Path(out_dir).resolve()),
-            "--rate",
+            "--sample-rate",
             repr(sample.rate),
-            "--min",
+            "--sample-min",
             str(sample.min_n),
             "--seed",
             str(sample.seed),
