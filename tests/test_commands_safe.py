@@ -163,7 +163,8 @@ def test_run_into_a_folder_whose_auditor_workbook_is_started_is_refused_before_t
     monkeypatch.setenv("TFCLAIMS_REFERENCE_KEY", KEY)
     (earlier,) = [p for p in (workspace / "reports").iterdir() if (p / "spot_check.xlsx").is_file()]
     out = tmp_path / "audit-in-progress"
-    shutil.copytree(earlier, out)
+    out.mkdir()
+    shutil.copy(earlier / "spot_check.xlsx", out / "spot_check.xlsx")  # an auditor's workbook, and nothing else
     wb = load_workbook(out / "spot_check.xlsx")
     wb["Sample"][f"{COLUMN_LETTER['verdict']}2"] = "valid"
     wb.save(out / "spot_check.xlsx")
@@ -173,3 +174,19 @@ def test_run_into_a_folder_whose_auditor_workbook_is_started_is_refused_before_t
     assert "spot_check.xlsx" in capsys.readouterr().err
     assert tree_hashes(workspace) == before and tree_hashes(out) == before_out
     assert not (tmp_path / "new.sqlite").exists()
+
+
+def test_a_folder_that_holds_an_earlier_run_is_never_written_into(workspace, monkeypatch, capsys):
+    """Writing into an earlier run's folder would replace its claim file: refused, naming the folder, nothing changed."""
+    monkeypatch.setenv("TFCLAIMS_HOME", str(workspace))
+    monkeypatch.setenv("TFCLAIMS_REFERENCE_KEY", KEY)
+    (earlier,) = [p for p in (workspace / "reports").iterdir() if (p / "claim_file.csv").is_file()]
+    before = tree_hashes(workspace)
+    for argv in (["claim", "--input", SAMPLE, "--period-end", "2020-03-31"], ["validate", "--input", SAMPLE],
+                 ["identify", "--input", SAMPLE, "--as-of", "2020-03-31"]):
+        assert cli(*argv, "--out", str(earlier)) == 2
+        err = capsys.readouterr().err
+        assert f"--out '{earlier}'" in err and "already holds the outputs of a run" in err
+    assert cli("demo", "--out", str(workspace / "reports")) == 2  # the state folder is no demo folder: never emptied
+    assert "holds no earlier demo" in capsys.readouterr().err
+    assert tree_hashes(workspace) == before

@@ -274,6 +274,16 @@ def test_a_runs_claim_file_can_be_written_again_from_the_ledger(tmp_path, monkey
                "--audit", str(tmp_path / "audit.jsonl")) == 0
     assert (tmp_path / "again" / "claim_file.csv").read_bytes() == original
     assert cli("ledger", "export", "--run-id", "no-such-run", "--out", str(tmp_path / "x"), "--ledger", str(ledger)) == 2
+    # into the run's own folder: its claim file again; into another run's folder: refused, that file untouched
+    assert cli("ledger", "export", "--run-id", s["run_id"], "--out", str(tmp_path / "one"), "--ledger", str(ledger),
+               "--audit", str(tmp_path / "audit.jsonl")) == 0
+    assert (tmp_path / "one" / "claim_file.csv").read_bytes() == original
+    other = _claim(cohort, tmp_path / "two", ledger, dry_run=True)
+    issued = (tmp_path / "two" / "claim_file.csv").read_bytes()
+    assert other["run_id"] != s["run_id"]
+    assert cli("ledger", "export", "--run-id", s["run_id"], "--out", str(tmp_path / "two"), "--ledger", str(ledger),
+               "--audit", str(tmp_path / "audit.jsonl")) == 2
+    assert (tmp_path / "two" / "claim_file.csv").read_bytes() == issued
 
 
 def test_large_workbooks_written_in_the_background_are_complete_and_recorded(tmp_path, monkeypatch):

@@ -164,6 +164,17 @@ def _out_folder(v: Path | None) -> Path | None:
     return path
 
 
+def _new_run_folder(v: Path | None) -> Path | None:
+    """An output folder for a new run: never one that already holds a run's outputs (nothing is replaced)."""
+    path = _out_folder(v)
+    if path is not None and path.is_dir():
+        held = sorted(name for name in run_files.RUN_OUTPUTS if (path / name).exists())
+        if held:
+            raise ValueError(f"{path} already holds the outputs of a run ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}); "
+                             "nothing is replaced: give a new folder, or leave --out out for a new run folder in the workspace")
+    return path
+
+
 def _ledger_target(v: str | None) -> str | None:
     """A ledger URL as given; a ledger file as an absolute path (so two ledgers never look alike)."""
     if v is None or is_url(v):
@@ -201,7 +212,7 @@ class CohortOptions(CommandOptions):
 
     check_link_decisions = field_validator("link_decisions", mode="after")(lambda cls, v: _existing_file(v))
 
-    check_out = field_validator("out", mode="after")(lambda cls, v: _out_folder(v))
+    check_out = field_validator("out", mode="after")(lambda cls, v: _new_run_folder(v))
 
     def _resolve(self) -> None:
         super()._resolve()
@@ -397,7 +408,7 @@ class ReconcileOptions(CommandOptions):
                                 shown_default="reports/ledger.sqlite in the workspace")
     out: Path | None = option("--out", "Folder for reconciliation.csv and reconciliation.json.", metavar="DIR",
                               shown_default="reports/<run id> in the workspace")
-    check_out = field_validator("out", mode="after")(lambda cls, v: _out_folder(v))
+    check_out = field_validator("out", mode="after")(lambda cls, v: _new_run_folder(v))
     check_ledger = field_validator("ledger", mode="after")(lambda cls, v: _ledger_target(v))
 
     check_verdicts = field_validator("verdicts", mode="after")(lambda cls, v: _existing_file(v))

@@ -570,10 +570,27 @@ def claim_file_frame(claims: pd.DataFrame) -> pd.DataFrame:
     return validate_output(ClaimFile, frame, "claim_file")
 
 
+def _check_claim_file_is_the_runs(out: Path, run_id: str) -> None:
+    """A claim file already issued is never replaced by another run's: ``out`` may hold this run's own
+    claim file (it is written again from the ledger), no other."""
+    if not (out / run_files.CLAIM_FILE_CSV).exists():
+        return
+    try:
+        import json
+
+        owner = json.loads((out / run_files.RUN_SUMMARY_JSON).read_text(encoding="utf-8")).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        owner = None
+    if owner != run_id:
+        raise InputError(f"--out {out}: it holds the claim file of {'run ' + owner if owner else 'another run'}; "
+                         f"a claim file already issued is never replaced by another run's: give a new folder")
+
+
 def export_claim_file(target: str, run_id: str, out: Path, *, config: CouncilConfig, audit_path: Path | None,
                       operator: str | None) -> Path:
     """``tfclaims ledger export``: a run's claim file again, from the ledger (e.g. after a crash after the claims were recorded)."""
     key = config.required_reference_key()
+    _check_claim_file_is_the_runs(Path(out), run_id)
     with ledger_action("ledger export", target, audit_path=audit_path, operator=operator, run_id=run_id, out=str(out)) as (book, rec):
         claims = book.claims()
         claims = claims[(claims["run_id"] == run_id) & (claims["status"] == "claimed")]

@@ -7,6 +7,7 @@ folder; ``reconcile`` reads the auditor's workbook) use these names, never their
 from __future__ import annotations
 
 __all__ = [
+    "RUN_OUTPUTS",
     "CLAIM_DECISIONS_CSV",
     "CLAIM_DECISIONS_XLSX",
     "CLAIM_FILE_CSV",
@@ -58,3 +59,9 @@ SPOT_CHECK_SAMPLE_CSV = "spot_check_sample.csv"
 SPOT_CHECK_XLSX = "spot_check.xlsx"
 RECONCILIATION_CSV = "reconciliation.csv"
 RECONCILIATION_JSON = "reconciliation.json"
+
+# what marks a folder as holding a run's outputs: a new run never writes into such a folder
+RUN_OUTPUTS = (
+    RUN_SUMMARY_JSON, VALIDATION_ERRORS_CSV, UNMATCHED_CSV, ELIGIBILITY_CSV, OUTCOMES_CSV, CLAIM_DECISIONS_CSV,
+    CLAIM_FILE_CSV, CLAIM_REGISTER_CSV, FINANCE_SUMMARY_XLSX, RECONCILIATION_CSV,
+)
