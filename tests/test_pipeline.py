@@ -140,7 +140,10 @@ def test_rerun_is_idempotent_and_dry_run_records_nothing(tmp_path):
         assert len(book.claims("tf-phase2")) == first["claims"]
     trail = tmp_path / "audit.jsonl"
     assert audit.verify(trail, audit.FileHeadStore(trail)).ok
-    assert [r["command"] for r in audit.read_records(trail)] == ["claim"] * 4
+    records = audit.read_records(trail)
+    assert [r["command"] for r in records] == ["claim"] * 6
+    # a run that records claims appends a "pending" record first, then its final one (the dry runs record nothing)
+    assert [r["status"] for r in records] == ["succeeded", "pending", "succeeded", "pending", "succeeded", "succeeded"]
 
 
 def test_allocation_withdrawal_hold_and_release(tmp_path):
@@ -162,7 +165,7 @@ def test_allocation_withdrawal_hold_and_release(tmp_path):
     _claim(cohort, tmp_path / "three", ledger)
     d3 = pd.read_csv(tmp_path / "three" / "claim_decisions.csv", dtype=str, keep_default_na=False).set_index("family_id")
     assert d3.loc[family, "decision"] == "claim"
-    commands = [r["command"] for r in audit.read_records(tmp_path / "audit.jsonl")]
+    commands = [r["command"] for r in audit.read_records(tmp_path / "audit.jsonl") if r["status"] != "pending"]
     assert commands == ["claim", "ledger withdraw", "claim", "ledger release", "claim"]
 
 
@@ -218,7 +221,7 @@ def test_cli_commands_exit_codes_and_outputs(tmp_path, monkeypatch, capsys):
     b = pd.read_csv(tmp_path / "s" / "spot_check_sample.csv", dtype=str)
     pd.testing.assert_frame_equal(a, b)  # the same claims and seed give the same sample
     assert cli("audit", "verify", "--audit", trail) == 0
-    records = audit.read_records(trail)
+    records = [r for r in audit.read_records(trail) if r["status"] != "pending"]  # the run's pending record: see test_crash_safety
     assert [r["command"] for r in records] == ["validate", "validate", "identify", "track", "run", "spot-check"]  # a rejected argument leaves no record
     assert [r["status"] for r in records] == ["succeeded", "failed", "succeeded", "succeeded", "succeeded", "succeeded"]
     assert records[2]["purposes"] == ["identification"] and records[3]["purposes"] == ["tracking"]
@@ -260,7 +263,7 @@ def test_two_claim_runs_at_once_never_claim_a_family_twice(tmp_path):
     for mine, other in ((decisions[0], files[1]), (decisions[1], files[0])):
         lost = mine[mine["family_id"].isin(other["family_id"])]
         assert set(lost["reason"]) <= {"already_claimed"}
-    records = audit.read_records(trail)  # the two concurrent runs, then the dry run above
+    records = [r for r in audit.read_records(trail) if r["status"] != "pending"]  # the two concurrent runs, then the dry run above
     assert audit.verify(trail, audit.FileHeadStore(trail)).ok and [r["params"]["dry_run"] for r in records] == [False, False, True]
 
 
@@ -317,7 +320,7 @@ def test_claim_runs_against_a_real_postgresql_ledger(tmp_path, postgres_url):
     with Ledger.open(postgres_url) as book:
         assert len(book.active_claims("tf-phase2")) == first["claims"]
         head = book.audit_head(str((tmp_path / "audit.jsonl").resolve()))
-    assert head is not None and head[1] == 2  # the ledger keeps the audit trail's head
+    assert head is not None and head[1] == 4  # the ledger keeps the audit trail's head (two runs: pending + final records)
     assert audit.verify(tmp_path / "audit.jsonl", audit.FileHeadStore(tmp_path / "audit.jsonl")).ok
 
 

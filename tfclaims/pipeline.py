@@ -37,6 +37,7 @@ from tfclaims.options import (
     ClaimOptions, CohortOptions, CommandOptions, DemoOptions, IdentifyOptions, ReconcileOptions, RunOptions, SampleFields, SpotCheckOptions,
     TrackOptions, ValidateOptions,
 )
+from tfclaims.claim.runs import crash_point
 from tfclaims.core.write import sha256_file, validate_output, write_csv, write_json, write_parquet, write_xlsx
 
 CANDIDATES_NOTE = (
@@ -47,6 +48,11 @@ CANDIDATES_NOTE = (
 
 def new_run_id() -> str:
     return audit.new_run_id()
+
+
+def warn(message: str) -> None:
+    """A line the user must see, whatever the terminal (stderr)."""
+    print(f"note: {message}", file=sys.stderr, flush=True)
 
 
 def progress(message: str) -> None:
@@ -145,16 +151,22 @@ class RunFiles:
 # the audit record of a command
 
 
-@contextmanager
-def audit_context(command: str, params: dict[str, Any], *, audit_path: Path | None, operator: str | None,
-                  config: CouncilConfig | None = None, run_id: str | None = None, ledger: Any = None) -> Iterator[audit.RunRecord]:
-    """One audit record for one command; the chain's head is kept beside the log and, with a ledger, in it."""
+def _audit_target(audit_path: Path | None, ledger: Any) -> tuple[Path, audit.HeadStore]:
+    """The audit trail a command appends to, and where its head is kept (beside it and, with a ledger, in it)."""
     path = audit_path or audit.default_audit_path(getattr(ledger, "target", None) if ledger is not None else None)
     heads: audit.HeadStore = audit.FileHeadStore(path)
     if ledger is not None:
         from tfclaims.claim.ledger import LedgerHeadStore
 
         heads = audit.MultiHeadStore(heads, LedgerHeadStore(ledger, path))
+    return Path(path), heads
+
+
+@contextmanager
+def audit_context(command: str, params: dict[str, Any], *, audit_path: Path | None, operator: str | None,
+                  config: CouncilConfig | None = None, run_id: str | None = None, ledger: Any = None) -> Iterator[audit.RunRecord]:
+    """One audit record for one command; the chain's head is kept beside the log and, with a ledger, in it."""
+    path, heads = _audit_target(audit_path, ledger)
     with audit.run_record(command, params, audit_path=path, operator=operator, config=config, run_id=run_id, head_store=heads) as rec:
         yield rec
 
@@ -496,8 +508,10 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     register = decisions[decisions["decision"] == "claim"].copy()
     if ledger is not None and not claim.dry_run:
         progress("recording claims in the ledger")
+        _begin_claim_run(opts, ledger, rec, fw.name)
         recorded = ledger.record_claims(run_id=opts.run_id, framework=fw.name, period_end=A,
                                         candidates=register[["family_id", "route", "amount_pence"]], allocation=allocation)
+        crash_point("claims recorded")
         decisions = settle_with_ledger(decisions, already_claimed=recorded.already_claimed, audit_hold=recorded.audit_hold,
                                        over_allocation=recorded.over_allocation)
         refs = recorded.claimed.set_index("family_id")["claim_reference"]
@@ -532,6 +546,7 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     files.xlsx(run_files.CLAIM_DECISIONS_XLSX, {"Decisions": out_decisions}, notes={"Decisions": [
         f"Claim decisions for period end {A.isoformat()} under {fw.name}." + (" DRY RUN: nothing recorded in the ledger." if claim.dry_run else "")]})
     files.csv(run_files.CLAIM_FILE_CSV, claim_file)
+    crash_point("claim file written")
     files.csv(run_files.CLAIM_REGISTER_CSV, claim_register)
     files.csv(run_files.ELIGIBILITY_CSV, at_attachment.eligibility)
     files.csv(run_files.ELIGIBILITY_EVIDENCE_CSV, tracked.attachment_evidence)
@@ -540,6 +555,7 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     files.xlsx(run_files.FINANCE_SUMMARY_XLSX, _finance_summary(decisions, programme, fw, claim, window_start, claims_before, allocation, opts.run_id, claim.demo_key))
     counts = decisions.groupby(["decision", "reason"]).size()
     rec.note("claims", int(len(claim_register)))
+    rec.note("claim_references_sha256", claim_references_sha256(claim_register["claim_reference"]))
     rec.note("amount_pence", int(claim_register["amount_pence"].sum()))
     return {
         "framework": fw.audit_record(),
@@ -616,16 +632,99 @@ def _open_ledger(claim: ClaimOptions) -> Any:
     return Ledger.open(claim.ledger)
 
 
+# ----------------------------------------------------------------------------------------------
+# no claim without its record: the claim run's states (tfclaims.claim.runs)
+#
+#   1. the run is marked pending in the ledger, then a "pending" audit record is appended;
+#   2. the claims are recorded (one transaction);
+#   3. the run's files are written (the claim file among them);
+#   4. its audit record is appended (the seal), then the run is marked sealed.
+#
+# A crash between 1 and 2 leaves a pending run with no claims: the next claim run closes it
+# ("abandoned"). A crash after 2 leaves claims: the next claim run writes the run's claim file again
+# from the ledger into the run's folder and appends its audit record ("recovered").
+
+
+def claim_references_sha256(references: pd.Series) -> str:
+    """One hash over a run's claim references (sorted): ties the audit record to the ledger's claims."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(references.astype(str))).encode("utf-8")).hexdigest()
+
+
+def _begin_claim_run(opts: ClaimOptions, ledger: Any, rec: audit.RunRecord, framework: str) -> None:
+    from tfclaims.claim.runs import begin_run
+
+    path, heads = _audit_target(opts.audit, ledger)
+    begin_run(ledger, run_id=opts.run_id, framework=framework, period_end=opts.period_end, out=str(opts.out), audit_path=str(path))
+    crash_point("run marked pending")
+    audit.append_record(path, rec.to_record("pending"), heads)
+    crash_point("pending record appended")
+
+
+@contextmanager
+def _claim_run_sealed(opts: ClaimOptions, ledger: Any) -> Iterator[None]:
+    """After the run's audit record is appended (the block ends), mark the run sealed in the ledger."""
+    yield
+    if ledger is not None and not opts.dry_run:
+        from tfclaims.claim.runs import finish_run
+
+        crash_point("audit record appended")
+        finish_run(ledger, opts.run_id, "sealed")
+
+
+def recover_claim_runs(ledger: Any, opts: ClaimOptions) -> list[dict[str, Any]]:
+    """Finish or close every claim run that stopped before it was sealed; say what was done."""
+    from tfclaims.claim.runs import finish_run, pending_runs
+
+    done: list[dict[str, Any]] = []
+    for run in pending_runs(ledger):
+        claims = ledger.claims(run.framework)
+        claims = claims[claims["run_id"] == run.run_id]
+        trail = Path(run.audit_path)
+        if not len(claims):
+            with audit_context("claim recovery", {"run": run.run_id, "outcome": "abandoned"}, audit_path=trail, operator=opts.operator,
+                               config=opts.council, ledger=ledger) as rec:
+                rec.note("claims", 0)
+            finish_run(ledger, run.run_id, "abandoned")
+            done.append({"run_id": run.run_id, "outcome": "abandoned", "claims": 0})
+            warn(f"claim run {run.run_id} had stopped before recording any claim: closed (nothing was claimed)")
+            continue
+        sealed = trail.exists() and any(r.get("run_id") == run.run_id and r.get("status") == "succeeded" for r in audit.iter_records(trail))
+        if sealed:  # it stopped between its audit record and marking itself sealed
+            finish_run(ledger, run.run_id, "sealed")
+            continue
+        live = claims[claims["status"] == "claimed"]
+        out = Path(run.out)
+        with audit_context("claim recovery", {"run": run.run_id, "outcome": "recovered", "out": str(out)}, audit_path=trail,
+                           operator=opts.operator, config=opts.council, ledger=ledger) as rec:
+            rec.touched(family_ids=claims["family_id"])
+            rec.note("claims", int(len(live)))
+            rec.note("claim_references_sha256", claim_references_sha256(live["claim_reference"]))
+            if len(live):
+                frame = claim_file_frame(live.assign(family_reference=family_reference(live["family_id"], opts.reference_key)))
+                out.mkdir(parents=True, exist_ok=True)
+                RunFiles(out, rec).csv(run_files.CLAIM_FILE_CSV, frame)
+        finish_run(ledger, run.run_id, "recovered")
+        done.append({"run_id": run.run_id, "outcome": "recovered", "claims": int(len(live)), "claim_file": str(out / run_files.CLAIM_FILE_CSV)})
+        warn(f"claim run {run.run_id} had stopped after recording {len(live)} claim(s): its claim file is written again from the "
+             f"ledger ({out / run_files.CLAIM_FILE_CSV}) and its audit record added")
+    return done
+
+
 def claim(opts: ClaimOptions, *, step: Step = direct) -> Outcome:
     """``tfclaims claim``: decisions, claim file, finance summary; claims recorded in the ledger unless dry run."""
     ledger = _open_ledger(opts)
     try:
-        with _audited(opts, ledger=ledger) as rec:
+        recovered = recover_claim_runs(ledger, opts) if ledger is not None and not opts.dry_run else []
+        with _claim_run_sealed(opts, ledger), _audited(opts, ledger=ledger) as rec:
             files = RunFiles(opts.out, rec)
             facts = _claim_stage(opts, files, rec, step, ledger)
             prep = facts.pop("prep")
-            summary = _summary("claim", opts, prep, rec, **facts, status="succeeded")
-            return Outcome(opts.run_id, opts.out, _finish(files, summary), facts)
+            summary = _summary("claim", opts, prep, rec, **facts, recovered=recovered, status="succeeded")
+            outcome = Outcome(opts.run_id, opts.out, _finish(files, summary), facts)
+            crash_point("run files written")
+        return outcome
     finally:
         if ledger is not None:
             ledger.close()
@@ -664,9 +763,11 @@ def run(opts: RunOptions, *, step: Step = direct, command: str = "run") -> Outco
     """``tfclaims run``: ingest -> link -> identify -> track -> claim -> spot-check into one folder."""
     ledger = _open_ledger(opts)
     try:
-        with _audited(opts, ledger=ledger, command=command) as rec:
+        recovered = recover_claim_runs(ledger, opts) if ledger is not None and not opts.dry_run else []
+        with _claim_run_sealed(opts, ledger), _audited(opts, ledger=ledger, command=command) as rec:
             files = RunFiles(opts.out, rec)
             facts = _claim_stage(opts, files, rec, step, ledger)
+            facts["recovered"] = recovered
             prep = facts.pop("prep")
             # the claim's summary first: the spot check reads it (run id, framework, input hashes)
             _finish(files, _summary(command, opts, prep, rec, **facts, status="claim written; spot check running"), wait=False)
@@ -674,7 +775,9 @@ def run(opts: RunOptions, *, step: Step = direct, command: str = "run") -> Outco
             spot = step("spot check", _spot_check_stage, opts.out, opts.out, opts, files)
             rec.note("seed", spot["seed"])
             summary = _summary(command, opts, prep, rec, **facts, spot_check=spot, status="succeeded")
-            return Outcome(opts.run_id, opts.out, _finish(files, summary), {**facts, "spot_check": spot})
+            outcome = Outcome(opts.run_id, opts.out, _finish(files, summary), {**facts, "spot_check": spot})
+            crash_point("run files written")
+        return outcome
     finally:
         if ledger is not None:
             ledger.close()

@@ -882,6 +882,8 @@ def _subject_runs(audit_path: Path | str, identifier: str, keys: str | Sequence[
                     ],
                 }
             )
+    # a claim run appends a "pending" record before it records claims, then its final one: one run, listed once (the last word)
+    runs = list({r["run_id"]: r for r in runs}.values())
     return SubjectAccessResult(kind=kind, runs=runs, records_searched=searched, unsearchable_runs=unsearchable)
 
 
