@@ -105,3 +105,32 @@ def test_a_claim_run_killed_at_any_write_point_leaves_no_claim_without_its_recor
         third = _claim(ws, target)
         assert third.returncode == 0 and "note:" not in third.stderr
         assert _check_invariants(ws, target, trail)["claim_reference"].tolist() == live["claim_reference"].tolist()
+
+
+def test_a_claim_file_that_cannot_be_written_says_what_becomes_of_the_recorded_claims(tmp_path, monkeypatch, capsys):
+    from tfclaims import pipeline
+    from tfclaims.cli import main
+
+    ws, _ = init_workspace(tmp_path / "council")
+    monkeypatch.setenv("TFCLAIMS_HOME", str(ws.root))
+    monkeypatch.setenv("TFCLAIMS_REFERENCE_KEY", KEY)
+    real_csv = pipeline.RunFiles.csv
+
+    def full_disk(self, name, df):
+        if name == "claim_file.csv":
+            raise OSError(28, "No space left on device")
+        return real_csv(self, name, df)
+
+    monkeypatch.setattr(pipeline.RunFiles, "csv", full_disk)
+    argv = ["claim", "--input", str(SAMPLE_COHORT_DIR), "--period-end", "2020-03-31"]
+    with pytest.raises(SystemExit) as failed:
+        main(argv)
+    assert failed.value.code == 1
+    err = capsys.readouterr().err
+    assert "16 claim(s) of run" in err and "tfclaims ledger export --run-id" in err and "next `tfclaims claim`" in err
+    monkeypatch.setattr(pipeline.RunFiles, "csv", real_csv)
+    with pytest.raises(SystemExit) as again:
+        main(argv)
+    assert again.value.code == 0
+    assert "had stopped after recording 16 claim(s)" in capsys.readouterr().err
+    _check_invariants(ws.root, str(ws.ledger), ws.audit)

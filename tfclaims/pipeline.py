@@ -664,8 +664,19 @@ def _begin_claim_run(opts: ClaimOptions, ledger: Any, rec: audit.RunRecord, fram
 
 @contextmanager
 def _claim_run_sealed(opts: ClaimOptions, ledger: Any) -> Iterator[None]:
-    """After the run's audit record is appended (the block ends), mark the run sealed in the ledger."""
-    yield
+    """After the run's audit record is appended (the block ends), mark the run sealed in the ledger.
+    A run that fails after recording claims says what happens to them."""
+    try:
+        yield
+    except BaseException as exc:
+        if ledger is not None and not opts.dry_run:
+            recorded = ledger.claims()
+            n = int((recorded["run_id"] == opts.run_id).sum())
+            if n:
+                exc.add_note(f"{n} claim(s) of run {opts.run_id} were recorded in the ledger before it stopped: the next "
+                             "`tfclaims claim` or `tfclaims run` finishes this run (its claim file written again from the ledger, "
+                             f"its audit record added), or write the claim file now with `tfclaims ledger export --run-id {opts.run_id}`")
+        raise
     if ledger is not None and not opts.dry_run:
         from tfclaims.claim.runs import finish_run
 

@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="tfclaims")
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        for note in getattr(exc, "__notes__", []):
+            print(f"note: {note}", file=sys.stderr)
         sys.exit(2)
     except Exception as exc:  # an internal error: keep the traceback in a private log file
         log = error_log_path()
@@ -94,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
         except OSError as log_exc:
             where = f"the traceback could not be written to {log}: {log_exc}"
         print(f"internal error: {type(exc).__name__}: {exc}\n({where})", file=sys.stderr)
+        for note in getattr(exc, "__notes__", []):
+            print(f"note: {note}", file=sys.stderr)
         sys.exit(1)
 
 
