@@ -68,12 +68,12 @@ def families(n: int, start: int = 0) -> list[str]:
 
 def test_open_creates_schema_with_version_and_reopens(target: str) -> None:
     with Ledger.open(target) as book:
-        assert book.schema_version() == 1
+        assert book.schema_version() == 2
         tables = set(sa.inspect(book.engine).get_table_names())
         record(book, candidates("F1"))
-    assert {"schema_version", "claims", "holds", "approvals", "audit_head"} <= tables
+    assert {"schema_version", "claims", "holds", "approvals", "audit_head", "ledger_seal"} <= tables
     with Ledger.open(target) as again:  # reopening neither recreates nor loses anything
-        assert again.schema_version() == 1
+        assert again.schema_version() == 2
         assert again.claims()["family_id"].tolist() == ["F1"]
 
 
@@ -135,6 +135,9 @@ def test_database_refuses_second_live_claim_even_when_code_is_bypassed(ledger: L
                              "WHERE claim_number = 901"))  # fmt: skip
     assert len(ledger.active_claims(FRAMEWORK)) == 1
     assert len(ledger.active_claims("sf-2022")) == 1
+    assert "claim RAW-901: has no seal (inserted by hand?)" in ledger.verify_rows().message()  # and it is named
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM claims WHERE claim_number = 901"))
     # re-activating a withdrawn claim of a family that has a live one is refused too
     ref = ledger.active_claims(FRAMEWORK)["claim_reference"].iloc[0]
     ledger.withdraw(ref, "test", by="tester", hold=False)

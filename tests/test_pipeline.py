@@ -146,7 +146,8 @@ def test_rerun_is_idempotent_and_dry_run_records_nothing(tmp_path):
     assert [r["status"] for r in records] == ["succeeded", "pending", "succeeded", "pending", "succeeded", "succeeded"]
 
 
-def test_allocation_withdrawal_hold_and_release(tmp_path):
+def test_allocation_withdrawal_hold_and_release(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFCLAIMS_REFERENCE_KEY", KEY)  # the ledger commands need the key that sealed the ledger
     cohort, ledger = _cohort_copy(tmp_path), tmp_path / "ledger.sqlite"
     capped = _claim(cohort, tmp_path / "one", ledger, allocation=3)
     assert capped["claims"] == 3 and capped["decisions"]["no_claim:over_allocation"] > 0
@@ -169,7 +170,8 @@ def test_allocation_withdrawal_hold_and_release(tmp_path):
     assert commands == ["claim", "ledger withdraw", "claim", "ledger release", "claim"]
 
 
-def test_discretion_review_then_manager_approval_claims_and_is_always_sampled(tmp_path):
+def test_discretion_review_then_manager_approval_claims_and_is_always_sampled(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFCLAIMS_REFERENCE_KEY", KEY)  # the ledger commands need the key that sealed the ledger
     cohort, ledger = _cohort_copy(tmp_path), tmp_path / "ledger.sqlite"
     first = _claim(cohort, tmp_path / "dry", None, dry_run=True)
     decisions = pd.read_csv(tmp_path / "dry" / "claim_decisions.csv", dtype=str, keep_default_na=False)

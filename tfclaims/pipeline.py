@@ -489,6 +489,8 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     fw = opts.load_framework()
     _record_framework(rec, fw)
     key = opts.reference_key
+    if ledger is not None:
+        ledger.check_integrity()  # a ledger changed by hand is refused before any work
     prep = _prepare(opts, files, rec, step)
     programme = prep.cohort.get("programme")
     if programme is None:
@@ -626,10 +628,10 @@ def _open_ledger(claim: ClaimOptions) -> Any:
         raise InputError("--ledger is required (a SQLite file path or a postgresql:// URL), unless --dry-run")
     if claim.dry_run:
         try:
-            return Ledger.open(claim.ledger, create=False)
+            return Ledger.open(claim.ledger, create=False, key=claim.reference_key)
         except InputError:
             return None  # no ledger yet: nothing claimed before
-    return Ledger.open(claim.ledger)
+    return Ledger.open(claim.ledger, key=claim.reference_key)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -863,7 +865,7 @@ def reconcile(opts: ReconcileOptions) -> Any:
     from tfclaims.spot_check import read_verdicts, reconcile as apply_verdicts, write_reconciliation
 
     table = read_verdicts(opts.verdicts)
-    with Ledger.open(opts.ledger, create=False) as book:
+    with Ledger.open(opts.ledger, create=False, key=opts.council.resolved_reference_key()) as book:
         with _audited(opts, ledger=book) as rec:
             rec.input(opts.verdicts, rows=len(table))
             rec.touched(family_ids=table["family_id"].dropna())

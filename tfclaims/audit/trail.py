@@ -6,11 +6,14 @@ framework and plan (hashes), which outputs (SHA-256, purpose, recipient), which 
 it touched (keyed hashes: HMAC-SHA-256 with the council key, never names or ids), and how it ended.
 
 The chain: a record holds ``seq`` (its position, 1-based), ``prev_hash`` (the previous record's
-``hash``; the first record holds ``GENESIS_HASH``) and its own ``hash`` = SHA-256 of its canonical
-JSON without ``hash`` (sorted keys, no spaces, UTF-8). Each line of ``audit.jsonl`` is the canonical
-JSON of one record. The latest hash and record count are also kept apart from the log, in a
-``HeadStore`` (``FileHeadStore``: ``audit.head.json``; later the claims ledger), so cutting records
-off the end is caught too. ``verify`` recomputes all of it and names the first bad record.
+``hash``; the first record holds ``GENESIS_HASH``) and its own ``hash``: since ``hash_version`` 2 a
+keyed seal, HMAC-SHA-256 of its canonical JSON without ``hash`` (sorted keys, no spaces, UTF-8) under
+a key derived from the reference key that hashed its ids (``key_fingerprint`` names it; ``demo_key``
+says when it is the public demo key); records without ``hash_version`` (version 1, written before)
+hold plain SHA-256. Each line of ``audit.jsonl`` is the canonical JSON of one record. The latest hash
+and record count are also kept apart from the log, in a ``HeadStore`` (``FileHeadStore``:
+``audit.head.json``, itself sealed; the claims ledger), so cutting records off the end is caught too.
+``verify`` recomputes all of it with the keys it is given and names the first bad record.
 
 Appends take a file lock (``audit.jsonl.lock``) around read-head / append / update-head, and write
 each record with one ``write`` + fsync. ``prune`` removes records older than a date under the same
@@ -39,13 +42,17 @@ import pandas as pd
 from filelock import FileLock, Timeout
 
 import tfclaims
+from tfclaims.audit import seal
+from tfclaims.audit.seal import DEMO_FINGERPRINT, key_fingerprint
 from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig
 from tfclaims.core.errors import InputError
 from tfclaims.core.operator import operator_name
+from tfclaims.core.redact import display_target, mask_urls, subjects_of
 from tfclaims.audit.purposes import Register, check_recipient, load_register, output_route, purpose_for_command
 from tfclaims.core.write import atomic_write, sha256_file, write_json
 
 GENESIS_HASH = "0" * 64
+HASH_VERSION = 2  # 1: plain SHA-256 (records written before keyed seals); 2: HMAC-SHA-256, keyed
 AUDIT_FILE_NAME = "audit.jsonl"
 HEAD_SUFFIX = ".head.json"
 SUBJECT_HASH_HEX = 16  # keyed hashes of ids are truncated to 64 bits, like family references
@@ -59,6 +66,7 @@ PERSONAL_PARAM_NAMES = frozenset(
         "nhs_number", "ni_number", "upn", "postcode", "address_line_1",
     }
 )  # fmt: skip
+_ID_TOKEN = re.compile(r"(?<![\w\-])[A-Za-z0-9][\w\-]*")  # what might be an id inside an error message
 _DUCKDB_FROM = 50_000  # hash this many ids or more inside DuckDB (vectorised, multi-threaded)
 
 
@@ -88,13 +96,25 @@ def canonical_json(obj: Any) -> bytes:
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
-    """SHA-256 of the record's canonical JSON without its own ``hash``."""
+    """SHA-256 of the record's canonical JSON without its own ``hash`` (version 1 records, checkpoints)."""
     return hashlib.sha256(canonical_json({k: v for k, v in record.items() if k != "hash"})).hexdigest()
 
 
-def key_fingerprint(key: str) -> str:
-    """Names which key hashed a record's ids, without revealing it (16 hex)."""
-    return hashlib.sha256(b"tfclaims-audit-key-fingerprint\x00" + key.encode("utf-8")).hexdigest()[:16]
+def record_seal(record: Mapping[str, Any], key: str) -> str:
+    """The keyed ``hash`` of a version 2 record: HMAC-SHA-256 of its canonical JSON without ``hash``."""
+    body = canonical_json({k: v for k, v in record.items() if k != "hash"})
+    return seal.mac(seal.derive_key(key, seal.AUDIT_CHAIN), body)
+
+
+def _head_seal(log_name: str, hash: str, count: int, key: str) -> str:
+    body = canonical_json({"log": log_name, "hash": hash, "count": count})
+    return seal.mac(seal.derive_key(key, seal.AUDIT_HEAD), body)
+
+
+def verification_keys(config: CouncilConfig | None = None, keys: Sequence[str] | None = None) -> dict[str, str]:
+    """fingerprint -> key: the keys given (else the council's, from the environment or ``config``) and the demo key."""
+    given = list(keys) if keys is not None else [k for k in [(config or CouncilConfig()).resolved_reference_key()] if k]
+    return {key_fingerprint(k): k for k in [*given, DEMO_REFERENCE_KEY]}
 
 
 def _hmac_pads(key: str) -> tuple[bytes, bytes]:
@@ -184,35 +204,77 @@ def default_audit_path(ledger: Path | str | None = None) -> Path:
 
 
 class HeadStore(Protocol):
-    """Where the latest hash and record count of the chain are kept, apart from the log."""
+    """Where the latest hash and record count of the chain are kept, apart from the log.
+
+    ``set`` is given the reference key that sealed the record (a store may seal the head with it).
+    """
 
     def get(self) -> tuple[str, int] | None: ...
 
-    def set(self, hash: str, count: int) -> None: ...
+    def set(self, hash: str, count: int, key: str | None = None) -> None: ...
 
 
 class FileHeadStore:
-    """The head in a small JSON file beside the log (``audit.head.json``), written atomically."""
+    """The head in a small JSON file beside the log (``audit.head.json``), written atomically and sealed:
+    ``seal`` is HMAC-SHA-256 of (log name, hash, count) under a key derived from the record's key
+    (``key_fingerprint``), so a head rewritten without the key is caught."""
 
     def __init__(self, audit_path: Path | str):
         audit_path = Path(audit_path)
         self.audit_path = audit_path
         self.path = audit_path.with_name(audit_path.stem + HEAD_SUFFIX)
 
-    def get(self) -> tuple[str, int] | None:
+    def _raw(self) -> dict[str, Any] | None:
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
             raise InputError(f"{self.path}: the audit head store cannot be read: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise InputError(f"{self.path}: the audit head store is malformed: not a JSON object")
+        return raw
+
+    def get(self) -> tuple[str, int] | None:
+        raw = self._raw()
+        if raw is None:
+            return None
         try:
             return str(raw["hash"]), int(raw["count"])
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{self.path}: the audit head store is malformed: {exc}") from exc
 
-    def set(self, hash: str, count: int) -> None:
-        write_json({"log": self.audit_path.name, "hash": hash, "count": count, "updated": _utc_now()}, self.path)
+    def set(self, hash: str, count: int, key: str | None = None) -> None:
+        key = key or resolve_key()[0]
+        write_json(
+            {
+                "log": self.audit_path.name, "hash": hash, "count": count, "updated": _utc_now(),
+                "hash_version": HASH_VERSION, "key_fingerprint": key_fingerprint(key),
+                "seal": _head_seal(self.audit_path.name, hash, count, key),
+            },
+            self.path,
+        )  # fmt: skip
+
+    def seal_problem(self, keys: Mapping[str, str], record_fingerprint: str | None) -> str | None:
+        """Why the head file's seal is not sound, or None. ``record_fingerprint``: the key of the record it
+        names (None: a version 1 record, whose head was never sealed). A key not in ``keys`` is not checked."""
+        raw = self._raw()
+        if raw is None:
+            return None
+        if "seal" not in raw:
+            if record_fingerprint is None:
+                return None
+            return f"the head file {self.path.name} is not sealed (written by hand or by a tool without the key)"
+        fp = raw.get("key_fingerprint")
+        if record_fingerprint is not None and fp != record_fingerprint:
+            return f"the head file {self.path.name} is sealed with another key than the record it names (rewritten?)"
+        key = keys.get(str(fp))
+        if key is None:
+            return None
+        expected = _head_seal(self.audit_path.name, str(raw.get("hash")), int(raw.get("count", -1)), key)
+        if not seal.same(expected, raw.get("seal")):
+            return f"the head file {self.path.name} does not match its seal (rewritten by hand?)"
+        return None
 
 
 class MultiHeadStore:
@@ -232,9 +294,17 @@ class MultiHeadStore:
         heads = [h for h in (s.get() for s in self.stores) if h is not None]
         return max(heads, key=lambda h: h[1]) if heads else None
 
-    def set(self, hash: str, count: int) -> None:
+    def set(self, hash: str, count: int, key: str | None = None) -> None:
         for s in self.stores:
-            s.set(hash, count)
+            s.set(hash, count, key)
+
+    def seal_problem(self, keys: Mapping[str, str], record_fingerprint: str | None) -> str | None:
+        for s in self.stores:
+            check = getattr(s, "seal_problem", None)
+            problem = check(keys, record_fingerprint) if check is not None else None
+            if problem:
+                return problem
+        return None
 
 
 def _head_store(audit_path: Path, head_store: HeadStore | None) -> HeadStore:
@@ -325,7 +395,7 @@ def _write_line(path: Path, data: bytes) -> None:
                 os.close(dfd)
 
 
-def _append_unlocked(path: Path, record: dict[str, Any], heads: HeadStore) -> dict[str, Any]:
+def _append_unlocked(path: Path, record: dict[str, Any], heads: HeadStore, key: str) -> dict[str, Any]:
     head = heads.get()
     line, fragment = _read_tail(path)
     warnings: list[str] = []
@@ -378,19 +448,31 @@ def _append_unlocked(path: Path, record: dict[str, Any], heads: HeadStore) -> di
         record["chain_warnings"] = warnings
     if repairs:
         record["repairs"] = repairs
-    record["hash"] = record_hash(record)
+    _seal_record(record, key)
     _write_line(path, canonical_json(record) + b"\n")
-    heads.set(record["hash"], record["seq"])
+    heads.set(record["hash"], record["seq"], key)
     return record
 
 
+def _seal_record(record: dict[str, Any], key: str) -> None:
+    """Name the sealing key in the record and set its keyed ``hash`` (``hash_version`` 2)."""
+    record["hash_version"] = HASH_VERSION
+    record["key_fingerprint"] = key_fingerprint(key)
+    record["demo_key"] = key == DEMO_REFERENCE_KEY
+    record["hash"] = record_seal(record, key)
+
+
 def append_record(
-    audit_path: Path | str, record: Mapping[str, Any], head_store: HeadStore | None = None
+    audit_path: Path | str, record: Mapping[str, Any], head_store: HeadStore | None = None, key: str | None = None
 ) -> dict[str, Any]:
-    """Append one record (``seq``, ``prev_hash`` and ``hash`` are filled in) and move the head. Returns it."""
+    """Append one record (``seq``, ``prev_hash``, the seal fields and ``hash`` are filled in) and move the head.
+
+    ``key``: the reference key that seals it (default: the council's from the environment, else the demo key).
+    Returns the record as written.
+    """
     path = Path(audit_path)
     with _locked(path):
-        return _append_unlocked(path, dict(record), _head_store(path, head_store))
+        return _append_unlocked(path, dict(record), _head_store(path, head_store), key or resolve_key()[0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -428,6 +510,9 @@ def read_records(audit_path: Path | str, *, include_checkpoint: bool = False) ->
 
 @dataclass
 class VerifyResult:
+    """What ``verify`` found. ``ok``: the structure is sound and every seal that could be checked matches;
+    ``sealed_ok``: ok, and no seal was left unchecked (every record's key was given)."""
+
     ok: bool
     records: int = 0  # records in the chain, counting pruned ones (what the head counts)
     lines: int = 0
@@ -440,16 +525,40 @@ class VerifyResult:
     problem: str | None = None
     warnings: list[str] = field(default_factory=list)
     missing: bool = False  # the log file does not exist (an empty file is an empty chain)
+    council_sealed: int = 0  # records whose keyed seal was checked with a council key
+    demo_sealed: list[str] = field(default_factory=list)  # run ids of records sealed with the public demo key
+    plain: int = 0  # version 1 records (plain SHA-256, before keyed seals)
+    unchecked: list[str] = field(default_factory=list)  # run ids of records sealed with a key not given
+    unchecked_fingerprints: list[str] = field(default_factory=list)
+
+    @property
+    def sealed_ok(self) -> bool:
+        return self.ok and not self.unchecked
+
+    def seals(self) -> str:
+        """How the records were sealed, in words."""
+        parts = []
+        if self.council_sealed:
+            parts.append(f"{self.council_sealed} sealed with the council key")
+        if self.demo_sealed:
+            parts.append(f"{len(self.demo_sealed)} with the public demo key (anyone can recompute those)")
+        if self.plain:
+            parts.append(f"{self.plain} plain SHA-256 from before keyed seals (anyone can recompute those)")
+        if self.unchecked:
+            parts.append(f"{len(self.unchecked)} NOT checked (sealed with a key not given: {', '.join(self.unchecked_fingerprints)})")
+        return "; ".join(parts)
 
     def message(self) -> str:
         if self.missing:
             return f"audit trail MISSING: {self.problem}"
         if self.ok:
             kept = self.records - self.pruned
-            text = f"audit trail verified: {kept} records"
+            text = f"audit trail verified: {kept} records" if not self.unchecked else (
+                f"audit trail structure verified: {kept} records")
             if self.pruned:
                 text += f" ({self.pruned} earlier records pruned; chain continues from the checkpoint)"
-            return text + (f"; head {self.last_hash[:16]}" if self.records else "")
+            seals = self.seals()
+            return text + (f" ({seals})" if seals else "") + (f"; head {self.last_hash[:16]}" if self.records else "")
         where = f"line {self.first_bad_line}" if self.first_bad_line else "end of log"
         run = f", run {self.first_bad_run_id}" if self.first_bad_run_id else ""
         seq = f", record {self.first_bad_seq}" if self.first_bad_seq else ""
@@ -464,8 +573,19 @@ def _guess_run_id(raw: bytes) -> str | None:
     return m.group(1).decode("utf-8", "replace") if m else None
 
 
-def verify(audit_path: Path | str, head_store: HeadStore | None = None, *, lock: bool = True) -> VerifyResult:
-    """Recompute the chain; name the first record that was changed, removed, reordered or cut off.
+def verify(
+    audit_path: Path | str,
+    head_store: HeadStore | None = None,
+    *,
+    lock: bool = True,
+    keys: Sequence[str] | None = None,
+    config: CouncilConfig | None = None,
+) -> VerifyResult:
+    """Recompute the chain and its seals; name the first record that was changed, removed, reordered or cut off.
+
+    ``keys``: the reference keys to check seals with (default: the council's from the environment or
+    ``config``); the demo key is always tried. A record sealed with a key not given is counted in
+    ``unchecked`` (its structure is still checked): see ``VerifyResult.sealed_ok``.
 
     A log file that does not exist is not ok (``missing``), with or without a head; an empty file
     with no head (or a head of 0 records) is an empty chain.
@@ -473,13 +593,43 @@ def verify(audit_path: Path | str, head_store: HeadStore | None = None, *, lock:
     Holds the append lock (unless ``lock=False``) so a run appending meanwhile is not read half-written.
     """
     path = Path(audit_path)
+    by_fp = verification_keys(config, keys)
     if lock and path.exists():  # no lock file is made beside a log that is not there
         with _locked(path):
-            return _verify_unlocked(path, head_store)
-    return _verify_unlocked(path, head_store)
+            return _verify_unlocked(path, head_store, by_fp)
+    return _verify_unlocked(path, head_store, by_fp)
 
 
-def _verify_unlocked(path: Path, head_store: HeadStore | None) -> VerifyResult:
+def _seal_problem(rec: Mapping[str, Any], keys: Mapping[str, str], res: VerifyResult, keyed_before: bool) -> str | None:
+    """Check one record's seal (counting how it was sealed); the problem in words, or None."""
+    version = rec.get("hash_version", 1)
+    if version == 1:
+        if keyed_before:
+            return "a plain SHA-256 record after keyed ones (rewritten by a tool without the key?)"
+        res.plain += 1
+        return None if record_hash(rec) == rec.get("hash") else "the record was changed (its hash does not match its content)"
+    if version != HASH_VERSION:
+        return f"unknown hash_version {version!r}"
+    fp = str(rec.get("key_fingerprint"))
+    if bool(rec.get("demo_key")) != (fp == DEMO_FINGERPRINT):
+        return "its demo_key flag does not match its key fingerprint"
+    key = keys.get(fp)
+    if key is None:
+        res.unchecked.append(str(rec.get("run_id")))
+        if fp not in res.unchecked_fingerprints:
+            res.unchecked_fingerprints.append(fp)
+        return None
+    if not seal.same(record_seal(rec, key), rec.get("hash")):
+        return "the record was changed (its seal does not match its content: edited, or rehashed without the key)"
+    if fp == DEMO_FINGERPRINT:
+        res.demo_sealed.append(str(rec.get("run_id")))
+    else:
+        res.council_sealed += 1
+    return None
+
+
+def _verify_unlocked(path: Path, head_store: HeadStore | None, keys: Mapping[str, str] | None = None) -> VerifyResult:
+    keys = keys if keys is not None else verification_keys()
     heads = _head_store(path, head_store)
     res = VerifyResult(ok=True)
     try:
@@ -495,6 +645,8 @@ def _verify_unlocked(path: Path, head_store: HeadStore | None) -> VerifyResult:
     prev_hash, count = GENESIS_HASH, 0
     checkpoint: dict[str, Any] | None = None
     prune_records: dict[str, dict[str, Any]] = {}
+    fingerprints: dict[int, str | None] = {}  # seq -> key fingerprint (None: a version 1 record)
+    keyed_before = False
     last_line = 0
     for n, raw, ended in _iter_lines(path):
         last_line = n
@@ -522,8 +674,10 @@ def _verify_unlocked(path: Path, head_store: HeadStore | None) -> VerifyResult:
             continue
         seq = rec.get("seq")
         run_id = rec.get("run_id")
-        if record_hash(rec) != rec.get("hash"):
-            return _bad(res, n, seq, run_id, "the record was changed (its hash does not match its content)")
+        problem = _seal_problem(rec, keys, res, keyed_before)
+        if problem:
+            return _bad(res, n, seq, run_id, problem)
+        keyed_before = keyed_before or rec.get("hash_version", 1) != 1
         if rec.get("prev_hash") != prev_hash:
             expected = count + 1
             if isinstance(seq, int) and seq > expected:
@@ -546,9 +700,17 @@ def _verify_unlocked(path: Path, head_store: HeadStore | None) -> VerifyResult:
                 )
         if rec.get("record_type") == "prune":
             prune_records[str(run_id)] = rec
+        fingerprints[seq] = str(rec["key_fingerprint"]) if rec.get("hash_version", 1) != 1 else None
         prev_hash, count = rec["hash"], seq
 
     res.records, res.last_hash = count, prev_hash
+    if res.demo_sealed and res.council_sealed:
+        res.warnings.append(
+            f"{len(res.demo_sealed)} record(s) are sealed with the public demo key among council-sealed ones "
+            f"(commands run without the council key, or records rewritten with the demo key): runs {', '.join(res.demo_sealed[:10])}"
+        )
+    if res.plain:
+        res.warnings.append(f"{res.plain} record(s) are plain SHA-256 (written before keyed seals): anyone can recompute those")
     if checkpoint is not None:
         prune = prune_records.get(str(checkpoint.get("prune_run_id")))
         pruned = (prune or {}).get("pruned", {})
@@ -564,6 +726,11 @@ def _verify_unlocked(path: Path, head_store: HeadStore | None) -> VerifyResult:
             return _bad(res, None, None, None, f"the head store is missing ({heads_name(heads)}): cannot check the end of the log")
         return res
     head_hash, head_count = head
+    check_head_seal = getattr(heads, "seal_problem", None)
+    if check_head_seal is not None and head_count in fingerprints:
+        problem = check_head_seal(keys, fingerprints[head_count])
+        if problem:
+            return _bad(res, None, head_count, None, problem)
     if head_count > count:
         return _bad(
             res,
@@ -624,7 +791,18 @@ def _check_params(params: Mapping[str, Any]) -> dict[str, Any]:
             "record them with RunRecord.touched() instead"
         )
     out = json.loads(canonical_json(dict(params)))  # plain JSON now: fails early on odd values
-    return out
+    return {k: _masked(v) for k, v in out.items()}
+
+
+def _masked(value: Any) -> Any:
+    """A parameter with every URL password in it masked (a ledger URL is recorded, its password never)."""
+    if isinstance(value, str):
+        return display_target(value) if "://" in value else value
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    return value
 
 
 class RunRecord:
@@ -754,6 +932,24 @@ class RunRecord:
         """A small fact about the run (counts, seed, sample size). No personal data."""
         self._notes[key] = json.loads(canonical_json(value))
 
+    def recorded_error(self, exc: BaseException) -> str:
+        """The error as the log keeps it: URL passwords masked, and every family or person id it names
+        (attached with ``tfclaims.core.redact.name_subjects``, or one this run touched) as its keyed hash."""
+        message = mask_urls(f"{type(exc).__name__}: {exc}")
+        attached = subjects_of(exc)
+        for kind, ids in attached.items():
+            for ident in sorted(ids, key=len, reverse=True):
+                pattern = re.compile(rf"(?<![\w\-]){re.escape(ident)}(?![\w\-])")
+                message = pattern.sub(f"{kind}:{keyed_hash(ident, self._key, kind)}", message)
+        return _ID_TOKEN.sub(self._hashed_if_touched, message)[:ERROR_MESSAGE_MAX]
+
+    def _hashed_if_touched(self, match: re.Match[str]) -> str:
+        token = match.group(0)
+        for kind, touched in (("family", self._families), ("person", self._people)):
+            if touched and keyed_hash(token, self._key, kind) in touched:
+                return f"{kind}:{keyed_hash(token, self._key, kind)}"
+        return token
+
     # -- building the record
     def to_record(self, status: str, error: str | None = None) -> dict[str, Any]:
         return {
@@ -811,13 +1007,13 @@ def run_record(
     try:
         yield rec
     except BaseException as exc:
-        message = f"{type(exc).__name__}: {exc}"[:ERROR_MESSAGE_MAX]
+        message = rec.recorded_error(exc)
         try:
-            append_record(path, rec.to_record("failed", message), head_store)
+            append_record(path, rec.to_record("failed", message), head_store, key=rec._key)
         except Exception as audit_exc:  # keep the run's own error; say the record is missing
             exc.add_note(f"the audit record of run {rec.run_id} could not be written: {audit_exc}")
         raise
-    append_record(path, rec.to_record("succeeded"), head_store)
+    append_record(path, rec.to_record("succeeded"), head_store, key=rec._key)
 
 
 # --------------------------------------------------------------------------------------------
@@ -966,12 +1162,18 @@ class _Prunable:
     count: int
 
 
-def _prunable_unlocked(path: Path, heads: HeadStore, before: dt.date) -> _Prunable:
-    """Under the lock: verify the log (a missing or broken one is refused) and find the records dated before ``before``."""
+def _prunable_unlocked(path: Path, heads: HeadStore, before: dt.date, key: str) -> _Prunable:
+    """Under the lock: verify the log (a missing or broken one, or one with seals ``key`` cannot check, is
+    refused) and find the records dated before ``before``."""
     check_prune_date(before)
-    check = _verify_unlocked(path, heads)
+    check = _verify_unlocked(path, heads, verification_keys(keys=[key]))
     if not check.ok:
         raise InputError(f"{path}: not pruning a broken audit trail: {check.message()}")
+    if not check.sealed_ok:
+        raise InputError(
+            f"{path}: not pruning: {len(check.unchecked)} records are sealed with a key not given "
+            f"({', '.join(check.unchecked_fingerprints)}); give the council key (TFCLAIMS_REFERENCE_KEY or --config)"
+        )
     lines = [raw for _, raw, _ in _iter_lines(path)]
     checkpoint = json.loads(lines[0]) if lines and b'"record_type":"checkpoint"' in lines[0] else None
     body = lines[1:] if checkpoint else lines
@@ -987,12 +1189,14 @@ def _require_log(path: Path) -> None:
         raise InputError(f"{path}: not pruning: there is no audit log here")
 
 
-def plan_prune(audit_path: Path | str, before: dt.date, head_store: HeadStore | None = None) -> PrunePlan:
+def plan_prune(
+    audit_path: Path | str, before: dt.date, head_store: HeadStore | None = None, key: str | None = None
+) -> PrunePlan:
     """What ``prune(audit_path, before)`` would remove, changing nothing. Refuses what ``prune`` refuses."""
     path = Path(audit_path)
     _require_log(path)
     with _locked(path):
-        found = _prunable_unlocked(path, _head_store(path, head_store), before)
+        found = _prunable_unlocked(path, _head_store(path, head_store), before, key or resolve_key()[0])
     removed = found.records[: found.count]
     return PrunePlan(
         before=before,
@@ -1008,6 +1212,7 @@ def prune(
     before: dt.date,
     head_store: HeadStore | None = None,
     operator: str | None = None,
+    key: str | None = None,
 ) -> PruneResult:
     """Remove the records (from the start of the log) dated before ``before``, keeping the chain verifiable.
 
@@ -1015,26 +1220,28 @@ def prune(
     ``prune`` record (who, when, what: count, last hash and SHA-256 of the removed lines) is appended
     to the chain, and the log is rewritten atomically as a ``checkpoint`` line (pruned count and last
     pruned hash, naming the prune record) followed by the kept records. Records are removed only from
-    the start, up to the first one on or after ``before``.
+    the start, up to the first one on or after ``before``. ``key``: the reference key that checks the
+    seals and seals the prune record (default: the council's from the environment, else the demo key).
     """
     path = Path(audit_path)
     _require_log(path)
     heads = _head_store(path, head_store)
+    key = key or resolve_key()[0]
     with _locked(path):
-        found = _prunable_unlocked(path, heads, before)
+        found = _prunable_unlocked(path, heads, before, key)
         if found.count == 0:
             return PruneResult(0, len(found.records), None, before)
-        prune_rec, checkpoint = _prune_records(found, before, operator)
+        prune_rec, checkpoint = _prune_records(found, before, operator, key)
         with atomic_write(path, "wb") as fh:
             fh.write(canonical_json(checkpoint) + b"\n")
             for raw in found.body[found.count :]:
                 fh.write(raw + b"\n")
             fh.write(canonical_json(prune_rec) + b"\n")
-        heads.set(prune_rec["hash"], prune_rec["seq"])
+        heads.set(prune_rec["hash"], prune_rec["seq"], key)
         return PruneResult(found.count, len(found.records) - found.count, prune_rec["run_id"], before)
 
 
-def _prune_records(found: _Prunable, before: dt.date, operator: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+def _prune_records(found: _Prunable, before: dt.date, operator: str | None, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the ``prune`` record appended to the chain, the ``checkpoint`` line put first)."""
     k = found.count
     removed = found.records[:k]
@@ -1043,7 +1250,7 @@ def _prune_records(found: _Prunable, before: dt.date, operator: str | None) -> t
     for raw in found.body[:k]:
         digest.update(raw + b"\n")
     prune_rec = RunRecord(
-        command="audit prune", params={"before": before.isoformat()}, purposes=(), operator=operator
+        command="audit prune", params={"before": before.isoformat()}, purposes=(), operator=operator, key=key
     ).to_record("succeeded")
     prune_rec["record_type"] = "prune"
     prune_rec["pruned"] = {
@@ -1060,7 +1267,7 @@ def _prune_records(found: _Prunable, before: dt.date, operator: str | None) -> t
     last = found.records[-1]
     prune_rec["seq"] = last["seq"] + 1
     prune_rec["prev_hash"] = last["hash"]
-    prune_rec["hash"] = record_hash(prune_rec)
+    _seal_record(prune_rec, key)
     checkpoint = {
         "record_type": "checkpoint",
         "time": prune_rec["time"],

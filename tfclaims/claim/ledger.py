@@ -12,15 +12,27 @@ The guarantees are the database's, not only this module's:
   and the second sees the first's claims as ``already_claimed``;
 - **claim references come from the database**: ``TFC-000001`` is the claim's autoincrement / sequence
   number, allocated inside the locked transaction, so it is unique across concurrent runs and never
-  reissued.
+  reissued;
+- **every row is sealed** (schema version 2): claims, holds and approvals each carry ``seal``, an
+  HMAC-SHA-256 of their fields under a key derived from the council's reference key
+  (``tfclaims.audit.seal.LEDGER_ROW``); each claim also seals the number of the claim before it
+  (``prev_claim_number``), and the ``ledger_seal`` row seals the key's fingerprint and how many rows
+  of each table there are, up to which number. :meth:`Ledger.verify_rows` finds and names a changed
+  field, a row without a valid seal (inserted by hand) and a deleted row; every write checks the
+  rows it changes first, so a hand edit is never re-sealed. A ledger from before seals is sealed once
+  by an operator (:meth:`Ledger.seal_rows`, ``tfclaims ledger seal``).
 
 Money is integer pence throughout. ``claimed_at`` is UTC.
 """
 
 from __future__ import annotations
 
+import array
 import datetime as dt
+import hashlib
+import hmac
 import re
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,11 +43,13 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from tfclaims.audit import seal
 from tfclaims.schemas.claim import ROUTES
 from tfclaims.schemas.spot_check import VERDICTS
 from tfclaims.core.errors import InputError
+from tfclaims.core.redact import display_target, mask_urls, name_subjects
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sealed rows (seal, prev_claim_number, ledger_seal)
 CLAIM_REFERENCE_PREFIX = "TFC-"
 
 STATUSES = ("claimed", "withdrawn")
@@ -77,6 +91,8 @@ claims = sa.Table(
     sa.Column("verdict_note", sa.String),
     sa.Column("verdict_by", sa.String),
     sa.Column("verdict_on", sa.Date),
+    sa.Column("prev_claim_number", sa.BigInteger),  # the claim before it when it was sealed (0: none)
+    sa.Column("seal", sa.String),
     sa.CheckConstraint(_in("route", ROUTES), name="ck_claims_route"),
     sa.CheckConstraint(_in("status", STATUSES), name="ck_claims_status"),
     sa.CheckConstraint(f"verdict IS NULL OR {_in('verdict', VERDICTS)}", name="ck_claims_verdict"),
@@ -110,6 +126,7 @@ holds = sa.Table(
     sa.Column("released_on", sa.Date),
     sa.Column("released_by", sa.String),
     sa.Column("release_reason", sa.String),
+    sa.Column("seal", sa.String),
     sa.CheckConstraint(
         "(released_on IS NULL AND released_by IS NULL AND release_reason IS NULL)"
         " OR (released_on IS NOT NULL AND released_by IS NOT NULL AND release_reason IS NOT NULL)",
@@ -136,6 +153,7 @@ approvals = sa.Table(
     sa.Column("reason", sa.String, nullable=False),
     sa.Column("approved_on", sa.Date, nullable=False),
     sa.Column("used_by_claim_reference", sa.String(32), sa.ForeignKey("claims.claim_reference")),
+    sa.Column("seal", sa.String),
     sqlite_autoincrement=True,
 )
 sa.Index(
@@ -156,6 +174,40 @@ audit_head = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.CheckConstraint("record_count >= 0", name="ck_audit_head_count"),
 )
+
+# The ledger's own seal: which key sealed it, and how many rows of each table it holds, up to which number.
+ledger_seal = sa.Table(
+    "ledger_seal",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("key_fingerprint", sa.String, nullable=False),
+    sa.Column("claims_count", sa.BigInteger, nullable=False),
+    sa.Column("claims_last", sa.BigInteger, nullable=False),
+    sa.Column("holds_count", sa.BigInteger, nullable=False),
+    sa.Column("holds_last", sa.BigInteger, nullable=False),
+    sa.Column("approvals_count", sa.BigInteger, nullable=False),
+    sa.Column("approvals_last", sa.BigInteger, nullable=False),
+    sa.Column("sealed_at", sa.DateTime, nullable=False),
+    sa.Column("seal", sa.String, nullable=False),
+    sa.CheckConstraint("id = 1", name="ck_ledger_seal_one_row"),
+)
+
+# The fields each row's seal covers, in order (the seal names the first that differs).
+SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "claims": (
+        "claim_number", "claim_reference", "family_id", "framework", "route", "period_end", "amount_pence",
+        "run_id", "status", "claimed_at", "withdrawal_reason", "withdrawn_on", "withdrawn_by", "verdict",
+        "verdict_note", "verdict_by", "verdict_on", "prev_claim_number",
+    ),
+    "holds": (
+        "hold_id", "family_id", "framework", "placed_on", "claim_reference", "reason", "released_on",
+        "released_by", "release_reason",
+    ),
+    "approvals": ("approval_id", "family_id", "framework", "approved_by", "reason", "approved_on", "used_by_claim_reference"),
+}  # fmt: skip
+_ID_COLUMN = {"claims": "claim_number", "holds": "hold_id", "approvals": "approval_id"}
+_META_COUNTS = ("claims_count", "claims_last", "holds_count", "holds_last", "approvals_count", "approvals_last")
+SEAL_VERSION = "s1"
 
 CLAIM_COLUMNS = [
     "claim_reference",
@@ -254,6 +306,144 @@ class Verdict:
     verdict_on: dt.date
 
 
+@dataclass
+class LedgerCheck:
+    """What :meth:`Ledger.verify_rows` found: ``problems`` name each claim (by reference), hold or approval (by number)."""
+
+    target: str
+    problems: list[str] = field(default_factory=list)
+    claims: int = 0
+    holds: int = 0
+    approvals: int = 0
+    demo_key: bool = False  # sealed with the public demo key: tamper-evident against nobody
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def message(self) -> str:
+        if self.ok:
+            demo = " (sealed with the public DEMO key: anyone can reseal it)" if self.demo_key else ""
+            return (f"ledger {self.target} verified: {self.claims} claims, {self.holds} holds, "
+                    f"{self.approvals} approvals, every seal sound{demo}")
+        shown = "; ".join(self.problems[:10])
+        more = f" (and {len(self.problems) - 10} more)" if len(self.problems) > 10 else ""
+        return f"ledger {self.target} FAILS its integrity check: {shown}{more}"
+
+
+# --------------------------------------------------------------------------------------------- seals
+
+
+def _field_text(value: Any) -> str:
+    """A field in the seals' canonical encoding: length-prefixed text; NULL is ``-``."""
+    kind = type(value)
+    if kind is str:
+        text = value
+    elif value is None:
+        return "-"
+    elif kind is int:
+        text = str(value)
+    elif isinstance(value, dt.datetime):
+        text = value.replace(tzinfo=None).isoformat(sep=" ")
+    elif isinstance(value, dt.date):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    return f"{len(text)}:{text}"
+
+
+class _Sealer:
+    """Seals rows under the ledger-row key derived from one reference key.
+
+    A row's seal is ``s1.<HMAC-SHA-256 of table + fields>.<a 16-bit checksum per field>``: the MAC is the
+    proof; the checksums only name which field differs when it fails (they are not secret).
+    """
+
+    def __init__(self, reference_key: str) -> None:
+        self.fingerprint = seal.key_fingerprint(reference_key)
+        self.demo = self.fingerprint == seal.DEMO_FINGERPRINT
+        self._key = seal.derive_key(reference_key, seal.LEDGER_ROW)
+        self._base = {t: hmac.new(self._key, t.encode() + b"\x00", hashlib.sha256) for t in (*SEALED_COLUMNS, "ledger_seal")}
+
+    def _mac(self, table: str, parts: list[str]) -> str:
+        h = self._base[table].copy()
+        h.update("".join(parts).encode("utf-8"))
+        return h.hexdigest()
+
+    @staticmethod
+    def _tags(parts: list[str]) -> str:
+        return array.array("H", [zlib.crc32(p.encode("utf-8")) & 0xFFFF for p in parts]).tobytes().hex()
+
+    def row(self, table: str, row: Mapping[str, Any]) -> str:
+        parts = [_field_text(row[c]) for c in SEALED_COLUMNS[table]]
+        return f"{SEAL_VERSION}.{self._mac(table, parts)}.{self._tags(parts)}"
+
+    def changed_fields(self, table: str, row: Mapping[str, Any]) -> list[str] | None:
+        """None if the row's seal is sound; else the fields whose checksum differs (empty: cannot tell)."""
+        parts = [_field_text(row[c]) for c in SEALED_COLUMNS[table]]
+        version, stored_mac, stored_tags = (str(row.get("seal")).split(".") + ["", ""])[:3]
+        if version == SEAL_VERSION and hmac.compare_digest(stored_mac, self._mac(table, parts)):
+            return None
+        want = self._tags(parts)
+        if len(stored_tags) != len(want):
+            return []
+        return [c for i, c in enumerate(SEALED_COLUMNS[table]) if stored_tags[4 * i : 4 * i + 4] != want[4 * i : 4 * i + 4]]
+
+    def meta(self, row: Mapping[str, Any]) -> str:
+        h = self._base["ledger_seal"].copy()
+        h.update("".join(_field_text(row[c]) for c in ("key_fingerprint", *_META_COUNTS)).encode("utf-8"))
+        return h.hexdigest()
+
+
+def _row_name(table: str, row: Mapping[str, Any]) -> str:
+    if table == "claims":
+        return f"claim {row.get('claim_reference') or format_claim_reference(int(row['claim_number']))}"
+    return f"{table[:-1]} {row[_ID_COLUMN[table]]}"
+
+
+def _seal_problem(sealer: _Sealer, table: str, row: Mapping[str, Any]) -> str | None:
+    """Why one row fails its seal, naming it and the field(s) changed; None when it is sound."""
+    if row.get("seal") is None:
+        return f"{_row_name(table, row)}: has no seal (inserted by hand?)"
+    changed = sealer.changed_fields(table, row)
+    if changed is None:
+        return None
+    if changed:
+        what = ", ".join(changed)
+        return f"{_row_name(table, row)}: {what} do{'es' if len(changed) == 1 else ''} not match its seal (changed by hand?)"
+    return f"{_row_name(table, row)}: does not match its seal (changed or inserted by hand?)"
+
+
+def default_ledger_key() -> str:
+    """The reference key a ledger is sealed with when none is given: the council's (environment, else the
+    workspace's council config), else the public demo key."""
+    from tfclaims.audit.trail import resolve_key
+    from tfclaims.core.config import load_config
+    from tfclaims.core.workspace import find_workspace
+
+    try:
+        ws = find_workspace()
+    except InputError:
+        ws = None
+    return resolve_key(load_config(ws.council_config if ws is not None else None))[0]
+
+
+def _key_mismatch(target: str, sealed_fp: str, given: _Sealer) -> InputError:
+    def named(fp: str) -> str:
+        return f"{fp} (the public demo key)" if fp == seal.DEMO_FINGERPRINT else fp
+
+    return InputError(
+        f"the ledger {target} is sealed with another reference key (fingerprint {named(sealed_fp)}) than this "
+        f"command's ({named(given.fingerprint)}): set TFCLAIMS_REFERENCE_KEY (or reference_key in the council config) "
+        "to the key that sealed it"
+    )
+
+
+def _refusal(message: str, *family_ids: str) -> InputError:
+    """An ``InputError`` naming families: the audit trail records them as keyed hashes."""
+    return name_subjects(InputError(message), family_ids=family_ids)
+
+
 # --------------------------------------------------------------------------------------------- helpers
 
 
@@ -319,19 +509,30 @@ def _is_url(target: str) -> bool:
 class Ledger:
     """The claims ledger. Open with :meth:`open`; use as a context manager or call :meth:`close`."""
 
-    def __init__(self, engine: Engine, target: str) -> None:
+    def __init__(self, engine: Engine, target: str, key: str | None = None) -> None:
         self.engine = engine
         self.target = target
+        self._reference_key = key
+        self._sealer_cache: _Sealer | None = None
+
+    @property
+    def _sealer(self) -> _Sealer:
+        """The seals of this command's key (given to :meth:`open`, else :func:`default_ledger_key`)."""
+        if self._sealer_cache is None:
+            self._sealer_cache = _Sealer(self._reference_key or default_ledger_key())
+        return self._sealer_cache
 
     # ---- opening
 
     @classmethod
-    def open(cls, target: str | Path, *, create: bool = True) -> Ledger:
+    def open(cls, target: str | Path, *, create: bool = True, key: str | None = None) -> Ledger:
         """Open (and create or migrate) the ledger at ``target``.
 
         ``target`` is a file path (SQLite, created with its folder, WAL journal), a ``sqlite:///`` URL, or a
         ``postgresql://`` URL (psycopg 3). With ``create=False`` a missing SQLite file is an
-        :class:`InputError` rather than a new empty ledger.
+        :class:`InputError` rather than a new empty ledger. ``key``: the reference key that seals what this
+        command writes and checks the seals (default :func:`default_ledger_key`); a ledger sealed with
+        another key refuses every write.
         """
         text = str(target)
         if _is_url(text):
@@ -353,13 +554,13 @@ class Ledger:
             engine = sa.create_engine(url, pool_pre_ping=True)
             label = url.render_as_string(hide_password=True)
         else:
-            raise InputError(f"unsupported ledger {text!r}: give a file path or a postgresql:// URL")
-        ledger = cls(engine, label)
+            raise InputError(f"unsupported ledger {display_target(text)!r}: give a file path or a postgresql:// URL")
+        ledger = cls(engine, label, key)
         try:
             ledger._ensure_schema()
         except sa.exc.OperationalError as exc:
             engine.dispose()
-            raise InputError(f"cannot open the ledger {label}: {exc.orig or exc}") from exc
+            raise InputError(f"cannot open the ledger {label}: {mask_urls(str(exc.orig or exc))}") from exc
         except BaseException:
             engine.dispose()
             raise
@@ -415,11 +616,113 @@ class Ledger:
                     f"the ledger {self.target} has schema version {version}, newer than this tfclaims "
                     f"understands ({SCHEMA_VERSION}): upgrade tfclaims"
                 )
-            # (later: migrations from ``version`` up to SCHEMA_VERSION go here, each recorded in schema_version)
+            elif version < 2:
+                _add_seal_columns(conn)
+                conn.execute(schema_version.insert().values(version=2, applied_at=_utcnow()))
 
     def schema_version(self) -> int:
         with self._read() as conn:
             return int(conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar_one())
+
+    # ---- seals
+
+    def verify_rows(self, key: str | None = None) -> LedgerCheck:
+        """Check every row's seal, the claims' sequence and the ledger's seal record; name each problem.
+
+        ``key``: the reference key to check with (default: this ledger's, see :meth:`open`). A ledger
+        sealed with another key is an :class:`InputError` (its seals cannot be checked with this one).
+        """
+        with self._read() as conn:
+            return self._check(conn, _Sealer(key) if key else self._sealer)
+
+    def check_integrity(self, key: str | None = None) -> LedgerCheck:
+        """:meth:`verify_rows`, refusing (``InputError``, exit 2) a ledger that fails it. What a claim run calls first."""
+        check = self.verify_rows(key)
+        if not check.ok:
+            raise InputError(check.message())
+        return check
+
+    def seal_rows(self) -> dict[str, int]:
+        """Seal a ledger from before seals (schema version 1), once: every row, and the ledger's seal record.
+
+        Refused when the ledger already has a seal record or was created sealed (rows without a seal
+        there were inserted or stripped by hand: they are named, not sealed). Returns the rows sealed per table.
+        """
+        sealer = self._sealer
+        with self._write() as conn:
+            if conn.execute(sa.select(ledger_seal.c.id)).first() is not None or self._born_sealed(conn):
+                check = self._check(conn, sealer)
+                found = "; ".join(check.problems[:10]) or "every row is sealed"
+                raise InputError(f"the ledger {self.target} is already sealed; not sealing again ({found})")
+            rows = self._rows(conn)
+            meta = {"id": 1, "key_fingerprint": sealer.fingerprint, "sealed_at": _utcnow()}
+            prev = 0
+            for name, table in _SEALED_TABLES.items():
+                updates = []
+                for row in rows[name]:
+                    row = dict(row)
+                    if name == "claims":
+                        row["prev_claim_number"], prev = prev, int(row["claim_number"])
+                    updates.append({"b_id": row[_ID_COLUMN[name]], "b_prev": row.get("prev_claim_number"),
+                                    "b_seal": sealer.row(name, row)})
+                if updates:
+                    values: dict[str, Any] = {"seal": sa.bindparam("b_seal")}
+                    if name == "claims":
+                        values["prev_claim_number"] = sa.bindparam("b_prev")
+                    conn.execute(table.update().where(table.c[_ID_COLUMN[name]] == sa.bindparam("b_id")).values(**values), updates)
+                meta[f"{name}_count"] = len(rows[name])
+                meta[f"{name}_last"] = int(rows[name][-1][_ID_COLUMN[name]]) if rows[name] else 0
+            meta["seal"] = sealer.meta(meta)
+            conn.execute(ledger_seal.insert().values(**meta))
+        return {name: len(r) for name, r in rows.items()}
+
+    def _rows(self, conn: Connection) -> dict[str, Sequence[Mapping[str, Any]]]:
+        return {
+            name: conn.execute(sa.select(table).order_by(table.c[_ID_COLUMN[name]])).mappings().all()
+            for name, table in _SEALED_TABLES.items()
+        }
+
+    @staticmethod
+    def _born_sealed(conn: Connection) -> bool:
+        """Created at schema version 2 or later (never held unsealed rows)."""
+        first = conn.execute(sa.select(sa.func.min(schema_version.c.version))).scalar()
+        return first is not None and int(first) >= 2
+
+    def _check(self, conn: Connection, sealer: _Sealer) -> LedgerCheck:
+        check = LedgerCheck(self.target, demo_key=sealer.demo)
+        rows = self._rows(conn)
+        check.claims, check.holds, check.approvals = (len(rows[n]) for n in ("claims", "holds", "approvals"))
+        meta = conn.execute(sa.select(ledger_seal)).mappings().first()
+        problems = check.problems
+        if meta is None:
+            if not any(rows.values()):
+                return check
+            if not self._born_sealed(conn) and all(r["seal"] is None for rs in rows.values() for r in rs):
+                problems.append(UNSEALED_LEDGER)
+                return check
+            problems.append("the ledger's seal record (table ledger_seal) is missing (deleted by hand?)")
+        elif meta["key_fingerprint"] != sealer.fingerprint:
+            raise _key_mismatch(self.target, str(meta["key_fingerprint"]), sealer)
+        elif not seal.same(sealer.meta(meta), meta["seal"]):
+            problems.append("the ledger's seal record (table ledger_seal) does not match its seal (changed by hand?)")
+        sound: dict[str, list[Mapping[str, Any]]] = {}
+        for name in _SEALED_TABLES:
+            sound[name] = []
+            for row in rows[name]:
+                problem = _seal_problem(sealer, name, row)
+                if problem:
+                    problems.append(problem)
+                else:
+                    sound[name].append(row)
+        prev = 0
+        for row in sound["claims"]:
+            if row["prev_claim_number"] != prev:
+                missing = format_claim_reference(int(row["prev_claim_number"] or 0))
+                problems.append(f"claim {missing}: missing (deleted by hand?): {row['claim_reference']} was sealed after it")
+            prev = int(row["claim_number"])
+        if meta is not None:
+            problems.extend(_count_problems(meta, rows, prev))
+        return check
 
     # ---- reading
 
@@ -500,6 +803,10 @@ class Ledger:
         wanted = _checked_candidates(candidates)
 
         with self._write() as conn:
+            sound = self._check(conn, self._sealer)  # the live claims and holds read below are trusted only sealed
+            if not sound.ok:
+                raise InputError(sound.message())
+            meta = self._meta_for_write(conn)
             live = set(
                 conn.execute(
                     sa.select(claims.c.family_id).where(
@@ -523,6 +830,7 @@ class Ledger:
                 claim_reference=pd.Series([format_claim_reference(n) for n in numbers], index=claimed.index, dtype="str")
             )
             claimed_at = _utcnow()
+            prevs = [int(meta["claims_last"]), *numbers][: len(numbers)]
             rows = [
                 {
                     "claim_number": number,
@@ -535,13 +843,23 @@ class Ledger:
                     "run_id": run_id,
                     "status": "claimed",
                     "claimed_at": claimed_at,
-                }
-                for number, family, route, amount in zip(
-                    numbers, claimed["family_id"], claimed["route"], claimed["amount_pence"], strict=True
+                    "withdrawal_reason": None, "withdrawn_on": None, "withdrawn_by": None,
+                    "verdict": None, "verdict_note": None, "verdict_by": None, "verdict_on": None,
+                    "prev_claim_number": prev,
+                }  # fmt: skip
+                for number, prev, family, route, amount in zip(
+                    numbers, prevs, claimed["family_id"], claimed["route"], claimed["amount_pence"], strict=True
                 )
             ]
+            seal_row = self._sealer.row
+            for row in rows:
+                row["seal"] = seal_row("claims", row)
             self._insert_claims(conn, rows)
             used = self._use_approvals(conn, framework, claimed.loc[claimed["route"] == "discretionary"])
+            if rows:
+                meta["claims_count"] = int(meta["claims_count"]) + len(rows)
+                meta["claims_last"] = numbers[-1]
+                self._save_meta(conn, meta)
 
         return RecordResult(
             claimed=claimed.reset_index(drop=True),
@@ -579,34 +897,25 @@ class Ledger:
         if discretionary.empty:
             return []
         families = discretionary["family_id"].tolist()
-        approved = set(
-            conn.execute(
-                sa.select(approvals.c.family_id).where(
+        approved = {
+            row["family_id"]: row
+            for row in conn.execute(
+                sa.select(approvals).where(
                     approvals.c.framework == framework,
                     approvals.c.used_by_claim_reference.is_(None),
                     approvals.c.family_id.in_(families),
                 )
-            ).scalars()
-        )
+            ).mappings()
+        }
         missing = [f for f in families if f not in approved]
         if missing:
-            raise InputError(
+            raise _refusal(
                 f"discretionary claim without a manager's approval for {len(missing)} "
-                f"famil{'y' if len(missing) == 1 else 'ies'} under {framework}: {', '.join(missing[:10])}"
+                f"famil{'y' if len(missing) == 1 else 'ies'} under {framework}: {', '.join(missing[:10])}",
+                *missing,
             )
-        conn.execute(
-            approvals.update()
-            .where(
-                approvals.c.framework == framework,
-                approvals.c.family_id == sa.bindparam("b_family"),
-                approvals.c.used_by_claim_reference.is_(None),
-            )
-            .values(used_by_claim_reference=sa.bindparam("b_reference")),
-            [
-                {"b_family": f, "b_reference": r}
-                for f, r in zip(families, discretionary["claim_reference"], strict=True)
-            ],
-        )
+        for family, reference in zip(families, discretionary["claim_reference"], strict=True):
+            self._reseal(conn, "approvals", approved[family], used_by_claim_reference=reference)
         return families
 
     # ---- people's decisions
@@ -625,23 +934,16 @@ class Ledger:
         by = _required_text(by, "who withdrew the claim (--operator)")
         on = _as_date(on, "withdrawal date") if on is not None else dt.date.today()
         with self._write() as conn:
+            meta = self._meta_for_write(conn)
             row = self._live_claim_row(conn, claim_reference)
-            conn.execute(
-                claims.update()
-                .where(claims.c.claim_reference == row["claim_reference"])
-                .values(status="withdrawn", withdrawal_reason=reason, withdrawn_on=on, withdrawn_by=by)
-            )
+            self._reseal(conn, "claims", row, status="withdrawn", withdrawal_reason=reason, withdrawn_on=on, withdrawn_by=by)
             placed = False
             if hold and row["family_id"] not in self._held(conn, row["framework"]):
-                conn.execute(
-                    holds.insert().values(
-                        family_id=row["family_id"],
-                        framework=row["framework"],
-                        placed_on=on,
-                        claim_reference=row["claim_reference"],
-                        reason=reason,
-                    )
-                )
+                self._insert_sealed(conn, "holds", meta, {
+                    "family_id": row["family_id"], "framework": row["framework"], "placed_on": on,
+                    "claim_reference": row["claim_reference"], "reason": reason,
+                })  # fmt: skip
+                self._save_meta(conn, meta)
                 placed = True
         return Withdrawal(
             claim_reference=row["claim_reference"],
@@ -659,12 +961,9 @@ class Ledger:
         by = _required_text(by, "who released the hold (--operator)")
         on = _as_date(on, "release date") if on is not None else dt.date.today()
         with self._write() as conn:
+            self._meta_for_write(conn)
             hold = self._open_hold(conn, family_id, framework)
-            conn.execute(
-                holds.update()
-                .where(holds.c.hold_id == hold["hold_id"])
-                .values(released_on=on, released_by=by, release_reason=reason)
-            )
+            self._reseal(conn, "holds", hold, released_on=on, released_by=by, release_reason=reason)
         return Release(
             family_id=family_id,
             framework=framework,
@@ -681,12 +980,12 @@ class Ledger:
         by = _required_text(by, "the approving manager (--operator)")
         on = _as_date(on, "approval date") if on is not None else dt.date.today()
         with self._write() as conn:
+            meta = self._meta_for_write(conn)
             self._refuse_approval(conn, family_id, framework)
-            conn.execute(
-                approvals.insert().values(
-                    family_id=family_id, framework=framework, approved_by=by, reason=reason, approved_on=on
-                )
-            )
+            self._insert_sealed(conn, "approvals", meta, {
+                "family_id": family_id, "framework": framework, "approved_by": by, "reason": reason, "approved_on": on,
+            })  # fmt: skip
+            self._save_meta(conn, meta)
         return Approval(family_id=family_id, framework=framework, approved_by=by, reason=reason, approved_on=on)
 
     def record_verdict(self, claim_reference: str, verdict: str, note: str, *, by: str, on: dt.date) -> Verdict:
@@ -698,12 +997,9 @@ class Ledger:
         on = _as_date(on, f"verdict date of claim {claim_reference}")
         note = (note or "").strip()
         with self._write() as conn:
+            self._meta_for_write(conn)
             row = self._claim_row(conn, claim_reference)
-            conn.execute(
-                claims.update()
-                .where(claims.c.claim_reference == row["claim_reference"])
-                .values(verdict=verdict_code, verdict_note=note or None, verdict_by=by, verdict_on=on)
-            )
+            self._reseal(conn, "claims", row, verdict=verdict_code, verdict_note=note or None, verdict_by=by, verdict_on=on)
         return Verdict(
             claim_reference=row["claim_reference"],
             family_id=row["family_id"],
@@ -760,6 +1056,59 @@ class Ledger:
 
     # ---- internals
 
+    def _meta_for_write(self, conn: Connection) -> dict[str, Any]:
+        """The ledger's seal record, checked (key and seal), for a write to update; made for a new, empty ledger."""
+        sealer = self._sealer
+        meta = conn.execute(sa.select(ledger_seal)).mappings().first()
+        if meta is None:
+            check = self._check(conn, sealer)
+            if not check.ok:
+                raise InputError(check.message())
+            fresh: dict[str, Any] = {"id": 1, "key_fingerprint": sealer.fingerprint, "sealed_at": _utcnow(),
+                                     **dict.fromkeys(_META_COUNTS, 0)}
+            fresh["seal"] = sealer.meta(fresh)
+            conn.execute(ledger_seal.insert().values(**fresh))
+            return fresh
+        if meta["key_fingerprint"] != sealer.fingerprint:
+            raise _key_mismatch(self.target, str(meta["key_fingerprint"]), sealer)
+        if not seal.same(sealer.meta(meta), meta["seal"]):
+            raise InputError(f"ledger {self.target} FAILS its integrity check: the ledger's seal record (table "
+                             "ledger_seal) does not match its seal (changed by hand?)")
+        return dict(meta)
+
+    def _save_meta(self, conn: Connection, meta: dict[str, Any]) -> None:
+        meta["sealed_at"] = _utcnow()
+        meta["seal"] = self._sealer.meta(meta)
+        conn.execute(ledger_seal.update().where(ledger_seal.c.id == 1).values(
+            **{k: v for k, v in meta.items() if k != "id"}))
+
+    def _require_sealed(self, table: str, row: Mapping[str, Any]) -> None:
+        """Refuse to change a row whose seal is not sound (a hand edit is never re-sealed)."""
+        problem = _seal_problem(self._sealer, table, row)
+        if problem:
+            raise InputError(f"ledger {self.target} FAILS its integrity check: {problem}")
+
+    def _reseal(self, conn: Connection, table: str, row: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
+        """Update a sealed row (checked first) with ``changes`` and its new seal; returns the new row."""
+        self._require_sealed(table, row)
+        new = {**dict(row), **changes}
+        new["seal"] = self._sealer.row(table, new)
+        tbl = _SEALED_TABLES[table]
+        idc = _ID_COLUMN[table]
+        conn.execute(tbl.update().where(tbl.c[idc] == row[idc]).values(**changes, seal=new["seal"]))
+        return new
+
+    def _insert_sealed(self, conn: Connection, table: str, meta: dict[str, Any], values: dict[str, Any]) -> int:
+        """Insert one hold or approval row, sealed; counts it in ``meta``. Returns its id."""
+        tbl = _SEALED_TABLES[table]
+        idc = _ID_COLUMN[table]
+        new_id = int(conn.execute(tbl.insert().values(**values)).inserted_primary_key[0])
+        row = {c: None for c in SEALED_COLUMNS[table]} | values | {idc: new_id}
+        conn.execute(tbl.update().where(tbl.c[idc] == new_id).values(seal=self._sealer.row(table, row)))
+        meta[f"{table}_count"] = int(meta[f"{table}_count"]) + 1
+        meta[f"{table}_last"] = new_id
+        return new_id
+
     def _claim_row(self, conn: Connection, reference: str) -> Mapping[str, Any]:
         ref = (reference or "").strip().upper()
         row = conn.execute(sa.select(claims).where(claims.c.claim_reference == ref)).mappings().first()
@@ -788,7 +1137,7 @@ class Ledger:
             why = f"its last hold was released on {last['released_on']} by {last['released_by']}"
         else:
             why = "the ledger has never held it"
-        raise InputError(f"family {family_id!r} is not on audit hold under {framework} ({why})")
+        raise _refusal(f"family {family_id!r} is not on audit hold under {framework} ({why})", family_id)
 
     @staticmethod
     def _refuse_approval(conn: Connection, family_id: str, framework: str) -> None:
@@ -800,7 +1149,7 @@ class Ledger:
             )
         ).scalar()
         if live is not None:
-            raise InputError(f"family {family_id!r} is already claimed under {framework} ({live})")
+            raise _refusal(f"family {family_id!r} is already claimed under {framework} ({live})", family_id)
         pending = conn.execute(
             sa.select(approvals.c.approved_by, approvals.c.approved_on).where(
                 approvals.c.family_id == family_id,
@@ -809,9 +1158,10 @@ class Ledger:
             )
         ).first()
         if pending is not None:
-            raise InputError(
+            raise _refusal(
                 f"family {family_id!r} already has an unused approval under {framework} "
-                f"(by {pending.approved_by} on {pending.approved_on})"
+                f"(by {pending.approved_by} on {pending.approved_on})",
+                family_id,
             )
 
     @staticmethod
@@ -821,6 +1171,35 @@ class Ledger:
                 sa.select(holds.c.family_id).where(holds.c.framework == framework, holds.c.released_on.is_(None))
             ).scalars()
         )
+
+
+UNSEALED_LEDGER = (
+    "its rows are not sealed (a ledger from before seals): an operator checks it and runs `tfclaims ledger seal` once"
+)
+_SEALED_TABLES: dict[str, sa.Table] = {"claims": claims, "holds": holds, "approvals": approvals}
+
+
+def _count_problems(meta: Mapping[str, Any], rows: Mapping[str, Sequence[Mapping[str, Any]]], last_claim: int) -> list[str]:
+    """Rows the ledger's seal record counts that are not there (deleted from the end, or anywhere for holds/approvals)."""
+    problems = []
+    if int(meta["claims_last"]) > last_claim:
+        problems.append(f"claim {format_claim_reference(int(meta['claims_last']))}: missing (deleted by hand?): "
+                        "the ledger's seal records claims up to it")
+    for name in _SEALED_TABLES:
+        present = len(rows[name])
+        counted = int(meta[f"{name}_count"])
+        if present != counted:
+            problems.append(f"the ledger's seal counts {counted} {name}, {present} are present (rows deleted or inserted by hand?)")
+        elif name != "claims" and rows[name] and int(rows[name][-1][_ID_COLUMN[name]]) != int(meta[f"{name}_last"]):
+            problems.append(f"{name[:-1]} {meta[f'{name}_last']}: missing (deleted by hand?)")
+    return problems
+
+
+def _add_seal_columns(conn: Connection) -> None:
+    """Schema version 1 -> 2: the seal columns (rows stay unsealed until :meth:`Ledger.seal_rows`)."""
+    for table in ("claims", "holds", "approvals"):
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN seal VARCHAR"))
+    conn.execute(sa.text("ALTER TABLE claims ADD COLUMN prev_claim_number BIGINT"))
 
 
 class LedgerHeadStore:
@@ -836,7 +1215,7 @@ class LedgerHeadStore:
     def get(self) -> tuple[str, int] | None:
         return self.ledger.audit_head(self.audit_path)
 
-    def set(self, hash: str, count: int) -> None:  # noqa: A002 - the protocol's name
+    def set(self, hash: str, count: int, key: str | None = None) -> None:  # noqa: A002 - the protocol's name
         self.ledger.set_audit_head(self.audit_path, hash, count)
 
 
@@ -903,20 +1282,22 @@ def _checked_candidates(candidates: pd.DataFrame) -> pd.DataFrame:
     duplicated = wanted["family_id"].duplicated(keep="first")
     if duplicated.any():
         dupes = sorted(set(wanted.loc[duplicated, "family_id"]))
-        raise InputError(f"a family appears twice among the claim candidates: {', '.join(dupes[:10])}")
+        raise _refusal(f"a family appears twice among the claim candidates: {', '.join(dupes[:10])}", *dupes)
     bad_route = ~wanted["route"].isin(ROUTES)
     if bad_route.any():
-        raise InputError(
+        raise _refusal(
             f"unknown claim route {wanted.loc[bad_route, 'route'].iloc[0]!r} "
-            f"(family {wanted.loc[bad_route, 'family_id'].iloc[0]}); expected one of {', '.join(ROUTES)}"
+            f"(family {wanted.loc[bad_route, 'family_id'].iloc[0]}); expected one of {', '.join(ROUTES)}",
+            wanted.loc[bad_route, "family_id"].iloc[0],
         )
     amount = pd.to_numeric(wanted["amount_pence"], errors="coerce")
     whole = amount.notna() & (amount >= 0) & (amount == amount.round())
     if not whole.all():
         first = wanted.loc[~whole].iloc[0]
-        raise InputError(
+        raise _refusal(
             f"amount_pence must be a whole number of pence, 0 or more: {first['amount_pence']!r} "
-            f"(family {first['family_id']})"
+            f"(family {first['family_id']})",
+            first["family_id"],
         )
     wanted = wanted.assign(amount_pence=amount.astype("int64"))
     return wanted

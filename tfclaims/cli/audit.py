@@ -10,8 +10,9 @@ import typer
 
 from tfclaims.audit import trail as audit
 from tfclaims.cli import app
-from tfclaims.core.config import DEMO_REFERENCE_KEY, load_config
+from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig, load_config
 from tfclaims.core.errors import InputError
+from tfclaims.core.redact import display_target
 
 audit_app = typer.Typer(
     help="The audit trail: verify the hash chain, list runs, answer subject-access requests, prune.",
@@ -31,32 +32,74 @@ def _path(p: Path | None) -> Path:
     return p if p is not None else audit.default_audit_path()
 
 
+def _council(config: Path | None) -> CouncilConfig:
+    """The council config: ``--config``, else the workspace's ``council.yaml`` (if any): where the key is found."""
+    if config is not None:
+        return load_config(config)
+    from tfclaims.core.workspace import find_workspace
+
+    ws = find_workspace()
+    return load_config(ws.council_config if ws is not None else None)
+
+
+def _council_key(config: Path | None) -> str | None:
+    return _council(config).resolved_reference_key()
+
+
+def _refuse_unchecked(path: Path, res: audit.VerifyResult) -> None:
+    raise InputError(
+        f"{path}: only the chain's structure could be checked, not the seals of {len(res.unchecked)} record(s) "
+        f"(sealed with key {', '.join(res.unchecked_fingerprints)}, not given): give the council key "
+        "(TFCLAIMS_REFERENCE_KEY, or reference_key in --config), or add --structure-only to accept a check of "
+        "the structure alone"
+    )
+
+
+def _verify_ledger(path: Path, ledger: str, key: str | None) -> None:
+    """The head kept in the ledger, and every ledger row's seal."""
+    from tfclaims.claim.ledger import Ledger, LedgerHeadStore
+
+    shown = display_target(ledger)
+    with Ledger.open(ledger, create=False, key=key) as book:  # closed after: a read leaves no -wal/-shm files behind
+        store = LedgerHeadStore(book, path)
+        res_ledger = audit.verify(path, store, keys=[key] if key else []) if store.get() is not None else None
+        rows = book.verify_rows()
+    if res_ledger is None:
+        typer.echo(f"note: the ledger {shown} keeps no head for this log", err=True)
+    elif not res_ledger.ok:
+        raise InputError(f"{path} (head kept in the ledger {shown}): {res_ledger.message()}")
+    else:
+        typer.echo(f"{path}: the head kept in the ledger agrees")
+    if not rows.ok:
+        raise InputError(rows.message())
+    typer.echo(rows.message())
+
+
 @audit_app.command("verify")
 def verify_cmd(
     audit_path: AuditOpt = None,
     ledger: Annotated[
-        str | None, typer.Option("--ledger", metavar="FILE|URL", help="Also check the head kept in this claims ledger (a path or URL).")
+        str | None,
+        typer.Option("--ledger", metavar="FILE|URL", help="Also check this claims ledger: the head it keeps and every row's seal."),
     ] = None,
+    config: ConfigOpt = None,
+    structure_only: Annotated[
+        bool, typer.Option("--structure-only", help="Accept a check of the chain's structure alone when the council key is not given.")
+    ] = False,
 ) -> None:
-    """Recompute the hash chain. Exit 2 naming the first bad record when it is broken, or when the log is missing."""
+    """Recompute the chain and its keyed seals. Exit 2 naming the first bad record when it is broken, when the log
+    is missing, or when seals could not be checked for want of the council key (unless --structure-only)."""
     path = _path(audit_path)
-    res = audit.verify(path)
+    key = _council_key(config)
+    res = audit.verify(path, keys=[key] if key else [])
     for w in res.warnings:
         typer.echo(f"warning: {w}", err=True)
     if not res.ok:
         raise InputError(f"{path}: {res.message()}")
+    if res.unchecked and not structure_only:
+        _refuse_unchecked(path, res)
     if ledger is not None:
-        from tfclaims.claim.ledger import Ledger, LedgerHeadStore
-
-        with Ledger.open(ledger, create=False) as book:  # closed after: a read leaves no -wal/-shm files behind
-            store = LedgerHeadStore(book, path)
-            res_ledger = audit.verify(path, store) if store.get() is not None else None
-        if res_ledger is None:
-            typer.echo(f"note: the ledger {ledger} keeps no head for this log", err=True)
-        elif not res_ledger.ok:
-            raise InputError(f"{path} (head kept in the ledger {ledger}): {res_ledger.message()}")
-        else:
-            typer.echo(f"{path}: the head kept in the ledger agrees")
+        _verify_ledger(path, ledger, key)
     typer.echo(f"{path}: {res.message()}")
 
 
@@ -98,7 +141,7 @@ def _subject(kind: str, identifier: str, audit_path: Path | None, config: Path |
         raise InputError(f"{path}: no audit log here")
     if not identifier.strip():
         raise InputError(f"an empty {kind} id")
-    council_key = load_config(config).resolved_reference_key()
+    council_key = _council_key(config)
     keys = [k for k in (council_key, DEMO_REFERENCE_KEY) if k]
     find = audit.person_runs if kind == "person" else audit.family_runs
     res = find(path, identifier, keys)
@@ -151,9 +194,9 @@ def _prune_day(before: str) -> dt.date:
     return day
 
 
-def _dry_prune(path: Path, day: dt.date) -> None:
+def _dry_prune(path: Path, day: dt.date, key: str | None) -> None:
     """Say what ``--yes`` would remove and refuse (exit 2); with nothing to remove, say so."""
-    plan = audit.plan_prune(path, day)
+    plan = audit.plan_prune(path, day, key=key)
     if plan.count == 0:
         typer.echo(f"{path}: no records before {day}; nothing to prune ({plan.kept} kept)")
         return
@@ -168,14 +211,16 @@ def prune_cmd(
     yes: Annotated[bool, typer.Option("--yes", help="Really remove them; without it, only say what would be removed.")] = False,
     audit_path: AuditOpt = None,
     operator: OperatorOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Retention: remove records older than a date; the chain stays verifiable from a checkpoint."""
     day = _prune_day(before)
     path = _path(audit_path)
+    key = _council_key(config)
     if not yes:
-        _dry_prune(path, day)
+        _dry_prune(path, day, key)
         return
-    res = audit.prune(path, day, operator=operator)
+    res = audit.prune(path, day, operator=operator, key=key)
     if res.removed == 0:
         typer.echo(f"{path}: no records before {day}; nothing pruned ({res.kept} kept)")
     else:

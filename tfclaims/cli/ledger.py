@@ -16,6 +16,7 @@ from tfclaims.audit.trail import default_audit_path
 from tfclaims.claim.ledger import STATUSES, Ledger
 from tfclaims.claim.reviews import find_discretion_review
 from tfclaims.core.operator import operator_name
+from tfclaims.core.redact import name_subjects
 from tfclaims.core.workspace import require_workspace
 from tfclaims.pipeline import ledger_action
 
@@ -142,11 +143,11 @@ def _refuse_unreviewed(family_id: str, framework: str, audit_path: Path) -> str:
     if search.unusable_files:
         shown = ", ".join(search.unusable_files[:5])
         unusable = f"; {len(search.unusable_files)} of their decision files are missing or changed since: {shown}"
-    raise InputError(
+    raise name_subjects(InputError(
         f"family {family_id!r}: no claim run under {framework} recorded in {audit_path} decided it "
         f"'discretion_review' ({search.runs_searched} claim run(s) searched{unusable}). An approval is only used "
         "for a family under discretion review: run `tfclaims claim` (a --dry-run will do) first"
-    )
+    ), family_ids=[family_id])
 
 
 @ledger_app.command("withdraw")
@@ -218,6 +219,27 @@ def approve(
         f"Approved family {done.family_id} ({done.framework}) for a discretionary claim; "
         f"approved by {done.approved_by} on {done.approved_on}."
     )
+
+
+@ledger_app.command("seal")
+def seal_ledger(
+    ledger: LedgerOption = None,
+    audit: AuditOption = None,
+    operator: OperatorOption = None,
+) -> None:
+    """Seal a ledger made before rows were sealed, once: every row gets its keyed seal (recorded in the audit trail).
+
+    The council key (TFCLAIMS_REFERENCE_KEY, or reference_key in the workspace's council.yaml) seals it.
+    Check the ledger first (`tfclaims ledger show`, the claim files): whatever it holds now is what is sealed.
+    A ledger already sealed is refused, and any row without a seal in it is named.
+    """
+    who = operator or operator_name()
+    with ledger_action("ledger seal", _target(ledger), audit_path=audit, operator=who) as (book, rec):
+        counts = book.seal_rows()
+        for table, n in counts.items():
+            rec.note(f"sealed_{table}", n)
+        target = book.target
+    typer.echo(f"Sealed the ledger {target}: " + ", ".join(f"{n} {table}" for table, n in counts.items()) + ".")
 
 
 @ledger_app.command("export")
