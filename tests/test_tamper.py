@@ -338,7 +338,7 @@ def test_the_demo_ledger_and_trail_verify_with_the_demo_key(tmp_path: Path, caps
     code, printed, _ = _cli(capsys, "audit", "verify", "--audit", str(out / "audit.jsonl"), "--ledger", str(out / "ledger.sqlite"))
     assert code == 0, printed
     assert "the head kept in the ledger agrees" in printed and "public DEMO key" in printed
-    assert "1 with the public demo key" in printed
+    assert "2 with the public demo key" in printed  # the demo run's pending record and its final one
 
 
 # ------------------------------------------------------------------------------------- no secrets, no raw ids

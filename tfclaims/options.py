@@ -26,6 +26,7 @@ from tfclaims.audit.trail import new_run_id
 from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig, load_config
 from tfclaims.core.errors import ConfigError, InputError
 from tfclaims.core.operator import operator_name
+from tfclaims.core.redact import display_target
 from tfclaims.core.workspace import AUDIT_FILE, Workspace, require_workspace
 from tfclaims.ingest.readers import table_name
 from tfclaims.spot_check import check_workbook_not_started
@@ -142,7 +143,10 @@ class CommandOptions(BaseModel):
 
     def params(self) -> dict[str, Any]:
         """The options as recorded in the audit trail and the run summary: paths and switches, no secret."""
-        return {k: v for k, v in self.model_dump(mode="json", exclude={"run_id", "council", "operator"}).items() if v is not None}
+        params = {k: v for k, v in self.model_dump(mode="json", exclude={"run_id", "council", "operator"}).items() if v is not None}
+        if isinstance(params.get("ledger"), str):
+            params["ledger"] = display_target(params["ledger"])  # a database URL without its password
+        return params
 
 
 def _existing_file(v: Path | None) -> Path | None:

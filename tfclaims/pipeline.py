@@ -660,7 +660,7 @@ def _begin_claim_run(opts: ClaimOptions, ledger: Any, rec: audit.RunRecord, fram
     path, heads = _audit_target(opts.audit, ledger)
     begin_run(ledger, run_id=opts.run_id, framework=framework, period_end=opts.period_end, out=str(opts.out), audit_path=str(path))
     crash_point("run marked pending")
-    audit.append_record(path, rec.to_record("pending"), heads)
+    audit.append_record(path, rec.to_record("pending"), heads, key=audit.resolve_key(opts.council)[0])
     crash_point("pending record appended")
 
 
