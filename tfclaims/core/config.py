@@ -34,6 +34,21 @@ class SpotCheckSettings(Strict):
     min: int = Field(5, ge=0)
 
 
+class ReaderLimits(Strict):
+    """What a cohort workbook may hold before any of its cells is read (each is checked in the workbook's zip).
+
+    The defaults fit a county's cohort with room to spare; a workbook beyond them is refused (exit 2),
+    never half-read: the reader's memory grows with each of these, so they bound it.
+    """
+
+    max_rows: int = Field(2_000_000, ge=1, description="rows of one sheet (Excel itself holds 1,048,576)")
+    max_columns: int = Field(200, ge=1, le=16_384, description="columns of one sheet (200 is column GR)")
+    max_cells: int = Field(50_000_000, ge=1, description="cells of one sheet's used area from A1 (rows x columns)")
+    max_inflated_bytes: int = Field(1_000_000_000, ge=1, description="the workbook's files uncompressed, in total")
+    max_shared_strings_bytes: int = Field(300_000_000, ge=1, description="the shared-strings table uncompressed")
+    max_shared_strings: int = Field(10_000_000, ge=1, description="distinct texts in the shared-strings table")
+
+
 class CouncilConfig(Strict):
     """Everything a council may set. ``column_aliases`` maps a table's own headers to contract names."""
 
@@ -45,6 +60,7 @@ class CouncilConfig(Strict):
     plan: Path | None = None
     linkage: LinkageSettings = LinkageSettings()
     spot_check: SpotCheckSettings = SpotCheckSettings()
+    reader_limits: ReaderLimits = ReaderLimits()
     retention_years: int = Field(8, ge=1)
 
     def resolved_reference_key(self) -> str | None:

@@ -15,12 +15,15 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tfclaims.core.cohort import TABLES
+from tfclaims.core.config import ReaderLimits
 from tfclaims.core.errors import InputError
+from tfclaims.ingest.workbook import check_workbook
 
 _TABLE_NAME_RE = re.compile(r"[\s\-]+")
 
@@ -51,8 +54,9 @@ class RawPart:
 @dataclass
 class RawCohort:
     parts: list[RawPart]
-    ignored: list[dict[str, str]]  # files / sheets that are not contract tables
+    ignored: list[dict[str, str]]  # files / sheets not read: file, sheet, reason
     files: list[Path]  # every file read, for hashing
+    notes: list[dict[str, Any]] = field(default_factory=list)  # what reading changed: file, sheet, note, merged_ranges_filled
 
 
 def _map_headers(
@@ -161,6 +165,16 @@ def read_csv(path: Path, table: str, columns: Mapping[str, Iterable[str]], alias
     return _finish(table, path.name, None, headers, body, 2, columns, aliases)
 
 
+def _datetime_text(v: dt.datetime) -> str:
+    """A date cell: the date when its time is exactly midnight; else the date and time as Excel shows them
+    (``2020-03-01 14:30``), which the typing step quarantines as not a date, showing that value."""
+    if v.time() == dt.time(0):
+        return v.date().isoformat()
+    if v.second == 0 and v.microsecond == 0:
+        return v.strftime("%Y-%m-%d %H:%M")
+    return v.strftime("%Y-%m-%d %H:%M:%S") + (f".{v.microsecond // 1000:03d}" if v.microsecond else "")
+
+
 def _cell_text(v: object) -> object:
     """An Excel cell as the text a person sees: numbers without ``.0``, dates as ISO, blanks as missing."""
     if v is None or v == "":
@@ -174,7 +188,7 @@ def _cell_text(v: object) -> object:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, dt.datetime):
-        return v.date().isoformat() if v.time() == dt.time(0) else v.isoformat(sep=" ")
+        return _datetime_text(v)
     if isinstance(v, dt.date):
         return v.isoformat()
     return str(v)
@@ -186,21 +200,103 @@ def _sheet_column_text(values: list[object]) -> pd.Series:
     return pd.Series([_cell_text(v) for v in values], dtype="str")
 
 
-def read_xlsx(path: Path, columns: Mapping[str, Iterable[str]], aliases: Mapping[str, Mapping[str, str]]) -> tuple[list[RawPart], list[dict[str, str]]]:
+MergedRange = tuple[tuple[int, int], tuple[int, int]]  # ((first row, first column), (last row, last column)), 0-based
+
+
+def fill_merged(columns: list[list[object]], ranges: Iterable[MergedRange], first_row: int) -> int:
+    """Fill each merged range with its top-left value, as Excel shows it; returns how many ranges were filled.
+
+    ``columns``: the table's body as one list per column (its first item is sheet row ``first_row``,
+    0-based), changed in place. A range that starts above the body (in or over the header) is left
+    alone; a range reaching beyond the table is cut to it. Vectorised: one step per column, none per cell.
+    """
+    bounds = np.array([(r0, c0, r1, c1) for (r0, c0), (r1, c1) in ranges], dtype=np.int64).reshape(-1, 4)
+    height, width = (len(columns[0]) if columns else 0), len(columns)
+    r0, c0 = bounds[:, 0] - first_row, bounds[:, 1]
+    r1, c1 = np.minimum(bounds[:, 2] - first_row, height - 1), np.minimum(bounds[:, 3], width - 1)
+    keep = (r0 >= 0) & (r0 < height) & (c0 < width) & ((r1 > r0) | (c1 > c0))
+    r0, c0, r1, c1 = r0[keep], c0[keep], r1[keep], c1[keep]
+    if not len(r0):
+        return 0
+    arrays: dict[int, np.ndarray] = {}
+
+    def column(c: int) -> np.ndarray:
+        if c not in arrays:
+            arrays[c] = np.array(columns[c] + [None], dtype=object)[:-1]  # the None keeps a 1-D array of objects
+        return arrays[c]
+
+    top_left = np.empty(len(r0), dtype=object)
+    for c in np.unique(c0):
+        at = c0 == c
+        top_left[at] = column(int(c))[r0[at]]
+    lengths = r1 - r0 + 1
+    for c in range(int(c0.min()), int(c1.max()) + 1):
+        at = (c0 <= c) & (c1 >= c)
+        if not at.any():
+            continue
+        n = lengths[at]
+        starts = np.repeat(r0[at], n)
+        offsets = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+        column(c)[starts + offsets] = np.repeat(top_left[at], n)
+    for c, values in arrays.items():
+        columns[c] = values.tolist()
+    return int(len(r0))
+
+
+def _open_workbook(path: Path) -> Any:
     from python_calamine import CalamineWorkbook
 
     try:
-        book = CalamineWorkbook.from_path(str(path))
+        return CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types
         raise InputError(f"{path.name}: cannot be read as an Excel workbook: {exc}") from None
+    except BaseException as exc:  # pyo3's PanicException (a bug in calamine) is not an Exception: it must not end the run
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise InputError(f"{path.name}: cannot be read as an Excel workbook (the reader failed: {exc}); open it in Excel and save it again") from None
+
+
+def _sheet_rows(book: Any, file: str, sheet: str) -> tuple[list[list[object]], list[MergedRange]]:
+    try:
+        loaded = book.get_sheet_by_name(sheet)
+        return loaded.to_python(skip_empty_area=False), list(loaded.merged_cell_ranges or [])
+    except Exception as exc:
+        raise InputError(f"{file}, sheet {sheet}: cannot be read: {exc}") from None
+    except BaseException as exc:  # see _open_workbook
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise InputError(f"{file}, sheet {sheet}: cannot be read (the reader failed: {exc}); open it in Excel and save it again") from None
+
+
+HIDDEN_SHEET = "hidden sheet (not read: unhide it in Excel to use it)"
+
+
+def read_xlsx(
+    path: Path, columns: Mapping[str, Iterable[str]], aliases: Mapping[str, Mapping[str, str]], limits: ReaderLimits | None = None,
+    notes: list[dict[str, Any]] | None = None,
+) -> tuple[list[RawPart], list[dict[str, str]]]:
+    """Every visible sheet named after a contract table, as text, once the workbook is checked against ``limits``.
+
+    Hidden sheets and sheets that are not contract tables are returned as ignored; merged ranges are
+    filled with their top-left value (counted in ``notes``, one entry per sheet with merges filled).
+    """
+    limits = limits or ReaderLimits()
+    entries = check_workbook(path, limits, lambda e: table_name(e.name) in columns and not e.hidden and e.kind == "worksheet").sheets
+    book = _open_workbook(path)
     parts: list[RawPart] = []
     ignored: list[dict[str, str]] = []
-    for sheet in book.sheet_names:
-        table = table_name(sheet)
+    for entry in entries:
+        sheet, table = entry.name, table_name(entry.name)
         if table not in columns:
             ignored.append({"file": path.name, "sheet": sheet, "reason": "not a table of the input contract"})
             continue
-        rows = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+        if entry.hidden:
+            ignored.append({"file": path.name, "sheet": sheet, "reason": HIDDEN_SHEET})
+            continue
+        if entry.kind != "worksheet":
+            ignored.append({"file": path.name, "sheet": sheet, "reason": f"a {entry.kind}, not a worksheet of cells"})
+            continue
+        rows, merged = _sheet_rows(book, path.name, sheet)
         # The header is the first row with any value; rows above it are blank.
         start = next((i for i, r in enumerate(rows) if any(v not in (None, "") for v in r)), None)
         if start is None:
@@ -208,16 +304,51 @@ def read_xlsx(path: Path, columns: Mapping[str, Iterable[str]], aliases: Mapping
         headers = [_cell_text(v) or "" for v in rows[start]]
         body = rows[start + 1 :]
         width = len(headers)
-        cols = list(zip(*[(list(r) + [None] * width)[:width] for r in body])) if body else [()] * width
-        frame = pd.DataFrame({i: _sheet_column_text(list(c)) for i, c in enumerate(cols)})
+        cols = [list(c) for c in zip(*[(list(r) + [None] * width)[:width] for r in body])] if body else [[] for _ in range(width)]
+        del rows, body
+        filled = fill_merged(cols, merged, start + 1) if merged and cols and cols[0] else 0
+        if filled and notes is not None:
+            notes.append({"file": path.name, "sheet": sheet, "merged_ranges_filled": filled,
+                          "note": f"{filled} merged range(s) filled with their top-left value, as Excel shows them"})
+        frame = pd.DataFrame({i: _sheet_column_text(c) for i, c in enumerate(cols)})
         parts.append(_finish(table, path.name, sheet, headers, frame, start + 2, columns, aliases))
     return parts, ignored
 
 
+# Files in a cohort folder that are not read, and what to do with each.
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+EXCEL_LOCK_FILE = "Excel lock file (left while the workbook is open in Excel; not read)"
+_UNSUPPORTED = {
+    ".xls": ".xls is the old Excel format: open it in Excel and save it as .xlsx (Excel Workbook)",
+    ".xlsb": ".xlsb is Excel's binary format: save it as .xlsx (Excel Workbook)",
+    ".xltx": ".xltx is an Excel template: save it as .xlsx (Excel Workbook)",
+    ".xltm": ".xltm is an Excel template: save it as .xlsx (Excel Workbook)",
+    ".ods": ".ods is an OpenDocument spreadsheet: save it as .xlsx (Excel Workbook) or each table as CSV UTF-8",
+    ".numbers": ".numbers is an Apple Numbers file: export it as .xlsx",
+    ".txt": ".txt is not read: save the table as CSV UTF-8 (.csv), named after the table",
+    ".tsv": ".tsv is not read: save the table as CSV UTF-8 (.csv), named after the table",
+    ".zip": ".zip is a compressed folder: extract its files into the cohort folder",
+    ".7z": ".7z is a compressed folder: extract its files into the cohort folder",
+    ".json": ".json is not read: give the table as .csv or as a sheet of an .xlsx workbook",
+    ".parquet": ".parquet is not read: give the table as .csv or as a sheet of an .xlsx workbook",
+}
+
+
+def unsupported_reason(name: str) -> str:
+    """Why a file in a cohort folder is not read, and what to do about it."""
+    if name.startswith("~$"):
+        return EXCEL_LOCK_FILE
+    return _UNSUPPORTED.get(Path(name).suffix.lower(), "not a .csv or .xlsx file")
+
+
 def read_cohort(
-    source: Path | str, columns: Mapping[str, Iterable[str]], aliases: Mapping[str, Mapping[str, str]] | None = None
+    source: Path | str, columns: Mapping[str, Iterable[str]], aliases: Mapping[str, Mapping[str, str]] | None = None,
+    limits: ReaderLimits | None = None,
 ) -> RawCohort:
-    """Read every table of a cohort folder or workbook. ``columns``: table -> its contract columns."""
+    """Read every table of a cohort folder or workbook. ``columns``: table -> its contract columns.
+
+    ``limits`` bound what a workbook may hold (the council config's ``reader_limits``; defaults if None).
+    """
     source = Path(source)
     aliases = {table_name(k): v for k, v in (aliases or {}).items()}
     unknown_alias_tables = sorted(set(aliases) - set(TABLES))
@@ -229,20 +360,23 @@ def read_cohort(
             raise InputError(f"column_aliases.{table}: {', '.join(bad)} is not a column of table {table}")
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
+    readable = (".csv", *WORKBOOK_SUFFIXES)
     if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".xlsx") and not p.name.startswith((".", "~$")))
-        others = sorted(p.name for p in source.iterdir() if p.is_file() and p not in files and not p.name.startswith("."))
-    elif source.suffix.lower() in (".xlsx", ".csv"):
+        present = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+        files = [p for p in present if p.suffix.lower() in readable and not p.name.startswith("~$")]
+        others = [p.name for p in present if p not in files]
+    elif source.suffix.lower() in readable:
         files, others = [source], []
     else:
         raise InputError(f"{source}: expected a folder, a .csv or an .xlsx file")
     if not files:
         raise InputError(f"{source}: no .csv or .xlsx files found")
     parts: list[RawPart] = []
-    ignored = [{"file": name, "sheet": "", "reason": "not a .csv or .xlsx file"} for name in others]
+    ignored = [{"file": name, "sheet": "", "reason": unsupported_reason(name)} for name in others]
+    notes: list[dict[str, Any]] = []
     for path in files:
-        if path.suffix.lower() == ".xlsx":
-            p, ig = read_xlsx(path, columns, aliases)
+        if path.suffix.lower() in WORKBOOK_SUFFIXES:
+            p, ig = read_xlsx(path, columns, aliases, limits, notes)
             parts += p
             ignored += ig
             continue
@@ -251,4 +385,4 @@ def read_cohort(
             ignored.append({"file": path.name, "sheet": "", "reason": "not a table of the input contract"})
             continue
         parts.append(read_csv(path, table, columns, aliases))
-    return RawCohort(parts=parts, ignored=ignored, files=files)
+    return RawCohort(parts=parts, ignored=ignored, files=files, notes=notes)

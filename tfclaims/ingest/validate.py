@@ -163,6 +163,7 @@ class IngestResult:
     ignored: list[dict[str, str]]
     files: list[Path]
     file_rows: dict[str, int] = field(default_factory=dict)  # file name -> data rows read
+    notes: list[dict[str, Any]] = field(default_factory=list)  # what reading changed, per sheet (merged ranges filled)
 
     @property
     def quarantined_rows(self) -> int:
@@ -370,7 +371,8 @@ def ingest(source: Path | str, config: CouncilConfig | None = None, *, step: Ste
     """Read and validate a cohort. Raises InputError for a file that cannot be used; bad rows are quarantined."""
     config = config or CouncilConfig()
     specs = table_specs()
-    raw = step("read cohort", read_cohort, source, {t: [c.name for c in cols] for t, cols in specs.items()}, config.column_aliases)
+    raw = step("read cohort", read_cohort, source, {t: [c.name for c in cols] for t, cols in specs.items()}, config.column_aliases,
+               config.reader_limits)
     check_structure(raw, specs)
     tables: dict[str, pd.DataFrame] = {}
     error_frames: list[pd.DataFrame] = []
@@ -399,5 +401,5 @@ def ingest(source: Path | str, config: CouncilConfig | None = None, *, step: Ste
     errors = ValidationErrors.validate(errors)
     return IngestResult(
         cohort=Cohort(tables), errors=errors, counts=[counts[t] for t in TABLES if t in counts],
-        ignored=raw.ignored, files=raw.files, file_rows=file_rows,
+        ignored=raw.ignored, files=raw.files, file_rows=file_rows, notes=raw.notes,
     )
