@@ -192,7 +192,7 @@ def _ledger_target(v: str | None) -> str | None:
 class CohortOptions(CommandOptions):
     """A command that reads a cohort."""
 
-    input: Path = option("--input", "The cohort: a folder of .csv/.xlsx files, one .xlsx workbook, or a people.csv on its own.",
+    input: Path = option("--input", "The cohort: a folder of .csv/.xlsx files, one .xlsx (or .xlsm) workbook, or a people.csv on its own.",
                          metavar="PATH", required=True)
     out: Path | None = option("--out", "Folder for this run's outputs.", metavar="DIR", shown_default="reports/<run id> in the workspace")
     strict: bool = option("--strict", "Fail (exit 2) if any row is quarantined.", default=False)
@@ -210,8 +210,8 @@ class CohortOptions(CommandOptions):
             if suffix == ".csv" and table_name(path.stem) != "people":
                 raise ValueError("a single CSV file is a cohort only when it is people.csv (every other table is read beside people); "
                                  "give the folder that holds the cohort's files")
-            if suffix not in (".csv", ".xlsx"):
-                raise ValueError("give a folder of .csv/.xlsx files, one .xlsx workbook, or people.csv")
+            if suffix not in (".csv", ".xlsx", ".xlsm"):
+                raise ValueError("give a folder of .csv/.xlsx files, one .xlsx (or .xlsm) workbook, or people.csv")
         return path
 
     check_link_decisions = field_validator("link_decisions", mode="after")(lambda cls, v: _existing_file(v))

@@ -279,6 +279,7 @@ def _summary(command: str, opts: CohortOptions, prep: Prepared | None, rec: audi
         s["tables"] = _table_counts(prep)
         s["not_supplied"] = [t for t in TABLES if not prep.ingest.cohort.supplied(t)]
         s["ignored"] = prep.ingest.ignored
+        s["ingest_notes"] = list(prep.ingest.notes)
         s["inputs"] = _input_hashes(prep, rec)
     s.update(more)
     return s

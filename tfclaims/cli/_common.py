@@ -88,11 +88,20 @@ def execute(opts: CommandOptions) -> Any:
     return result.summary if hasattr(result, "summary") else result
 
 
-def print_counts(tables: dict[str, Any]) -> None:
-    """Per-table counts: read = accepted + quarantined; accepted = used + unmatched."""
+def print_counts(summary: dict[str, Any]) -> None:
+    """Per-table counts (read = accepted + quarantined; accepted = used + unmatched), then what was
+    not read (files and sheets, with the reason) and what reading changed (e.g. merged cells filled)."""
     print(f"{'table':<20}{'read':>9}{'accepted':>10}{'quarantined':>13}{'unmatched':>11}")
-    for table, c in tables.items():
+    for table, c in summary["tables"].items():
         print(f"{table:<20}{c['read']:>9}{c['accepted']:>10}{c['quarantined']:>13}{c.get('unmatched', 0):>11}")
+    if summary.get("ignored"):
+        print("not read:")
+        for entry in summary["ignored"]:
+            sheet = f", sheet {entry['sheet']}" if entry.get("sheet") else ""
+            print(f"  {entry['file']}{sheet}: {entry['reason']}")
+    for note in summary.get("ingest_notes", []):
+        sheet = f", sheet {note['sheet']}" if note.get("sheet") else ""
+        print(f"note: {note['file']}{sheet}: {note['note']}")
 
 
 def print_outputs(out: Path, summary: dict[str, Any]) -> None:

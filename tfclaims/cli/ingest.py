@@ -13,5 +13,5 @@ from tfclaims.options import ValidateOptions
 def validate_command(opts: ValidateOptions) -> None:
     """Read and validate a cohort: bad rows quarantined with a row-level report (validation_errors.csv/.xlsx)."""
     summary = execute(opts)
-    print_counts(summary["tables"])
+    print_counts(summary)
     print_outputs(Path(opts.out), summary)

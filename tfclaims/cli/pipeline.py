@@ -34,7 +34,7 @@ def _print_spot_check(s: dict[str, Any]) -> None:
 def identify_command(opts: IdentifyOptions) -> None:
     """Eligibility of every family at a date, with the evidence: CANDIDATES for a practitioner to confirm."""
     s = execute(opts)
-    print_counts(s["tables"])
+    print_counts(s)
     print(f"\n{s['eligible_families']} of {s['families']} families are candidates at {s['as_of']}. {pipeline.CANDIDATES_NOTE}")
     print_outputs(Path(opts.out), s)
 
@@ -43,7 +43,7 @@ def identify_command(opts: IdentifyOptions) -> None:
 def track_command(opts: TrackOptions) -> None:
     """Outcome status (met / not_met / not_yet / not_evaluated) of every attached family at a date."""
     s = execute(opts)
-    print_counts(s["tables"])
+    print_counts(s)
     print(f"\n{s['attached_families']} attached families at {s['as_of']}: {s['ssp']} with significant and sustained progress, "
           f"{s['continuous_employment']} continuous employment, {s['sfo']} successful family outcome")
     print_outputs(Path(opts.out), s)
@@ -53,7 +53,7 @@ def track_command(opts: TrackOptions) -> None:
 def claim_command(opts: ClaimOptions) -> None:
     """Claim decisions for every family in the programme register, the claim file and the finance summary."""
     s = execute(opts)
-    print_counts(s["tables"])
+    print_counts(s)
     _print_claim(s)
     print_outputs(Path(opts.out), s)
 
@@ -62,7 +62,7 @@ def claim_command(opts: ClaimOptions) -> None:
 def run_command(opts: RunOptions) -> None:
     """The whole pipeline on a cohort: validate, link, identify, track, claim, spot-check."""
     s = execute(opts)
-    print_counts(s["tables"])
+    print_counts(s)
     _print_claim(s)
     _print_spot_check(s)
     print_outputs(Path(opts.out), s)
@@ -78,7 +78,7 @@ def demo_command(opts: DemoOptions) -> None:
         print(f"workspace: {ws.root}")
     print(f"tfclaims demo: the built-in sample cohort ({SAMPLE_COHORT_DIR}), period end {pipeline.DEMO_PERIOD_END}")
     s = execute(opts)
-    print_counts(s["tables"])
+    print_counts(s)
     _print_claim(s)
     _print_spot_check(s)
     print_outputs(out, s)
