@@ -91,6 +91,11 @@ def test_a_claim_run_killed_at_any_write_point_leaves_no_claim_without_its_recor
     trail = ws / "reports" / "audit.jsonl"
     killed = _claim(ws, target, crash_at=point)
     assert killed.returncode == 137, killed.stderr[-2000:]
+    env = {**os.environ, "TFCLAIMS_REFERENCE_KEY": KEY, "TFCLAIMS_HOME": str(ws)}
+    verify = subprocess.run([sys.executable, "-m", "tfclaims", "audit", "verify", "--audit", str(trail), "--ledger", target],
+                            env=env, capture_output=True, text=True, timeout=120)
+    if point != "run marked pending" or trail.exists():
+        assert verify.returncode == 2 and "stopped before they were sealed" in verify.stderr, verify.stderr  # never "verified"
     rerun = _claim(ws, target)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     live = _check_invariants(ws, target, trail)

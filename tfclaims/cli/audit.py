@@ -64,6 +64,9 @@ def _verify_ledger(path: Path, ledger: str, key: str | None) -> None:
         store = LedgerHeadStore(book, path)
         res_ledger = audit.verify(path, store, keys=[key] if key else []) if store.get() is not None else None
         rows = book.verify_rows()
+        from tfclaims.claim.runs import pending_runs
+
+        stopped = pending_runs(book)
     if res_ledger is None:
         typer.echo(f"note: the ledger {shown} keeps no head for this log", err=True)
     elif not res_ledger.ok:
@@ -73,6 +76,10 @@ def _verify_ledger(path: Path, ledger: str, key: str | None) -> None:
     if not rows.ok:
         raise InputError(rows.message())
     typer.echo(rows.message())
+    if stopped:  # claims recorded (or about to be) by a run that never sealed its record
+        runs = ", ".join(r.run_id for r in stopped)
+        raise InputError(f"the ledger {shown} has {len(stopped)} claim run(s) that stopped before they were sealed ({runs}): "
+                         "the next `tfclaims claim` or `tfclaims run` finishes them (claim file and audit record)")
 
 
 @audit_app.command("verify")
