@@ -277,11 +277,12 @@ def test_more_errors_than_an_excel_sheet_holds_are_all_in_the_csv_and_cut_in_the
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.randoms(use_true_random=False))
-def test_fuzz_every_csv_is_processed_quarantined_or_refused_with_a_message(rng: random.Random) -> None:
+@given(st.integers(min_value=0, max_value=2**32))
+def test_fuzz_every_csv_is_processed_quarantined_or_refused_with_a_message(seed: int) -> None:
+    # a falsifying seed replays with: benchmarks/fuzz_readers.py --seed SEED --inputs 1 --xlsx 0
     folder = Path(tempfile.mkdtemp(prefix="tfclaims-fuzz-"))
     try:
-        outcome = check_table(folder, *random_table(rng))
+        outcome = check_table(folder, *random_table(random.Random(seed)))
         assert outcome.kind in {"accepted", "quarantined", "input_error"}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
