@@ -198,6 +198,13 @@ def test_an_unclosed_quote_is_reported_at_its_row(tmp_path):
         "close the quote or remove it")
 
 
+def test_parser_rows_count_the_blank_lines_above_the_header(tmp_path):
+    data = lines("", "", PEOPLE_HEADER, GOOD_PEOPLE[0], GOOD_PEOPLE[1] + ",x")
+    assert _input_error(_raw_people(tmp_path, data)).startswith("people.csv: row 5 has 12 cells but the header has 11")
+    data = lines("", PEOPLE_HEADER, GOOD_PEOPLE[0], '0002,"F01,Ann', GOOD_PEOPLE[1])
+    assert _input_error(_raw_people(tmp_path, data)).startswith("people.csv: row 4: a cell opens a quote")
+
+
 def test_a_row_with_more_cells_than_the_header_is_named(tmp_path):
     data = lines(PEOPLE_HEADER, GOOD_PEOPLE[0], GOOD_PEOPLE[1] + ",1 High Street, Leeds")
     assert _input_error(_raw_people(tmp_path, data)) == (

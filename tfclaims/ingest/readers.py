@@ -235,17 +235,18 @@ _EOF_IN_QUOTE_RE = re.compile(r"EOF inside string starting at row (\d+)")
 _FIELDS_RE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
-def _parser_message(name: str, exc: Exception, skipped: int) -> str:
-    """What pandas' C parser found, in the user's row numbers (the header is row 1) and words.
+def _parser_message(name: str, exc: Exception) -> str:
+    """What pandas' C parser found, in the user's row numbers (the file's first line is row 1, also when
+    blank lines above the header are skipped) and words.
     The parser's own text is used only where it cannot carry a cell's value."""
     text = str(exc)
     m = _EOF_IN_QUOTE_RE.search(text)
-    if m:  # pandas counts rows from 0
-        return (f"{name}: row {int(m.group(1)) + 1 + skipped}: a cell opens a quote (\") that is never closed, "
+    if m:  # pandas counts these rows from 0
+        return (f"{name}: row {int(m.group(1)) + 1}: a cell opens a quote (\") that is never closed, "
                 "so the rest of the file would be read into it: close the quote or remove it")
     m = _FIELDS_RE.search(text)
     if m:
-        return (f"{name}: row {int(m.group(2)) + skipped} has {m.group(3)} cells but the header has {m.group(1)}: "
+        return (f"{name}: row {m.group(2)} has {m.group(3)} cells but the header has {m.group(1)}: "
                 "a cell holding a comma must be in double quotes")
     if text.startswith("Error tokenizing data"):
         return f"{name}: cannot be read as CSV: {text.strip()}"
@@ -271,7 +272,7 @@ def read_csv(path: Path, table: str, columns: Mapping[str, Iterable[str]], alias
     except UnicodeDecodeError as exc:
         raise InputError(f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as 'CSV UTF-8'") from None
     except (pd.errors.ParserError, OSError, ValueError) as exc:
-        raise InputError(_parser_message(path.name, exc, h)) from None
+        raise InputError(_parser_message(path.name, exc)) from None
     headers = frame.iloc[0].tolist()
     body = frame.iloc[1:].reset_index(drop=True)
     return _finish(table, path.name, None, headers, body, h + 2, columns, aliases)
