@@ -20,6 +20,7 @@ import collections
 import json
 import random
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -130,8 +131,7 @@ def run_chunk(seeds: list[int], ingest_every: int) -> tuple[collections.Counter,
         except Exception:  # noqa: BLE001 - every other exception is a failure, kept with its seed
             failures.append((seed, traceback.format_exc(limit=-6)))
             counts["FAILURE"] += 1
-    for p in folder.glob("*.csv"):
-        p.unlink()
+    shutil.rmtree(folder, ignore_errors=True)
     return counts, failures
 
 
