@@ -160,10 +160,49 @@ def test_xlsx_is_atomic_a_failure_keeps_the_old_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.xlsx"]  # no temporary files left behind
 
 
-def test_xlsx_too_many_rows_is_an_error_not_a_silent_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_xlsx_a_sheet_longer_than_excel_holds_is_cut_with_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(write, "EXCEL_MAX_ROWS", 10)
-    with pytest.raises(ValueError, match="do not fit"):
-        write_xlsx({"S": contract_frame()}, tmp_path / "x.xlsx")
+    frame = pd.DataFrame({"row": pd.Series([str(i) for i in range(25)], dtype="str"), "n": range(25)})
+    write_csv(frame, tmp_path / "errors.csv")
+    path = write_xlsx({"Errors": frame, "Counts": frame.head(2)}, tmp_path / "errors.xlsx", notes={"Errors": ["Rows left out."]})
+    rows = list(load_workbook(path)["Errors"].iter_rows(values_only=True))
+    assert len(rows) == 10  # the limit, every row used
+    assert rows[0][0] == "Rows left out."
+    assert rows[1][0] == ("Only the first 6 of 25 rows are shown: an Excel sheet holds at most 10 rows, "
+                          "so 19 rows are left out here. errors.csv has every row.")
+    assert rows[2] == (None, None) and rows[3] == ("row", "n")
+    assert [r[0] for r in rows[4:]] == [str(i) for i in range(6)]
+    assert len(list(load_workbook(path)["Counts"].iter_rows())) == 3  # a short sheet is whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["errors.csv", "errors.xlsx"]
+
+
+def test_xlsx_cut_note_names_the_complete_copy_given_or_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(write, "EXCEL_MAX_ROWS", 5)
+    frame = pd.DataFrame({"a": range(8)})
+    named = write_xlsx({"S": frame}, tmp_path / "a.xlsx", complete_copy="all_rows.parquet")
+    unnamed = write_xlsx({"S": frame}, tmp_path / "b.xlsx")  # no b.csv beside it
+    first = [r[0] for r in load_workbook(named)["S"].iter_rows(values_only=True)]
+    second = [r[0] for r in load_workbook(unnamed)["S"].iter_rows(values_only=True)]
+    assert first[0].endswith("so 6 rows are left out here. all_rows.parquet has every row.")
+    assert second[0].endswith("so 6 rows are left out here.") and first[3:] == second[3:] == [0, 1]
+
+
+def test_xlsx_notes_that_leave_no_room_are_an_error_and_leave_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(write, "EXCEL_MAX_ROWS", 3)
+    with pytest.raises(ValueError, match="lines of notes do not fit"):
+        write_xlsx({"S": pd.DataFrame({"a": range(8)})}, tmp_path / "x.xlsx", notes={"S": ["one", "two", "three"]})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_xlsx_a_failure_before_any_sheet_leaves_no_temporary_file(tmp_path: Path) -> None:
+    # xlsxwriter leaves the row file of a sheet with no cells (constant_memory): its files have a folder of their own
+    bad = pd.DataFrame({"when": pd.Series(pd.to_datetime(["2020-01-01"])).dt.tz_localize("Europe/London")})
+    with pytest.raises(ValueError, match="time ?zones"):
+        write_xlsx({"T": bad}, tmp_path / "x.xlsx")
+    with pytest.raises(ValueError, match="columns do not fit"), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(write, "EXCEL_MAX_COLUMNS", 1)
+        write_xlsx({"S": pd.DataFrame({"a": [1], "b": [2]})}, tmp_path / "y.xlsx")
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- csv ----------------------------------------------------------------------------------------

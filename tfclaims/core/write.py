@@ -16,6 +16,7 @@ import io
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -386,20 +387,39 @@ def write_rows(first_row: int, n_rows: int, plan: Sequence[tuple[int, Sequence[A
                 write(row, j, v, fmt)
 
 
+def fit_sheet(name: str, df: pd.DataFrame, sheet_notes: Sequence[str], complete_copy: str | None) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of ``df`` an Excel sheet can hold below its notes and header, and the notes; a longer
+    frame is cut, with a note saying how many rows are left out and which file has them all."""
+    notes = list(sheet_notes)
+    n_rows, n_cols = df.shape
+    if n_cols > EXCEL_MAX_COLUMNS:
+        raise ValueError(f"sheet {name!r}: {n_cols} columns do not fit in an Excel sheet ({EXCEL_MAX_COLUMNS} columns)")
+    start = len(notes) + (1 if notes else 0)  # notes, a blank line, then the header
+    if start + 1 + n_rows <= EXCEL_MAX_ROWS:
+        return df, notes
+    start = len(notes) + 2
+    keep = EXCEL_MAX_ROWS - start - 1
+    if keep < 0:
+        raise ValueError(f"sheet {name!r}: {len(notes)} lines of notes do not fit in an Excel sheet ({EXCEL_MAX_ROWS} rows)")
+    where = f" {complete_copy} has every row." if complete_copy else ""
+    notes.append(
+        f"Only the first {keep:,} of {n_rows:,} rows are shown: an Excel sheet holds at most {EXCEL_MAX_ROWS:,} rows, "
+        f"so {n_rows - keep:,} rows are left out here.{where}"
+    )
+    return df.iloc[:keep], notes
+
+
 def _write_sheet(
     book: xlsxwriter.Workbook,
     name: str,
     df: pd.DataFrame,
     sheet_notes: Sequence[str],
     formats: Mapping[str, Any],
+    complete_copy: str | None = None,
 ) -> None:
+    df, sheet_notes = fit_sheet(name, df, sheet_notes, complete_copy)
     n_rows, n_cols = df.shape
     start = len(sheet_notes) + (1 if sheet_notes else 0)  # notes, a blank line, then the header
-    if start + 1 + n_rows > EXCEL_MAX_ROWS or n_cols > EXCEL_MAX_COLUMNS:
-        raise ValueError(
-            f"sheet {name!r}: {n_rows} rows x {n_cols} columns do not fit in an Excel sheet "
-            f"({EXCEL_MAX_ROWS} rows including header and notes, {EXCEL_MAX_COLUMNS} columns)"
-        )
     columns = [_xlsx_column(col, df.iloc[:, j]) for j, col in enumerate(df.columns)]
     ws = book.add_worksheet(name)
 
@@ -444,18 +464,32 @@ def _write_sheet(
 def atomic_xlsx(
     path: Path | str, options: Mapping[str, Any], workbook_class: type[xlsxwriter.Workbook] = xlsxwriter.Workbook
 ) -> Iterator[xlsxwriter.Workbook]:
-    """An xlsxwriter workbook written atomically to ``path``, its temporary files beside the output (not
-    in /tmp). Closed at the end; on an error closed too (removing its row files) and the half-written
-    workbook removed."""
+    """An xlsxwriter workbook written atomically to ``path``, its temporary files in a folder of their
+    own beside the output (not in /tmp), removed whatever happens. On an error the workbook is not
+    assembled and nothing of it is left: no half-written workbook, no row files (xlsxwriter itself
+    leaves the row file of a sheet with no cells)."""
+    path = Path(path)
     with atomic_path(path) as tmp:
-        book = workbook_class(str(tmp), {**options, "tmpdir": str(tmp.parent)})
+        parts = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".parts", dir=tmp.parent)
         try:
-            yield book
-        except BaseException:
+            book = workbook_class(str(tmp), {**options, "tmpdir": parts})
+            try:
+                yield book
+            except BaseException:
+                _close_row_files(book)
+                raise
+            book.close()
+        finally:
+            shutil.rmtree(parts, ignore_errors=True)
+
+
+def _close_row_files(book: xlsxwriter.Workbook) -> None:
+    """Close the row files of a workbook that will not be assembled (constant_memory mode)."""
+    for ws in book.worksheets():
+        fh = getattr(ws, "row_data_fh", None)
+        if fh is not None:
             with contextlib.suppress(Exception):
-                book.close()
-            raise
-        book.close()
+                fh.close()
 
 
 def write_xlsx(
@@ -463,6 +497,7 @@ def write_xlsx(
     path: Path | str,
     *,
     notes: Mapping[str, list[str]] | None = None,
+    complete_copy: str | None = None,
 ) -> Path:
     """A formatted workbook for a person: frozen header, filters, widths, dates as dates, IDs as text.
 
@@ -470,9 +505,15 @@ def write_xlsx(
     Cells are typed by column: text (neutralised, never a formula, URL or number), numbers, dates
     (``yyyy-mm-dd``), booleans as ``true``/``false`` text, missing values blank. Written with
     xlsxwriter in constant_memory mode, row by row, atomically.
+
+    A sheet longer than Excel's row limit keeps its first rows and a note saying how many are left
+    out and that ``complete_copy`` has them all (by default the CSV file beside ``path`` with the
+    same name, when there is one).
     """
     path = Path(path)
     notes = notes or {}
+    if complete_copy is None and path.with_suffix(".csv").exists():
+        complete_copy = path.with_suffix(".csv").name
     with atomic_xlsx(path, _XLSX_OPTIONS) as book:  # constant_memory: each sheet's rows in a temporary file
         formats = {
             "header": book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True}),
@@ -481,5 +522,5 @@ def write_xlsx(
             "note": book.add_format({"italic": True}),
         }
         for name, df in sheets.items():
-            _write_sheet(book, name[:SHEET_NAME_MAX], df, notes.get(name, []), formats)
+            _write_sheet(book, name[:SHEET_NAME_MAX], df, notes.get(name, []), formats, complete_copy)
     return path

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,9 @@ def table_name(stem: str) -> str:
 
 
 def _header_key(h: object) -> str:
-    return str(h).strip().lower()
+    if h is None or (isinstance(h, float) and h != h):  # a blank header cell read as missing
+        return ""
+    return str(h).strip().lstrip("\ufeff").lower()
 
 
 @dataclass
@@ -92,12 +95,21 @@ def _blank_to_na(s: pd.Series) -> pd.Series:
     return s.where(~blank) if blank.any() else s
 
 
+def _title_row_check(body: pd.DataFrame, first_data_row: int, keys: set[str], where: str) -> None:
+    """A header naming no contract column, with one of the next rows naming some: a title row above the header."""
+    for i in range(min(len(body), _SNIFF_RECORDS)):
+        if _count_known(body.iloc[i].tolist(), keys):
+            raise InputError(f"{where}: the header seems to be on row {first_data_row + i}: remove the rows above it")
+
+
 def _finish(
     table: str, file: str, sheet: str | None, headers: list[object], frame: pd.DataFrame,
     first_data_row: int, columns: Mapping[str, Iterable[str]], aliases: Mapping[str, Mapping[str, str]],
 ) -> RawPart:
     where = f"{file}, sheet {sheet}" if sheet else file
     mapped, extra = _map_headers(headers, table, columns[table], aliases, where)
+    if all(m is None for m in mapped):
+        _title_row_check(frame, first_data_row, _known_keys(columns[table], aliases.get(table, {})), where)
     cells = {i: _blank_to_na(frame.iloc[:, i]) for i in range(frame.shape[1])}
     out = pd.DataFrame({name: cells[i] for i, name in enumerate(mapped) if name is not None}, index=frame.index)
     out["source_row"] = pd.array(np.arange(len(frame), dtype=np.int64) + first_data_row, dtype="Int64")
@@ -109,17 +121,97 @@ def _finish(
     return RawPart(table=table, file=file, sheet=sheet, frame=out, extra_columns=extra)
 
 
-def read_csv_as_text(path: Path) -> pd.DataFrame | None:
+# How many records at the top of a CSV file are looked at for its header, delimiter and encoding.
+_SNIFF_RECORDS = 20
+_SNIFF_BYTES = 1 << 20
+_OTHER_DELIMITERS = {";": "';'", "\t": "tabs", "|": "'|'"}
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _known_keys(known: Iterable[str], aliases: Mapping[str, str]) -> set[str]:
+    return {c.lower() for c in known} | {_header_key(k) for k in aliases}
+
+
+def _count_known(record: list[str], keys: set[str]) -> int:
+    return sum(_header_key(c) in keys for c in record)
+
+
+def _records(text: str, delimiter: str) -> list[list[str]]:
+    """The first records of ``text`` split by ``delimiter`` (a record cut by the sample's end is dropped)."""
+    out: list[list[str]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for rec in reader:
+            out.append(rec)
+            if len(out) > _SNIFF_RECORDS:
+                break
+    except csv.Error:
+        pass
+    return out
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """UTF-16 without a byte-order mark: every other byte is zero (Latin text)."""
+    odd, even = head[1::2], head[0::2]
+    return len(head) >= 4 and (odd.count(0) >= 0.9 * len(odd) or even.count(0) >= 0.9 * len(even))
+
+
+def _read_sample(path: Path) -> str | None:
+    """The start of the file as text; InputError for UTF-16 or UTF-32 (Excel's "Unicode Text"); None when
+    it is not UTF-8 (the full reader then names the byte)."""
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if head.startswith(_UTF16_BOMS) or _looks_utf16(head[:4096]):
+        raise InputError(
+            f"{path.name}: the file is UTF-16 text (Excel's 'Unicode Text'), not UTF-8: "
+            "save it as 'CSV UTF-8 (Comma delimited)'"
+        )
+    try:
+        return head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3:  # a character cut by the sample's end
+            return head[: exc.start].decode("utf-8-sig")
+        return None
+
+
+def header_record(path: Path, known: Iterable[str], aliases: Mapping[str, str]) -> int:
+    """The index of the header record (the first with any value), after checking what the first
+    records say about the file: another delimiter than ',' or a title row above the header is an
+    InputError with what to do. -1 for a file with no value in its first records."""
+    sample = _read_sample(path)
+    if sample is None:
+        return 0
+    keys = _known_keys(known, aliases)
+    records = _records(sample.lstrip("\ufeff"), ",")
+    h = next((i for i, r in enumerate(records) if any(c.strip() for c in r)), -1)
+    if h < 0:
+        return -1
+    found = _count_known(records[h], keys)
+    for delimiter, said in _OTHER_DELIMITERS.items():
+        other = _records(sample.lstrip("\ufeff"), delimiter)
+        if other and max(_count_known(r, keys) for r in other) > max(found, 1):
+            raise InputError(f"{path.name}: this file uses {said} between fields; save it as CSV with commas (CSV UTF-8)")
+    if found == 0:
+        later = next((i for i, r in enumerate(records) if i > h and _count_known(r, keys) > 0), None)
+        if later is not None:
+            raise InputError(f"{path.name}: the header seems to be on row {later + 1}: remove the rows above it")
+    return h
+
+
+def read_csv_as_text(path: Path, header: int = 0) -> pd.DataFrame | None:
     """Every cell as text with Arrow's multi-threaded reader (blank lines kept, so row numbers hold).
 
-    None when Arrow cannot read it plainly (ragged rows, a newline inside a quoted cell, not UTF-8):
-    the pandas reader then reads it, or says exactly what is wrong.
+    ``header`` is the index of the header record (records before it are blank). None when Arrow
+    cannot read it plainly (ragged rows, a newline inside a quoted cell, not UTF-8): the pandas
+    reader then reads it, or says exactly what is wrong.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     with open(path, encoding="utf-8-sig", newline="") as fh:
         try:
+            for _ in range(header):
+                fh.readline()
             first = next(csv.reader([fh.readline()]), None)
         except (UnicodeDecodeError, csv.Error):
             return None
@@ -138,31 +230,56 @@ def read_csv_as_text(path: Path) -> pd.DataFrame | None:
         return None
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=np.nan)}.get)
     frame.columns = range(len(names))
-    if len(frame):  # a UTF-8 byte-order mark stays on the first header cell
+    if len(frame):  # a UTF-8 byte-order mark stays on the first cell
         frame.iat[0, 0] = str(frame.iat[0, 0]).lstrip("\ufeff")
     return frame
 
 
+_EOF_IN_QUOTE_RE = re.compile(r"EOF inside string starting at row (\d+)")
+_FIELDS_RE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _parser_message(name: str, exc: Exception) -> str:
+    """What pandas' C parser found, in the user's row numbers (the file's first line is row 1, also when
+    blank lines above the header are skipped) and words.
+    The parser's own text is used only where it cannot carry a cell's value."""
+    text = str(exc)
+    m = _EOF_IN_QUOTE_RE.search(text)
+    if m:  # pandas counts these rows from 0
+        return (f"{name}: row {int(m.group(1)) + 1}: a cell opens a quote (\") that is never closed, "
+                "so the rest of the file would be read into it: close the quote or remove it")
+    m = _FIELDS_RE.search(text)
+    if m:
+        return (f"{name}: row {m.group(2)} has {m.group(3)} cells but the header has {m.group(1)}: "
+                "a cell holding a comma must be in double quotes")
+    if text.startswith("Error tokenizing data"):
+        return f"{name}: cannot be read as CSV: {text.strip()}"
+    return f"{name}: cannot be read as CSV ({type(exc).__name__})"
+
+
 def read_csv(path: Path, table: str, columns: Mapping[str, Iterable[str]], aliases: Mapping[str, Mapping[str, str]]) -> RawPart:
-    frame = read_csv_as_text(path)
-    if frame is not None and len(frame):
-        headers = frame.iloc[0].tolist()
-        body = frame.iloc[1:].reset_index(drop=True)
-        return _finish(table, path.name, None, headers, body, 2, columns, aliases)
+    h = header_record(path, columns[table], aliases.get(table, {}))
+    if h < 0:
+        raise InputError(f"{path.name}: the file is empty (a table needs at least a header row)")
+    frame = read_csv_as_text(path, h)
+    if frame is not None and len(frame) > h:
+        headers = frame.iloc[h].tolist()
+        body = frame.iloc[h + 1 :].reset_index(drop=True)
+        return _finish(table, path.name, None, headers, body, h + 2, columns, aliases)
     try:
         frame = pd.read_csv(
             path, dtype="str", keep_default_na=False, na_values=[""], encoding="utf-8-sig",
-            skip_blank_lines=False, header=None, engine="c",
+            skip_blank_lines=False, header=None, engine="c", skiprows=h,
         )
     except pd.errors.EmptyDataError:
         raise InputError(f"{path.name}: the file is empty (a table needs at least a header row)") from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as 'CSV UTF-8'") from None
-    except (pd.errors.ParserError, OSError) as exc:
-        raise InputError(f"{path.name}: cannot be read as CSV: {exc}") from None
+    except (pd.errors.ParserError, OSError, ValueError) as exc:
+        raise InputError(_parser_message(path.name, exc)) from None
     headers = frame.iloc[0].tolist()
     body = frame.iloc[1:].reset_index(drop=True)
-    return _finish(table, path.name, None, headers, body, 2, columns, aliases)
+    return _finish(table, path.name, None, headers, body, h + 2, columns, aliases)
 
 
 def _datetime_text(v: dt.datetime) -> str:

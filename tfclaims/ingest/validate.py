@@ -71,8 +71,8 @@ class Typed:
 def parse_dates(s: pd.Series) -> pd.Series:
     """ISO ``2024-03-31`` or UK day-first ``31/03/2024``; anything else is NaT (and an error upstream)."""
     s = s.str.strip()
-    iso = pd.to_datetime(s.where(s.str.fullmatch(r"\d{4}-\d{2}-\d{2}", na=False)), format="%Y-%m-%d", errors="coerce")
-    uk_mask = s.str.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", na=False)
+    iso = pd.to_datetime(s.where(s.str.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", na=False)), format="%Y-%m-%d", errors="coerce")
+    uk_mask = s.str.fullmatch(r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}", na=False)
     if uk_mask.any():
         uk = pd.to_datetime(s.where(uk_mask), format="%d/%m/%Y", errors="coerce")
         iso = iso.where(iso.notna(), uk)
@@ -86,6 +86,97 @@ def parse_dates(s: pd.Series) -> pd.Series:
 # Kinds whose columns repeat few distinct values (dates, codes, counts, postcodes shared by a
 # household): they are typed once per distinct value and the result spread back.
 _BY_DISTINCT_VALUE = frozenset({"date", "int", "number", "bool", "code", "postcode"})
+
+
+# Characters no identifier may hold: control characters and the invisible format characters
+# (soft hyphen, zero-width space and joiners, direction marks, word joiner, byte-order mark).
+_INVISIBLE_RANGES = [(0x00, 0x1F), (0x7F, 0x9F), (0xAD, 0xAD), (0x200B, 0x200F), (0x202A, 0x202E),
+                     (0x2060, 0x2064), (0x2066, 0x206F), (0xFEFF, 0xFEFF)]
+# In text (names, addresses, notes) only control characters other than tab and line breaks are refused:
+# zero-width joiners are part of how some scripts and names are written.
+_CONTROL_RANGES = [(0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x7F)]
+# An identifier Excel stored as a number and shows in scientific notation, its last digits lost.
+_EXCEL_ROUNDED_RE = r"[+-]?[0-9](\.[0-9]+)?[eE]\+[0-9]+"
+_IDENTIFIER_KINDS = frozenset({"id", "upn", "nhs_number", "ni_number", "postcode"})
+
+
+def _char_class(ranges: list[tuple[int, int]]) -> str:
+    def char(c: int) -> str:
+        return f"\\x{c:02x}" if c < 0x80 else chr(c)
+
+    return "[" + "".join(char(a) if a == b else f"{char(a)}-{char(b)}" for a, b in ranges) + "]"
+
+
+_INVISIBLE_CLASS = _char_class(_INVISIBLE_RANGES)
+_CONTROL_CLASS = _char_class(_CONTROL_RANGES)
+
+
+@dataclass
+class CellProblem:
+    """Cells refused before typing, with one message per cell (the same for most)."""
+
+    bad: np.ndarray  # bool, one per row
+    check: str
+    message: np.ndarray  # str, one per bad cell
+
+
+def _odd_bytes(s: pd.Series, want_plus: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: holds a byte outside printable ASCII (a control character or any non-ASCII character);
+    holds a ``+``. Read from the column's UTF-8 bytes with numpy, so a clean column costs one pass."""
+    import pyarrow as pa
+
+    values = pa.array(s.array) if isinstance(s.dtype, pd.StringDtype) else pa.array(s, type=pa.large_string(), from_pandas=True)
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    odd, plus = [], []
+    for chunk in chunks:
+        chunk = chunk.cast(pa.large_string()) if chunk.type != pa.large_string() else chunk
+        n = len(chunk)
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)[chunk.offset : chunk.offset + n + 1]
+        data = chunk.buffers()[2]
+        text = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]] if data is not None and n else np.zeros(0, np.uint8)
+        outside = np.subtract(text, 0x20, dtype=np.uint8) > 0x5E  # below 0x20 wraps round to above 0xDF
+        for found, out in ((outside, odd), (text == 0x2B if want_plus else np.zeros(0, bool), plus)):
+            mask = np.zeros(n, dtype=bool)
+            if found.any():
+                mask[np.searchsorted(offsets, np.flatnonzero(found) + offsets[0], side="right") - 1] = True
+            out.append(mask)
+    if not chunks:
+        return np.zeros(0, bool), np.zeros(0, bool)
+    return np.concatenate(odd), np.concatenate(plus)
+
+
+def _with_character(raw: pd.Series, rows: np.ndarray, char_class: str, check: str, what: str, column: str) -> CellProblem | None:
+    """Cells (among ``rows``) holding a character of ``char_class``, each message naming the first such code point."""
+    if not rows.any():
+        return None
+    bad = rows.copy()
+    bad[rows] = raw[rows].str.contains(char_class, regex=True, na=False).to_numpy(dtype=bool)
+    if not bad.any():
+        return None
+    found = raw[bad].str.extract(f"({char_class})", expand=False)
+    text = {c: f"{column} contains {what} (U+{ord(c):04X})" for c in pd.unique(found.dropna())}
+    return CellProblem(bad, check, found.map(text).fillna(f"{column} contains {what}").to_numpy(dtype=object))
+
+
+def cell_problems(raw: pd.Series, spec: ColumnSpec) -> list[CellProblem]:
+    """Cells no typing may take: invisible characters in an identifier, control characters in any
+    cell, an identifier that Excel turned into a rounded number. Only cells with a byte outside
+    printable ASCII (or a ``+``) are looked at with a regular expression."""
+    odd, plus = _odd_bytes(raw, want_plus=spec.kind in ("id", "nhs_number"))
+    out: list[CellProblem | None] = []
+    if spec.kind in _IDENTIFIER_KINDS:
+        out.append(_with_character(raw, odd, _INVISIBLE_CLASS, "invisible_character", "an invisible character", spec.name))
+    else:
+        out.append(_with_character(raw, odd, _CONTROL_CLASS, "control_character", "a control character", spec.name))
+    if spec.kind in ("id", "nhs_number") and plus.any():
+        rounded = plus.copy()
+        rounded[plus] = raw[plus].str.strip().str.fullmatch(_EXCEL_ROUNDED_RE, na=False).to_numpy(dtype=bool)
+        if out[0] is not None:
+            rounded &= ~out[0].bad
+        if rounded.any():
+            message = f"{spec.name} looks like a number Excel rounded; format the column as Text"
+            out.append(CellProblem(rounded, "excel_rounded_number", np.full(int(rounded.sum()), message, dtype=object)))
+    return [p for p in out if p is not None]
 
 
 def _type_column(raw: pd.Series, spec: ColumnSpec) -> Typed:
@@ -102,20 +193,40 @@ def _type_column(raw: pd.Series, spec: ColumnSpec) -> Typed:
     return _type_values(raw, spec)
 
 
+def compatibility_normalised(s: pd.Series) -> pd.Series:
+    """Cells holding non-ASCII characters NFKC-normalised: full-width digits, letters and signs
+    (``１２６``, ``Ｙ``, ``－``) become their plain forms; ASCII cells (nearly all) are untouched."""
+    wide = ~s.str.isascii().fillna(True).astype(bool)
+    if not wide.any():
+        return s
+    return s.where(~wide, s[wide].str.normalize("NFKC")).astype(s.dtype)
+
+
+# A decimal number as digits: no "inf", "nan", "1_000" or thousands separators (Python's float() takes them).
+_DECIMAL_RE = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+_NORMALISED_KINDS = frozenset({"date", "int", "number", "bool", "code"})
+
+
 def _type_values(raw: pd.Series, spec: ColumnSpec) -> Typed:
     given = raw.notna()
     kind = spec.kind
+    if kind in _NORMALISED_KINDS:
+        raw = compatibility_normalised(raw)
     if kind == "date":
         value = parse_dates(raw)
         return Typed(value, given & value.isna(), "not a date: use YYYY-MM-DD or DD/MM/YYYY")
     if kind == "int":
         stripped = raw.str.strip()
-        ok = stripped.str.fullmatch(r"[+-]?\d{1,18}", na=False)
+        ok = stripped.str.fullmatch(r"[+-]?[0-9]{1,18}", na=False)
         value = stripped.where(ok).str.lstrip("+").astype("int64[pyarrow]").astype("Int64")  # Arrow's cast: ~15x to_numeric
         return Typed(value, given & ~ok, "not a whole number")
     if kind == "number":
-        value = pd.to_numeric(raw.str.strip(), errors="coerce").astype("Float64")
-        return Typed(value, given & value.isna(), "not a number")
+        stripped = raw.str.strip()
+        shaped = stripped.str.fullmatch(_DECIMAL_RE, na=False)
+        value = pd.to_numeric(stripped.where(shaped), errors="coerce").astype("Float64")
+        finite = np.isfinite(value.to_numpy(dtype="float64", na_value=np.nan))  # 1e400 is read as infinity
+        value = value.where(finite)
+        return Typed(value, given & value.isna(), "not a number (digits with an optional decimal point, e.g. 37.5)")
     if kind == "bool":
         mapping = {"y": True, "yes": True, "true": True, "1": True, "n": False, "no": False, "false": False, "0": False}
         value = raw.str.strip().str.lower().map(mapping).astype("boolean")
@@ -182,19 +293,24 @@ def check_structure(raw: RawCohort, specs: Mapping[str, list[ColumnSpec]]) -> No
     if not any(p.table == "people" for p in raw.parts):
         raise InputError("the cohort has no 'people' table (a people.csv file or a 'people' sheet is required)")
     for part in raw.parts:
-        present = set(part.frame.columns)
-        missing = [c.name for c in specs[part.table] if c.required_column and c.name not in present]
-        if missing:
-            raise InputError(f"{part.where()}: table {part.table} is missing required column(s): {', '.join(missing)}")
-        if part.table in EVENT_TABLES:
-            has_ref = bool(present & {"person_id", "upn", "nhs_number", "ni_number"}) or {"first_name", "last_name", "date_of_birth"} <= present
-            if part.table == "housing":
-                has_ref = has_ref or "family_id" in present
-            if not has_ref:
-                raise InputError(
-                    f"{part.where()}: table {part.table} has no person reference column: give person_id, "
-                    "or upn / nhs_number / ni_number, or first_name + last_name + date_of_birth"
-                )
+        check_part(part, specs[part.table])
+
+
+def check_part(part: RawPart, specs: list[ColumnSpec]) -> None:
+    """One file's (or sheet's) table has its required columns and, for an event table, a person reference."""
+    present = set(part.frame.columns)
+    missing = [c.name for c in specs if c.required_column and c.name not in present]
+    if missing:
+        raise InputError(f"{part.where()}: table {part.table} is missing required column(s): {', '.join(missing)}")
+    if part.table in EVENT_TABLES:
+        has_ref = bool(present & {"person_id", "upn", "nhs_number", "ni_number"}) or {"first_name", "last_name", "date_of_birth"} <= present
+        if part.table == "housing":
+            has_ref = has_ref or "family_id" in present
+        if not has_ref:
+            raise InputError(
+                f"{part.where()}: table {part.table} has no person reference column: give person_id, "
+                "or upn / nhs_number / ni_number, or first_name + last_name + date_of_birth"
+            )
 
 
 def _combine(parts: list[RawPart]) -> pd.DataFrame:
@@ -259,13 +375,25 @@ def _rule_failures(table: str, typed: pd.DataFrame) -> pd.DataFrame:
         fc = exc.failure_cases
         idx = pd.to_numeric(fc["index"], errors="coerce")
         if idx.isna().any():  # a schema-level failure: a bug in typing, not a bad row
-            bad = fc[idx.isna()].head(5).to_dict("records")
+            bad = fc[idx.isna()].head(5)[["column", "check"]].astype(str).to_dict("records")  # no failure_case: it may be a cell
             raise InputError(f"table {table}: schema-level validation failure: {bad}") from None
         out = pd.DataFrame({"index": idx.astype(np.int64), "column": fc["column"].astype(str), "check": fc["check"].astype(str)})
         wide = out["check"].isin(CHECK_COLUMNS.keys())
         collapsed = out[wide].drop_duplicates(["index", "check"]).assign(column=lambda d: d["check"].map(CHECK_COLUMNS))
         return pd.concat([out[~wide], collapsed], ignore_index=True)
     return pd.DataFrame({"index": pd.Series(dtype=np.int64), "column": pd.Series(dtype=str), "check": pd.Series(dtype=str)})
+
+
+def _typed_safely(table: str, raw: pd.Series, spec: ColumnSpec) -> Typed:
+    """``_type_column``, but an unexpected error (a bug: every cell should be typed or refused) never
+    carries a cell's value into the audit record or the error log."""
+    try:
+        return _type_column(raw, spec)
+    except Exception as exc:  # noqa: BLE001 - re-raised without its message, which may quote a cell
+        raise RuntimeError(
+            f"table {table}, column {spec.name}: typing its {spec.kind} cells failed ({type(exc).__name__}); "
+            "the cell's value is not shown, to keep personal data out of logs"
+        ) from None
 
 
 def validate_table(table: str, parts: list[RawPart], specs: list[ColumnSpec]) -> tuple[pd.DataFrame, pd.DataFrame, TableCount]:
@@ -279,7 +407,12 @@ def validate_table(table: str, parts: list[RawPart], specs: list[ColumnSpec]) ->
         if spec is None:
             typed_cols[name] = raw[name]
             continue
-        t = _type_column(raw[name], spec)
+        column = raw[name]
+        for problem in cell_problems(column, spec):
+            type_errors.append(pd.DataFrame({"index": np.flatnonzero(problem.bad), "column": name, "check": problem.check,
+                                             "message": problem.message}))
+            column = column.mask(problem.bad)  # typed as missing; reported once, not again as "required"
+        t = _typed_safely(table, column, spec)
         typed_cols[name] = t.value
         if t.bad.any():
             type_errors.append(pd.DataFrame({"index": np.flatnonzero(t.bad.to_numpy()), "column": name, "check": f"type:{spec.kind}", "message": t.message}))
