@@ -535,10 +535,10 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
         "period_end": pd.Timestamp(A),
         "amount_pence": register["amount_pence"].astype("int64"),
         "run_id": opts.run_id,
-        "attached_on": register["family_id"].map(prog["attached_on"]).astype("datetime64[ns]"),
-        "closed_on": register["family_id"].map(prog["closed_on"] if "closed_on" in prog else pd.Series(dtype="datetime64[ns]")).astype("datetime64[ns]"),
-        "lead_practitioner": register["family_id"].map(prog["lead_practitioner"] if "lead_practitioner" in prog else pd.Series(dtype="str")).astype("str"),
-        "headlines_at_attachment": register["family_id"].map(fam["headlines_at_attachment"]).astype("str"),
+        "attached_on": _lookup(register["family_id"], prog["attached_on"]).astype("datetime64[ns]"),
+        "closed_on": _lookup(register["family_id"], prog["closed_on"] if "closed_on" in prog else pd.Series(dtype="datetime64[ns]")).astype("datetime64[ns]"),
+        "lead_practitioner": _lookup(register["family_id"], prog["lead_practitioner"] if "lead_practitioner" in prog else pd.Series(dtype="str")).astype("str"),
+        "headlines_at_attachment": _lookup(register["family_id"], fam["headlines_at_attachment"]).astype("str"),
     }).reset_index(drop=True)
     claim_file = claim_file_frame(claim_register)
     out_decisions = decisions[list(DECISION_COLUMNS)].copy()
@@ -572,6 +572,12 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
         "decisions": {f"{d}:{r or 'claimed'}": int(n) for (d, r), n in counts.items()},
         "prep": prep,
     }
+
+
+def _lookup(keys: pd.Series, values: pd.Series) -> pd.Series:
+    """``values`` (indexed by unique key) for each of ``keys``, missing where absent; unlike ``Series.map``
+    it keeps the values' dtype and works when ``values`` is empty (pandas casts an empty mapper to float)."""
+    return pd.Series(values.reindex(keys.to_numpy()).to_numpy(), index=keys.index, dtype=values.dtype)
 
 
 def claim_file_frame(claims: pd.DataFrame) -> pd.DataFrame:
