@@ -183,7 +183,9 @@ def _ledger_target(v: str | None) -> str | None:
     """A ledger URL as given; a ledger file as an absolute path (so two ledgers never look alike)."""
     if v is None or is_url(v):
         return v
-    path = Path(v).expanduser().resolve()
+    from tfclaims.claim.ledger import resolve_target  # the ledger module (SQLAlchemy) only when a ledger is named
+
+    path = Path(resolve_target(v))
     if path.is_dir():
         raise ValueError(f"{path} is a folder; give the ledger file (e.g. {path / 'ledger.sqlite'})")
     return str(path)

@@ -503,6 +503,11 @@ def _is_url(target: str) -> bool:
     return re.match(r"^[a-z][a-z0-9+]*://", target) is not None
 
 
+def resolve_target(target: str) -> str:
+    """A ledger URL as given; a ledger file as an absolute path, so two ledgers never look alike."""
+    return target if _is_url(target) else str(Path(target).expanduser().resolve())
+
+
 # --------------------------------------------------------------------------------------------- the ledger
 
 

@@ -106,7 +106,9 @@ def verify_cmd(
     if res.unchecked and not structure_only:
         _refuse_unchecked(path, res)
     if ledger is not None:
-        _verify_ledger(path, ledger, key)
+        from tfclaims.claim.ledger import resolve_target
+
+        _verify_ledger(path, resolve_target(ledger), key)
     typer.echo(f"{path}: {res.message()}")
 
 

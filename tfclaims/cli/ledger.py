@@ -13,7 +13,7 @@ from tfclaims.cli import app
 from tfclaims.core.config import DEFAULT_FRAMEWORK
 from tfclaims.core.errors import InputError
 from tfclaims.audit.trail import default_audit_path
-from tfclaims.claim.ledger import STATUSES, Ledger
+from tfclaims.claim.ledger import STATUSES, Ledger, resolve_target
 from tfclaims.claim.reviews import find_discretion_review
 from tfclaims.core.operator import operator_name
 from tfclaims.core.redact import name_subjects
@@ -47,7 +47,7 @@ AuditOption = Annotated[
 
 
 def _target(ledger: str | None) -> str:
-    return ledger if ledger else str(default_ledger())
+    return resolve_target(ledger) if ledger else str(default_ledger())
 
 
 def _pounds(pence: pd.Series) -> pd.Series:
