@@ -9,6 +9,7 @@ lineage columns), so that rules tests read like the rule they prove.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -115,3 +116,24 @@ def programme(family_id: str, attached_on: str, lead: str | None = "Sam Keyworke
         "closed_on": closed_on,
         "discretion_note": discretion_note,
     }
+
+
+def workbook(path: Path, sheets: dict[str, list[list[object]]], *, hidden: dict[str, str] | None = None,
+             merges: dict[str, list[str]] | None = None, cells: dict[str, dict[str, object]] | None = None) -> Path:
+    """An .xlsx with a sheet per entry (rows as lists), as a council's export might be: sheets may be
+    hidden (``hidden``: sheet -> state), ranges merged and single cells set (e.g. formulas)."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for r in rows:
+            ws.append(r)
+        for ref in (merges or {}).get(name, []):
+            ws.merge_cells(ref)
+        for ref, value in (cells or {}).get(name, {}).items():
+            ws[ref] = value
+        ws.sheet_state = (hidden or {}).get(name, "visible")
+    wb.save(path)
+    return path

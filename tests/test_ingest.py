@@ -9,6 +9,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from cohort_builder import workbook
 from tfclaims.core.config import CouncilConfig
 from tfclaims.core.errors import InputError
 from tfclaims.ingest.validate import ingest
@@ -274,19 +275,10 @@ def test_alias_to_unknown_column_is_an_error(tmp_path):
 # --- Excel ------------------------------------------------------------------------------------
 
 
-def _workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    for name, rows in sheets.items():
-        ws = wb.create_sheet(name)
-        for r in rows:
-            ws.append(r)
-    wb.save(path)
-    return path
 
 
 def test_excel_traps_numeric_ids_date_cells_leading_zeros_blank_cells(tmp_path):
-    path = _workbook(tmp_path / "cohort.xlsx", {
+    path = workbook(tmp_path / "cohort.xlsx", {
         "People": [
             PEOPLE_HEADER.split(","),
             ["0001", "F01", "Ann", "Smith", dt.datetime(1980, 1, 5), "F", "parent", "SW1A 1AA", None, 9434765919, None],
@@ -317,7 +309,7 @@ def test_same_cohort_as_csv_and_xlsx_gives_identical_accepted_frames(tmp_path):
     csv_dir = tmp_path / "csv"
     for t, lines in rows.items():
         write(csv_dir, f"{t}.csv", lines[0], lines[1:])
-    xlsx = _workbook(tmp_path / "c.xlsx", {t: [line.split(",") for line in lines] for t, lines in rows.items()})
+    xlsx = workbook(tmp_path / "c.xlsx", {t: [line.split(",") for line in lines] for t, lines in rows.items()})
     a, b = ingest(csv_dir), ingest(xlsx)
     for t in rows:
         fa = a.cohort[t].drop(columns=["source_file", "source_sheet"])

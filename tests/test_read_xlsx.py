@@ -18,10 +18,10 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-import openpyxl
 import pandas as pd
 import pytest
 
+from cohort_builder import workbook as book
 from tfclaims.cli import main
 from tfclaims.core.config import CouncilConfig, ReaderLimits
 from tfclaims.core.errors import InputError
@@ -33,23 +33,6 @@ HEADER = ["person_id", "family_id", "first_name", "last_name", "date_of_birth", 
 
 def person(pid: str, fid: str | None, dob: object = dt.date(1980, 1, 5), relationship: str = "parent") -> list[object]:
     return [pid, fid, "Ann", "Smith", dob, "F", relationship, "SW1A 1AA"]
-
-
-def book(path: Path, sheets: dict[str, list[list[object]]], *, hidden: dict[str, str] | None = None,
-         merges: dict[str, list[str]] | None = None, cells: dict[str, dict[str, object]] | None = None) -> Path:
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    for name, rows in sheets.items():
-        ws = wb.create_sheet(name)
-        for r in rows:
-            ws.append(r)
-        for ref in (merges or {}).get(name, []):
-            ws.merge_cells(ref)
-        for ref, value in (cells or {}).get(name, {}).items():
-            ws[ref] = value
-        ws.sheet_state = (hidden or {}).get(name, "visible")
-    wb.save(path)
-    return path
 
 
 def people_book(path: Path, rows: list[list[object]] | None = None, **kw: object) -> Path:
