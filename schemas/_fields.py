@@ -46,8 +46,8 @@ def Count(required: bool = True) -> Any:
     return _field("int", required, ge=0)
 
 
-def Number(required: bool = False) -> Any:
-    return _field("number", required, ge=0)
+def Number(required: bool = False, signed: bool = False) -> Any:
+    return _field("number", required) if signed else _field("number", required, ge=0)
 
 
 def Code(codes: str, required: bool = True) -> Any:

@@ -197,18 +197,39 @@ class Health(PersonEvent):
     issue: Series[str] = Code("health_issue")
 
 
-class Housing(PersonEvent):
-    """A family's housing record: ``family_id`` or a person reference."""
+class _FamilyOrPersonEvent(PersonEvent):
+    """An event of a household (``family_id``) or of a person (a person reference)."""
 
     family_id: Optional[Series[str]] = Id(required=False)
-    recorded_on: Series[pd.Timestamp] = Date()
-    issue: Series[str] = Code("housing_issue")
-    resolved_on: Optional[Series[pd.Timestamp]] = Date(required=False)
 
     @pa.dataframe_check
     def person_reference(cls, df: pd.DataFrame) -> Series[bool]:
         has_family = df["family_id"].notna() if "family_id" in df else False
         return has_person_reference(df) | has_family
+
+
+class Housing(_FamilyOrPersonEvent):
+    """A family's housing record: ``family_id`` or a person reference."""
+
+    recorded_on: Series[pd.Timestamp] = Date()
+    issue: Series[str] = Code("housing_issue")
+    resolved_on: Optional[Series[pd.Timestamp]] = Date(required=False)
+
+
+class LocalEvents(_FamilyOrPersonEvent):
+    """An event from a council's own system (``source``), coded with a code the local plan declares."""
+
+    event_date: Series[pd.Timestamp] = Date()
+    source: Series[str] = Text(required=True)
+    code: Series[str] = Id()
+    value: Optional[Series[Float]] = Number(signed=True)
+
+
+class LocalSpells(_Spell):
+    """A spell from a council's own system (``source``), coded with a code the local plan declares."""
+
+    code: Series[str] = Id()
+    source: Series[str] = Text(required=True)
 
 
 class Needs(pa.DataFrameModel):
@@ -270,10 +291,21 @@ INPUT_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "needs": Needs,
     "programme": Programme,
 }
+# The council's own sources: rows coded with the codes its local plan declares (``local_codes``).
+LOCAL_MODELS: dict[str, type[pa.DataFrameModel]] = {
+    "local_events": LocalEvents,
+    "local_spells": LocalSpells,
+}
+INPUT_MODELS.update(LOCAL_MODELS)
 # The tables of the input contract, in the order they are reported; every stage imports these.
 TABLES: tuple[str, ...] = tuple(INPUT_MODELS)
+# The local tables (validated against the plan's ``local_codes``), and the national ones.
+LOCAL_TABLES: tuple[str, ...] = tuple(LOCAL_MODELS)
+NATIONAL_TABLES: tuple[str, ...] = tuple(t for t in TABLES if t not in LOCAL_TABLES)
 # The tables whose rows refer to a person (linked to the people table).
 EVENT_TABLES: tuple[str, ...] = tuple(t for t, model in INPUT_MODELS.items() if issubclass(model, PersonEvent))
+# The event tables whose rows may name a household (``family_id``) instead of a person.
+FAMILY_EVENT_TABLES: tuple[str, ...] = tuple(t for t, model in INPUT_MODELS.items() if issubclass(model, _FamilyOrPersonEvent))
 
 # Human wording of each named check, for the row-level error report.
 CHECK_MESSAGES: dict[str, str] = {

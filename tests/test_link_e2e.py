@@ -19,7 +19,7 @@ import pytest
 from tfclaims.schemas.link import LINK_METHODS, validate_unmatched
 from tfclaims.audit import trail as audit
 from tfclaims.cli import main
-from tfclaims.core.cohort import EVENT_TABLES
+from tfclaims.synth.generate import NATIONAL_EVENT_TABLES as EVENT_TABLES  # the event tables synth writes by default
 from tfclaims.core.config import LinkageSettings
 from tfclaims.rules.frameworks import Framework, load_framework
 from tfclaims.rules.identify import identify

@@ -24,7 +24,7 @@ from tfclaims.core.errors import InputError
 from tfclaims.core.resources import SAMPLE_COHORT_DIR
 from tfclaims.ingest import validate as validate_module
 from tfclaims.ingest.validate import ingest
-from tfclaims.schemas.inputs import TABLES
+from tfclaims.schemas.inputs import NATIONAL_TABLES as TABLES  # the sample cohort has no local tables
 
 EMPLOYMENT = "person_id,start_date,end_date,hours_per_week"
 

@@ -19,7 +19,7 @@ from tfclaims.core.identifiers import (
     upn_valid,
 )
 from tfclaims.core.resources import REFERENCE_DIR
-from tfclaims.core.cohort import TABLES
+from tfclaims.schemas.inputs import NATIONAL_TABLES as TABLES  # what synth writes by default (no local tables)
 from tfclaims.synth.generate import ERROR_CLASSES, generate_cohort, write_cohort
 
 # The contract's columns, written out independently of the generator.

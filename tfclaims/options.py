@@ -25,6 +25,7 @@ from tfclaims.core import run_files
 from tfclaims.audit.trail import new_run_id
 from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig, load_config
 from tfclaims.core.errors import ConfigError, InputError
+from tfclaims.core.local_codes import NO_CODES, DeclaredCodes
 from tfclaims.core.operator import operator_name
 from tfclaims.core.redact import display_target
 from tfclaims.core.workspace import AUDIT_FILE, Workspace, require_workspace
@@ -230,11 +231,35 @@ class CohortOptions(CommandOptions):
     def _default_audit(self) -> Path:
         return self._workspace().audit
 
+    def declared_local_codes(self) -> DeclaredCodes:
+        """The local codes the local tables are validated against (a command without a plan: none)."""
+        return NO_CODES
+
 
 class ValidateOptions(CohortOptions):
-    """``tfclaims validate``."""
+    """``tfclaims validate``: the local tables are checked against the plan's ``local_codes`` (the one a run would use)."""
 
     command: ClassVar[str] = "validate"
+
+    plan: Path | None = option("--plan", "A local outcome plan file: the local tables' codes are checked against its local_codes.",
+                               metavar="FILE", shown_default="the council config's plan, if any")
+
+    check_plan = field_validator("plan", mode="after")(lambda cls, v: _existing_file(v))
+
+    def _resolve(self) -> None:
+        super()._resolve()
+        assert self.council is not None
+        if self.plan is None and self.council.plan is not None:
+            self.plan = Path(self.council.plan).expanduser().resolve()
+        self.declared_local_codes()  # a plan that cannot be used is an error now, before any data is read
+
+    def declared_local_codes(self) -> DeclaredCodes:
+        if self.plan is None:
+            return NO_CODES
+        try:
+            return load_plan(self.plan).declared_local_codes()
+        except ConfigError as exc:
+            raise ConfigError(f"--plan {self.plan}: {exc}") from None
 
 
 class RulesOptions(CohortOptions):
@@ -268,6 +293,9 @@ class RulesOptions(CohortOptions):
         except ConfigError as exc:
             given = f"--framework {self.framework}" + (f" --plan {self.plan}" if self.plan else "")
             raise ConfigError(f"{given}: {exc}") from None
+
+    def declared_local_codes(self) -> DeclaredCodes:
+        return self.load_framework().declared_local_codes()
 
 
 class IdentifyOptions(RulesOptions):

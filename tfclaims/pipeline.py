@@ -202,7 +202,7 @@ class Prepared:
 def _ingest_stage(opts: CohortOptions, files: RunFiles, rec: audit.RunRecord, step: Step) -> IngestResult:
     """Read and validate the cohort, record it in the audit trail, write the row-level error report."""
     progress(f"reading and validating {opts.input}")
-    result = ingest(opts.input, opts.council, step=step)
+    result = ingest(opts.input, opts.council, local_codes=opts.declared_local_codes(), step=step)
     rec.input(opts.input, rows=result.file_rows)
     rec.touched(family_ids=result.cohort.people["family_id"], person_ids=result.cohort.people["person_id"])
     rec.note("quarantined_rows", result.quarantined_rows)

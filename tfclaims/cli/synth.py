@@ -10,7 +10,11 @@ import typer
 
 from tfclaims.cli import app
 from tfclaims.core.config import DEFAULT_FRAMEWORK
+from tfclaims.core.local_codes import DeclaredCodes
+from tfclaims.core.resources import LOCAL_PLANS_DIR
 from tfclaims.synth.generate import FRAMEWORKS, LINK_TRUTH_FILE, SYNTH_SUBDIR, generate_cohort, write_cohort
+
+EXAMPLE_PLAN = LOCAL_PLANS_DIR / "example-council.yaml"  # the plan whose local codes --local-codes uses
 
 
 @app.command("synth")
@@ -28,8 +32,13 @@ def synth(
         help="Share of event rows that carry only identifiers (UPN / NHS / NI number, or names + date of birth "
              "with typos) instead of person_id; who they are is in synth/link_truth.csv.",
     ),
+    local_codes: bool = typer.Option(
+        False, "--local-codes",
+        help="Also write local_events and local_spells, coded with the local codes of the example plan "
+             "(data/local_plans/example-council.yaml); run them with --plan on that plan.",
+    ),
 ) -> None:
-    """Write a realistic, seeded synthetic cohort of all 13 contract tables."""
+    """Write a realistic, seeded synthetic cohort of the 13 national contract tables (and, with --local-codes, the local ones)."""
     if framework not in FRAMEWORKS:
         raise typer.BadParameter(f"unknown framework {framework!r}; choose one of {', '.join(FRAMEWORKS)}",
                                  param_hint="--framework")
@@ -40,13 +49,19 @@ def synth(
         except ValueError:
             raise typer.BadParameter(f"{period_end!r} is not a date (YYYY-MM-DD)", param_hint="--period-end") from None
     cohort = generate_cohort(families, seed, framework=framework, period_end=end, error_rate=errors,
-                             unlinked_rate=unlinked)
+                             unlinked_rate=unlinked, local_codes=_example_plan_codes() if local_codes else None)
     write_cohort(cohort, out, xlsx=xlsx)
     rows = sum(len(df) for df in cohort.tables.values())
-    typer.echo(f"wrote {len(cohort.tables['people'])} people in {families} families, {rows} rows in 13 tables "
+    typer.echo(f"wrote {len(cohort.tables['people'])} people in {families} families, {rows} rows in {len(cohort.tables)} tables "
                f"({'cohort.xlsx' if xlsx else 'CSV'}) to {out}")
     if len(cohort.manifest):
         typer.echo(f"injected {len(cohort.manifest)} bad rows: see {out / 'synth' / 'manifest.csv'}")
     if cohort.link_truth is not None:
         typer.echo(f"{len(cohort.link_truth)} event rows carry identifiers only (no person_id): "
                    f"see {out / SYNTH_SUBDIR / LINK_TRUTH_FILE}")
+
+
+def _example_plan_codes() -> DeclaredCodes:
+    from tfclaims.rules.frameworks import load_plan
+
+    return load_plan(EXAMPLE_PLAN).declared_local_codes()

@@ -21,11 +21,12 @@ import pandas as pd
 import pandera.pandas as pa
 
 from tfclaims.schemas._fields import MAX_DATE, MIN_DATE, code_lists
-from tfclaims.schemas.inputs import CHECK_COLUMNS, CHECK_MESSAGES, INPUT_MODELS
+from tfclaims.schemas.inputs import CHECK_COLUMNS, CHECK_MESSAGES, FAMILY_EVENT_TABLES, INPUT_MODELS, LOCAL_TABLES
 from tfclaims.schemas.outputs import ValidationErrors
 from tfclaims.core.cohort import EVENT_TABLES, TABLES, Cohort
 from tfclaims.core.config import CouncilConfig
 from tfclaims.core.errors import InputError
+from tfclaims.core.local_codes import NO_CODES, DeclaredCodes
 from tfclaims.core.identifiers import normalise_ni_number, normalise_nhs_number, normalise_postcode
 from tfclaims.core.orchestration import Step, direct
 from tfclaims.ingest.readers import RawCohort, RawPart, read_cohort
@@ -304,7 +305,7 @@ def check_part(part: RawPart, specs: list[ColumnSpec]) -> None:
         raise InputError(f"{part.where()}: table {part.table} is missing required column(s): {', '.join(missing)}")
     if part.table in EVENT_TABLES:
         has_ref = bool(present & {"person_id", "upn", "nhs_number", "ni_number"}) or {"first_name", "last_name", "date_of_birth"} <= present
-        if part.table == "housing":
+        if part.table in FAMILY_EVENT_TABLES:
             has_ref = has_ref or "family_id" in present
         if not has_ref:
             raise InputError(
@@ -500,8 +501,40 @@ def _orphans(table: str, accepted: pd.DataFrame, families: pd.Index) -> tuple[pd
     return accepted[~orphan].reset_index(drop=True), errors
 
 
-def ingest(source: Path | str, config: CouncilConfig | None = None, *, step: Step = direct) -> IngestResult:
-    """Read and validate a cohort. Raises InputError for a file that cannot be used; bad rows are quarantined."""
+def undeclared_codes(table: str, accepted: pd.DataFrame, declared: DeclaredCodes) -> pd.Series:
+    """Bool per row of a local table: its ``code`` is not among the codes the plan declares for the table."""
+    return ~accepted["code"].isin(declared.for_table(table))
+
+
+def _canonical_codes(table: str, accepted: pd.DataFrame, declared: DeclaredCodes) -> pd.DataFrame:
+    """Codes matched case-insensitively and written as the plan spells them (``mash_contact`` -> ``MASH_CONTACT``)."""
+    canonical = {c.lower(): c for c in declared.for_table(table)}
+    mapped = accepted["code"].str.lower().map(canonical)
+    return accepted.assign(code=mapped.where(mapped.notna(), accepted["code"]).astype("str"))
+
+
+def _local_code_errors(table: str, accepted: pd.DataFrame, declared: DeclaredCodes) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of a local table whose code the plan does not declare (every row, with no plan's codes): quarantined."""
+    accepted = _canonical_codes(table, accepted, declared)
+    bad = undeclared_codes(table, accepted, declared)
+    if not bad.any():
+        return accepted, empty_errors()
+    rows = accepted[bad]
+    text = {c: declared.undeclared_message(table, c) for c in rows["code"].unique()}
+    errors = _typed_errors(pd.DataFrame({
+        "table": table, "file": rows["source_file"], "sheet": rows["source_sheet"], "row": rows["source_row"],
+        "column": "code", "value": rows["code"], "check": "declared_local_code", "message": rows["code"].map(text),
+    }))
+    return accepted[~bad].reset_index(drop=True), errors
+
+
+def ingest(source: Path | str, config: CouncilConfig | None = None, *, local_codes: DeclaredCodes = NO_CODES,
+           step: Step = direct) -> IngestResult:
+    """Read and validate a cohort. Raises InputError for a file that cannot be used; bad rows are quarantined.
+
+    Rows of the local tables must carry a code of ``local_codes`` (the plan's ``local_codes``); with
+    none declared, every such row is quarantined (``no local plan declares local codes``).
+    """
     config = config or CouncilConfig()
     specs = table_specs()
     raw = step("read cohort", read_cohort, source, {t: [c.name for c in cols] for t, cols in specs.items()}, config.column_aliases,
@@ -522,9 +555,11 @@ def ingest(source: Path | str, config: CouncilConfig | None = None, *, step: Ste
         tables[table], counts[table] = accepted, count
         error_frames.append(errors)
     families = pd.Index(tables["people"]["family_id"].unique())
-    for table in ("needs", "programme"):
+    later_checks = [(t, lambda t, a: _orphans(t, a, families)) for t in ("needs", "programme")]
+    later_checks += [(t, lambda t, a: _local_code_errors(t, a, local_codes)) for t in LOCAL_TABLES]
+    for table, check in later_checks:
         if table in tables:
-            tables[table], orphan_errors = _orphans(table, tables[table], families)
+            tables[table], orphan_errors = check(table, tables[table])
             n = len(orphan_errors)
             if n:
                 counts[table].accepted -= n

@@ -36,6 +36,7 @@ from pandas.api.types import is_string_dtype
 from pandera import errors as pa_errors
 
 from tfclaims.core.cohort import EVENT_TABLES, Cohort
+from tfclaims.schemas.inputs import FAMILY_EVENT_TABLES
 from tfclaims.core.config import LinkageSettings
 from tfclaims.core.errors import InputError
 from tfclaims.core.identifiers import normalise_ni_number, normalise_nhs_number, normalise_postcode
@@ -446,7 +447,7 @@ def _person_id_pass(rows: pd.DataFrame, people_ids: pd.Index) -> None:
 
 def _family_pass(rows: pd.DataFrame) -> None:
     no_reference = rows[["person_id", *IDENTIFIER_COLUMNS, "first_name", "last_name", "date_of_birth"]].isna().all(axis=1)
-    rows.loc[_pending(rows) & (rows["table"] == "housing") & rows["family_id"].notna() & no_reference, "family_only"] = True
+    rows.loc[_pending(rows) & rows["table"].isin(FAMILY_EVENT_TABLES) & rows["family_id"].notna() & no_reference, "family_only"] = True
 
 
 def _identifier_pass(rows: pd.DataFrame, people: pd.DataFrame) -> None:

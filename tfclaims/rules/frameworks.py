@@ -18,6 +18,7 @@ key's path (``overrides.headlines.education.indicators.school_absence.treshold``
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
@@ -30,6 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tfclaims.core.config import DEFAULT_FRAMEWORK
 from tfclaims.core.errors import ConfigError
+from tfclaims.core.local_codes import DeclaredCodes
+from tfclaims.schemas.inputs import LOCAL_TABLES
 from tfclaims.rules.indicators import CATALOGUE, MEASURES, BenefitParams, Indicator, Params
 from tfclaims.core.resources import FRAMEWORKS_DIR, REFERENCE_DIR
 
@@ -119,6 +122,14 @@ class _PlanFile(_Strict):
     overrides: dict[str, Any] = Field(default_factory=dict)
     add_indicators: dict[str, dict[str, dict[str, Any] | None]] = Field(default_factory=dict)
     remove_indicators: dict[str, list[str]] = Field(default_factory=dict)
+    local_codes: list[Any] = Field(default_factory=list)  # each entry checked by _LocalCodeFile, with its index
+
+
+class _LocalCodeFile(_Strict):
+    code: str = Field(min_length=1, pattern=r"^\S+$")
+    description: str = Field(min_length=1)
+    table: str
+    headlines: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,6 +179,16 @@ class HeadlineSpec:
 
 
 @dataclass(frozen=True)
+class LocalCode:
+    """A code the local plan declares for a local table (``local_events`` or ``local_spells``)."""
+
+    code: str
+    description: str
+    table: str
+    headlines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PlanInfo:
     path: str
     name: str
@@ -200,6 +221,12 @@ class Framework:
     headlines: dict[str, HeadlineSpec]
     plan: PlanInfo | None = None
     provenance: dict[str, Provenance] = field(default_factory=dict)
+    local_codes: tuple[LocalCode, ...] = ()  # the plan's; none for a built-in framework
+
+    def declared_local_codes(self) -> DeclaredCodes:
+        """The plan's local codes per local table, as ingest validates the local tables against them."""
+        codes = {t: tuple(c.code for c in self.local_codes if c.table == t) for t in LOCAL_TABLES}
+        return DeclaredCodes(self.plan.name if self.plan else None, codes)
 
     @property
     def headline_codes(self) -> tuple[str, ...]:
@@ -450,7 +477,30 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
             ip = _unwrap(params or {}, f"headlines.{hcode}.indicators.{icode}", prov, plan_path, False, note, "L")
             plain["headlines"][hcode]["indicators"][icode] = ip
     info = PlanInfo(str(plan_path), plan_name, header.version, header.approved_by, header.approved_on, plan_sha, header.source)
-    return _resolve(plain, prov, base_path, base_sha, info, plan_path)
+    local_codes = _local_codes(header.local_codes, tuple(plain["headlines"]), plan_path)
+    return dataclasses.replace(_resolve(plain, prov, base_path, base_sha, info, plan_path), local_codes=local_codes)
+
+
+def _local_codes(entries: list[Any], headlines: tuple[str, ...], plan_path: Path) -> tuple[LocalCode, ...]:
+    """The plan's ``local_codes``: each entry a known shape, a code once, a local table, headlines of the framework."""
+    out: list[LocalCode] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        where = f"local_codes[{i}]"
+        try:
+            e = _LocalCodeFile.model_validate(entry)
+        except ValidationError as exc:
+            raise ConfigError(f"{plan_path}: {_errors(exc, where)}") from exc
+        if e.code.lower() in seen:  # ingest matches codes case-insensitively
+            raise ConfigError(f"{plan_path}: {where}.code: {e.code!r} is already declared at local_codes[{seen[e.code.lower()]}]")
+        if e.table not in LOCAL_TABLES:
+            raise ConfigError(f"{plan_path}: {where}.table: {e.table!r} is not a local table ({', '.join(LOCAL_TABLES)})")
+        for j, h in enumerate(e.headlines):
+            if h not in headlines:
+                raise ConfigError(f"{plan_path}: {where}.headlines[{j}]: {h!r} is not a headline of the framework ({', '.join(headlines)})")
+        seen[e.code.lower()] = i
+        out.append(LocalCode(e.code, e.description, e.table, tuple(e.headlines)))
+    return tuple(out)
 
 
 def _resolve(plain: dict[str, Any], prov: dict[str, Provenance], path: Path, sha: str, plan: PlanInfo | None, plan_path: Path | None = None) -> Framework:

@@ -102,11 +102,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from tfclaims.core.cohort import EVENT_TABLES, TABLES
+from tfclaims.core.cohort import EVENT_TABLES as CONTRACT_EVENT_TABLES
+from tfclaims.core.cohort import TABLES as CONTRACT_TABLES
+from tfclaims.schemas.inputs import LOCAL_TABLES, NATIONAL_TABLES
 from tfclaims.core.errors import InputError
 from tfclaims.core.identifiers import UPN_LETTERS
 from tfclaims.core.resources import REFERENCE_DIR
 from tfclaims.core.write import atomic_path, atomic_write
+from tfclaims.core.local_codes import DeclaredCodes
+
+# The tables generated always (default output); the local ones only with ``local_codes``.
+NATIONAL_EVENT_TABLES: tuple[str, ...] = tuple(t for t in CONTRACT_EVENT_TABLES if t not in LOCAL_TABLES)
 
 # ---------------------------------------------------------------------------------------------
 # Contract shape
@@ -255,11 +261,14 @@ def generate_cohort(
     period_end: dt.date | None = None,
     error_rate: float = 0.0,
     unlinked_rate: float = 0.0,
+    local_codes: DeclaredCodes | None = None,
 ) -> SynthCohort:
     """A seeded synthetic cohort of ``families`` households (see the module docstring for the mix).
 
     ``unlinked_rate`` > 0: that share of the clean event rows refer to their person by identifiers
     only (no ``person_id``), with realistic typos; ``link_truth`` says who each of them is.
+    ``local_codes``: also the local tables (:func:`local_tables`), clean, coded with the plan's codes;
+    without them the cohort is exactly what it was (the local tables take a stream of their own).
     """
     if framework not in FRAMEWORKS:
         raise InputError(f"unknown framework {framework!r}; choose one of {', '.join(FRAMEWORKS)}")
@@ -284,11 +293,11 @@ def generate_cohort(
 
     text_rng = streams[6]
     tables: dict[str, pd.DataFrame] = {"people": _people_text(text_rng, people, plan, ctx, pools)}
-    for name in EVENT_TABLES:
+    for name in NATIONAL_EVENT_TABLES:
         tables[name] = _event_text(text_rng, name, person_reference(events[name], tables["people"], plan.family_ids))
     tables["needs"] = _event_text(text_rng, "needs", person_reference(needs, tables["people"], plan.family_ids))
     tables["programme"] = _event_text(text_rng, "programme", programme)
-    tables = {name: tables[name] for name in TABLES}
+    tables = {name: tables[name] for name in NATIONAL_TABLES}
 
     manifest = _empty_manifest()
     clean_people = tables["people"]
@@ -301,8 +310,60 @@ def generate_cohort(
         tables, link_truth = unlink_rows(tables, clean_people, manifest, unlinked_rate, unlink_seed)
     params = {"families": families, "seed": seed, "framework": framework, "period_end": period_end.isoformat(),
               "error_rate": error_rate, "unlinked_rate": unlinked_rate}
+    if local_codes is not None and local_codes.declared:
+        local_rng = np.random.default_rng(np.random.default_rng(seed).spawn(10)[9])
+        tables = {**tables, **local_tables(local_rng, clean_people, local_codes, period_end)}
+        params["local_codes"] = local_codes.plan
     return SynthCohort(tables=tables, manifest=manifest, scenarios=_scenarios(plan, people), params=params,
                        link_truth=link_truth)
+
+
+# The share of people with local events, and with a local spell; of local events, the share that
+# name the household (family_id) instead of the person.
+LOCAL_EVENT_SHARE, LOCAL_SPELL_SHARE, HOUSEHOLD_EVENT_SHARE = 0.15, 0.08, 0.2
+
+
+def local_tables(rng: np.random.Generator, people: pd.DataFrame, codes: DeclaredCodes, period_end: dt.date) -> dict[str, pd.DataFrame]:
+    """``local_events`` and ``local_spells`` as a council's own systems would send them (text cells).
+
+    A share of people (:data:`LOCAL_EVENT_SHARE`) have 1-3 events, some (:data:`HOUSEHOLD_EVENT_SHARE`)
+    of the household; a share (:data:`LOCAL_SPELL_SHARE`) a spell, open in a third of cases. Codes are
+    the plan's, chosen uniformly; dates fall in the three years to ``period_end``.
+    """
+    out: dict[str, pd.DataFrame] = {}
+    end, n = _day(period_end), len(people)
+    ids, fams = people["person_id"].to_numpy(dtype=object), people["family_id"].to_numpy(dtype=object)
+
+    def iso(days: np.ndarray) -> np.ndarray:
+        return (np.datetime64(_EPOCH.isoformat()) + days.astype("timedelta64[D]")).astype(str)
+
+    event_codes = codes.for_table("local_events")
+    if event_codes:
+        who = np.flatnonzero(rng.random(n) < LOCAL_EVENT_SHARE)
+        who = np.repeat(who, rng.integers(1, 4, len(who)))
+        household = rng.random(len(who)) < HOUSEHOLD_EVENT_SHARE
+        value = np.where(rng.random(len(who)) < 0.5, rng.integers(1, 6, len(who)).astype(str), None)
+        out["local_events"] = pd.DataFrame({
+            "person_id": np.where(household, None, ids[who]),
+            "family_id": np.where(household, fams[who], None),
+            "event_date": iso(end - rng.integers(0, 3 * 365, len(who))),
+            "source": "Example Council early help system",
+            "code": np.asarray(event_codes, dtype=object)[rng.integers(0, len(event_codes), len(who))],
+            "value": value,
+        }).astype("str")
+    spell_codes = codes.for_table("local_spells")
+    if spell_codes:
+        who = np.flatnonzero(rng.random(n) < LOCAL_SPELL_SHARE)
+        start = end - rng.integers(60, 3 * 365, len(who))
+        stop = start + rng.integers(30, 365, len(who))
+        out["local_spells"] = pd.DataFrame({
+            "person_id": ids[who],
+            "code": np.asarray(spell_codes, dtype=object)[rng.integers(0, len(spell_codes), len(who))],
+            "start_date": iso(start),
+            "end_date": np.where((rng.random(len(who)) < 1 / 3) | (stop > end), None, iso(np.minimum(stop, end))),
+            "source": "Example Council 16-18 tracking",
+        }).astype("str")
+    return out
 
 
 def write_cohort(cohort: SynthCohort, out_dir: Path | str, xlsx: bool = False) -> dict[str, Path]:
@@ -322,13 +383,15 @@ def write_cohort(cohort: SynthCohort, out_dir: Path | str, xlsx: bool = False) -
         if too_big:
             raise InputError(f"too many rows for one xlsx sheet in {', '.join(too_big)}; write CSV instead")
         written["cohort"] = _write_xlsx(cohort.tables, out_dir / XLSX_NAME)
-        for t in TABLES:
+        for t in CONTRACT_TABLES:
             (out_dir / f"{t}.csv").unlink(missing_ok=True)
         manifest["file"] = XLSX_NAME
         manifest["sheet"] = manifest["table"]
     else:
         for t, df in cohort.tables.items():
             written[t] = _write_text_csv(df, out_dir / f"{t}.csv")
+        for t in set(LOCAL_TABLES) - set(cohort.tables):  # local tables of an earlier run: not of this cohort
+            (out_dir / f"{t}.csv").unlink(missing_ok=True)
         (out_dir / XLSX_NAME).unlink(missing_ok=True)
         manifest["file"] = manifest["table"] + ".csv"
         manifest["sheet"] = pd.Series(pd.NA, index=manifest.index, dtype="str")
@@ -389,7 +452,7 @@ def unlink_rows(tables: dict[str, pd.DataFrame], people: pd.DataFrame, manifest:
 
     kept: dict[str, np.ndarray] = {}
     masked = dict(tables)
-    for name in EVENT_TABLES:
+    for name in NATIONAL_EVENT_TABLES:
         rows = manifest.loc[manifest["table"] == name, "row"].to_numpy(dtype=np.int64)
         keep = np.zeros(len(tables[name]), dtype=bool)
         keep[rows - 2] = True
@@ -399,7 +462,7 @@ def unlink_rows(tables: dict[str, pd.DataFrame], people: pd.DataFrame, manifest:
             t["person_id"] = t["person_id"].mask(keep)
             masked[name] = t
     out, truth = make_unlinked(masked, people, rate, seed, error_rates=UNLINKED_ERROR_RATES)
-    for name in EVENT_TABLES:
+    for name in NATIONAL_EVENT_TABLES:
         t = out[name]
         if kept[name].any():
             t = t.copy()
@@ -811,7 +874,7 @@ def _frame(**cols: Any) -> pd.DataFrame:
 
 def _build_events(rng: np.random.Generator, plan: _FamilyPlan, ppl: _People, ctx: _Context) -> dict[str, pd.DataFrame]:
     D, H = ctx.D, ctx.H
-    out: dict[str, list[pd.DataFrame]] = {t: [] for t in EVENT_TABLES}
+    out: dict[str, list[pd.DataFrame]] = {t: [] for t in NATIONAL_EVENT_TABLES}
 
     def problem(kind: str, per_year: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(family, subject person, day) of the events of one problem kind."""
@@ -1011,7 +1074,7 @@ def _build_events(rng: np.random.Generator, plan: _FamilyPlan, ppl: _People, ctx
     ))
 
     events: dict[str, pd.DataFrame] = {}
-    for name in EVENT_TABLES:
+    for name in NATIONAL_EVENT_TABLES:
         df = pd.concat(out[name], ignore_index=True)
         date_col = DATE_COLUMNS[name][0] if DATE_COLUMNS[name] else None
         if name == "housing":
@@ -1345,7 +1408,7 @@ def _targets(error_class: str) -> list[_Target]:
     if error_class == "bad_academic_year":
         return [T("school_attendance", "academic_year", _always)]
     if error_class == "no_person_reference":
-        return [T(t, "person_id", _present("person_id")) for t in EVENT_TABLES]
+        return [T(t, "person_id", _present("person_id")) for t in NATIONAL_EVENT_TABLES]
     raise ValueError(error_class)
 
 
@@ -1431,7 +1494,7 @@ def _inject_errors(rng: np.random.Generator, tables: dict[str, pd.DataFrame],
     fam = tables["people"]["family_id"]
     taken["people"] |= fam.map(fam.value_counts()).to_numpy() < 2
     records: list[dict[str, Any]] = []  # table, original row position, copy number, column, class, value
-    copies: dict[str, list[tuple[int, dict[str, Any]]]] = {t: [] for t in TABLES}
+    copies: dict[str, list[tuple[int, dict[str, Any]]]] = {t: [] for t in NATIONAL_TABLES}
 
     for error_class, count in zip(ERROR_CLASSES, per_class):
         targets = [tg for tg in _targets(error_class) if len(tables[tg.table])]
@@ -1495,7 +1558,7 @@ def _inject_errors(rng: np.random.Generator, tables: dict[str, pd.DataFrame],
          "error_class": r["error_class"], "value": "" if r["value"] is None or pd.isna(r["value"]) else r["value"]}
         for r in records
     ], columns=["table", "row", "column", "error_class", "value"])
-    table_order = {t: i for i, t in enumerate(TABLES)}
+    table_order = {t: i for i, t in enumerate(NATIONAL_TABLES)}
     manifest = manifest.iloc[np.lexsort((manifest["row"].to_numpy(), manifest["table"].map(table_order).to_numpy()))]
     manifest = manifest.reset_index(drop=True).astype({"table": "str", "column": "str", "error_class": "str",
                                                        "value": "str", "row": "int64"})
@@ -1526,7 +1589,7 @@ _FIXED_CREATED = dt.datetime(2000, 1, 1)
 def _excel_cells(table: str, df: pd.DataFrame) -> pd.DataFrame:
     """Cell values for a sheet: ISO dates from 1900 on as dates, numbers as numbers, everything else text."""
     out = df.astype(object).where(df.notna(), None)
-    dates = DATE_COLUMNS[table] + (("date_of_birth",) if table in EVENT_TABLES and "date_of_birth" in df else ())
+    dates = DATE_COLUMNS[table] + (("date_of_birth",) if table in NATIONAL_EVENT_TABLES and "date_of_birth" in df else ())
     for col in dates:
         s = df[col]
         iso = s.str.fullmatch(_ISO_RE).fillna(False)
@@ -1567,7 +1630,8 @@ def _write_readme(cohort: SynthCohort, path: Path, xlsx: bool, out_dir: Path) ->
     cmd = (f"tfclaims synth --families {p['families']} --seed {p['seed']} --out {out_dir} --framework {p['framework']} "
            f"--period-end {p['period_end']}" + (" --xlsx" if xlsx else "") +
            (f" --errors {p['error_rate']}" if p["error_rate"] else "") +
-           (f" --unlinked {p['unlinked_rate']}" if p.get("unlinked_rate") else ""))
+           (f" --unlinked {p['unlinked_rate']}" if p.get("unlinked_rate") else "") +
+           (" --local-codes" if p.get("local_codes") else ""))
     counts = "\n".join(f"| {t} | {len(df)} |" for t, df in cohort.tables.items())
     by_class = cohort.manifest["error_class"].value_counts().sort_index()
     errors = "\n".join(f"| {c} | {n} |" for c, n in by_class.items()) or "| (none) | 0 |"
