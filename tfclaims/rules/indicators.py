@@ -186,6 +186,12 @@ class PreparedTable:
                 self._dates[column] = np.full(len(self.rows), NAT)
         return self._dates[column]
 
+    def memo(self, key: str, build: Callable[[], np.ndarray]) -> np.ndarray:
+        """A per-kept-row array computed once under ``key`` (e.g. a framework's headline per row)."""
+        if key not in self._codes:
+            self._codes[key] = build()
+        return self._codes[key]
+
     def text(self, column: str) -> np.ndarray:
         """A text column as a numpy object/str array ('' for missing)."""
         if column not in self._codes:

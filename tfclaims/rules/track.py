@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from tfclaims.schemas.rules import validate_output
 from tfclaims.core.cohort import Cohort
 from tfclaims.rules.frameworks import Framework, HeadlineSpec
-from tfclaims.rules.identify import (
+from tfclaims.rules.kernel import (
     NEEDS_INDICATOR,
     Presence,
     context,
