@@ -5,7 +5,10 @@
   :func:`presence_on`) and the needs rows behind it;
 - what could not be evaluated (:func:`not_evaluated`);
 - Arrow-backed text output (:func:`str_array`, :func:`str_take`, :func:`family_strings`,
-  :func:`headline_strings`) and evidence rows as output columns (:func:`materialise_evidence`).
+  :func:`headline_strings`) and evidence rows as output columns (:func:`materialise_evidence`);
+- the statuses of outcomes and the reason rows that decide them (:class:`Reasons`), and
+  vectorised sentences (:func:`cat`, :func:`fill`, :func:`lazy`, :class:`LazyWords`, :func:`who`,
+  :func:`pct`).
 
 Rules (frameworks.md): a headline is present at D when any of its catalogue indicators holds or a
 needs row of that headline is open at D. Headlines evidenced only by ``non_resident_parent``
@@ -17,12 +20,15 @@ problem".
 
 from __future__ import annotations
 
+import string
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tfclaims.schemas.rules import EVIDENCE_COLUMNS
 from tfclaims.core.cohort import Cohort
@@ -43,7 +49,20 @@ if TYPE_CHECKING:  # frameworks imports the measure registry, which imports this
     from tfclaims.rules.frameworks import Framework
 
 __all__ = [
+    "MET",
     "NEEDS_INDICATOR",
+    "NOT_EVALUATED",
+    "NOT_MET",
+    "NOT_YET",
+    "STATUS_NAMES",
+    "Detail",
+    "LazyWords",
+    "Reasons",
+    "cat",
+    "fill",
+    "lazy",
+    "pct",
+    "who",
     "NOT_EVALUATED_COLUMNS",
     "Presence",
     "clear_context_cache",
@@ -339,3 +358,160 @@ def family_dates(ctx: RulesContext, dates: pd.Series) -> tuple[np.ndarray, np.nd
     return arr, fams
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# outcome statuses, their reason rows and vectorised sentences
+# --------------------------------------------------------------------------------------------
+
+NOT_EVALUATED, NOT_MET, NOT_YET, MET = 0, 1, 2, 3
+STATUS_NAMES = np.array(["not_evaluated", "not_met", "not_yet", "met"], dtype=object)
+
+
+def cat(*parts: object) -> np.ndarray:
+    """Element-wise string concatenation of arrays and scalars (an object array)."""
+    out: np.ndarray | None = None
+    n = max((len(p) for p in parts if isinstance(p, np.ndarray)), default=1)
+    for p in parts:
+        if out is None:
+            out = p.astype(object) if isinstance(p, np.ndarray) else np.full(n, str(p), dtype=object)
+        else:
+            out = out + (p if isinstance(p, np.ndarray) and p.dtype == object else p.astype(object) if isinstance(p, np.ndarray) else str(p))
+    return out if out is not None else np.array([], dtype=object)
+
+
+def fill(template: str, fields: Mapping[str, Callable[[], np.ndarray | str]]) -> np.ndarray:
+    """``template`` with each ``{name}`` replaced element-wise by ``fields[name]()`` (an array or a
+    text); only the fields the template names are computed. ``{{``/``}}`` are literal braces."""
+    parts: list[object] = []
+    for literal, name, _spec, _conv in string.Formatter().parse(template):
+        if literal:
+            parts.append(literal)
+        if name is not None:
+            parts.append(fields[name]())
+    return cat(*parts)
+
+
+# A detail sentence built on demand: given positions into the reason rows it was added with, the
+# sentences of those rows. Only the reasons that decide a headline's status are ever spelt out.
+Detail = Callable[[np.ndarray], np.ndarray]
+
+
+def lazy(build: Callable[..., np.ndarray], *columns: np.ndarray) -> Detail:
+    """A :data:`Detail` that calls ``build`` with each of ``columns`` taken at the asked positions."""
+    return lambda i: build(*(c[i] for c in columns))
+
+
+class LazyWords:
+    """An array of phrases spelt only where indexed (``words[i]`` builds the phrases at ``i``)."""
+
+    def __init__(self, build: Callable[[np.ndarray], np.ndarray], n: int) -> None:
+        self.build, self.n = build, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: np.ndarray) -> np.ndarray:
+        return self.build(np.asarray(i, dtype="int64"))
+
+
+def pct(rate: np.ndarray) -> np.ndarray:
+    return np.char.mod("%.1f%%", rate * 100).astype(object)
+
+
+def who(ctx: RulesContext, person: np.ndarray) -> np.ndarray:
+    """The person id of each person code, "family" for a family-level row (-1)."""
+    out = np.full(len(person), "family", dtype=object)
+    named = person >= 0
+    out[named] = ctx.person_ids_obj[person[named]]
+    return out
+
+
+class Reasons:
+    """Collects (key, status, detail) rows, key = family code * H + headline index, and outcome
+    evidence rows. A detail is a fixed sentence, an array of sentences, or a :data:`Detail` built
+    later for the winning rows only. :meth:`decide` turns them into one status per key."""
+
+    def __init__(self, n_h: int) -> None:
+        self.n_h = n_h
+        self.keys: list[np.ndarray] = []
+        self.status: list[np.ndarray] = []
+        self.detail: list[np.ndarray | str | Detail] = []
+        self.evidence: list[pd.DataFrame] = []
+
+    def add(self, keys: np.ndarray, status: int, detail: np.ndarray | str | Detail) -> None:
+        keys = np.asarray(keys, dtype="int64")
+        if len(keys) == 0:
+            return
+        self.keys.append(keys)
+        self.status.append(np.full(len(keys), status, dtype="int8"))
+        self.detail.append(detail)
+
+    def add_evidence(self, ev: pd.DataFrame, h: int | np.ndarray) -> None:
+        if len(ev):
+            ev = ev.copy()
+            ev["h"] = h
+            self.evidence.append(ev)
+
+    def extend(self, other: Reasons) -> None:
+        """Add every reason and evidence row of ``other`` (same number of headlines)."""
+        assert other.n_h == self.n_h
+        self.keys += other.keys
+        self.status += other.status
+        self.detail += other.detail
+        self.evidence += other.evidence
+
+    def details(self, rows: np.ndarray) -> np.ndarray:
+        """The detail sentences of reason rows ``rows`` (positions in the concatenated rows)."""
+        out = np.full(len(rows), "", dtype=object)
+        if len(rows) == 0:
+            return out
+        bounds = np.cumsum([0] + [len(k) for k in self.keys])
+        batch = np.searchsorted(bounds, rows, side="right") - 1
+        order = np.argsort(batch, kind="stable")
+        starts = np.searchsorted(batch[order], np.arange(len(self.keys) + 1))
+        for b in np.flatnonzero(starts[1:] > starts[:-1]):
+            at = order[starts[b] : starts[b + 1]]
+            local = rows[at] - bounds[b]
+            d = self.detail[b]
+            if isinstance(d, str):
+                out[at] = d
+            elif isinstance(d, np.ndarray):
+                out[at] = d[local]
+            else:
+                out[at] = d(local)
+        return out
+
+    def decide(self, required: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Status (int8) and detail of each key of sorted ``required``: the lowest status of its
+        reasons (``not_evaluated`` < ``not_met`` < ``not_yet``), ``met`` with an empty detail when
+        it has none. One winning reason gives its sentence; several, the first by text and
+        "; and N more" (independent of the order the reasons were added in)."""
+        status = np.full(len(required), MET, dtype="int8")
+        detail = np.full(len(required), "", dtype=object)
+        if not self.keys or not len(required):
+            return status, detail
+        key = np.concatenate(self.keys)
+        st = np.concatenate(self.status).astype("int64")
+        pos_all = np.minimum(np.searchsorted(required, key), len(required) - 1)
+        rows = np.flatnonzero(required[pos_all] == key)  # reasons of required headlines
+        pos_all, st = pos_all[rows], st[rows]
+        best = np.full(len(required), MET, dtype="int64")
+        np.minimum.at(best, pos_all, st)
+        win = st == best[pos_all]
+        wpos, wst = pos_all[win], st[win]
+        wdetail = self.details(rows[win])  # sentences of the winning reasons only
+        n = np.bincount(wpos, minlength=len(required))
+        # one winning reason: its detail; several: the first by text (independent of row order)
+        single = n[wpos] == 1
+        status[wpos] = wst
+        detail[wpos[single]] = wdetail[single]
+        if (~single).any():
+            # the first detail by text of each headline with several (Arrow orders text by code point)
+            mpos, mdetail = wpos[~single], wdetail[~single]
+            by = pa.table({"pos": mpos, "detail": pa.array(mdetail, type=pa.string())})
+            o = pc.sort_indices(by, sort_keys=[("pos", "ascending"), ("detail", "ascending")]).to_numpy()
+            first = o[np.r_[True, mpos[o][1:] != mpos[o][:-1]]]
+            p_ = mpos[first]
+            detail[p_] = cat(mdetail[first], "; and ", (n[p_] - 1).astype(str).astype(object), " more")
+        return status, detail
