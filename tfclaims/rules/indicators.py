@@ -339,6 +339,11 @@ class RulesContext:
     def supplied(self, table: str) -> bool:
         return self.cohort.supplied(table)
 
+    def memo(self, name: str) -> dict[object, object]:
+        """A named dictionary kept with the context (results of one run computed once, e.g.
+        presence at a date)."""
+        return self.__dict__.setdefault(f"_memo_{name}", {})
+
     def prepared(self, table: str) -> PreparedTable | None:
         """The table with family and person codes, or None when it was not supplied."""
         if table in self._prepared:
@@ -419,6 +424,10 @@ class Scope:
         if self._status is None:
             self._status = self.ctx.status(self.as_of)
         return self._status
+
+    def recurrence_since(self, since: np.ndarray) -> Scope:
+        """The same test dates and person status, judging recurrence after ``since`` (per family)."""
+        return Scope(self.ctx, self.as_of, since=since, recurrence=True, _status=self.status)
 
     def window_start(self, months: int) -> np.ndarray:
         if self.since is not None:

@@ -340,11 +340,13 @@ def presence_on(ctx: RulesContext, framework: Framework, d: np.datetime64) -> Pr
     """Presence of every family (people and programme) at one date; the last one is kept on the
     context, so identify(A) then track(A) on one cohort evaluate the date once."""
     key = ("presence_on", id(framework), framework.sha256, framework.plan.sha256 if framework.plan else "", int(d.astype("int64")))
-    cache = ctx.__dict__.setdefault("_presence_cache", {})
+    cache = ctx.memo("presence_on")
     if key not in cache:
         cache.clear()
         cache[key] = presence(ctx, framework, np.full(ctx.n_families, d))
-    return cache[key]
+    result = cache[key]
+    assert isinstance(result, Presence)
+    return result
 
 
 def family_dates(ctx: RulesContext, dates: pd.Series) -> tuple[np.ndarray, np.ndarray]:

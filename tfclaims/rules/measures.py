@@ -32,6 +32,7 @@ from tfclaims.rules.indicators import (
     NAT,
     NS,
     Params,
+    PreparedTable,
     RulesContext,
     Scope,
     iso,
@@ -39,7 +40,6 @@ from tfclaims.rules.indicators import (
     raw_evidence,
     shift_months,
     term_table,
-    PreparedTable,
 )
 from tfclaims.rules.kernel import NOT_EVALUATED, NOT_MET, NOT_YET, Detail, LazyWords, Reasons, cat, fill, lazy, pct, who
 
@@ -214,7 +214,7 @@ def _recurrence_details(ctx: RulesContext, ev: pd.DataFrame, tail: str | LazyWor
     return lazy(build, *columns, np.arange(len(ev)))
 
 
-def _terms_of(mc: MeasureContext, fam_h: np.ndarray, since: np.ndarray):
+def _terms_of(mc: MeasureContext, fam_h: np.ndarray, since: np.ndarray) -> tuple[PreparedTable, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Terms with data of children (at A) in families ``fam_h``, starting on/after ``since`` (per
     family) and ending by A."""
     ctx, scope_a = mc.ctx, mc.scope
@@ -290,7 +290,7 @@ class NoRecurrenceWindow(SuccessMeasure):
         if missing:
             return
         since = shift_months(mc.scope.as_of, -p.window_months)
-        scope = Scope(ctx, mc.scope.as_of, since=since, recurrence=True, _status=mc.scope.status)
+        scope = mc.scope.recurrence_since(since)
         wanted = np.zeros(ctx.n_families, dtype=bool)
         wanted[fam_h] = True  # families for which this headline is required
         tail = f" within the {p.window_months} months to {mc.as_of_text}"
