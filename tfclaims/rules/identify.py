@@ -34,6 +34,7 @@ from tfclaims.rules.kernel import (
 
 __all__ = ["IdentifyResult", "clear_context_cache", "eligibility_frame", "identify", "identify_at"]
 
+
 @dataclass
 class IdentifyResult:
     """Eligibility of each family, the evidence for it, and what could not be evaluated."""
