@@ -33,7 +33,8 @@ from tfclaims.core.config import DEFAULT_FRAMEWORK
 from tfclaims.core.errors import ConfigError
 from tfclaims.core.local_codes import DeclaredCodes
 from tfclaims.schemas.inputs import LOCAL_TABLES
-from tfclaims.rules.indicators import CATALOGUE, MEASURES, BenefitParams, Indicator, Params
+from tfclaims.rules.indicators import CATALOGUE, BenefitParams, Indicator, Params
+from tfclaims.rules.measures import MEASURE_REGISTRY as MEASURES
 from tfclaims.core.resources import FRAMEWORKS_DIR, REFERENCE_DIR
 
 TAGS = ("V", "R", "L", "D")
@@ -171,11 +172,7 @@ class HeadlineSpec:
 
     def measure_tables(self) -> tuple[str, ...]:
         """Tables the success measure reads (needs always; the headline's indicators where used)."""
-        m = MEASURES[self.measure]
-        own = m.tables(self.measure_params)
-        if self.measure in ("no_recurrence_window", "no_recurrence_since_closure"):
-            own = own + self.indicator_tables()
-        return tuple(dict.fromkeys(("needs", *own)))
+        return MEASURES[self.measure].tables(self.measure_params, self.indicator_tables())
 
 
 @dataclass(frozen=True)
@@ -540,7 +537,7 @@ def _resolve(plain: dict[str, Any], prov: dict[str, Provenance], path: Path, sha
             mp = MEASURES[measure].params_model.model_validate(success)
         except ValidationError as exc:
             raise ConfigError(f"{where}: {_errors(exc, ('overrides.' if plan_path else '') + f'headlines.{hcode}.success')}") from exc
-        if measure in ("no_recurrence_window", "no_recurrence_since_closure") and not specs:
+        if MEASURES[measure].reads_indicators and not specs:
             raise ConfigError(f"{where}: headlines.{hcode}: measure {measure} needs at least one indicator")
         headlines[hcode] = HeadlineSpec(hcode, h.label, tuple(specs), measure, mp)
     return Framework(

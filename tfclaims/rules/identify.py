@@ -3,14 +3,8 @@
 :func:`identify` judges every family in ``people`` at one date D; :func:`identify_at` judges each
 family at its own date (the claim stage needs eligibility at each family's ``attached_on``). Both
 run one vectorised pass over each table (family and person codes, numpy masks), never a loop
-over families.
-
-Rules (frameworks.md): a headline is present at D when any of its catalogue indicators holds or a
-needs row of that headline is open at D. Headlines evidenced only by ``non_resident_parent``
-members add, all together, at most ``non_resident_parent_cap`` to the count. Eligible iff the
-count is at least ``min_distinct_headlines`` and (when required) the family has a dependent at D.
-Indicators whose table was not supplied are *not evaluated* and reported, never read as "no
-problem".
+over families; presence of the headlines and the rules of eligibility are in
+:mod:`tfclaims.rules.kernel`, shared with track.
 """
 
 from __future__ import annotations
@@ -19,41 +13,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from tfclaims.schemas.rules import EVIDENCE_COLUMNS, validate_output
+from tfclaims.schemas.rules import validate_output
 from tfclaims.core.cohort import Cohort
 from tfclaims.rules.frameworks import Framework
-from tfclaims.rules.indicators import (
-    NS,
-    REL_NRP,
-    INDICATOR_NAMES,
-    TABLE_NAMES,
-    RulesContext,
-    Scope,
-    as_ns,
-    lookup,
-    empty_raw_evidence,
-    raw_evidence,
+from tfclaims.rules.indicators import RulesContext
+from tfclaims.rules.kernel import (
+    Presence,
+    clear_context_cache,
+    context,
+    family_dates,
+    family_strings,
+    headline_strings,
+    materialise_evidence,
+    needs_headline_index,
+    not_evaluated,
+    presence,
+    presence_on,
 )
 
-NEEDS_INDICATOR = "needs_row"
-NOT_EVALUATED_COLUMNS = ("headline", "indicator", "missing_table")
-
-
-@dataclass
-class Presence:
-    """Headlines present per family code at per-family dates (coded; materialised on demand)."""
-
-    as_of: np.ndarray  # per family code (NaT = not evaluated)
-    evidence: pd.DataFrame  # raw evidence + "headline" (str) + "h" (headline index)
-    pair_fam: np.ndarray  # one entry per (family, headline) present
-    pair_h: np.ndarray
-    pair_resident: np.ndarray  # evidenced by someone other than a non-resident parent
-    headline_count: np.ndarray  # per family code, after the non-resident-parent cap
-    headline_mask: np.ndarray  # per family code, bit h set when headline h is present
-    has_dependent: np.ndarray
-    eligible: np.ndarray
+__all__ = ["IdentifyResult", "clear_context_cache", "eligibility_frame", "identify", "identify_at"]
 
 
 @dataclass
@@ -65,236 +44,6 @@ class IdentifyResult:
     not_evaluated: pd.DataFrame  # headline, indicator, missing_table
     not_evaluated_headlines: list[str] = field(default_factory=list)  # no source of the headline was supplied
     ignored_needs_rows: int = 0  # needs rows naming a headline outside this framework
-
-
-_LAST_CONTEXT: list[tuple[tuple[int, ...], RulesContext]] = []
-
-
-def context(cohort: Cohort | RulesContext) -> RulesContext:
-    """The coded cohort; the last one built is reused while the cohort's tables are the same
-    objects (identify then track on one cohort code it once)."""
-    if isinstance(cohort, RulesContext):
-        return cohort
-    key = (id(cohort), *(id(t) for t in cohort.tables.values()), *map(hash, cohort.tables))
-    if _LAST_CONTEXT and _LAST_CONTEXT[0][0] == key and _LAST_CONTEXT[0][1].cohort is cohort:
-        return _LAST_CONTEXT[0][1]
-    ctx = RulesContext(cohort)
-    _LAST_CONTEXT[:] = [(key, ctx)]
-    return ctx
-
-
-def clear_context_cache() -> None:
-    _LAST_CONTEXT.clear()
-
-
-# --------------------------------------------------------------------------------------------
-# needs rows
-# --------------------------------------------------------------------------------------------
-
-
-def needs_headline_index(ctx: RulesContext, framework: Framework) -> np.ndarray | None:
-    """Headline index per kept needs row (-1 = headline not in this framework); None if no needs table."""
-    t = ctx.prepared("needs")
-    if t is None:
-        return None
-    key = f"_h:{framework.name}"
-    if key not in t._codes:
-        h = lookup(pd.Index(list(framework.headline_codes), dtype="str"), t.frame["headline"])[t.rows] if "headline" in t.frame else np.full(len(t.rows), -1)
-        t._codes[key] = h
-    return t._codes[key]
-
-
-def needs_open_at(ctx: RulesContext, framework: Framework, as_of: np.ndarray) -> pd.DataFrame:
-    """Evidence rows of needs rows open at each family's date (identified by then, not withdrawn,
-    not closed by then), with the headline index in column ``h``."""
-    t = ctx.prepared("needs")
-    if t is None:
-        ev = empty_raw_evidence()
-        ev["h"] = np.array([], dtype="int64")
-        return ev
-    h = needs_headline_index(ctx, framework)
-    assert h is not None
-    d = as_of[t.fam]
-    identified, outcome_on = t.date("identified_on"), t.date("outcome_on")
-    still_open = t.eq("outcome", "open") | (t.isin("outcome", ["met", "not_met"]) & (outcome_on > d))
-    ok = (h >= 0) & (identified <= d) & ~t.eq("outcome", "withdrawn") & still_open
-    sel = np.flatnonzero(ok)
-    ev = raw_evidence(t, sel, NEEDS_INDICATOR, identified)
-    ev["h"] = h[sel]
-    return ev
-
-
-# --------------------------------------------------------------------------------------------
-# presence at per-family dates
-# --------------------------------------------------------------------------------------------
-
-
-def presence(ctx: RulesContext, framework: Framework, as_of: np.ndarray) -> Presence:
-    """Headlines present, headline count and eligibility of every family code at ``as_of``."""
-    scope = Scope(ctx, as_of)
-    parts = []
-    for h, spec in enumerate(framework.headlines.values()):
-        for ind in spec.indicators:
-            if not ind.indicator.evaluable(ctx):
-                continue
-            ev = ind.indicator.evaluate(scope, ind.params)
-            ev["h"] = h
-            parts.append(ev)
-    parts.append(needs_open_at(ctx, framework, as_of))
-    ev = pd.concat(parts, ignore_index=True) if parts else empty_raw_evidence().assign(h=np.array([], dtype="int64"))
-    ev["h"] = ev["h"].astype("int64")
-    codes = np.array(framework.headline_codes, dtype=object)
-
-    n_fam = ctx.n_families
-    n_h = len(codes)
-    fam = ev["fam"].to_numpy(dtype="int64")
-    person = ev["person"].to_numpy(dtype="int64")
-    nrp = np.zeros(len(ev), dtype=bool)
-    named = person >= 0
-    nrp[named] = ctx.person_rel[person[named]] == REL_NRP
-    key = fam * n_h + ev["h"].to_numpy(dtype="int64")
-    uniq, inv = np.unique(key, return_inverse=True)
-    resident = np.bincount(inv, weights=(~nrp).astype("float64"), minlength=len(uniq)) > 0
-    pair_fam, pair_h = uniq // max(n_h, 1), uniq % max(n_h, 1)
-
-    n_resident = np.bincount(pair_fam[resident], minlength=n_fam)
-    n_nrp_only = np.bincount(pair_fam[~resident], minlength=n_fam)
-    count = n_resident + np.minimum(n_nrp_only, framework.eligibility.non_resident_parent_cap)
-    mask = np.zeros(n_fam, dtype="int64")
-    np.bitwise_or.at(mask, pair_fam, (np.int64(1) << pair_h.astype("int64")))
-
-    status = scope.status
-    has_dep = np.bincount(ctx.person_family[status.dependent], minlength=n_fam) > 0
-    eligible = count >= framework.eligibility.min_distinct_headlines
-    if framework.eligibility.require_dependent:
-        eligible &= has_dep
-    eligible &= ~np.isnat(as_of)
-    return Presence(as_of, ev, pair_fam, pair_h, resident, count.astype("int64"), mask, has_dep, eligible)
-
-
-def headline_text(framework: Framework, masks: np.ndarray) -> np.ndarray:
-    """';'-joined sorted headline codes for each headline bit mask."""
-    uniq, inv, texts = _headline_vocab(framework, masks)
-    return texts[inv] if len(masks) else np.array([], dtype=object)
-
-
-def headline_strings(framework: Framework, masks: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """:func:`headline_text` as a pandas ``str`` array (an Arrow take from the distinct texts)."""
-    uniq, inv, texts = _headline_vocab(framework, masks)
-    return str_take(texts, inv) if len(masks) else pd.array([], dtype="str")
-
-
-def _headline_vocab(framework: Framework, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    codes = framework.headline_codes
-    uniq, inv = np.unique(masks, return_inverse=True)
-    texts = np.array([";".join(sorted(c for i, c in enumerate(codes) if (int(m) >> i) & 1)) for m in uniq], dtype=object)
-    return uniq, inv, texts
-
-
-def str_array(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """An object array of text (None/NaN = missing) as a pandas ``str`` array, through Arrow
-    (several times faster than ``pd.array(values, dtype="str")``, same result)."""
-    return pd.array(pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True), dtype="str")
-
-
-def str_take(vocabulary: np.ndarray | list[str] | tuple[str, ...], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """``vocabulary[codes]`` as a pandas ``str`` array (an Arrow take: no Python string per row)."""
-    vocab = pa.array(np.asarray(vocabulary, dtype=object), type=pa.string(), from_pandas=True)
-    return pd.array(vocab.take(pa.array(np.asarray(codes, dtype="int64"))), dtype="str")
-
-
-def materialise_evidence(ctx: RulesContext, ev: pd.DataFrame, headlines: tuple[str, ...] | list[str]) -> pd.DataFrame:
-    """Coded evidence rows as the output columns (family_id, headline, person_id, indicator, ...),
-    sorted by family, headline, date, table, row. ``headlines`` names the codes in column ``h``.
-    Text columns are built with Arrow takes from small vocabularies."""
-    n = len(ev)
-    if n == 0:
-        return empty_evidence()
-    fam = ev["fam"].to_numpy(dtype="int64")
-    person = ev["person"].to_numpy(dtype="int64")
-    kept = ev["k"].to_numpy(dtype="int64")
-    tc = ev["table"].to_numpy(dtype="int64")
-    ic = ev["indicator"].to_numpy(dtype="int64")
-    hv = np.asarray(headlines, dtype=object)
-    h_rank = np.argsort(np.argsort(hv.astype(str)))
-    hc = ev["h"].to_numpy(dtype="int64")
-    dates = as_ns(ev["event_date"])
-    rows = ev["row"].to_numpy(dtype="int64")
-    # order by (family, headline) rank, date (NaT first), table, row: three int64 keys, same order
-    group = ctx.family_rank[fam] * len(hv) + h_rank[hc]
-    source = tc * (int(rows.max()) + 1 if n else 1) + rows
-    order = np.lexsort((source, dates.astype("int64"), group))
-    fam, person, kept, hc, tc, ic, dates = fam[order], person[order], kept[order], hc[order], tc[order], ic[order], dates[order]
-
-    vocab = str_take
-    person_id = pd.array(ctx.person_ids_arrow().take(pa.array(person, mask=person < 0)), dtype="str")
-    # source_file and source_row from each table's cached codes (kept-row positions)
-    file_code = np.full(n, -1, dtype="int64")
-    source_row = np.zeros(n, dtype="int64")
-    names: list[object] = []
-    for i in np.unique(tc):
-        sel = np.flatnonzero(tc == i)
-        t = ctx.prepared(TABLE_NAMES[i])
-        assert t is not None
-        pos = kept[sel]
-        codes, table_names = t.file_codes()
-        c = codes[pos]
-        file_code[sel] = np.where(c >= 0, c + len(names), -1)
-        names.extend(table_names.tolist())
-        source_row[sel] = t.source_rows()[pos]
-    source_file = str_take(names + [None], np.where(file_code >= 0, file_code, len(names)))
-    return pd.DataFrame(
-        {
-            "family_id": family_strings(ctx, fam),
-            "headline": vocab(hv, hc),
-            "person_id": person_id,
-            "indicator": vocab(INDICATOR_NAMES, ic),
-            "source_table": vocab(TABLE_NAMES, tc),
-            "source_file": source_file,
-            "source_row": pd.array(source_row, dtype="Int64"),
-            "event_date": dates,
-        }
-    )
-
-
-def family_strings(ctx: RulesContext, fams: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """family_id of each family code as a pandas ``str`` array (an Arrow take)."""
-    return pd.array(ctx.families_arrow().take(pa.array(np.asarray(fams, dtype="int64"))), dtype="str")
-
-
-def empty_evidence() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "family_id": pd.array([], dtype="str"),
-            "headline": pd.array([], dtype="str"),
-            "person_id": pd.array([], dtype="str"),
-            "indicator": pd.array([], dtype="str"),
-            "source_table": pd.array([], dtype="str"),
-            "source_file": pd.array([], dtype="str"),
-            "source_row": pd.array([], dtype="Int64"),
-            "event_date": np.array([], dtype=NS),
-        }
-    )[list(EVIDENCE_COLUMNS)]
-
-
-def not_evaluated(ctx: RulesContext, framework: Framework) -> tuple[pd.DataFrame, list[str]]:
-    """Indicators (and needs) whose tables were not supplied; headlines with no source at all."""
-    rows = []
-    whole = []
-    for code, spec in framework.headlines.items():
-        usable = False
-        for ind in spec.indicators:
-            missing = ind.indicator.missing_tables(ctx)
-            rows += [(code, ind.code, t) for t in missing]
-            usable |= not missing
-        if not ctx.supplied("needs"):
-            rows.append((code, NEEDS_INDICATOR, "needs"))
-        else:
-            usable = True
-        if not usable:
-            whole.append(code)
-    frame = pd.DataFrame(rows, columns=list(NOT_EVALUATED_COLUMNS)).astype("str")
-    return frame, whole
 
 
 def _ignored_needs(ctx: RulesContext, framework: Framework) -> int:
@@ -332,34 +81,12 @@ def _result(ctx: RulesContext, framework: Framework, p: Presence, fams: np.ndarr
     )
 
 
-def presence_on(ctx: RulesContext, framework: Framework, d: np.datetime64) -> Presence:
-    """Presence of every family (people and programme) at one date; the last one is kept on the
-    context, so identify(A) then track(A) on one cohort evaluate the date once."""
-    key = ("presence_on", id(framework), framework.sha256, framework.plan.sha256 if framework.plan else "", int(d.astype("int64")))
-    cache = ctx.__dict__.setdefault("_presence_cache", {})
-    if key not in cache:
-        cache.clear()
-        cache[key] = presence(ctx, framework, np.full(ctx.n_families, d))
-    return cache[key]
-
-
 def identify(cohort: Cohort | RulesContext, framework: Framework, as_of: object) -> IdentifyResult:
     """Eligibility of every family in ``people`` at ``as_of``."""
     ctx = context(cohort)
     d = np.datetime64(pd.Timestamp(as_of).normalize().to_datetime64(), "ns")
     fams = ctx.families.get_indexer(ctx.people_families)
     return _result(ctx, framework, presence_on(ctx, framework, d), np.sort(fams))
-
-
-def family_dates(ctx: RulesContext, dates: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """A Series family_id -> date as a per-family-code date array, and the family codes it names."""
-    fams = ctx.families.get_indexer(pd.Index(dates.index.astype("str")))
-    if (fams < 0).any():
-        unknown = dates.index[fams < 0][:3].tolist()
-        raise KeyError(f"families not in people or programme: {unknown}")
-    arr = np.full(ctx.n_families, np.datetime64("NaT", "ns"))
-    arr[fams] = as_ns(pd.Series(dates.to_numpy()))
-    return arr, fams
 
 
 def identify_at(cohort: Cohort | RulesContext, framework: Framework, dates: pd.Series) -> IdentifyResult:

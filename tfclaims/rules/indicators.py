@@ -186,6 +186,12 @@ class PreparedTable:
                 self._dates[column] = np.full(len(self.rows), NAT)
         return self._dates[column]
 
+    def memo(self, key: str, build: Callable[[], np.ndarray]) -> np.ndarray:
+        """A per-kept-row array computed once under ``key`` (e.g. a framework's headline per row)."""
+        if key not in self._codes:
+            self._codes[key] = build()
+        return self._codes[key]
+
     def text(self, column: str) -> np.ndarray:
         """A text column as a numpy object/str array ('' for missing)."""
         if column not in self._codes:
@@ -333,6 +339,11 @@ class RulesContext:
     def supplied(self, table: str) -> bool:
         return self.cohort.supplied(table)
 
+    def memo(self, name: str) -> dict[object, object]:
+        """A named dictionary kept with the context (results of one run computed once, e.g.
+        presence at a date)."""
+        return self.__dict__.setdefault(f"_memo_{name}", {})
+
     def prepared(self, table: str) -> PreparedTable | None:
         """The table with family and person codes, or None when it was not supplied."""
         if table in self._prepared:
@@ -413,6 +424,10 @@ class Scope:
         if self._status is None:
             self._status = self.ctx.status(self.as_of)
         return self._status
+
+    def recurrence_since(self, since: np.ndarray) -> Scope:
+        """The same test dates and person status, judging recurrence after ``since`` (per family)."""
+        return Scope(self.ctx, self.as_of, since=since, recurrence=True, _status=self.status)
 
     def window_start(self, months: int) -> np.ndarray:
         if self.since is not None:
@@ -812,71 +827,3 @@ class RentArrears(HousingRecord):
     description = "a rent-arrears housing record in the {window_months} months to the test date"
     reference = "frameworks.md sf-2022 financial_stability"
     label = "rent-arrears record"
-
-
-# --------------------------------------------------------------------------------------------
-# success measures (implemented in tfclaims.rules.track)
-# --------------------------------------------------------------------------------------------
-
-
-class NoRecurrenceWindowParams(Params):
-    window_months: int = Field(6, ge=1, le=60, description="none of the headline's indicators in the N months to A")
-    sustain_months: int = Field(6, ge=0, le=60, description="A must be at least N months after attached_on")
-
-
-class EducationTermsParams(Params):
-    terms: int = Field(3, ge=1, le=9, description="terms since attachment needed (the latest N are judged)")
-    absence_threshold: float = Field(0.10, gt=0, le=1, description="a term's absence rate must be below this")
-    min_suspensions: int = Field(3, ge=1, le=50, description="this many suspensions in the span fails")
-    check_exclusions: bool = Field(True, description="permanent exclusions and suspensions are checked")
-
-
-class EducationSinceClosureParams(Params):
-    absence_threshold: float = Field(0.10, gt=0, le=1)
-    min_suspensions: int = Field(3, ge=1, le=50)
-    check_exclusions: bool = True
-
-
-class NoParams(Params):
-    pass
-
-
-@dataclass(frozen=True)
-class Measure:
-    name: str
-    params_model: type[Params]
-    description: str
-    # tables read beyond the headline's own indicators
-    tables: Callable[[Params], tuple[str, ...]] = lambda p: ()
-
-
-MEASURES: dict[str, Measure] = {
-    m.name: m
-    for m in (
-        Measure(
-            "no_recurrence_window",
-            NoRecurrenceWindowParams,
-            "A >= attached_on + {sustain_months} months and none of the headline's indicators in the {window_months} months to A",
-        ),
-        Measure(
-            "education_terms",
-            EducationTermsParams,
-            "every child with a term since attachment has {terms} such terms ending by A, each latest-{terms} term "
-            "below {absence_threshold:.0%} absence, and no permanent exclusion and fewer than {min_suspensions} suspensions in their span",
-            lambda p: ("school_attendance", "exclusions") if getattr(p, "check_exclusions", True) else ("school_attendance",),
-        ),
-        Measure("needs_only", NoParams, "met only through needs rows: at least one counts at A and all are met by A"),
-        Measure(
-            "no_recurrence_since_closure",
-            NoParams,
-            "none of the headline's indicators recur in (closed_on, A]",
-        ),
-        Measure(
-            "education_since_closure",
-            EducationSinceClosureParams,
-            "every term starting on or after closed_on and ending by A (at least one) below {absence_threshold:.0%} absence; "
-            "no permanent exclusion and fewer than {min_suspensions} suspensions in (closed_on, A]",
-            lambda p: ("school_attendance", "exclusions") if getattr(p, "check_exclusions", True) else ("school_attendance",),
-        ),
-    )
-}

@@ -6,7 +6,7 @@ For each family in ``programme`` with ``attached_on <= A``:
   headline of every needs row identified in ``(attached_on, A]`` and not withdrawn;
 - each required headline's **status** at A -- ``met``, ``not_met``, ``not_yet`` or
   ``not_evaluated`` (first of ``not_evaluated``, ``not_met``, ``not_yet`` wins) -- from its success
-  measure (``tfclaims.rules.indicators.MEASURES``) and its needs rows, with a sentence saying why;
+  measure (``tfclaims.rules.measures.MEASURE_REGISTRY``) and its needs rows, with a sentence saying why;
 - the claim facts: eligibility at attachment, whole-family working, SSP, continuous employment,
   sf-2022's successful family outcome, programme period, discretion note.
 
@@ -16,24 +16,40 @@ Everything is evaluated with whole-table numpy masks over the coded cohort
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from tfclaims.schemas.rules import validate_output
 from tfclaims.core.cohort import Cohort
-from tfclaims.rules.frameworks import Framework, HeadlineSpec
-from tfclaims.rules.identify import (
+from tfclaims.rules.frameworks import Framework
+from tfclaims.rules.indicators import (
+    NAT,
+    NS,
+    RulesContext,
+    Scope,
+    empty_raw_evidence,
+    iso,
+    raw_evidence,
+    shift_days,
+    shift_months,
+)
+from tfclaims.rules.kernel import (
+    MET,
     NEEDS_INDICATOR,
+    NOT_EVALUATED,
+    NOT_MET,
+    NOT_YET,
+    STATUS_NAMES,
     Presence,
+    Reasons,
+    cat,
     context,
     empty_evidence,
     family_strings,
     headline_strings,
+    lazy,
     materialise_evidence,
     needs_headline_index,
     not_evaluated,
@@ -41,28 +57,12 @@ from tfclaims.rules.identify import (
     presence_on,
     str_array,
     str_take,
+    who,
 )
-from tfclaims.rules.indicators import (
-    CATALOGUE,
-    INDICATOR_NAMES,
-    NAT,
-    NS,
-    EducationSinceClosureParams,
-    EducationTermsParams,
-    NoRecurrenceWindowParams,
-    RulesContext,
-    Scope,
-    empty_raw_evidence,
-    iso,
-    latest_terms,
-    raw_evidence,
-    shift_days,
-    shift_months,
-    term_table,
-)
+from tfclaims.rules.measures import MEASURE_REGISTRY, HeadlineFrame, MeasureContext
 
-NOT_EVALUATED, NOT_MET, NOT_YET, MET = 0, 1, 2, 3
-STATUS_NAMES = np.array(["not_evaluated", "not_met", "not_yet", "met"], dtype=object)
+__all__ = ["CE_HEADLINE", "TrackResult", "track"]
+
 CE_HEADLINE = "continuous_employment"
 
 
@@ -75,104 +75,6 @@ class TrackResult:
     not_evaluated: pd.DataFrame  # headline, indicator, missing_table
     programme_supplied: bool = True
     notes: list[str] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------------------------
-# small vectorised helpers
-# --------------------------------------------------------------------------------------------
-
-
-def _cat(*parts: object) -> np.ndarray:
-    """Element-wise string concatenation of arrays and scalars (an object array)."""
-    out: np.ndarray | None = None
-    n = max((len(p) for p in parts if isinstance(p, np.ndarray)), default=1)
-    for p in parts:
-        if out is None:
-            out = p.astype(object) if isinstance(p, np.ndarray) else np.full(n, str(p), dtype=object)
-        else:
-            out = out + (p if isinstance(p, np.ndarray) and p.dtype == object else p.astype(object) if isinstance(p, np.ndarray) else str(p))
-    return out if out is not None else np.array([], dtype=object)
-
-
-# A detail sentence built on demand: given positions into the reason rows it was added with, the
-# sentences of those rows. Only the reasons that decide a headline's status are ever spelt out.
-Detail = Callable[[np.ndarray], np.ndarray]
-
-
-def _lazy(build: Callable[..., np.ndarray], *columns: np.ndarray) -> Detail:
-    """A :data:`Detail` that calls ``build`` with each of ``columns`` taken at the asked positions."""
-    return lambda i: build(*(c[i] for c in columns))
-
-
-class _LazyWords:
-    """An array of phrases spelt only where indexed (``words[i]`` builds the phrases at ``i``)."""
-
-    def __init__(self, build: Callable[[np.ndarray], np.ndarray], n: int) -> None:
-        self.build, self.n = build, n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: np.ndarray) -> np.ndarray:
-        return self.build(np.asarray(i, dtype="int64"))
-
-
-def _pct(rate: np.ndarray) -> np.ndarray:
-    return np.char.mod("%.1f%%", rate * 100).astype(object)
-
-
-def _who(ctx: RulesContext, person: np.ndarray) -> np.ndarray:
-    out = np.full(len(person), "family", dtype=object)
-    named = person >= 0
-    out[named] = ctx.person_ids_obj[person[named]]
-    return out
-
-
-class _Reasons:
-    """Collects (key, status, detail) rows and outcome evidence rows. A detail is a fixed sentence,
-    an array of sentences, or a :data:`Detail` built later for the winning rows only."""
-
-    def __init__(self, n_h: int) -> None:
-        self.n_h = n_h
-        self.keys: list[np.ndarray] = []
-        self.status: list[np.ndarray] = []
-        self.detail: list[np.ndarray | str | Detail] = []
-        self.evidence: list[pd.DataFrame] = []
-
-    def add(self, keys: np.ndarray, status: int, detail: np.ndarray | str | Detail) -> None:
-        keys = np.asarray(keys, dtype="int64")
-        if len(keys) == 0:
-            return
-        self.keys.append(keys)
-        self.status.append(np.full(len(keys), status, dtype="int8"))
-        self.detail.append(detail)
-
-    def add_evidence(self, ev: pd.DataFrame, h: int | np.ndarray) -> None:
-        if len(ev):
-            ev = ev.copy()
-            ev["h"] = h
-            self.evidence.append(ev)
-
-    def details(self, rows: np.ndarray) -> np.ndarray:
-        """The detail sentences of reason rows ``rows`` (positions in the concatenated rows)."""
-        out = np.full(len(rows), "", dtype=object)
-        if len(rows) == 0:
-            return out
-        bounds = np.cumsum([0] + [len(k) for k in self.keys])
-        batch = np.searchsorted(bounds, rows, side="right") - 1
-        order = np.argsort(batch, kind="stable")
-        starts = np.searchsorted(batch[order], np.arange(len(self.keys) + 1))
-        for b in np.flatnonzero(starts[1:] > starts[:-1]):
-            at = order[starts[b] : starts[b + 1]]
-            local = rows[at] - bounds[b]
-            d = self.detail[b]
-            if isinstance(d, str):
-                out[at] = d
-            elif isinstance(d, np.ndarray):
-                out[at] = d[local]
-            else:
-                out[at] = d(local)
-        return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,31 +115,17 @@ def track(cohort: Cohort | RulesContext, framework: Framework, as_of: object) ->
     n_h = len(framework.headlines)
     required = _required(ctx, framework, p_att, at_a, att, A)
 
-    reasons = _Reasons(n_h)
-    scope_a = Scope(ctx, at_a)
-    _needs_reasons(ctx, framework, reasons, required, att, A)
+    reasons = Reasons(n_h)
+    needs_keys = _needs_reasons(ctx, framework, reasons, required, att, A)
+    mc = MeasureContext(ctx, A, att, closed_on, Scope(ctx, at_a), n_h, needs_keys)
     for h, spec in enumerate(framework.headlines.values()):
         keys_h = required[required % n_h == h]
-        if len(keys_h) == 0:
-            continue
-        fam_h = keys_h // n_h
-        missing = [t for t in spec.measure_tables() if not ctx.supplied(t) and t != "needs"]
-        if missing:
-            reasons.add(keys_h, NOT_EVALUATED, f"not evaluated: {', '.join(missing)} not supplied")
-        if spec.measure == "no_recurrence_window":
-            _no_recurrence_window(ctx, spec, h, reasons, keys_h, fam_h, att, A, scope_a, missing)
-        elif spec.measure == "education_terms":
-            _education_terms(ctx, spec, h, reasons, keys_h, fam_h, att, A, scope_a, missing)
-        elif spec.measure == "needs_only":
-            pass  # handled with the needs rows
-        elif spec.measure == "no_recurrence_since_closure":
-            _no_recurrence_since_closure(ctx, spec, h, reasons, keys_h, fam_h, closed_on, A, missing)
-        elif spec.measure == "education_since_closure":
-            _education_since_closure(ctx, spec, h, reasons, keys_h, fam_h, closed_on, A, scope_a, missing)
+        if len(keys_h):
+            reasons.extend(MEASURE_REGISTRY[spec.measure].evaluate(mc, HeadlineFrame(spec, h, keys_h, keys_h // n_h)))
     if framework.outcome_model == "sfo":
         _closure_timing(framework, reasons, required, closed_on, A)
 
-    status, detail = _decide(ctx, framework, reasons, required, att, closed_on, A)
+    status, detail = _decide(mc, framework, reasons, required)
     outcomes = pd.DataFrame(
         {
             "family_id": family_strings(ctx, required // n_h),
@@ -304,13 +192,14 @@ def _required(ctx: RulesContext, fw: Framework, p_att: Presence, at_a: np.ndarra
     return np.unique(np.concatenate(parts).astype("int64"))
 
 
-def _needs_reasons(ctx: RulesContext, fw: Framework, reasons: _Reasons, required: np.ndarray, att: np.ndarray, A: np.datetime64) -> None:
-    """Every needs row of a required headline that counts at A must be met by A."""
+def _needs_reasons(ctx: RulesContext, fw: Framework, reasons: Reasons, required: np.ndarray, att: np.ndarray, A: np.datetime64) -> np.ndarray | None:
+    """Every needs row of a required headline that counts at A must be met by A. Returns the keys
+    of the needs rows that count (None when needs was not supplied)."""
     n_h = len(fw.headlines)
     t = ctx.prepared("needs")
     if t is None:
         reasons.add(required, NOT_EVALUATED, "not evaluated: needs not supplied (practitioner-recorded needs cannot be checked)")
-        return
+        return None
     h = needs_headline_index(ctx, fw)
     assert h is not None
     identified, outcome, outcome_on = t.date("identified_on"), t.text("outcome"), t.date("outcome_on")
@@ -322,218 +211,35 @@ def _needs_reasons(ctx: RulesContext, fw: Framework, reasons: _Reasons, required
     a_str = str(np.datetime_as_string(A, unit="D"))
 
     def what(person: np.ndarray, idf: np.ndarray) -> np.ndarray:
-        return _cat(_who(ctx, person), ": need identified on ", iso(idf))
+        return cat(who(ctx, person), ": need identified on ", iso(idf))
 
     def not_met_detail(person: np.ndarray, idf: np.ndarray, d: np.ndarray) -> np.ndarray:
-        return _cat(what(person, idf), " recorded not met on ", iso(d))
+        return cat(what(person, idf), " recorded not met on ", iso(d))
 
     def late_detail(person: np.ndarray, idf: np.ndarray, d: np.ndarray, o: np.ndarray) -> np.ndarray:
         w = what(person, idf)
         out = np.empty(len(w), dtype=object)
         still = o == "open"
-        out[still] = _cat(w[still], " still open at ", a_str)
-        out[~still] = _cat(w[~still], " closed ", o[~still], " on ", iso(d[~still]), ", after ", a_str)
+        out[still] = cat(w[still], " still open at ", a_str)
+        out[~still] = cat(w[~still], " closed ", o[~still], " on ", iso(d[~still]), ", after ", a_str)
         return out
 
     met = (o == "met") & (d <= A)
     not_met = (o == "not_met") & (d <= A)
     late = ~met & ~not_met
-    reasons.add(k[not_met], NOT_MET, _lazy(not_met_detail, person[not_met], idf[not_met], d[not_met]))
-    reasons.add(k[late], NOT_YET, _lazy(late_detail, person[late], idf[late], d[late], o[late]))
+    reasons.add(k[not_met], NOT_MET, lazy(not_met_detail, person[not_met], idf[not_met], d[not_met]))
+    reasons.add(k[late], NOT_YET, lazy(late_detail, person[late], idf[late], d[late], o[late]))
     ev = raw_evidence(t, sel, NEEDS_INDICATOR, identified)
     reasons.add_evidence(ev, h[sel])
-    # needs-only headlines: at least one needs row must count at A
-    only = np.array([i for i, s in enumerate(fw.headlines.values()) if s.measure == "needs_only"], dtype="int64")
-    if len(only):
-        req_only = required[np.isin(required % n_h, only)]
-        without = req_only[~np.isin(req_only, k)]
-        codes = np.array(fw.headline_codes, dtype=object)
-        reasons.add(without, NOT_YET, _cat("no needs row of ", codes[without % n_h], " records an outcome by ", str(np.datetime_as_string(A, unit="D"))))
+    return k
 
 
 # --------------------------------------------------------------------------------------------
-# success measures
+# framework-level timing and deciding each headline's status
 # --------------------------------------------------------------------------------------------
 
 
-def _recurrence_details(ctx: RulesContext, ev: pd.DataFrame, tail: str | _LazyWords, spell_tail: str | _LazyWords) -> Detail:
-    """'<who>: <label> on <date><tail>' for an event, '<who>: <label> from <date><spell_tail>' for a
-    spell (which may have started before the window it overlaps), built lazily."""
-    names = [INDICATOR_NAMES[i] for i in range(len(INDICATOR_NAMES))]
-    label_of = np.array([getattr(CATALOGUE.get(nm), "label", nm) for nm in names] or [""], dtype=object)
-    spell_of = np.array([getattr(CATALOGUE.get(nm), "kind", "") == "spell" for nm in names] or [False], dtype=bool)
-
-    def words(t: str | _LazyWords, i: np.ndarray) -> np.ndarray | str:
-        return t if isinstance(t, str) else t[i]
-
-    def build(person: np.ndarray, ic: np.ndarray, dates: np.ndarray, i: np.ndarray) -> np.ndarray:
-        spell = spell_of[ic]
-        on = np.where(spell, " from ", " on ").astype(object)
-        after = np.where(spell, words(spell_tail, i), words(tail, i)).astype(object)
-        return _cat(_who(ctx, person), ": ", label_of[ic], on, iso(dates), after)
-
-    columns = (ev["person"].to_numpy(dtype="int64"), ev["indicator"].to_numpy(dtype="int64"), ev["event_date"].to_numpy(dtype=NS))
-    return _lazy(build, *columns, np.arange(len(ev)))
-
-
-def _no_recurrence_window(ctx, spec: HeadlineSpec, h, reasons: _Reasons, keys_h, fam_h, att, A, scope_a: Scope, missing) -> None:
-    p = spec.measure_params
-    assert isinstance(p, NoRecurrenceWindowParams)
-    n_h = reasons.n_h
-    a_str = str(np.datetime_as_string(A, unit="D"))
-    due = shift_months(att[fam_h], p.sustain_months)
-    early = due > A
-    reasons.add(keys_h[early], NOT_YET, _lazy(lambda a, d: _cat(f"the {p.sustain_months} months from attachment on ", iso(a), " end on ", iso(d)), att[fam_h][early], due[early]))
-    if missing:
-        return
-    since = shift_months(scope_a.as_of, -p.window_months)
-    scope = Scope(ctx, scope_a.as_of, since=since, recurrence=True, _status=scope_a.status)
-    wanted = np.zeros(ctx.n_families, dtype=bool)
-    wanted[fam_h] = True  # families for which this headline is required
-    for ind in spec.indicators:
-        ev = ind.indicator.evaluate(scope, ind.params)
-        ev = ev[wanted[ev["fam"].to_numpy(dtype="int64")]]
-        if len(ev) == 0:
-            continue
-        tail = f" within the {p.window_months} months to {a_str}"
-        spell_tail = f", which overlaps the {p.window_months} months to {a_str}"
-        reasons.add(ev["fam"].to_numpy(dtype="int64") * n_h + h, NOT_MET, _recurrence_details(ctx, ev, tail, spell_tail))
-        reasons.add_evidence(ev, h)
-
-
-def _terms_of(ctx: RulesContext, scope_a: Scope, fam_h: np.ndarray, since: np.ndarray, A: np.datetime64):
-    """Terms with data of children (at A) in families ``fam_h``, starting on/after ``since`` (per
-    family) and ending by A."""
-    t, start, end, possible, absent, has_data = term_table(scope_a)
-    want = np.zeros(ctx.n_families, dtype=bool)
-    want[fam_h] = True
-    child = np.zeros(len(t.rows), dtype=bool)
-    named = t.person >= 0
-    child[named] = scope_a.status.child[t.person[named]]
-    ok = has_data & want[t.fam] & child & (start >= since[t.fam]) & (end <= A)
-    return t, start, end, possible, absent, np.flatnonzero(ok)
-
-
-def _term_label(t, sel: np.ndarray) -> np.ndarray:
-    return _cat(t.text_at("term", sel), " ", t.text_at("academic_year", sel))
-
-
-def _exclusion_reasons(ctx, reasons: _Reasons, h: int, person: np.ndarray, lo: np.ndarray, hi: np.ndarray, lo_open: bool, min_susp: int, scope_a: Scope, span_words: _LazyWords) -> None:
-    """Exclusions of ``person`` (arrays aligned: one entry per child judged) starting in the span
-    [lo, hi] (or (lo, hi] with ``lo_open``): a permanent exclusion, or min_susp+ suspensions, fail."""
-    t = ctx.prepared("exclusions")
-    if t is None or len(person) == 0:
-        return
-    n_h = reasons.n_h
-    idx = np.full(len(ctx.person_ids), -1, dtype="int64")
-    idx[person] = np.arange(len(person))
-    j = np.where(t.person >= 0, idx[np.where(t.person >= 0, t.person, 0)], -1)
-    judged = j >= 0
-    d = t.date("start_date")
-    jj = np.where(judged, j, 0)
-    inside = judged & ((d > lo[jj]) if lo_open else (d >= lo[jj])) & (d <= hi[jj])
-    kind = t.text("exclusion_type")
-    perm = np.flatnonzero(inside & (kind == "permanent"))
-    if len(perm):
-        keys = t.fam[perm] * n_h + h
-        reasons.add(keys, NOT_MET, _lazy(lambda who, day, jj: _cat(_who(ctx, who), ": permanent exclusion on ", iso(day), span_words[jj]), t.person[perm], d[perm], j[perm]))
-        reasons.add_evidence(raw_evidence(t, perm, "permanent_exclusion", d), h)
-    susp = np.flatnonzero(inside & (kind == "suspension"))
-    if len(susp):
-        n = np.bincount(j[susp], minlength=len(person))
-        bad = susp[n[j[susp]] >= min_susp]
-        if len(bad):
-            first = bad[np.unique(j[bad], return_index=True)[1]]
-            reasons.add(t.fam[first] * n_h + h, NOT_MET, _lazy(lambda who, count, jj: _cat(_who(ctx, who), ": ", count.astype(str).astype(object), " suspensions", span_words[jj]), t.person[first], n[j[first]], j[first]))
-            reasons.add_evidence(raw_evidence(t, bad, "repeated_suspensions", d), h)
-
-
-def _education_terms(ctx, spec: HeadlineSpec, h, reasons: _Reasons, keys_h, fam_h, att, A, scope_a: Scope, missing) -> None:
-    p = spec.measure_params
-    assert isinstance(p, EducationTermsParams)
-    n_h = reasons.n_h
-    if "school_attendance" in missing:
-        return
-    t, start, end, possible, absent, sel = _terms_of(ctx, scope_a, fam_h, att, A)
-    a_str = str(np.datetime_as_string(A, unit="D"))
-    considered_fams = np.unique(t.fam[sel])
-    none = keys_h[~np.isin(fam_h, considered_fams)]
-    reasons.add(none, NOT_YET, _lazy(lambda a: _cat("no child has a school term starting on or after attachment on ", iso(a), " and ending by ", a_str), att[none // n_h]))
-    if len(sel) == 0:
-        return
-    children, inv, n_terms = np.unique(t.person[sel], return_inverse=True, return_counts=True)
-    child_fam = ctx.person_family[children]
-    short = n_terms < p.terms
-    reasons.add(child_fam[short] * n_h + h, NOT_YET, _lazy(lambda who, count: _cat(_who(ctx, who), ": ", count.astype(str).astype(object), f" of {p.terms} terms since attachment have ended by {a_str}"), children[short], n_terms[short]))
-    reasons.add_evidence(raw_evidence(t, sel, "school_term", end), h)
-    full = sel[~short[inv]]
-    used = latest_terms(t.person, end, full, p.terms)
-    rate = absent[used] / possible[used]
-    bad = used[rate >= p.absence_threshold]
-    reasons.add(t.fam[bad] * n_h + h, NOT_MET, _lazy(lambda rows: _cat(_who(ctx, t.person[rows]), ": absence ", _pct(absent[rows] / possible[rows]), " in ", _term_label(t, rows), f" (must be below {p.absence_threshold:.0%})"), bad))
-    if p.check_exclusions and len(used) and "exclusions" not in missing:
-        kids, kinv = np.unique(t.person[used], return_inverse=True)
-        lo = np.full(len(kids), np.iinfo("int64").max).astype("int64")
-        hi = np.full(len(kids), np.iinfo("int64").min).astype("int64")
-        np.minimum.at(lo, kinv, start[used].astype("int64"))
-        np.maximum.at(hi, kinv, end[used].astype("int64"))
-        lo_d, hi_d = lo.astype(NS), hi.astype(NS)
-        words = _LazyWords(lambda i: _cat(f" within the {p.terms} terms judged (", iso(lo_d[i]), " to ", iso(hi_d[i]), ")"), len(kids))
-        _exclusion_reasons(ctx, reasons, h, kids, lo_d, hi_d, False, p.min_suspensions, scope_a, words)
-
-
-def _closed_fams(closed_on: np.ndarray, fam_h: np.ndarray, A: np.datetime64) -> np.ndarray:
-    c = closed_on[fam_h]
-    return ~np.isnat(c) & (c <= A)
-
-
-def _no_recurrence_since_closure(ctx, spec: HeadlineSpec, h, reasons: _Reasons, keys_h, fam_h, closed_on, A, missing) -> None:
-    if missing:
-        return
-    n_h = reasons.n_h
-    closed = _closed_fams(closed_on, fam_h, A)
-    as_of = np.full(ctx.n_families, NAT)
-    as_of[fam_h[closed]] = A
-    scope = Scope(ctx, as_of, since=closed_on, recurrence=True)
-    for ind in spec.indicators:
-        ev = ind.indicator.evaluate(scope, ind.params)
-        k = ev["fam"].to_numpy(dtype="int64") * n_h + h
-        ev = ev[np.isin(k, keys_h)]
-        if len(ev) == 0:
-            continue
-        f = ev["fam"].to_numpy(dtype="int64")
-        tail = _LazyWords(lambda i, f=f: _cat(" after closure on ", iso(closed_on[f[i]])), len(f))
-        spell_tail = _LazyWords(lambda i, f=f: _cat(", still open after closure on ", iso(closed_on[f[i]])), len(f))
-        reasons.add(f * n_h + h, NOT_MET, _recurrence_details(ctx, ev, tail, spell_tail))
-        reasons.add_evidence(ev, h)
-
-
-def _education_since_closure(ctx, spec: HeadlineSpec, h, reasons: _Reasons, keys_h, fam_h, closed_on, A, scope_a: Scope, missing) -> None:
-    p = spec.measure_params
-    assert isinstance(p, EducationSinceClosureParams)
-    if "school_attendance" in missing:
-        return
-    n_h = reasons.n_h
-    closed = _closed_fams(closed_on, fam_h, A)
-    keys_c, fam_c = keys_h[closed], fam_h[closed]
-    if len(fam_c) == 0:
-        return
-    t, start, end, possible, absent, sel = _terms_of(ctx, scope_a, fam_c, closed_on, A)
-    none = keys_c[~np.isin(fam_c, np.unique(t.fam[sel]))]
-    reasons.add(none, NOT_YET, _lazy(lambda c: _cat("no school term starting on or after closure on ", iso(c), " has ended by ", str(np.datetime_as_string(A, unit="D"))), closed_on[none // n_h]))
-    reasons.add_evidence(raw_evidence(t, sel, "school_term", end), h)
-    bad = sel[absent[sel] / possible[sel] >= p.absence_threshold]
-    reasons.add(t.fam[bad] * n_h + h, NOT_MET, _lazy(lambda rows: _cat(_who(ctx, t.person[rows]), ": absence ", _pct(absent[rows] / possible[rows]), " in ", _term_label(t, rows), f" after closure (must be below {p.absence_threshold:.0%})"), bad))
-    if p.check_exclusions and "exclusions" not in missing:
-        # every child (at A) of a closed family: exclusions starting in (closed_on, A]
-        kids = np.flatnonzero(scope_a.status.child & np.isin(ctx.person_family, fam_c))
-        lo = closed_on[ctx.person_family[kids]]
-        hi = np.full(len(kids), A)
-        words = _LazyWords(lambda i: _cat(" after closure on ", iso(lo[i])), len(kids))
-        _exclusion_reasons(ctx, reasons, h, kids, lo, hi, True, p.min_suspensions, scope_a, words)
-
-
-def _closure_timing(fw: Framework, reasons: _Reasons, required: np.ndarray, closed_on: np.ndarray, A: np.datetime64) -> None:
+def _closure_timing(fw: Framework, reasons: Reasons, required: np.ndarray, closed_on: np.ndarray, A: np.datetime64) -> None:
     """sf-2022: outcomes are judged ``sustain_after_closure_months`` after closure."""
     assert fw.sfo is not None
     months = fw.sfo.sustain_after_closure_months
@@ -543,7 +249,7 @@ def _closure_timing(fw: Framework, reasons: _Reasons, required: np.ndarray, clos
     reasons.add(required[not_closed], NOT_YET, f"the family is not closed by {np.datetime_as_string(A, unit='D')}; outcomes are judged {months} months after closure")
     due = shift_months(c, months)
     early = ~not_closed & (due > A)
-    reasons.add(required[early], NOT_YET, _lazy(lambda c_, d_: _cat(f"the {months} months after closure on ", iso(c_), " end on ", iso(d_)), c[early], due[early]))
+    reasons.add(required[early], NOT_YET, lazy(lambda c_, d_: cat(f"the {months} months after closure on ", iso(c_), " end on ", iso(d_)), c[early], due[early]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -551,65 +257,17 @@ def _closure_timing(fw: Framework, reasons: _Reasons, required: np.ndarray, clos
 # --------------------------------------------------------------------------------------------
 
 
-def _decide(ctx, fw: Framework, reasons: _Reasons, required: np.ndarray, att, closed_on, A) -> tuple[np.ndarray, np.ndarray]:
-    status = np.full(len(required), MET, dtype="int8")
-    detail = np.full(len(required), "", dtype=object)
-    if reasons.keys and len(required):
-        key = np.concatenate(reasons.keys)
-        st = np.concatenate(reasons.status).astype("int64")
-        pos_all = np.minimum(np.searchsorted(required, key), len(required) - 1)
-        rows = np.flatnonzero(required[pos_all] == key)  # reasons of required headlines
-        pos_all, st = pos_all[rows], st[rows]
-        best = np.full(len(required), MET, dtype="int64")
-        np.minimum.at(best, pos_all, st)
-        win = st == best[pos_all]
-        wpos, wst = pos_all[win], st[win]
-        wdetail = reasons.details(rows[win])  # sentences of the winning reasons only
-        n = np.bincount(wpos, minlength=len(required))
-        # one winning reason: its detail; several: the first by text (independent of row order)
-        single = n[wpos] == 1
-        status[wpos] = wst
-        detail[wpos[single]] = wdetail[single]
-        if (~single).any():
-            # the first detail by text of each headline with several (Arrow orders text by code point)
-            mpos, mdetail = wpos[~single], wdetail[~single]
-            by = pa.table({"pos": mpos, "detail": pa.array(mdetail, type=pa.string())})
-            o = pc.sort_indices(by, sort_keys=[("pos", "ascending"), ("detail", "ascending")]).to_numpy()
-            first = o[np.r_[True, mpos[o][1:] != mpos[o][:-1]]]
-            p_ = mpos[first]
-            detail[p_] = _cat(mdetail[first], "; and ", (n[p_] - 1).astype(str).astype(object), " more")
-    met = status == MET
-    if met.any():
-        detail[met] = _met_details(ctx, fw, required[met], att, closed_on, A)
+def _decide(mc: MeasureContext, fw: Framework, reasons: Reasons, required: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Status and detail of every required headline; a met one says what its measure checked."""
+    status, detail = reasons.decide(required)
+    met = np.flatnonzero(status == MET)
+    if len(met):
+        hs, fams = required[met] % mc.n_headlines, required[met] // mc.n_headlines
+        for h, spec in enumerate(fw.headlines.values()):
+            m = hs == h
+            if m.any():
+                detail[met[m]] = MEASURE_REGISTRY[spec.measure].met_detail(mc, spec, fams[m])
     return status, detail
-
-
-def _met_details(ctx, fw: Framework, keys: np.ndarray, att, closed_on, A) -> np.ndarray:
-    n_h = len(fw.headlines)
-    a_str = str(np.datetime_as_string(A, unit="D"))
-    out = np.full(len(keys), "", dtype=object)
-    hs = keys % n_h
-    fams = keys // n_h
-    for h, spec in enumerate(fw.headlines.values()):
-        m = hs == h
-        if not m.any():
-            continue
-        labels = " or ".join(getattr(i.indicator, "label", i.code) for i in spec.indicators) or "problem"
-        p = spec.measure_params
-        if spec.measure == "no_recurrence_window":
-            assert isinstance(p, NoRecurrenceWindowParams)
-            text = _cat(f"no {labels} in the {p.window_months} months to {a_str}, at least {p.sustain_months} months after attachment on ", iso(att[fams[m]]))
-        elif spec.measure == "education_terms":
-            assert isinstance(p, EducationTermsParams)
-            text = _cat(f"each child's latest {p.terms} terms since attachment below {p.absence_threshold:.0%} absence", " with no permanent exclusion or repeated suspensions" if p.check_exclusions else "")
-        elif spec.measure == "needs_only":
-            text = _cat(f"every needs row of {spec.code} met by {a_str}")
-        else:
-            text = _cat(f"no recurrence of {labels if spec.measure != 'education_since_closure' else 'absence or exclusion'} between closure on ", iso(closed_on[fams[m]]), f" and {a_str}")
-        if spec.measure != "needs_only":
-            text = _cat(text, "; any needs rows met")
-        out[m] = text
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -692,8 +350,8 @@ def _continuous_employment(ctx: RulesContext, fw: Framework, fams: np.ndarray, a
     pos = fam_pos[emp.fam[first]]
     ce[pos] = True
     wk = weeks[ej[first]]
-    detail[pos] = _cat(
-        _who(ctx, emp.person[first]), ": employed from ", iso(es[first]), " for at least ", wk.astype(str).astype(object),
+    detail[pos] = cat(
+        who(ctx, emp.person[first]), ": employed from ", iso(es[first]), " for at least ", wk.astype(str).astype(object),
         " weeks by ", str(np.datetime_as_string(A, unit="D")), " after ", latest_type[ej[first]], " before attachment",
     )
     ev = pd.concat(
@@ -731,7 +389,7 @@ def _summary(ctx, fw: Framework, prog: pd.DataFrame, pfam, fams, att, closed_on,
     )
     missing_text = np.array([t.rstrip("; ") for t in missing_text], dtype=object)
     wfw_text = missing_text[has_lead.astype("int64") * 4 + has_wfa.astype("int64") * 2 + has_plan.astype("int64")]
-    wfw_text[wfw] = _cat("lead practitioner ", lead[wfw], "; whole-family assessment on ", iso(wfa[wfw]), "; action plan on ", iso(plan[wfw]))
+    wfw_text[wfw] = cat("lead practitioner ", lead[wfw], "; whole-family assessment on ", iso(wfa[wfw]), "; action plan on ", iso(plan[wfw]))
     wfw_detail = str_array(wfw_text)
 
     pos = np.full(n_fam, -1, dtype="int64")
