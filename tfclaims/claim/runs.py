@@ -58,7 +58,14 @@ def _now() -> dt.datetime:
 
 
 def _table(ledger: Ledger) -> sa.Table:
-    _metadata.create_all(ledger.engine, checkfirst=True)
+    """The table, made if missing. Two runs may open a ledger at once: ``CREATE TABLE IF NOT EXISTS``,
+    and a creation that still loses a race (PostgreSQL's catalogue) is fine once the table is there."""
+    try:
+        with ledger.engine.begin() as conn:
+            conn.execute(sa.schema.CreateTable(claim_runs, if_not_exists=True))
+    except sa.exc.DBAPIError:
+        if not sa.inspect(ledger.engine).has_table("claim_runs"):
+            raise
     return claim_runs
 
 
