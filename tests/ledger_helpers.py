@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -31,3 +32,16 @@ def record_claim_run(audit_path: Path, out: Path, reasons: dict[str, str], *, fr
     except RuntimeError:
         pass
     return rec.run_id
+
+
+def run_cli(capsys: Any, *args: str) -> tuple[int, str, str]:
+    """``tfclaims ARGS`` in this process: (exit code, stdout, stderr)."""
+    from tfclaims.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err

@@ -16,10 +16,9 @@ import pandas as pd
 import pytest
 import typer
 
-from ledger_helpers import record_claim_run
+from ledger_helpers import record_claim_run, run_cli
 from tfclaims.audit import trail as audit
 from tfclaims.claim.ledger import Ledger
-from tfclaims.cli import main
 from tfclaims.core.operator import operator_name
 
 FRAMEWORK = "tf-phase2"
@@ -36,13 +35,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_cli(capsys, *args)
 
 
 def refused(capsys: pytest.CaptureFixture[str], folder: Path, *args: str) -> tuple[str, str]:

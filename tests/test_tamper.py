@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from ledger_helpers import run_cli
 from tfclaims.audit import trail as audit
 from tfclaims.claim.ledger import Ledger
-from tfclaims.cli import main
 from tfclaims.core.config import DEMO_REFERENCE_KEY, REFERENCE_KEY_ENV
 from tfclaims.core.errors import InputError
 from tfclaims.core.redact import display_target, mask_urls, name_subjects
@@ -232,13 +232,7 @@ def test_a_claim_run_refuses_a_ledger_changed_by_hand(tmp_path: Path) -> None:
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_cli(capsys, *args)
 
 
 def _chain(path: Path, n: int = 4, key: str = KEY) -> list[str]:

@@ -10,6 +10,8 @@ one record to the audit trail (``tfclaims.audit.trail``) naming its purpose, inp
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import shutil
 import sys
 from collections.abc import Iterator
@@ -601,8 +603,6 @@ def _check_claim_file_is_the_runs(out: Path, run_id: str) -> None:
     if not (out / run_files.CLAIM_FILE_CSV).exists():
         return
     try:
-        import json
-
         owner = json.loads((out / run_files.RUN_SUMMARY_JSON).read_text(encoding="utf-8")).get("run_id")
     except (OSError, ValueError, AttributeError):
         owner = None
@@ -656,8 +656,6 @@ def _open_ledger(claim: ClaimOptions) -> Any:
 
 def claim_references_sha256(references: pd.Series) -> str:
     """One hash over a run's claim references (sorted): ties the audit record to the ledger's claims."""
-    import hashlib
-
     return hashlib.sha256("\n".join(sorted(references.astype(str))).encode("utf-8")).hexdigest()
 
 
@@ -825,8 +823,6 @@ def _is_demo_folder(out: Path) -> bool:
     if (out / DEMO_MARKER).is_file():
         return True
     try:  # a demo folder written before the marker existed
-        import json
-
         return json.loads((out / run_files.RUN_SUMMARY_JSON).read_text(encoding="utf-8")).get("command") == "demo"
     except (OSError, ValueError, AttributeError):
         return False
