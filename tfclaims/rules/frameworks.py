@@ -33,7 +33,9 @@ from tfclaims.core.config import DEFAULT_FRAMEWORK
 from tfclaims.core.errors import ConfigError
 from tfclaims.core.local_codes import DeclaredCodes
 from tfclaims.schemas.inputs import LOCAL_TABLES
-from tfclaims.rules.indicators import CATALOGUE, BenefitParams, Indicator, Params
+import pandas as pd
+
+from tfclaims.rules.indicators import CATALOGUE, BenefitParams, Indicator, Params, Scope, name_indicator
 from tfclaims.rules.measures import MEASURE_REGISTRY as MEASURES
 from tfclaims.core.resources import FRAMEWORKS_DIR, REFERENCE_DIR
 
@@ -147,16 +149,81 @@ class Provenance:
 
 @dataclass(frozen=True)
 class IndicatorSpec:
+    """One indicator entry of a headline: its name in the file (``code``: a catalogue code, or a
+    plan's own name such as ``mash_enquiries`` with ``indicator: local_event``), the catalogue
+    indicator it is (``kind``), its parameters and its words."""
+
     code: str
     params: Params
+    kind: str = ""  # the catalogue code; blank = ``code``
+    label: str = ""  # blank = the catalogue indicator's label
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", self.code)
+        if not self.label:
+            object.__setattr__(self, "label", CATALOGUE[self.kind].label or self.code)
+        if self.code != self.kind:
+            name_indicator(self.code, self.label, CATALOGUE[self.kind].kind)
 
     @property
     def indicator(self) -> Indicator:
-        return CATALOGUE[self.code]
+        return CATALOGUE[self.kind]
 
     @property
     def tables(self) -> tuple[str, ...]:
         return self.indicator.tables
+
+    def evidence(self, scope: Scope) -> pd.DataFrame:
+        """The evidence rows of this entry for the families in ``scope`` (person filter applied)."""
+        return self.indicator.evidence(scope, self.params, self.code)
+
+    def describe(self) -> str:
+        return self.indicator.describe(self.params)
+
+
+ENTRY_KEYS = ("indicator", "label")  # the keys of an indicator entry that are not parameters
+
+
+def entry_kind(code: str, params: Mapping[str, Any] | None) -> str | None:
+    """The catalogue indicator an entry ``code: params`` stands for (None when it names none)."""
+    kind = (params or {}).get("indicator", code)
+    return kind if isinstance(kind, str) and kind in CATALOGUE else None
+
+
+def indicator_specs(entries: Mapping[str, Any], where: str, path: str, out_of_work_benefits: tuple[str, ...]) -> tuple[IndicatorSpec, ...]:
+    """Indicator entries (``code: params``) as specs, every parameter checked by its indicator's model.
+
+    ``where`` is the file named in errors, ``path`` the key path of the mapping
+    (``overrides.headlines.education.indicators``)."""
+    specs = []
+    for code, params in entries.items():
+        ipath = f"{path}.{code}"
+        params = dict(params or {})
+        if not isinstance(code, str) or not code.replace("_", "").isalnum():
+            raise ConfigError(f"{where}: {ipath}: an indicator name is letters, digits and underscores")
+        kind = entry_kind(code, params)
+        if kind is None:
+            named = params.get("indicator")
+            what = f"indicator {named!r} is" if named is not None else f"{code!r} is"
+            raise ConfigError(
+                f"{where}: {ipath + ('.indicator' if named is not None else '')}: {what} not in the indicator catalogue "
+                f"({', '.join(sorted(CATALOGUE))}); a named entry says which with indicator: <code>"
+            )
+        if code in CATALOGUE and code != kind:
+            raise ConfigError(f"{where}: {ipath}.indicator: the name {code!r} is a catalogue indicator; name the entry otherwise")
+        label = params.pop("label", None)
+        params.pop("indicator", None)
+        if label is not None and (not isinstance(label, str) or not label.strip()):
+            raise ConfigError(f"{where}: {ipath}.label: a few words describing the indicator")
+        try:
+            p = CATALOGUE[kind].params_model.model_validate(params)
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: {_errors(exc, ipath)}") from exc
+        if isinstance(p, BenefitParams) and p.benefit_types is None:
+            p = p.model_copy(update={"benefit_types": tuple(out_of_work_benefits)})
+        specs.append(IndicatorSpec(code, p, kind, label or ""))
+    return tuple(specs)
 
 
 @dataclass(frozen=True)
@@ -270,7 +337,7 @@ class Framework:
             "headlines": {
                 code: {
                     "label": h.label,
-                    "indicators": {i.code: _jsonable(i.params.model_dump()) for i in h.indicators},
+                    "indicators": {i.code: {**({"indicator": i.kind} if i.kind != i.code else {}), **_jsonable(i.params.model_dump())} for i in h.indicators},
                     "success": {"measure": h.measure, **_jsonable(h.measure_params.model_dump())},
                 }
                 for code, h in self.headlines.items()
@@ -415,8 +482,9 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
     # make every indicator's full parameter set overridable, with its defaults visible
     for hcode, h in (plain.get("headlines") or {}).items():
         for icode, params in list((h.get("indicators") or {}).items()):
-            if icode in CATALOGUE:
-                h["indicators"][icode] = {**_indicator_defaults(icode), **(params or {})}
+            kind = entry_kind(icode, params)
+            if kind is not None:
+                h["indicators"][icode] = {**_indicator_defaults(kind), **(params or {})}
         success = h.get("success") or {}
         m = MEASURES.get(success.get("measure", ""))
         if m is not None:
@@ -467,8 +535,13 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
         if hcode not in plain["headlines"]:
             raise ConfigError(f"{plan_path}: add_indicators.{hcode}: unknown headline")
         for icode, params in adds.items():
-            if icode not in CATALOGUE:
-                raise ConfigError(f"{plan_path}: add_indicators.{hcode}.{icode}: not in the catalogue ({', '.join(sorted(CATALOGUE))})")
+            if entry_kind(icode, params) is None:
+                named = (params or {}).get("indicator")
+                raise ConfigError(
+                    f"{plan_path}: add_indicators.{hcode}.{icode}{'.indicator' if named is not None else ''}: "
+                    f"{named or icode!r} is not in the catalogue ({', '.join(sorted(CATALOGUE))}); "
+                    "a named entry says which with indicator: <code>"
+                )
             if icode in plain["headlines"][hcode]["indicators"]:
                 raise ConfigError(f"{plan_path}: add_indicators.{hcode}.{icode}: already an indicator of {hcode}")
             ip = _unwrap(params or {}, f"headlines.{hcode}.indicators.{icode}", prov, plan_path, False, note, "L")
@@ -516,19 +589,8 @@ def _resolve(plain: dict[str, Any], prov: dict[str, Provenance], path: Path, sha
         raise ConfigError(f"{where}: sfo: required by outcome_model sfo")
     headlines: dict[str, HeadlineSpec] = {}
     for hcode, h in f.headlines.items():
-        specs = []
-        for icode, params in h.indicators.items():
-            ipath = f"headlines.{hcode}.indicators.{icode}"
-            if icode not in CATALOGUE:
-                raise ConfigError(f"{where}: {ipath}: not in the indicator catalogue ({', '.join(sorted(CATALOGUE))})")
-            model = CATALOGUE[icode].params_model
-            try:
-                p = model.model_validate(params or {})
-            except ValidationError as exc:
-                raise ConfigError(f"{where}: {_errors(exc, ('overrides.' if plan_path else '') + ipath)}") from exc
-            if isinstance(p, BenefitParams) and p.benefit_types is None:
-                p = p.model_copy(update={"benefit_types": tuple(f.out_of_work_benefits)})
-            specs.append(IndicatorSpec(icode, p))
+        ipath = ("overrides." if plan_path else "") + f"headlines.{hcode}.indicators"
+        specs = list(indicator_specs(h.indicators, str(where), ipath, tuple(f.out_of_work_benefits)))
         success = dict(h.success)
         measure = success.pop("measure", None)
         if measure not in MEASURES:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tfclaims.core.cohort import TABLES, Cohort
 
@@ -49,11 +49,36 @@ TABLE_NAMES: list[str] = list(TABLES)
 INDICATOR_NAMES: list[str] = []
 
 
+# Words and kind (event / spell / terms) of each evidence indicator name that is not a catalogue
+# code itself: a plan's named indicator entry (``mash_enquiries: {indicator: local_event, ...}``).
+INDICATOR_LABELS: dict[str, str] = {}
+INDICATOR_KINDS: dict[str, str] = {}
+
+
 def indicator_code(name: str) -> int:
     """A small integer standing for an evidence indicator name (catalogue codes, needs_row, ...)."""
     if name not in INDICATOR_NAMES:
         INDICATOR_NAMES.append(name)
     return INDICATOR_NAMES.index(name)
+
+
+def name_indicator(name: str, label: str, kind: str) -> None:
+    """Record the words and kind of an evidence indicator name (a plan's indicator entry)."""
+    INDICATOR_LABELS[name] = label
+    INDICATOR_KINDS[name] = kind
+
+
+def indicator_label(name: str) -> str:
+    """The words of an evidence indicator name ("proven offence"; the name itself if unknown)."""
+    if name in INDICATOR_LABELS:
+        return INDICATOR_LABELS[name]
+    return getattr(CATALOGUE.get(name), "label", name)
+
+
+def indicator_kind(name: str) -> str:
+    if name in INDICATOR_KINDS:
+        return INDICATOR_KINDS[name]
+    return getattr(CATALOGUE.get(name), "kind", "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,7 +415,7 @@ class RulesContext:
         child = member & (self.person_rel == REL_CHILD) & (age < 18)
         adult = member & np.isin(self.person_rel, ADULT_RELATIONSHIPS) & (age >= 18)
         expectant = member & (self.person_rel == REL_EXPECTANT)
-        return PersonStatus(member=member, child=child, adult=adult, dependent=child | expectant)
+        return PersonStatus(member=member, child=child, adult=adult, dependent=child | expectant, age=age)
 
 
 @dataclass
@@ -399,6 +424,7 @@ class PersonStatus:
     child: np.ndarray
     adult: np.ndarray
     dependent: np.ndarray
+    age: np.ndarray  # whole years at the family's test date (-1 when unknown)
 
     def who(self, who: str) -> np.ndarray:
         return {"member": self.member, "child": self.child, "adult": self.adult}[who]
@@ -501,7 +527,69 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class WindowParams(Params):
+Relationship = Literal["parent", "child", "other_adult", "non_resident_parent", "expectant_parent"]
+
+
+class IndicatorParams(Params):
+    """Parameters every indicator takes: a **person filter** on the people whose rows count.
+
+    Ages are whole years at the test date (D for eligibility, A for success), bounds inclusive
+    ("under 18" is ``max_age: 17``). With any filter set, rows naming no person (a household's
+    rows) do not count."""
+
+    min_age: int | None = Field(None, ge=0, le=120, description="only people at least this old at the test date")
+    max_age: int | None = Field(None, ge=0, le=120, description="only people at most this old at the test date")
+    relationships: tuple[Relationship, ...] | None = Field(None, description="only people with these relationships")
+
+    @model_validator(mode="after")
+    def _ages_in_order(self) -> IndicatorParams:
+        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
+            raise ValueError(f"min_age {self.min_age} is above max_age {self.max_age}")
+        return self
+
+    @property
+    def filters_people(self) -> bool:
+        return self.min_age is not None or self.max_age is not None or self.relationships is not None
+
+    def person_words(self) -> str:
+        """The filter in words ('' when none): ' (people aged 10 to 17; relationship child)'."""
+        parts = []
+        if self.min_age is not None and self.max_age is not None:
+            parts.append(f"aged {self.min_age} to {self.max_age}")
+        elif self.min_age is not None:
+            parts.append(f"aged {self.min_age} or over")
+        elif self.max_age is not None:
+            parts.append(f"aged {self.max_age} or under")
+        if self.relationships is not None:
+            parts.append("relationship " + " or ".join(r.replace("_", " ") for r in self.relationships))
+        return f" (only people {', '.join(parts)} at the test date)" if parts else ""
+
+
+def person_filter_mask(scope: Scope, t: PreparedTable, params: Params) -> np.ndarray:
+    """Kept rows of ``t`` whose person passes ``params``' person filter (all rows when none)."""
+    if not isinstance(params, IndicatorParams) or not params.filters_people:
+        return np.ones(len(t.rows), dtype=bool)
+    return _person_ok(scope, t.person, params)
+
+
+def _person_ok(scope: Scope, person: np.ndarray, params: IndicatorParams) -> np.ndarray:
+    named = person >= 0
+    p = np.where(named, person, 0)
+    ok = named.copy()
+    if params.min_age is not None or params.max_age is not None:
+        age = scope.status.age[p] if len(p) else np.array([], dtype="int64")
+        ok &= age >= 0
+        if params.min_age is not None:
+            ok &= age >= params.min_age
+        if params.max_age is not None:
+            ok &= age <= params.max_age
+    if params.relationships is not None:
+        wanted = np.array([RELATIONSHIPS.index(r) for r in params.relationships], dtype="int8")
+        ok &= np.isin(scope.ctx.person_rel[p], wanted)
+    return ok
+
+
+class WindowParams(IndicatorParams):
     window_months: int = Field(12, ge=1, le=120, description="look-back window: the N months to D")
 
 
@@ -515,6 +603,7 @@ class Indicator(ABC):
     who: ClassVar[str] = "member"
     description: ClassVar[str] = ""
     reference: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # the indicator in a few words ("proven offence")
 
     def evaluable(self, ctx: RulesContext) -> bool:
         return all(ctx.supplied(t) for t in self.tables)
@@ -526,8 +615,21 @@ class Indicator(ABC):
     def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
         """Evidence rows (RAW_EVIDENCE_COLUMNS) for the families in ``scope``."""
 
+    #: True when :meth:`evaluate` applies the person filter itself (before counting rows)
+    filters_people_itself: ClassVar[bool] = False
+
+    def evidence(self, scope: Scope, params: Params, name: str | None = None) -> pd.DataFrame:
+        """:meth:`evaluate` with the person filter applied, the rows named ``name`` (a plan's entry)."""
+        ev = self.evaluate(scope, params)
+        if not self.filters_people_itself and isinstance(params, IndicatorParams) and params.filters_people and len(ev):
+            ev = ev[_person_ok(scope, ev["person"].to_numpy(dtype="int64"), params)].reset_index(drop=True)
+        if name is not None and name != self.code:
+            ev["indicator"] = indicator_code(name)
+        return ev
+
     def describe(self, params: Params) -> str:
-        return self.description.format(**params.model_dump())
+        words = self.description.format(**params.model_dump())
+        return words + (params.person_words() if isinstance(params, IndicatorParams) else "")
 
 
 CATALOGUE: dict[str, Indicator] = {}
@@ -572,7 +674,7 @@ class AsbIncident(Indicator):
         return raw_evidence(t, np.flatnonzero(ok), self.code, d)
 
 
-class AbsenceParams(Params):
+class AbsenceParams(IndicatorParams):
     terms: int = Field(3, ge=1, le=9, description="the latest N terms with data ending on or before D")
     absence_threshold: float = Field(0.10, gt=0, le=1, description="absence rate at or above this is a problem")
 
@@ -637,7 +739,7 @@ class SchoolAbsence(Indicator):
         return raw_evidence(t, used[failing[inv]], self.code, end)
 
 
-class SuspensionParams(Params):
+class SuspensionParams(IndicatorParams):
     window_months: int = Field(12, ge=1, le=120)
     min_suspensions: int = Field(3, ge=1, le=50, description="this many suspensions or more in the window")
 
@@ -683,7 +785,7 @@ class PermanentExclusion(Indicator):
         return raw_evidence(t, np.flatnonzero(ok), self.code, d)
 
 
-class EpisodeParams(Params):
+class EpisodeParams(IndicatorParams):
     window_months: int = Field(12, ge=1, le=120)
     episode_types: tuple[Literal["early_help", "cin", "cp", "lac"], ...] = ("cin", "cp")
 
@@ -707,7 +809,7 @@ class SocialCareEpisode(Indicator):
         return raw_evidence(t, np.flatnonzero(ok), self.code, t.date("start_date"))
 
 
-class BenefitParams(Params):
+class BenefitParams(IndicatorParams):
     window_months: int = Field(6, ge=1, le=120)
     benefit_types: tuple[str, ...] | None = Field(
         None, description="out-of-work benefit codes; blank = the framework's out_of_work_benefits list"
@@ -733,7 +835,7 @@ class OutOfWorkBenefit(Indicator):
         return raw_evidence(t, np.flatnonzero(ok), self.code, t.date("start_date"))
 
 
-class DomesticAbuseParams(Params):
+class DomesticAbuseParams(IndicatorParams):
     window_months: int = Field(12, ge=1, le=120)
     roles: tuple[Literal["victim", "perpetrator", "child_in_household", "unknown"], ...] | None = Field(
         None, description="roles that count; blank = any role"
@@ -761,7 +863,7 @@ class DomesticAbuseIncident(Indicator):
 HealthIssue = Literal["mental_health", "physical_health", "substance_misuse", "alcohol_misuse", "maternity", "disability", "other"]
 
 
-class HealthParams(Params):
+class HealthParams(IndicatorParams):
     window_months: int = Field(12, ge=1, le=120)
     issues: tuple[HealthIssue, ...] = ("mental_health", "physical_health", "substance_misuse", "alcohol_misuse")
 
@@ -787,7 +889,7 @@ class HealthRecord(Indicator):
 HousingIssue = Literal["homeless", "temporary_accommodation", "eviction_notice", "rent_arrears", "overcrowding", "tenancy_asb"]
 
 
-class HousingParams(Params):
+class HousingParams(IndicatorParams):
     window_months: int = Field(12, ge=1, le=120)
     issues: tuple[HousingIssue, ...] | None = Field(None, description="issues that count; blank = any")
     unresolved: bool = Field(True, description="only records not resolved on or before the test date")

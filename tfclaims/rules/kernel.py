@@ -175,7 +175,7 @@ def presence(ctx: RulesContext, framework: Framework, as_of: np.ndarray) -> Pres
         for ind in spec.indicators:
             if not ind.indicator.evaluable(ctx):
                 continue
-            ev = ind.indicator.evaluate(scope, ind.params)
+            ev = ind.evidence(scope)
             ev["h"] = h
             parts.append(ev)
     parts.append(needs_open_at(ctx, framework, as_of))

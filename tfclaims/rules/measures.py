@@ -27,7 +27,6 @@ import pandas as pd
 from pydantic import Field
 
 from tfclaims.rules.indicators import (
-    CATALOGUE,
     INDICATOR_NAMES,
     NAT,
     NS,
@@ -35,6 +34,8 @@ from tfclaims.rules.indicators import (
     PreparedTable,
     RulesContext,
     Scope,
+    indicator_kind,
+    indicator_label,
     iso,
     latest_terms,
     raw_evidence,
@@ -179,7 +180,7 @@ def register_measure(cls: type[SuccessMeasure]) -> type[SuccessMeasure]:
 
 def indicator_labels(spec: HeadlineSpec) -> str:
     """The headline's indicators as words: "proven offence or ASB incident" ("problem" if none)."""
-    return " or ".join(getattr(i.indicator, "label", i.code) for i in spec.indicators) or "problem"
+    return " or ".join(i.label for i in spec.indicators) or "problem"
 
 
 _NEEDS_MET = "; any needs rows met"
@@ -198,8 +199,8 @@ def _recurrence_details(ctx: RulesContext, ev: pd.DataFrame, tail: str | LazyWor
     """'<who>: <label> on <date><tail>' for an event, '<who>: <label> from <date><spell_tail>' for a
     spell (which may have started before the window it overlaps), built lazily."""
     names = [INDICATOR_NAMES[i] for i in range(len(INDICATOR_NAMES))]
-    label_of = np.array([getattr(CATALOGUE.get(nm), "label", nm) for nm in names] or [""], dtype=object)
-    spell_of = np.array([getattr(CATALOGUE.get(nm), "kind", "") == "spell" for nm in names] or [False], dtype=bool)
+    label_of = np.array([indicator_label(nm) for nm in names] or [""], dtype=object)
+    spell_of = np.array([indicator_kind(nm) == "spell" for nm in names] or [False], dtype=bool)
 
     def words(t: str | LazyWords, i: np.ndarray) -> np.ndarray | str:
         return t if isinstance(t, str) else t[i]
@@ -296,7 +297,7 @@ class NoRecurrenceWindow(SuccessMeasure):
         tail = f" within the {p.window_months} months to {mc.as_of_text}"
         spell_tail = f", which overlaps the {p.window_months} months to {mc.as_of_text}"
         for ind in head.spec.indicators:
-            ev = ind.indicator.evaluate(scope, ind.params)
+            ev = ind.evidence(scope)
             ev = ev[wanted[ev["fam"].to_numpy(dtype="int64")]]
             if len(ev) == 0:
                 continue
@@ -394,7 +395,7 @@ class NoRecurrenceSinceClosure(SuccessMeasure):
         as_of[fam_h[_closed(mc, fam_h)]] = mc.as_of
         scope = Scope(ctx, as_of, since=closed_on, recurrence=True)
         for ind in head.spec.indicators:
-            ev = ind.indicator.evaluate(scope, ind.params)
+            ev = ind.evidence(scope)
             k = ev["fam"].to_numpy(dtype="int64") * n_h + h
             ev = ev[np.isin(k, keys_h)]
             if len(ev) == 0:
