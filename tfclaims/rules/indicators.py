@@ -679,15 +679,21 @@ class AbsenceParams(IndicatorParams):
     absence_threshold: float = Field(0.10, gt=0, le=1, description="absence rate at or above this is a problem")
 
 
-def term_table(scope: Scope) -> tuple[PreparedTable, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """school_attendance with term start/end, sessions possible and absent (rows with data only)."""
+AbsenceType = Literal["total", "unauthorised"]
+
+
+def term_table(scope: Scope, absence_type: AbsenceType = "total") -> tuple[PreparedTable, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """school_attendance with term start/end, sessions possible and absent (authorised and
+    unauthorised, or ``absence_type`` unauthorised only), and which rows have data."""
     t = scope.ctx.prepared("school_attendance")
     assert t is not None
     if "_term_start" not in t._dates:
         start, end = term_dates(t.frame["academic_year"], t.frame["term"])
         t._dates["_term_start"], t._dates["_term_end"] = start[t.rows], end[t.rows]
     possible = t.number("sessions_possible")
-    absent = np.nan_to_num(t.number("sessions_authorised_absence")) + np.nan_to_num(t.number("sessions_unauthorised_absence"))
+    absent = np.nan_to_num(t.number("sessions_unauthorised_absence"))
+    if absence_type == "total":
+        absent = absent + np.nan_to_num(t.number("sessions_authorised_absence"))
     has_data = possible > 0  # a term with 0 possible sessions has no rate and is skipped
     return t, t._dates["_term_start"], t._dates["_term_end"], possible, absent, has_data
 
