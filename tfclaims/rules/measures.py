@@ -45,11 +45,11 @@ from tfclaims.rules.indicators import (
     indicator_label,
     iso,
     latest_terms,
+    people_matching,
     raw_evidence,
     shift_months,
     term_table,
 )
-from tfclaims.rules.indicators import _person_ok as person_ok
 from tfclaims.rules.kernel import MET, NOT_EVALUATED, NOT_MET, NOT_YET, Detail, LazyWords, Reasons, cat, fill, lazy, pct, who
 
 if TYPE_CHECKING:  # frameworks imports this registry
@@ -699,7 +699,7 @@ class ComparativeReduction(SuccessMeasure):
         after, ev_after = _count_events(mc, specs, window, wanted)
         base_end = np.where(wanted, att, NAT)
         # the same people in both periods: membership and person filters at A
-        baseline = Scope(ctx, base_end, since=shift_months(base_end, -p.baseline_months), recurrence=True, _status=mc.scope.status)
+        baseline = mc.scope.recurrence_between(shift_months(base_end, -p.baseline_months), base_end)
         before, ev_before = _count_events(mc, specs, baseline, wanted)
         a, b = after[fam_j], before[fam_j]
         met = a * 100 <= b * (100 - p.reduction_pct) + 1e-9
@@ -793,7 +793,7 @@ class ContinuousStatus(SuccessMeasure):
         wanted[fam_j] = True
         status = mc.scope.status
         people = np.flatnonzero(wanted[ctx.person_family] & status.member)
-        people = people[person_ok(mc.scope, people, p)] if p.filters_people else people
+        people = people[people_matching(mc.scope, people, p)] if p.filters_people else people
         nobody = keys_j[~np.isin(fam_j, ctx.person_family[people])]
         filt = _filter_words(p)
         reasons.add(nobody, NOT_MET, f"no member of the family{f' ({filt})' if filt else ''} at {mc.as_of_text} to judge: nobody is in {'/'.join(p.codes)}")
