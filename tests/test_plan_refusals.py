@@ -144,9 +144,9 @@ REFUSED: dict[str, tuple[str, ...]] = {
         "overrides:\n  headlines:\n    health:\n      success:\n        indicators: identifying\n",
         "overrides.headlines.health.success.indicators", "does not judge the headline's indicators",
     ),
-    "success indicators as a mapping (no measure takes one yet)": (
-        "overrides:\n  headlines:\n    crime_asb:\n      success:\n        indicators: {proven_offence: {}}\n",
-        "overrides.headlines.crime_asb.success.indicators", "unknown key",
+    "success indicators naming no catalogue indicator": (
+        "overrides:\n  headlines:\n    crime_asb:\n      success:\n        indicators: {reoffending: {window_months: 6}}\n",
+        "overrides.headlines.crime_asb.success.indicators.reoffending", "not in the indicator catalogue",
     ),
     "adding an indicator without stating the success test": (
         "add_indicators:\n  crime_asb:\n    housing_record: {issues: [tenancy_asb]}\n",

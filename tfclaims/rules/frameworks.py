@@ -51,6 +51,7 @@ from tfclaims.core.local_codes import DeclaredCodes
 from tfclaims.schemas.inputs import LOCAL_TABLES
 
 from tfclaims.rules.indicators import CATALOGUE, BenefitParams, Indicator, Params, Scope, name_indicator
+from tfclaims.rules.measures import IDENTIFYING, Alternative, AnyOfParams
 from tfclaims.rules.measures import MEASURE_REGISTRY as MEASURES
 from tfclaims.core.resources import FRAMEWORKS_DIR, REFERENCE_DIR
 
@@ -289,18 +290,36 @@ def indicator_specs(entries: Mapping[str, Any], where: str, path: str, out_of_wo
 
 @dataclass(frozen=True)
 class HeadlineSpec:
+    """A headline: its identifying ``indicators`` and its success measure with parameters.
+    ``success_indicators`` are the entries of ``success.indicators`` (the measure judges those
+    instead of the identifying ones); None = ``identifying`` (or not given)."""
+
     code: str
     label: str
     indicators: tuple[IndicatorSpec, ...]
     measure: str
     measure_params: Params
+    success_indicators: tuple[IndicatorSpec, ...] | None = None
+
+    @property
+    def judged_indicators(self) -> tuple[IndicatorSpec, ...]:
+        """The indicator entries a measure that judges indicators judges."""
+        return self.indicators if self.success_indicators is None else self.success_indicators
 
     def indicator_tables(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t for i in self.indicators for t in i.tables))
 
+    def judged_tables(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t for i in self.judged_indicators for t in i.tables))
+
     def measure_tables(self) -> tuple[str, ...]:
-        """Tables the success measure reads (needs always; the headline's indicators where used)."""
-        return MEASURES[self.measure].tables(self.measure_params, self.indicator_tables())
+        """Tables the success measure reads (needs always; the judged indicators' where used)."""
+        return MEASURES[self.measure].tables(self.measure_params, self.judged_tables())
+
+    def success_only_indicators(self) -> tuple[IndicatorSpec, ...]:
+        """Indicator entries judged for success that do not identify the headline."""
+        own = {i.code for i in self.indicators}
+        return tuple(i for i in MEASURES[self.measure].judged_entries(self) if i.code not in own)
 
 
 @dataclass(frozen=True)
@@ -441,8 +460,8 @@ class Framework:
             "headlines": {
                 code: {
                     "label": h.label,
-                    "indicators": {i.code: {**({"indicator": i.kind} if i.kind != i.code else {}), **_jsonable(i.params.model_dump())} for i in h.indicators},
-                    "success": {"measure": h.measure, **_jsonable(h.measure_params.model_dump())},
+                    "indicators": {i.code: _entry_dict(i) for i in h.indicators},
+                    "success": _success_dict(h.measure, h.measure_params, h.success_indicators),
                 }
                 for code, h in self.headlines.items()
             },
@@ -472,6 +491,21 @@ def _as_date(day: object) -> dt.date:
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def _entry_dict(i: IndicatorSpec) -> dict[str, Any]:
+    return {**({"indicator": i.kind} if i.kind != i.code else {}), **_jsonable(i.params.model_dump())}
+
+
+def _success_dict(measure: str, params: Params, judged: tuple[IndicatorSpec, ...] | None) -> dict[str, Any]:
+    """A success section as plain data: the measure, its parameters, the judged indicator entries."""
+    if isinstance(params, AnyOfParams):
+        body: dict[str, Any] = {"alternatives": [_success_dict(a.measure, a.params, a.indicators) for a in params.alternatives]}
+    else:
+        body = _jsonable(params.model_dump())
+    if MEASURES[measure].reads_indicators:
+        body["indicators"] = IDENTIFYING if judged is None else {i.code: _entry_dict(i) for i in judged}
+    return {"measure": measure, **body}
 
 
 # --------------------------------------------------------------------------------------------
@@ -754,7 +788,8 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
         header = _PlanFile.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{plan_path}: {_errors(exc)}") from exc
-    if expected is not None and Path(expected).stem != header.extends:
+    extends = Path(header.extends).stem if Path(header.extends).suffix in (".yaml", ".yml") else header.extends
+    if expected is not None and Path(expected).stem != extends:
         raise ConfigError(f"{plan_path}: extends {header.extends!r} but framework {expected!r} was asked for")
     try:
         base_path = framework_path(header.extends)
@@ -772,7 +807,7 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
         success = h.get("success") or {}
         m = MEASURES.get(success.get("measure", ""))
         if m is not None:
-            h["success"] = {"measure": success["measure"], **m.params_model().model_dump(), **success}
+            h["success"] = {"measure": success["measure"], **m.plan_defaults(), **success}
 
     plan_name = header.name or plan_path.stem
     note = f"local plan {plan_name} v{header.version} (approved by {header.approved_by} on {header.approved_on})"
@@ -812,7 +847,14 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
         if key not in plain and key != "allocation":
             raise ConfigError(f"{plan_path}: overrides.{key}: unknown key")
     plain.setdefault("allocation", None)
+    # a plan's success.indicators replaces the framework's as a whole (entries are not merged)
+    judged = {hcode: h["success"].pop("indicators") for hcode, h in (overrides.get("headlines") or {}).items()
+              if isinstance(h.get("success"), dict) and "indicators" in h["success"]}
     _merge(plain, overrides, "overrides", plan_path)
+    for hcode, entries in judged.items():
+        plain["headlines"][hcode]["success"]["indicators"] = entries
+        for k in [k for k in prov if k.startswith(f"headlines.{hcode}.success.indicators")]:
+            del prov[k]
     for path, p in plan_prov.items():
         prov[path] = p
 
@@ -877,7 +919,10 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
             )
     info = PlanInfo(str(plan_path), plan_name, header.version, header.approved_by, header.approved_on, plan_sha, header.source)
     local_codes = _local_codes(header.local_codes, tuple(plain["headlines"]), plan_path)
-    return _build(plain, prov, base_path, base_sha, info, plan_path, local_codes, tuple(added))
+    fw = _build(plain, prov, base_path, base_sha, info, plan_path, local_codes, tuple(added))
+    for epoch in (fw.at_epoch(i) for i in range(len(fw.epochs()) + 1)):
+        _check_measure_codes(epoch, local_codes, plan_path)
+    return fw
 
 
 def _choose_measure(plain: dict[str, Any], prov: dict[str, Provenance], hcode: str, success: dict[str, Any], plan_path: Path, extends: str) -> None:
@@ -1015,6 +1060,20 @@ def _build(
     return timeline.frameworks[-1]
 
 
+def _check_measure_codes(fw: Framework, local_codes: tuple[LocalCode, ...], plan_path: Path) -> None:
+    """Every local code a success measure names is declared by the plan for its table (and, when
+    the declaration lists headlines, for that headline)."""
+    for hcode, spec in fw.headlines.items():
+        for key, table, code in MEASURES[spec.measure].local_codes(spec.measure_params):
+            where = f"{plan_path}: overrides.headlines.{hcode}.success.{key}"
+            declared = [c for c in local_codes if c.table == table and c.code.lower() == code.lower()]
+            if not declared:
+                listed = ", ".join(c.code for c in local_codes if c.table == table) or "none"
+                raise ConfigError(f"{where}: {code!r} is not a {table} code the plan declares in local_codes (declared: {listed})")
+            if declared[0].headlines and hcode not in declared[0].headlines:
+                raise ConfigError(f"{where}: {code!r} is declared for {', '.join(declared[0].headlines)}, not {hcode}")
+
+
 def _local_codes(entries: list[Any], headlines: tuple[str, ...], plan_path: Path) -> tuple[LocalCode, ...]:
     """The plan's ``local_codes``: each entry a known shape, a code once, a local table, headlines of the framework."""
     out: list[LocalCode] = []
@@ -1037,6 +1096,50 @@ def _local_codes(entries: list[Any], headlines: tuple[str, ...], plan_path: Path
     return tuple(out)
 
 
+def _success(raw: Any, path: str, where: str, outcome_model: str, benefits: tuple[str, ...], identifying: tuple[IndicatorSpec, ...],
+             nested: bool = False) -> Alternative:
+    """A success section at key ``path``: its measure, the measure's parameters (checked by its
+    model) and the indicator entries it judges (``indicators``: ``identifying``, the default, or
+    entries as a headline's). ``nested``: an alternative of a composite measure."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: {path}: expected a mapping with measure: <name>")
+    success = dict(raw)
+    measure = success.pop("measure", None)
+    if measure not in MEASURES:
+        raise ConfigError(f"{where}: {path}.measure: {measure!r} is not one of {', '.join(MEASURES)}")
+    m = MEASURES[measure]
+    if nested and m.composite:
+        raise ConfigError(f"{where}: {path}.measure: {measure} cannot be an alternative (composite measures do not nest)")
+    if nested and outcome_model not in m.outcome_models:
+        raise ConfigError(f"{where}: {path}.measure: {measure} judges {'/'.join(m.outcome_models)} outcomes, not this framework's {outcome_model}")
+    judged = success.pop("indicators", IDENTIFYING)
+    entries: tuple[IndicatorSpec, ...] | None = None
+    if judged is not None and judged != IDENTIFYING:
+        if not m.reads_indicators:
+            readers = ", ".join(n for n, x in MEASURES.items() if x.reads_indicators)
+            raise ConfigError(f"{where}: {path}.indicators: {measure} judges no indicators (only {readers} do)")
+        if not isinstance(judged, Mapping) or not judged:
+            raise ConfigError(f"{where}: {path}.indicators: {IDENTIFYING!r} or indicator entries (name: parameters), as a headline's indicators")
+        entries = indicator_specs(judged, where, f"{path}.indicators", benefits)
+
+    def sub(section: Any, key: str) -> Alternative:
+        return _success(section, f"{path}.{key}", where, outcome_model, benefits, identifying, nested=True)
+
+    try:
+        params = m.parse_params(success, sub)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_errors(exc, path)}") from exc
+    if m.reads_indicators:
+        specs = identifying if entries is None else entries
+        if not specs:
+            raise ConfigError(f"{where}: {path}.measure: measure {measure} needs at least one indicator to judge")
+        for spec in specs:
+            why = m.cannot_judge(spec)
+            if why:
+                raise ConfigError(f"{where}: {path + ('.measure' if entries is None else f'.indicators.{spec.code}')}: {why}")
+    return Alternative(measure, params, entries)
+
+
 def _resolve(plain: dict[str, Any], prov: dict[str, Provenance], path: Path, sha: str, plan: PlanInfo | None, plan_path: Path | None = None) -> Framework:
     where = plan_path or path
     try:
@@ -1053,19 +1156,10 @@ def _resolve(plain: dict[str, Any], prov: dict[str, Provenance], path: Path, sha
         raise ConfigError(f"{where}: sfo: required by outcome_model sfo")
     headlines: dict[str, HeadlineSpec] = {}
     for hcode, h in f.headlines.items():
-        ipath = ("overrides." if plan_path else "") + f"headlines.{hcode}.indicators"
-        specs = list(indicator_specs(h.indicators, str(where), ipath, tuple(f.out_of_work_benefits)))
-        success = dict(h.success)
-        measure = success.pop("measure", None)
-        if measure not in MEASURES:
-            raise ConfigError(f"{where}: headlines.{hcode}.success.measure: {measure!r} is not one of {', '.join(MEASURES)}")
-        try:
-            mp = MEASURES[measure].params_model.model_validate(success)
-        except ValidationError as exc:
-            raise ConfigError(f"{where}: {_errors(exc, ('overrides.' if plan_path else '') + f'headlines.{hcode}.success')}") from exc
-        if MEASURES[measure].reads_indicators and not specs:
-            raise ConfigError(f"{where}: headlines.{hcode}: measure {measure} needs at least one indicator")
-        headlines[hcode] = HeadlineSpec(hcode, h.label, tuple(specs), measure, mp)
+        prefix = "overrides." if plan_path else ""
+        specs = indicator_specs(h.indicators, str(where), f"{prefix}headlines.{hcode}.indicators", tuple(f.out_of_work_benefits))
+        s = _success(h.success, f"{prefix}headlines.{hcode}.success", str(where), f.outcome_model, tuple(f.out_of_work_benefits), specs)
+        headlines[hcode] = HeadlineSpec(hcode, h.label, specs, s.measure, s.params, s.indicators)
     return Framework(
         name=f.name,
         title=f.title,

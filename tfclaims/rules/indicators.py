@@ -455,6 +455,11 @@ class Scope:
         """The same test dates and person status, judging recurrence after ``since`` (per family)."""
         return Scope(self.ctx, self.as_of, since=since, recurrence=True, _status=self.status)
 
+    def recurrence_between(self, since: np.ndarray, until: np.ndarray) -> Scope:
+        """Recurrence in ``(since, until]`` (per family) judged with this scope's person status (who
+        is a member, their ages): the same people over another period."""
+        return Scope(self.ctx, until, since=since, recurrence=True, _status=self.status)
+
     def window_start(self, months: int) -> np.ndarray:
         if self.since is not None:
             return self.since
@@ -570,6 +575,11 @@ def person_filter_mask(scope: Scope, t: PreparedTable, params: Params) -> np.nda
     if not isinstance(params, IndicatorParams) or not params.filters_people:
         return np.ones(len(t.rows), dtype=bool)
     return _person_ok(scope, t.person, params)
+
+
+def people_matching(scope: Scope, person: np.ndarray, params: IndicatorParams) -> np.ndarray:
+    """Which of the person codes ``person`` pass ``params``' person filter at the scope's dates."""
+    return _person_ok(scope, person, params)
 
 
 def _person_ok(scope: Scope, person: np.ndarray, params: IndicatorParams) -> np.ndarray:

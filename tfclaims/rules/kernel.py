@@ -355,6 +355,8 @@ def not_evaluated(ctx: RulesContext, framework: Framework) -> tuple[pd.DataFrame
             missing = ind.indicator.missing_tables(ctx)
             rows += [(code, ind.code, t) for t in missing]
             usable |= not missing
+        for ind in spec.success_only_indicators():  # judged for success only (success.indicators)
+            rows += [(code, ind.code, t) for t in ind.indicator.missing_tables(ctx)]
         if not ctx.supplied("needs"):
             rows.append((code, NEEDS_INDICATOR, "needs"))
         else:
