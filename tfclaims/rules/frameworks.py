@@ -51,7 +51,7 @@ from tfclaims.core.local_codes import DeclaredCodes
 from tfclaims.schemas.inputs import LOCAL_TABLES
 
 from tfclaims.rules.indicators import CATALOGUE, BenefitParams, Indicator, Params, Scope, name_indicator
-from tfclaims.rules.measures import IDENTIFYING, Alternative, AnyOfParams
+from tfclaims.rules.measures import IDENTIFYING, Alternative
 from tfclaims.rules.measures import MEASURE_REGISTRY as MEASURES
 from tfclaims.core.resources import FRAMEWORKS_DIR, REFERENCE_DIR
 
@@ -499,8 +499,9 @@ def _entry_dict(i: IndicatorSpec) -> dict[str, Any]:
 
 def _success_dict(measure: str, params: Params, judged: tuple[IndicatorSpec, ...] | None) -> dict[str, Any]:
     """A success section as plain data: the measure, its parameters, the judged indicator entries."""
-    if isinstance(params, AnyOfParams):
-        body: dict[str, Any] = {"alternatives": [_success_dict(a.measure, a.params, a.indicators) for a in params.alternatives]}
+    m = MEASURES[measure]
+    if m.composite:
+        body: dict[str, Any] = {m.key: [_success_dict(a.measure, a.params, a.indicators) for a in m.items(params)]}  # type: ignore[attr-defined]
     else:
         body = _jsonable(params.model_dump())
     if MEASURES[measure].reads_indicators:

@@ -59,6 +59,8 @@ __all__ = [
     "IDENTIFYING",
     "MEASURE_REGISTRY",
     "Alternative",
+    "AllOf",
+    "AllOfParams",
     "AnyOf",
     "AnyOfParams",
     "AttendanceImprovement",
@@ -167,6 +169,18 @@ class AnyOfParams(Params):
     def _alternatives(self) -> AnyOfParams:
         if len(self.alternatives) < 2 or not all(isinstance(a, Alternative) for a in self.alternatives):
             raise ValueError("any_of takes a list of at least two alternatives")
+        return self
+
+
+class AllOfParams(Params):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    parts: tuple[Any, ...] = Field(description="the parts (each an :class:`Alternative`), at least two, every one to be met")
+
+    @model_validator(mode="after")
+    def _parts(self) -> AllOfParams:
+        if len(self.parts) < 2 or not all(isinstance(a, Alternative) for a in self.parts):
+            raise ValueError("all_of takes a list of at least two parts")
         return self
 
 
@@ -981,40 +995,41 @@ class AnyOf(SuccessMeasure):
     params_model = AnyOfParams
     outcome_models = ("ssp", "sfo")
     composite = True
+    key: ClassVar[str] = "alternatives"  # the success section's list of measures
+
+    def items(self, params: Params) -> tuple[Alternative, ...]:
+        """The measures this one combines, each with its parameters and indicators."""
+        return tuple(getattr(params, self.key))
 
     def judged_entries(self, spec: HeadlineSpec) -> tuple[IndicatorSpec, ...]:
         entries = {i.code: i for alt in self.alternative_specs(spec) for i in MEASURE_REGISTRY[alt.measure].judged_entries(alt)}
         return tuple(entries.values())
 
     def local_codes(self, params: Params) -> tuple[tuple[str, str, str], ...]:
-        assert isinstance(params, AnyOfParams)
-        return tuple((f"alternatives[{i}].{key}", table, code) for i, a in enumerate(params.alternatives) for key, table, code in MEASURE_REGISTRY[a.measure].local_codes(a.params))
+        return tuple((f"{self.key}[{i}].{key}", table, code) for i, a in enumerate(self.items(params)) for key, table, code in MEASURE_REGISTRY[a.measure].local_codes(a.params))
 
     def plan_defaults(self) -> dict[str, Any]:
         return {}
 
     def parse_params(self, raw: dict[str, Any], sub: Callable[[Any, str], Alternative]) -> Params:
-        alternatives = raw.get("alternatives")
-        extra = sorted(set(raw) - {"alternatives"})
+        items = raw.get(self.key)
+        extra = sorted(set(raw) - {self.key})
         if extra:
-            return AnyOfParams.model_validate(raw)  # names the unknown key
-        if not isinstance(alternatives, list):
-            return AnyOfParams.model_validate({"alternatives": alternatives})  # not a list
-        return AnyOfParams(alternatives=tuple(sub(alt, f"alternatives[{i}]") for i, alt in enumerate(alternatives)))
+            return self.params_model.model_validate(raw)  # names the unknown key
+        if not isinstance(items, list):
+            return self.params_model.model_validate({self.key: items})  # not a list
+        return self.params_model.model_validate({self.key: tuple(sub(alt, f"{self.key}[{i}]") for i, alt in enumerate(items))})
 
     def tables(self, params: Params, indicator_tables: tuple[str, ...] = ()) -> tuple[str, ...]:
-        assert isinstance(params, AnyOfParams)
         out: list[str] = ["needs"]
-        for alt in params.alternatives:
+        for alt in self.items(params):
             tabs = indicator_tables if alt.indicators is None else tuple(dict.fromkeys(t for i in alt.indicators for t in i.tables))
             out += MEASURE_REGISTRY[alt.measure].tables(alt.params, tabs)
         return tuple(dict.fromkeys(out))
 
     def alternative_specs(self, spec: HeadlineSpec) -> list[HeadlineSpec]:
         """The headline as each alternative judges it (its measure, parameters and indicators)."""
-        p = spec.measure_params
-        assert isinstance(p, AnyOfParams)
-        return [dataclasses.replace(spec, measure=a.measure, measure_params=a.params, success_indicators=a.indicators) for a in p.alternatives]
+        return [dataclasses.replace(spec, measure=a.measure, measure_params=a.params, success_indicators=a.indicators) for a in self.items(spec.measure_params)]
 
     def evaluate(self, mc: MeasureContext, head: HeadlineFrame) -> Reasons:
         reasons = Reasons(mc.n_headlines)
@@ -1060,10 +1075,41 @@ class AnyOf(SuccessMeasure):
                 out[at] = MEASURE_REGISTRY[alt.measure].met_detail(mc, alt, fams[at])
         return out
 
-    def describe(self, params: Params, labels: str = "problem", headline: str = "the headline") -> str:
-        assert isinstance(params, AnyOfParams)
+    def part_sentences(self, params: Params, labels: str, headline: str) -> list[str]:
         parts = []
-        for alt in params.alternatives:
+        for alt in self.items(params):
             words = labels if alt.indicators is None else (" or ".join(i.label for i in alt.indicators) or "problem")
             parts.append(MEASURE_REGISTRY[alt.measure].describe(alt.params, labels=words, headline=headline).removesuffix(_NEEDS_MET))
-        return "either " + "; or ".join(parts) + _NEEDS_MET
+        return parts
+
+    def describe(self, params: Params, labels: str = "problem", headline: str = "the headline") -> str:
+        return "either " + "; or ".join(self.part_sentences(params, labels, headline)) + _NEEDS_MET
+
+
+@register_measure
+class AllOf(AnyOf):
+    """Met when every one of ``parts`` is met (each a measure with its own parameters and
+    indicators: Devon's crime outcome is young people's offending down 33%, adults' down 60%, no ASB
+    or escalation and no breach, together). Otherwise the first of ``not_evaluated``, ``not_met``,
+    ``not_yet`` among the parts, with the sentence of each part not met ("...; and ...")."""
+
+    name = "all_of"
+    params_model = AllOfParams
+    key = "parts"
+
+    def evaluate(self, mc: MeasureContext, head: HeadlineFrame) -> Reasons:
+        reasons = Reasons(mc.n_headlines)
+        for part in self.alternative_specs(head.spec):
+            r = MEASURE_REGISTRY[part.measure].evaluate(mc, dataclasses.replace(head, spec=part))
+            reasons.extend(r)  # a part's reasons are the headline's: the first of the statuses wins
+        return reasons
+
+    def met_detail(self, mc: MeasureContext, spec: HeadlineSpec, fams: np.ndarray) -> np.ndarray:
+        parts = [MEASURE_REGISTRY[p.measure].met_detail(mc, p, fams) for p in self.alternative_specs(spec)]
+        pieces: list[object] = []
+        for i, d in enumerate(parts):
+            pieces += ["; and ", d] if i else [d]
+        return cat(*pieces)
+
+    def describe(self, params: Params, labels: str = "problem", headline: str = "the headline") -> str:
+        return "all of: " + "; and ".join(self.part_sentences(params, labels, headline)) + _NEEDS_MET
