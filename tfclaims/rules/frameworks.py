@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -35,7 +35,7 @@ from tfclaims.core.local_codes import DeclaredCodes
 from tfclaims.schemas.inputs import LOCAL_TABLES
 import pandas as pd
 
-from tfclaims.rules.indicators import CATALOGUE, BenefitParams, Indicator, Params, Scope, name_indicator
+from tfclaims.rules.indicators import CATALOGUE, LOCAL_INDICATOR_TABLES, BenefitParams, Indicator, Params, Scope, name_indicator
 from tfclaims.rules.measures import MEASURE_REGISTRY as MEASURES
 from tfclaims.core.resources import FRAMEWORKS_DIR, REFERENCE_DIR
 
@@ -63,6 +63,9 @@ class Eligibility(_Strict):
     min_distinct_headlines: int = Field(ge=1, le=20)
     non_resident_parent_cap: int = Field(ge=0, le=20)
     require_dependent: bool = True
+    # indicator entries (as a headline's indicators) any of which, holding at D, makes the family not
+    # eligible at D; resolved into ``Framework.eligibility_exclusions``
+    exclude_when: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
 
 
 class RequiredHeadlines(_Strict):
@@ -82,6 +85,9 @@ class SuccessfulFamilyOutcome(_Strict):
 
 class WholeFamilyWorking(_Strict):
     required: bool = True
+    # local_events codes of which the family must have a row dated on or before A (a plan's extras:
+    # a multi-agency plan, objectives mapped to the outcome plan, support received)
+    evidence_codes: tuple[str, ...] = ()
 
 
 class Amounts(_Strict):
@@ -286,6 +292,11 @@ class Framework:
     plan: PlanInfo | None = None
     provenance: dict[str, Provenance] = field(default_factory=dict)
     local_codes: tuple[LocalCode, ...] = ()  # the plan's; none for a built-in framework
+    eligibility_exclusions: tuple[IndicatorSpec, ...] = ()  # eligibility.exclude_when, resolved
+
+    def local_code(self, code: str, table: str = "local_events") -> LocalCode | None:
+        """The plan's declaration of ``code`` for ``table`` (matched without regard to case)."""
+        return next((c for c in self.local_codes if c.table == table and c.code.lower() == code.lower()), None)
 
     def declared_local_codes(self) -> DeclaredCodes:
         """The plan's local codes per local table, as ingest validates the local tables against them."""
@@ -451,7 +462,9 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str, file: Path)
 
 
 def _indicator_defaults(code: str) -> dict[str, Any]:
-    return {k: v for k, v in CATALOGUE[code].params_model().model_dump().items()}
+    """The default of every parameter of indicator ``code`` that has one (``codes`` of a local one has none)."""
+    fields = CATALOGUE[code].params_model.model_fields
+    return {k: f.get_default(call_default_factory=True) for k, f in fields.items() if not f.is_required()}
 
 
 def load_framework(name_or_path: str | Path = DEFAULT_FRAMEWORK, plan: str | Path | None = None) -> Framework:
@@ -462,7 +475,9 @@ def load_framework(name_or_path: str | Path = DEFAULT_FRAMEWORK, plan: str | Pat
     data, sha = _read_yaml(path)
     prov: dict[str, Provenance] = {}
     plain = _unwrap(data, "", prov, path, strict_numbers=True, default_source="", default_tag="V")
-    return _resolve(plain, prov, path, sha, None)
+    fw = _resolve(plain, prov, path, sha, None)
+    check_local_codes(fw, [(path, data)])
+    return fw
 
 
 def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
@@ -517,6 +532,9 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
         if key not in plain and key != "allocation":
             raise ConfigError(f"{plan_path}: overrides.{key}: unknown key")
     plain.setdefault("allocation", None)
+    for section, key, empty in (("eligibility", "exclude_when", {}), ("whole_family_working", "evidence_codes", [])):
+        if isinstance(plain.get(section), dict):
+            plain[section].setdefault(key, empty)  # settable by a plan though the framework file leaves them out
     _merge(plain, overrides, "overrides", plan_path)
     for path, p in plan_prov.items():
         prov[path] = p
@@ -548,7 +566,9 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
             plain["headlines"][hcode]["indicators"][icode] = ip
     info = PlanInfo(str(plan_path), plan_name, header.version, header.approved_by, header.approved_on, plan_sha, header.source)
     local_codes = _local_codes(header.local_codes, tuple(plain["headlines"]), plan_path)
-    return dataclasses.replace(_resolve(plain, prov, base_path, base_sha, info, plan_path), local_codes=local_codes)
+    fw = dataclasses.replace(_resolve(plain, prov, base_path, base_sha, info, plan_path), local_codes=local_codes)
+    check_local_codes(fw, [(plan_path, raw), (base_path, base_raw)])
+    return fw
 
 
 def _local_codes(entries: list[Any], headlines: tuple[str, ...], plan_path: Path) -> tuple[LocalCode, ...]:
@@ -602,6 +622,8 @@ def _resolve(plain: dict[str, Any], prov: dict[str, Provenance], path: Path, sha
         if MEASURES[measure].reads_indicators and not specs:
             raise ConfigError(f"{where}: headlines.{hcode}: measure {measure} needs at least one indicator")
         headlines[hcode] = HeadlineSpec(hcode, h.label, tuple(specs), measure, mp)
+    xpath = ("overrides." if plan_path else "") + "eligibility.exclude_when"
+    exclusions = indicator_specs(f.eligibility.exclude_when, str(where), xpath, tuple(f.out_of_work_benefits))
     return Framework(
         name=f.name,
         title=f.title,
@@ -623,4 +645,78 @@ def _resolve(plain: dict[str, Any], prov: dict[str, Provenance], path: Path, sha
         headlines=headlines,
         plan=plan,
         provenance=dict(prov),
+        eligibility_exclusions=exclusions,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# local codes used by the rules: declared by the plan, for the right table and headline
+# --------------------------------------------------------------------------------------------
+
+
+def _find_key_path(node: Any, suffix: tuple[str, ...], within: str | None = None, path: tuple[str, ...] = ()) -> str | None:
+    """The dotted path of the first key path in ``node`` ending with ``suffix`` (and, with ``within``,
+    passing through a key of that name), or None."""
+    if not isinstance(node, dict):
+        return None
+    for key, value in node.items():
+        here = (*path, str(key))
+        if here[-len(suffix):] == suffix and (within is None or within in here[:-len(suffix)]):
+            return ".".join(here)
+        found = _find_key_path(value, suffix, within, here)
+        if found is not None:
+            return found
+    return None
+
+
+def _local_code_uses(fw: Framework) -> Iterable[tuple[IndicatorSpec | None, tuple[str, ...], str, str | None, tuple[str, ...], str | None]]:
+    """Every use of local codes by the rules: (entry, codes, table, headline or None, key suffix, within)."""
+    for hcode, spec in fw.headlines.items():
+        extra = getattr(spec, "success_indicators", None) or ()  # a headline's success-specific indicators, if any
+        extra = tuple(extra.values()) if isinstance(extra, Mapping) else tuple(extra)
+        for ind in (*spec.indicators, *extra):
+            table = LOCAL_INDICATOR_TABLES.get(ind.kind)
+            if table is not None:
+                yield ind, tuple(getattr(ind.params, "codes", ())), table, hcode, (ind.code, "codes"), hcode
+    for ind in fw.eligibility_exclusions:
+        table = LOCAL_INDICATOR_TABLES.get(ind.kind)
+        if table is not None:
+            yield ind, tuple(getattr(ind.params, "codes", ())), table, None, ("exclude_when", ind.code, "codes"), None
+    if fw.whole_family_working.evidence_codes:
+        yield None, fw.whole_family_working.evidence_codes, "local_events", None, ("whole_family_working", "evidence_codes"), None
+
+
+def check_local_codes(fw: Framework, sources: Sequence[tuple[Path, Mapping[str, Any]]]) -> None:
+    """Refuse a local code the rules use that the plan does not declare for that table (or, where
+    the declaration lists ``headlines``, not for the headline using it); a local indicator in a
+    framework without a plan is refused too. ``sources`` are the files (plan first, then framework)
+    with their raw contents, searched for the key path named in the error.
+
+    Covers every headline's ``indicators`` and success-specific indicators, the eligibility
+    exclusions and whole-family working's ``evidence_codes``. Codes are matched without regard to
+    case, as ingest matches the rows' codes."""
+    for entry, codes, table, hcode, suffix, within in _local_code_uses(fw):
+        file, path = sources[0][0], None
+        for f, raw in sources:
+            path = _find_key_path(raw, suffix, within)
+            if path is not None:
+                file = f
+                break
+        if path is None:  # not written in either file (cannot happen for codes, which have no default)
+            path = ".".join((f"headlines.{hcode}.indicators", *suffix) if hcode else suffix)
+        declared = [c for c in fw.local_codes if c.table == table]
+        for j, code in enumerate(codes):
+            where = f"{file}: {path}[{j}]: {code!r}"
+            if fw.plan is None:
+                what = f"indicator {entry.kind}" if entry is not None else "whole_family_working.evidence_codes"
+                raise ConfigError(f"{where}: {what} reads local codes, which only a local plan declares (local_codes); "
+                                  "use it in a local plan that declares the code")
+            match = next((c for c in declared if c.code.lower() == code.lower()), None)
+            if match is None:
+                other = next((c for c in fw.local_codes if c.code.lower() == code.lower()), None)
+                also = f"; {other.code} is a code of {other.table}" if other is not None else ""
+                raise ConfigError(f"{where} is not a local code of {table} declared by the plan "
+                                  f"(declared: {', '.join(c.code for c in declared) or 'none'}){also}")
+            if hcode is not None and match.headlines and hcode not in match.headlines:
+                raise ConfigError(f"{where}: the plan declares {match.code} for headlines {', '.join(match.headlines)} only "
+                                  f"(local_codes), not {hcode}")
