@@ -397,7 +397,7 @@ def _wfw_local_evidence(ctx: RulesContext, fw: Framework, fams: np.ndarray, A: n
         np.minimum.at(first, pos[t.fam[rows]], d[rows].astype("int64"))
         has = first < np.iinfo("int64").max
         ok &= has
-        gap = f"no {words(code)} recorded by {a_str}"
+        gap = f"no record of {words(code)} by {a_str}"
         missing[~has] = np.where(missing[~has] == "", gap, cat(missing[~has], "; ", gap))
         seen = cat(str(fw.local_code(code).code if fw.local_code(code) else code), " on ", iso(first[has].astype(NS)))
         found[has] = np.where(found[has] == "", seen, cat(found[has], "; ", seen))
