@@ -151,6 +151,7 @@ def test_plan_adds_indicator_and_changes_benefit_list(tmp_path):
     p = _plan(
         tmp_path,
         "overrides:\n  out_of_work_benefits: [JSA, ESA, CA]\n"
+        "  headlines:\n    worklessness:\n      success:\n        indicators: identifying\n"
         "add_indicators:\n  worklessness:\n    rent_arrears: {window_months: 6}\n",
     )
     fw = load_framework("tf-phase2", plan=p)
@@ -180,7 +181,8 @@ def test_cli_list_and_show():
     assert r.exit_code == 0 and set(list_frameworks()) <= set(line.split("\t")[0] for line in r.output.splitlines())
     r = CliRunner().invoke(app, ["frameworks", "show", "tf-phase2", "--plan", str(PLAN)])
     assert r.exit_code == 0, r.output
-    assert "absence_threshold = 0.15" in r.output and "example-council v2017.3" in r.output
-    assert "asb_incident" not in r.output.split("headlines:")[1].split("education:")[0]
+    assert "absence_threshold 0.15: local plan: attendance 85%" in r.output and "example-council outcome plan v2017.3" in r.output
+    crime = r.output.split("(crime_asb)")[1].split("(education)")[0]
+    assert "removed by the plan: a member with an ASB incident" in crime and "no ASB incident" not in crime
     r = CliRunner().invoke(app, ["frameworks", "show", "sf-2022", "--json"])
     assert r.exit_code == 0 and '"min_distinct_headlines": 3' in r.output

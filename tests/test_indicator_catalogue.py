@@ -323,22 +323,28 @@ def test_a_plan_sets_window_terms_on_the_frameworks_exclusion_indicators(tmp_pat
 # --- local codes checked at load ----------------------------------------------------------------------
 
 
-def _plan(tmp_path: Path, extra: dict, base: Path = EXAMPLE, name: str = "plan.yaml") -> Path:
-    data = yaml.safe_load(base.read_text(encoding="utf-8"))
+def _merged(base: dict, extra: dict) -> dict:
+    out = dict(base)
     for key, value in extra.items():
-        if key == "overrides":
-            data.setdefault("overrides", {})
-            for k, v in value.items():
-                data["overrides"][k] = v
-        else:
-            data[key] = value
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _plan(tmp_path: Path, extra: dict, base: Path = EXAMPLE, name: str = "plan.yaml") -> Path:
+    """The example plan with ``extra`` merged in (mappings key by key; ``local_codes`` replaced)."""
+    data = _merged(yaml.safe_load(base.read_text(encoding="utf-8")), extra)
     path = tmp_path / name
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
 
 
+def _identifying(*headlines: str) -> dict:
+    """A plan's statement that adding an indicator extends the headline's recurrence test."""
+    return {"overrides": {"headlines": {h: {"success": {"indicators": "identifying"}} for h in headlines}}}
+
+
 def _add(tmp_path: Path, headline: str, entry: dict, name: str = "mash_enquiries") -> Path:
-    return _plan(tmp_path, {"add_indicators": {headline: {name: entry}}})
+    return _plan(tmp_path, _merged({"add_indicators": {headline: {name: entry}}}, _identifying(headline)))
 
 
 def test_declared_codes_load_in_any_case(tmp_path):
@@ -596,11 +602,11 @@ def _csv(folder: Path, name: str, text: str) -> None:
 
 
 def test_identify_end_to_end_local_events_make_a_headline_present(tmp_path):
-    plan = _plan(tmp_path, {
+    plan = _plan(tmp_path, _merged({
         "add_indicators": {"children_need_help": {"mash_enquiries": {
             "indicator": "local_event", "label": "MASH enquiries", "codes": ["MASH_CONTACT"], "min_count": 2, "max_age": 17}}},
         "overrides": {"eligibility": {"exclude_when": EXCLUDE}},
-    }, name="e2e-plan.yaml")
+    }, _identifying("children_need_help")), name="e2e-plan.yaml")
     folder = tmp_path / "cohort"
     folder.mkdir()
     _csv(folder, "people.csv", "person_id,family_id,first_name,last_name,date_of_birth,relationship\n"
@@ -627,3 +633,27 @@ def test_identify_end_to_end_local_events_make_a_headline_present(tmp_path):
     excl = pd.read_csv(out / "eligibility_exclusions.csv", dtype=str)
     assert excl[["family_id", "reason"]].values.tolist() == [["F3", "open to children's social care: C3: social-care episode from 2020-06-01"]]
     assert (ev[ev["headline"] == "exclude_when"]["family_id"] == "F3").all()
+
+
+def test_exclusions_are_reported_when_families_fall_in_different_epochs_of_dated_values(tmp_path):
+    dated = {"values": [{"value": 3, "to": "2021-01-31"}, {"value": 2, "from": "2021-02-01"}], "source": "panel minute"}
+    fw = load_plan(_plan(tmp_path, {"overrides": {"eligibility": {"exclude_when": EXCLUDE, "min_distinct_headlines": dated}}}))
+    assert fw.epochs()
+    c = _eligible_family(social_care=[dict(person_id="C1", episode_type="lac", start_date="2020-06-01", end_date=None),
+                                      dict(person_id="C2", episode_type="lac", start_date="2020-06-01", end_date=None)])
+    r = identify_at(c, fw, pd.Series([pd.Timestamp("2021-03-01"), pd.Timestamp("2021-01-10")], index=["F1", "F2"]))
+    assert not r.eligibility["eligible"].any()
+    assert r.exclusions["family_id"].tolist() == ["F1", "F2"]
+    assert set(r.evidence.loc[r.evidence["headline"] == "exclude_when", "person_id"]) == {"C1", "C2"}
+
+
+def test_frameworks_show_states_exclusions_and_evidence_codes(tmp_path, capsys):
+    base = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    plan = _plan(tmp_path, {"local_codes": base["local_codes"] + WFW_CODES, "overrides": {
+        "eligibility": {"exclude_when": EXCLUDE}, "whole_family_working": {"evidence_codes": ["MULTI_AGENCY_PLAN"]}}})
+    assert _cli("frameworks", "show", "tf-phase2", "--plan", str(plan)) == 0
+    out = capsys.readouterr().out
+    assert ("A family is not eligible when, at its test date, there is a child with a cin, cp or lac episode open on the test date "
+            "(open_social_care: open to children's social care)") in out
+    assert ("Whole-family working also needs, by the as-of date, a local_events row of the family of each of: "
+            "a plan coordinated across more than one agency (MULTI_AGENCY_PLAN)") in out

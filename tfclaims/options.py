@@ -259,6 +259,8 @@ class ValidateOptions(CohortOptions):
         try:
             return load_plan(self.plan).declared_local_codes()
         except ConfigError as exc:
+            if str(exc).startswith(f"{self.plan}:"):
+                raise  # names the plan file and the key path already
             raise ConfigError(f"--plan {self.plan}: {exc}") from None
 
 
@@ -291,6 +293,8 @@ class RulesOptions(CohortOptions):
                 return load_plan(self.plan, expected=self.framework if self._framework_asked else None)
             return load_framework(self.framework)
         except ConfigError as exc:
+            if self.plan is not None and str(exc).startswith(f"{self.plan}:"):
+                raise  # a refusal of the plan names its file and the key path already
             given = f"--framework {self.framework}" + (f" --plan {self.plan}" if self.plan else "")
             raise ConfigError(f"{given}: {exc}") from None
 
@@ -333,7 +337,7 @@ class ClaimOptions(RulesOptions):
         if self.ledger is None:
             self.ledger = str(self._workspace().ledger)
         super()._resolve()
-        fw = self.load_framework()
+        fw = self.load_framework().at(self.period_end)  # the programme dates in force at the period end
         first, last = fw.programme.attachments_from, fw.programme.period_end_to
         if not first <= self.period_end <= last:
             raise InputError(f"--period-end {self.period_end.isoformat()}: outside the programme of {fw.name}, "

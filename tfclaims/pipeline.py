@@ -414,11 +414,15 @@ def _eligibility_detail(families: pd.DataFrame, at_attachment: pd.DataFrame, fw:
     dependent, and the plan's exclusions that held (``exclusions``: family_id, reason)."""
     dependent = families["family_id"].map(at_attachment.set_index("family_id")["has_dependent"]).astype("boolean").fillna(False)
     headlines = families["headlines_at_attachment"].fillna("").replace("", "none")
+    # the rule in force at each family's attachment (one value per family when the rule is dated)
+    attached_on = families["attached_on"].to_numpy(dtype="datetime64[ns]")
+    needed = fw.value_at(lambda f: str(f.eligibility.min_distinct_headlines), attached_on)
     text = (families["headline_count_at_attachment"].astype(str) + " headline(s) counted (" + headlines + "), at least "
-            + str(fw.eligibility.min_distinct_headlines) + " needed")
-    if fw.eligibility.require_dependent:
+            + pd.Series(needed, index=families.index, dtype="str") + " needed")
+    required = fw.value_at(lambda f: f.eligibility.require_dependent, attached_on).astype(bool)
+    if required.any():
         text = text + pd.Series(["", "; no dependent (a child or an expectant parent)"], dtype="str").take(
-            (~dependent).astype(int).to_numpy()).set_axis(families.index)
+            ((~dependent).to_numpy(dtype=bool) & required).astype(int)).set_axis(families.index)
     if exclusions is not None and len(exclusions):
         reason = families["family_id"].map(exclusions.drop_duplicates("family_id").set_index("family_id")["reason"])
         text = text.where(reason.isna(), text + "; excluded: " + reason.fillna(""))
@@ -513,9 +517,10 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     families = tracked.families.copy()
     families["eligibility_detail"] = _eligibility_detail(families, at_attachment.eligibility, fw, at_attachment.exclusions)
     state = step("read ledger", _ledger_state, ledger, fw.name)
-    allocation = claim.allocation if claim.allocation is not None else (opts.council.allocation if opts.council.allocation is not None else fw.allocation)
+    fw_a = fw.at(A)  # programme dates, amounts and the allocation: the values in force at the period end
+    allocation = claim.allocation if claim.allocation is not None else (opts.council.allocation if opts.council.allocation is not None else fw_a.allocation)
     progress("deciding claims")
-    decisions = decide(programme, families, rules=claim_rules(fw), period_end=A, ledger=state, allocation=allocation)
+    decisions = decide(programme, families, rules=claim_rules(fw_a), period_end=A, ledger=state, allocation=allocation)
     claims_before = len(state.active)
 
     register = decisions[decisions["decision"] == "claim"].copy()
@@ -566,8 +571,8 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     if fw.eligibility_exclusions:
         files.csv(run_files.ELIGIBILITY_EXCLUSIONS_CSV, at_attachment.exclusions)
     _write_outcomes(files, tracked)
-    window_start = _window_start(ledger, fw.name, claim, fw)
-    files.xlsx(run_files.FINANCE_SUMMARY_XLSX, _finance_summary(decisions, programme, fw, claim, window_start, claims_before, allocation, opts.run_id, claim.demo_key))
+    window_start = _window_start(ledger, fw.name, claim, fw_a)
+    files.xlsx(run_files.FINANCE_SUMMARY_XLSX, _finance_summary(decisions, programme, fw_a, claim, window_start, claims_before, allocation, opts.run_id, claim.demo_key))
     counts = decisions.groupby(["decision", "reason"]).size()
     rec.note("claims", int(len(claim_register)))
     rec.note("claim_references_sha256", claim_references_sha256(claim_register["claim_reference"]))

@@ -10,7 +10,17 @@ A **local outcome plan** ``extends`` a framework, carries ``version``, ``approve
 ``approved_on``, and may override parameters (``overrides``, the same shape as the framework),
 add catalogue indicators to a headline (``add_indicators``) or remove them
 (``remove_indicators``) -- no code. Unknown keys anywhere are a :class:`ConfigError` naming the
-key's path (``overrides.headlines.education.indicators.school_absence.treshold``).
+key's path (``overrides.headlines.education.indicators.school_absence.treshold``). A plan may
+choose a headline's success measure (``overrides.headlines.<h>.success.measure``); adding or
+removing an indicator of a headline whose measure judges its indicators must be stated there
+(``indicators: identifying``, or a measure).
+
+Any parameter may instead have **dated values**, ``{values: [{value, to}, {value, from}], source,
+tag}`` (inclusive dates, contiguous, the first without ``from``, the last without ``to``). The
+framework is then resolved once per epoch (between two change dates), every value validated as a
+plain one; :meth:`Framework.at` gives the rules in force on a day, :attr:`Framework.dated` the
+dated parameters and :meth:`Framework.epochs` the change dates. The rules engine judges
+identification at each family's own date and success at the as-of date.
 
 :func:`load_framework` returns a resolved, immutable :class:`Framework`; a run records its
 ``name``, ``version`` and file ``sha256`` (and the plan's) through :meth:`Framework.audit_record`.
@@ -18,14 +28,20 @@ key's path (``overrides.headlines.education.indicators.school_absence.treshold``
 
 from __future__ import annotations
 
+import bisect
+import contextvars
+import copy
 import dataclasses
 import datetime as dt
+import fnmatch
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -33,7 +49,6 @@ from tfclaims.core.config import DEFAULT_FRAMEWORK
 from tfclaims.core.errors import ConfigError
 from tfclaims.core.local_codes import DeclaredCodes
 from tfclaims.schemas.inputs import LOCAL_TABLES
-import pandas as pd
 
 from tfclaims.rules.indicators import CATALOGUE, LOCAL_INDICATOR_TABLES, BenefitParams, Indicator, Params, Scope, name_indicator
 from tfclaims.rules.measures import MEASURE_REGISTRY as MEASURES
@@ -41,6 +56,10 @@ from tfclaims.core.resources import FRAMEWORKS_DIR, REFERENCE_DIR
 
 TAGS = ("V", "R", "L", "D")
 PARAM_KEYS = {"value", "source", "tag"}
+DATED_KEYS = {"values", "source", "tag"}  # a parameter with dated values
+ENTRY_KEYS = {"value", "from", "to"}  # one of its values
+# what is not a parameter and so cannot have dated values (the structure of the framework)
+UNDATED = ("name", "title", "version", "source", "outcome_model", "claim_routes", "headlines.*.label", "headlines.*.success.measure")
 
 
 class _Strict(BaseModel):
@@ -147,10 +166,53 @@ class _LocalCodeFile(_Strict):
 
 
 @dataclass(frozen=True)
+class DatedValue:
+    """One value of a dated parameter and the days it is in force (inclusive; None = open-ended)."""
+
+    value: Any
+    start: dt.date | None = None  # ``from`` in the file
+    end: dt.date | None = None  # ``to`` in the file
+
+    def when(self) -> str:
+        """"to 2015-08-31", "from 2015-09-01", "from 2015-09-01 to 2016-08-31" (or "always")."""
+        if self.start and self.end:
+            return f"from {self.start} to {self.end}"
+        if self.start:
+            return f"from {self.start}"
+        return f"to {self.end}" if self.end else "always"
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": list(self.value) if isinstance(self.value, tuple) else self.value}
+        if self.start:
+            out["from"] = self.start.isoformat()
+        if self.end:
+            out["to"] = self.end.isoformat()
+        return out
+
+
+@dataclass(frozen=True)
+class Dated:
+    """A parameter with dated values in the plain tree, until the tree is resolved at a date."""
+
+    path: str
+    entries: tuple[DatedValue, ...]
+
+    def index_at(self, day: dt.date) -> int:
+        for i, e in enumerate(self.entries):
+            if (e.start is None or e.start <= day) and (e.end is None or day <= e.end):
+                return i
+        raise AssertionError(f"{self.path}: no value at {day}")  # the entries were checked contiguous
+
+
+@dataclass(frozen=True)
 class Provenance:
+    """Where a parameter's value comes from. For a dated parameter ``value`` is its latest value
+    and ``dated`` holds every value with its dates (one source and tag for them all)."""
+
     value: Any
     source: str
     tag: str
+    dated: tuple[DatedValue, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,7 +250,6 @@ class IndicatorSpec:
         return self.indicator.describe(self.params)
 
 
-ENTRY_KEYS = ("indicator", "label")  # the keys of an indicator entry that are not parameters
 
 
 def entry_kind(code: str, params: Mapping[str, Any] | None) -> str | None:
@@ -297,6 +358,49 @@ class Framework:
     def local_code(self, code: str, table: str = "local_events") -> LocalCode | None:
         """The plan's declaration of ``code`` for ``table`` (matched without regard to case)."""
         return next((c for c in self.local_codes if c.table == table and c.code.lower() == code.lower()), None)
+    # the parameters with dated values (path -> values); empty for most frameworks. The same on
+    # every framework of one timeline: each holds the values in force in its own epoch.
+    dated: dict[str, tuple[DatedValue, ...]] = field(default_factory=dict)
+    _timeline: _Timeline | None = field(default=None, repr=False, compare=False)
+
+    # ---- dated parameters: the rules in force at a date
+
+    def epochs(self) -> tuple[dt.date, ...]:
+        """The days on which a dated parameter changes value (sorted; empty without dated parameters)."""
+        return self._timeline.epochs if self._timeline is not None else ()
+
+    def at(self, day: object) -> Framework:
+        """The framework with every dated parameter at its value on ``day`` (a date, a datetime64 or a
+        Timestamp). Without dated parameters, the framework itself. The framework :func:`load_framework`
+        returns holds the latest values (those in force from the last change on)."""
+        if not self.dated or self._timeline is None:
+            return self
+        return self._timeline.frameworks[bisect.bisect_right(self._timeline.epochs, _as_date(day))]
+
+    def at_epoch(self, i: int) -> Framework:
+        """The framework of epoch ``i`` (0: before the first change; i: from ``epochs()[i - 1]``)."""
+        if self._timeline is None:
+            return self
+        return self._timeline.frameworks[i]
+
+    def epoch_of(self, dates: np.ndarray) -> np.ndarray:
+        """The epoch of each of ``dates`` (``datetime64``; -1 where NaT), vectorised."""
+        ns = np.asarray(dates, dtype="datetime64[ns]")
+        if self._timeline is None or not self.dated:
+            return np.where(np.isnat(ns), -1, 0).astype("int64")
+        idx = np.searchsorted(self._timeline.epochs_ns, ns, side="right").astype("int64")
+        return np.where(np.isnat(ns), -1, idx)
+
+    def value_at(self, get: Callable[[Framework], Any], dates: np.ndarray) -> np.ndarray:
+        """``get(framework in force)`` at each of ``dates`` (an object array; NaT: this framework's)."""
+        ns = np.asarray(dates, dtype="datetime64[ns]")
+        if not self.dated or self._timeline is None:
+            out = np.empty(len(ns), dtype=object)
+            out[:] = [get(self)] * len(ns)
+            return out
+        values = np.empty(len(self._timeline.frameworks) + 1, dtype=object)
+        values[:] = [get(f) for f in self._timeline.frameworks] + [get(self)]
+        return values[self.epoch_of(ns)]  # -1 (NaT) takes the last slot: this framework's
 
     def declared_local_codes(self) -> DeclaredCodes:
         """The plan's local codes per local table, as ingest validates the local tables against them."""
@@ -353,7 +457,28 @@ class Framework:
                 }
                 for code, h in self.headlines.items()
             },
+            **({"dated": {p: [e.as_dict() for e in v] for p, v in self.dated.items()}} if self.dated else {}),
         }
+
+
+@dataclass
+class _Timeline:
+    """The frameworks of one file (and plan) in each epoch of its dated parameters."""
+
+    epochs: tuple[dt.date, ...]
+    frameworks: list[Framework]
+    epochs_ns: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.epochs_ns = np.array([np.datetime64(d, "ns") for d in self.epochs], dtype="datetime64[ns]")
+
+
+def _as_date(day: object) -> dt.date:
+    if isinstance(day, dt.datetime):
+        return day.date()
+    if isinstance(day, dt.date):
+        return day
+    return pd.Timestamp(day).date()  # type: ignore[arg-type]
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
@@ -386,6 +511,8 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], str]:
         data = yaml.safe_load(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    except ValueError as exc:  # YAML reads 2016-13-01 as a date and fails on it
+        raise ConfigError(f"{path}: cannot read: {exc} (a date that does not exist? write dates as YYYY-MM-DD)") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data, hashlib.sha256(raw).hexdigest()
@@ -410,33 +537,175 @@ def _is_param(node: Any) -> bool:
     return isinstance(node, dict) and "value" in node and set(node) <= PARAM_KEYS
 
 
-def _unwrap(node: Any, path: str, prov: dict[str, Provenance], file: Path, strict_numbers: bool, default_source: str, default_tag: str) -> Any:
-    """Replace ``{value, source, tag}`` parameters by their value, recording their provenance."""
-    if _is_param(node):
+def _is_dated(node: Any) -> bool:
+    return isinstance(node, dict) and isinstance(node.get("values"), list)
+
+
+def _same(path: str) -> str:
+    return path
+
+
+def _unwrap(
+    node: Any, path: str, prov: dict[str, Provenance], file: Path, strict_numbers: bool, default_source: str, default_tag: str,
+    show: Callable[[str], str] = _same,
+) -> Any:
+    """Replace ``{value, source, tag}`` parameters by their value, recording their provenance, and
+    ``{values: [...], source, tag}`` parameters by a :class:`Dated` (resolved later, at a date).
+    ``show`` spells a path as the file writes it (``overrides.`` + path for a plan's overrides)."""
+    if _is_param(node) or _is_dated(node):
         tag = node.get("tag", default_tag)
         if tag not in TAGS:
-            raise ConfigError(f"{file}: {path}.tag: {tag!r} is not one of {', '.join(TAGS)}")
+            raise ConfigError(f"{file}: {show(path)}.tag: {tag!r} is not one of {', '.join(TAGS)}")
         source = node.get("source") or default_source
         if not source:
-            raise ConfigError(f"{file}: {path}.source: every parameter needs a source note")
-        value = node["value"]
-        prov[path] = Provenance(value, source, tag)
-        return value
+            raise ConfigError(f"{file}: {show(path)}.source: every parameter needs a source note")
+        if _is_param(node):
+            value = node["value"]
+            prov[path] = Provenance(value, source, tag)
+            return value
+        entries = _dated_values(node, show(path), file)
+        prov[path] = Provenance(entries[-1].value, source, tag, entries)
+        return Dated(path, entries)
     if isinstance(node, dict) and "reference" in node:
-        value = _reference_list(node, path, file)
+        value = _reference_list(node, show(path), file)
         prov[path] = Provenance(value, node.get("source") or f"data/reference/{node['reference']}.yaml flag {node.get('flag')}", node.get("tag", default_tag))
         return value
     if isinstance(node, dict):
-        return {k: _unwrap(v, f"{path}.{k}" if path else str(k), prov, file, strict_numbers, default_source, default_tag) for k, v in node.items()}
+        if "values" in node and set(node) <= DATED_KEYS | {"value"}:
+            raise ConfigError(f"{file}: {show(path)}.values: a list of {{value, from, to}} (dated values), got {node['values']!r}")
+        return {k: _unwrap(v, f"{path}.{k}" if path else str(k), prov, file, strict_numbers, default_source, default_tag, show) for k, v in node.items()}
     if isinstance(node, list):
-        return [_unwrap(v, f"{path}[{i}]", prov, file, strict_numbers, default_source, default_tag) for i, v in enumerate(node)]
+        return [_unwrap(v, f"{path}[{i}]", prov, file, strict_numbers, default_source, default_tag, show) for i, v in enumerate(node)]
     if strict_numbers and isinstance(node, int | float) and not isinstance(node, bool):
-        raise ConfigError(f"{file}: {path}: a bare number; write {{value: {node}, source: ..., tag: V|R|L|D}}")
+        raise ConfigError(f"{file}: {show(path)}: a bare number; write {{value: {node}, source: ..., tag: V|R|L|D}}")
     if strict_numbers and isinstance(node, dt.date):
-        raise ConfigError(f"{file}: {path}: a bare date; write {{value: {node}, source: ..., tag: V|R|L|D}}")
+        raise ConfigError(f"{file}: {show(path)}: a bare date; write {{value: {node}, source: ..., tag: V|R|L|D}}")
     if default_source and path and not isinstance(node, dict | list):
         prov[path] = Provenance(node, default_source, default_tag)
     return node
+
+
+def _entry_date(value: Any, where: str, file: Path) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ConfigError(f"{file}: {where}: {value!r} is not a date (write YYYY-MM-DD)")
+
+
+def _dated_values(node: dict[str, Any], shown: str, file: Path) -> tuple[DatedValue, ...]:
+    """The values of a dated parameter, checked: each ``{value, from?, to?}`` (inclusive dates), in
+    date order, the first without ``from``, the last without ``to``, each ``from`` the day after the
+    previous ``to``: no overlap and no gap."""
+    extra = sorted(set(node) - DATED_KEYS)
+    if extra:
+        more = " (write value or values, not both)" if extra[0] == "value" else " (a dated parameter has values, source, tag)"
+        raise ConfigError(f"{file}: {shown}.{extra[0]}: unknown key{more}")
+    raw = node["values"]
+    if not raw:
+        raise ConfigError(f"{file}: {shown}.values: no values (write at least one {{value: ...}})")
+    entries: list[DatedValue] = []
+    for i, e in enumerate(raw):
+        at = f"{shown}.values[{i}]"
+        if not isinstance(e, dict):
+            raise ConfigError(f"{file}: {at}: expected {{value: ..., from: YYYY-MM-DD, to: YYYY-MM-DD}}, got {e!r}")
+        bad = sorted(map(str, set(e) - ENTRY_KEYS))
+        if bad:
+            raise ConfigError(f"{file}: {at}.{bad[0]}: unknown key (a dated value has value, from, to)")
+        if "value" not in e:
+            raise ConfigError(f"{file}: {at}.value: required")
+        if isinstance(e["value"], dict):
+            raise ConfigError(f"{file}: {at}.value: a single value, not a mapping (the source goes beside values)")
+        start, end = _entry_date(e.get("from"), f"{at}.from", file), _entry_date(e.get("to"), f"{at}.to", file)
+        if start and end and end < start:
+            raise ConfigError(f"{file}: {at}: to {end} is before from {start}")
+        entries.append(DatedValue(e["value"], start, end))
+    lo, hi = dt.date.min, dt.date.max
+    for i in range(1, len(entries)):
+        prev, cur = entries[i - 1], entries[i]
+        if (cur.start or lo) < (prev.start or lo):
+            raise ConfigError(
+                f"{file}: {shown}.values[{i}]: not in date order: values[{i}] ({cur.when()}) comes before "
+                f"values[{i - 1}] ({prev.when()}); list the values from the earliest"
+            )
+    for i in range(1, len(entries)):
+        prev, cur = entries[i - 1], entries[i]
+        p_end, c_start = prev.end or hi, cur.start or lo
+        if c_start <= p_end:
+            raise ConfigError(f"{file}: {shown}.values[{i}]: overlapping dates: values[{i - 1}] runs {prev.when()}, values[{i}] {cur.when()}")
+        if c_start > p_end + dt.timedelta(days=1):
+            gap_from, gap_to = p_end + dt.timedelta(days=1), c_start - dt.timedelta(days=1)
+            raise ConfigError(
+                f"{file}: {shown}.values[{i}]: a gap: no value from {gap_from} to {gap_to} "
+                f"(values[{i}].from must be the day after values[{i - 1}].to, {gap_from})"
+            )
+    if entries[0].start is not None:
+        raise ConfigError(f"{file}: {shown}.values[0].from: the first value applies from the start: remove its from date (no value before {entries[0].start})")
+    if entries[-1].end is not None:
+        n = len(entries) - 1
+        raise ConfigError(f"{file}: {shown}.values[{n}].to: the last value applies onwards: remove its to date (no value after {entries[-1].end})")
+    return tuple(entries)
+
+
+def _collect_dated(node: Any, out: list[Dated]) -> None:
+    if isinstance(node, Dated):
+        out.append(node)
+    elif isinstance(node, dict):
+        for v in node.values():
+            _collect_dated(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            _collect_dated(v, out)
+
+
+def _on_day(node: Any, day: dt.date, entry_of: dict[str, int]) -> Any:
+    """The plain tree with every :class:`Dated` replaced by its value on ``day`` (``entry_of``:
+    path -> the index of the value used)."""
+    if isinstance(node, Dated):
+        i = node.index_at(day)
+        entry_of[node.path] = i
+        return copy.deepcopy(node.entries[i].value)
+    if isinstance(node, dict):
+        return {k: _on_day(v, day, entry_of) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_on_day(v, day, entry_of) for v in node]
+    return node
+
+
+@dataclass(frozen=True)
+class _ErrorPaths:
+    """How a validation error's path is spelt for the file that holds it: a plan's overrides
+    (``overrides.``), its added indicators (``add_indicators.<h>.<i>``) and the value of a dated
+    parameter in force (``.values[1].value``)."""
+
+    plan: bool = False
+    added: tuple[tuple[str, str], ...] = ()  # (resolved path, as written) of add_indicators entries
+    entry_of: Mapping[str, int] = field(default_factory=dict)
+
+    def show(self, path: str) -> str:
+        """``path`` (a resolved path, e.g. ``headlines.crime_asb.success.window_months``) as the file writes it."""
+        for p, i in self.entry_of.items():
+            if path == p or path.startswith(p + ".") or path.startswith(p + "["):
+                path = f"{p}.values[{i}].value{path[len(p):]}"
+                break
+        for resolved, written in self.added:
+            if path == resolved or path.startswith(resolved + "."):
+                return written + path[len(resolved):]
+        return f"overrides.{path}" if self.plan else path
+
+    def rename(self, loc: str) -> str:
+        """A location as :func:`_errors` builds it (``overrides.`` + path in a plan) as the file writes it."""
+        if not self.plan:
+            return self.show(loc)
+        return self.show(loc[len("overrides."):]) if loc.startswith("overrides.") else loc
+
+
+_ERROR_PATHS: contextvars.ContextVar[_ErrorPaths | None] = contextvars.ContextVar("tfclaims_error_paths", default=None)
 
 
 def _errors(exc: ValidationError, prefix: str = "") -> str:
@@ -444,6 +713,9 @@ def _errors(exc: ValidationError, prefix: str = "") -> str:
     for e in exc.errors():
         loc = ".".join(str(p) for p in e["loc"])
         loc = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "(top level)")
+        paths = _ERROR_PATHS.get()
+        if paths is not None:
+            loc = paths.rename(loc)
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
@@ -455,6 +727,8 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str, file: Path)
         here = f"{path}.{key}"
         if key not in base:
             raise ConfigError(f"{file}: {here}: unknown key (the framework has: {', '.join(map(str, base)) or 'nothing here'})")
+        if isinstance(value, Dated) and isinstance(base[key], dict) and base[key]:
+            raise ConfigError(f"{file}: {here}: dated values are for one parameter, not a section (it has: {', '.join(map(str, base[key]))})")
         if isinstance(value, dict) and isinstance(base[key], dict) and base[key]:
             _merge(base[key], value, here, file)
         else:
@@ -475,13 +749,20 @@ def load_framework(name_or_path: str | Path = DEFAULT_FRAMEWORK, plan: str | Pat
     data, sha = _read_yaml(path)
     prov: dict[str, Provenance] = {}
     plain = _unwrap(data, "", prov, path, strict_numbers=True, default_source="", default_tag="V")
-    fw = _resolve(plain, prov, path, sha, None)
+    fw = _build(plain, prov, path, sha, None)
     check_local_codes(fw, [(path, data)])
     return fw
 
 
+OUTCOME_MODELS = {"ssp": "significant and sustained progress", "sfo": "a successful family outcome, judged after closure"}
+
+
 def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
-    """A local outcome plan applied to the framework it ``extends``."""
+    """A local outcome plan applied to the framework it ``extends``.
+
+    Everything is checked before any data is read; a refusal names the plan file and the key path
+    as the plan writes it (``overrides.headlines.crime_asb.success.window_months``,
+    ``add_indicators.worklessness.rent_arrears``, ``...absence_threshold.values[1].value``)."""
     plan_path = Path(plan_path)
     raw, plan_sha = _read_yaml(plan_path)
     try:
@@ -490,7 +771,10 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
         raise ConfigError(f"{plan_path}: {_errors(exc)}") from exc
     if expected is not None and Path(expected).stem != header.extends:
         raise ConfigError(f"{plan_path}: extends {header.extends!r} but framework {expected!r} was asked for")
-    base_path = framework_path(header.extends)
+    try:
+        base_path = framework_path(header.extends)
+    except ConfigError as exc:
+        raise ConfigError(f"{plan_path}: extends: {exc}") from None
     base_raw, base_sha = _read_yaml(base_path)
     prov: dict[str, Provenance] = {}
     plain = _unwrap(base_raw, "", prov, base_path, strict_numbers=True, default_source="", default_tag="V")
@@ -508,10 +792,12 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
     plan_name = header.name or plan_path.stem
     note = f"local plan {plan_name} v{header.version} (approved by {header.approved_by} on {header.approved_on})"
     plan_prov: dict[str, Provenance] = {}
-    overrides = _unwrap(raw.get("overrides") or {}, "", plan_prov, plan_path, strict_numbers=False, default_source=note, default_tag="L")
+    overrides = _unwrap(raw.get("overrides") or {}, "", plan_prov, plan_path, strict_numbers=False, default_source=note,
+                        default_tag="L", show=lambda p: f"overrides.{p}")
     for key in ("name", "title", "version", "source", "outcome_model", "claim_routes"):
         if key in overrides:
             raise ConfigError(f"{plan_path}: overrides.{key}: a local plan cannot change the framework's {key}")
+    stated: dict[str, str] = {}  # headline -> how the plan states its success rule: "measure" or "indicators"
     for hcode, h in (overrides.get("headlines") or {}).items():
         if hcode not in plain["headlines"]:
             raise ConfigError(f"{plan_path}: overrides.headlines.{hcode}: unknown headline (the framework has: {', '.join(plain['headlines'])})")
@@ -520,14 +806,23 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
         for key in h:
             if key not in ("indicators", "success"):
                 raise ConfigError(f"{plan_path}: overrides.headlines.{hcode}.{key}: unknown key (indicators or success)")
-        if "measure" in (h.get("success") or {}):
-            raise ConfigError(f"{plan_path}: overrides.headlines.{hcode}.success.measure: a plan changes parameters, not the measure")
         for icode in h.get("indicators") or {}:
             if icode not in plain["headlines"][hcode]["indicators"]:
                 raise ConfigError(
                     f"{plan_path}: overrides.headlines.{hcode}.indicators.{icode}: not an indicator of {hcode} "
                     "(use add_indicators to add one from the catalogue)"
                 )
+        success = h.get("success")
+        if success is None:
+            continue
+        if not isinstance(success, dict):
+            raise ConfigError(f"{plan_path}: overrides.headlines.{hcode}.success: expected a mapping")
+        if "measure" in success:
+            _choose_measure(plain, prov, hcode, success, plan_path, header.extends)
+            stated[hcode] = "measure"
+        if "indicators" in success:
+            _success_indicators(plain, hcode, success, plan_path)
+            stated.setdefault(hcode, "indicators")
     for key in overrides:
         if key not in plain and key != "allocation":
             raise ConfigError(f"{plan_path}: overrides.{key}: unknown key")
@@ -539,16 +834,31 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
     for path, p in plan_prov.items():
         prov[path] = p
 
+    def state_success(hcode: str, where: str, what: str) -> None:
+        """Adding or removing an indicator changes the test of a measure that judges the headline's
+        indicators: the plan must say so (a measure, or ``indicators: identifying``)."""
+        m = MEASURES.get(plain["headlines"][hcode]["success"].get("measure", ""))
+        if m is not None and m.reads_indicators and hcode not in stated:
+            raise ConfigError(
+                f"{plan_path}: {where}: {what} changes {hcode}'s success test; state it in "
+                f"overrides.headlines.{hcode}.success (indicators: identifying, or a measure)"
+            )
+
     for hcode, removals in header.remove_indicators.items():
         if hcode not in plain["headlines"]:
             raise ConfigError(f"{plan_path}: remove_indicators.{hcode}: unknown headline")
-        for icode in removals:
+        for k, icode in enumerate(removals):
             if icode not in plain["headlines"][hcode]["indicators"]:
-                raise ConfigError(f"{plan_path}: remove_indicators.{hcode}: {icode!r} is not an indicator of {hcode}")
+                raise ConfigError(
+                    f"{plan_path}: remove_indicators.{hcode}[{k}]: {icode!r} is not an indicator of {hcode} "
+                    f"({', '.join(plain['headlines'][hcode]['indicators']) or 'it has none'})"
+                )
+            state_success(hcode, f"remove_indicators.{hcode}[{k}]", f"removing an indicator ({icode})")
             del plain["headlines"][hcode]["indicators"][icode]
-            for k in [k for k in prov if k.startswith(f"headlines.{hcode}.indicators.{icode}.")]:
-                del prov[k]
+            for key in [key for key in prov if key.startswith(f"headlines.{hcode}.indicators.{icode}.")]:
+                del prov[key]
             prov[f"headlines.{hcode}.indicators.{icode}"] = Provenance("removed", note, "L")
+    added: list[tuple[str, str]] = []
     for hcode, adds in header.add_indicators.items():
         if hcode not in plain["headlines"]:
             raise ConfigError(f"{plan_path}: add_indicators.{hcode}: unknown headline")
@@ -562,13 +872,167 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
                 )
             if icode in plain["headlines"][hcode]["indicators"]:
                 raise ConfigError(f"{plan_path}: add_indicators.{hcode}.{icode}: already an indicator of {hcode}")
-            ip = _unwrap(params or {}, f"headlines.{hcode}.indicators.{icode}", prov, plan_path, False, note, "L")
+            state_success(hcode, f"add_indicators.{hcode}.{icode}", "adding an indicator")
+            resolved, written = f"headlines.{hcode}.indicators.{icode}", f"add_indicators.{hcode}.{icode}"
+            ip = _unwrap(params or {}, resolved, prov, plan_path, False, note, "L",
+                         show=lambda p, r=resolved, w=written: w + p[len(r):] if p.startswith(r) else p)
             plain["headlines"][hcode]["indicators"][icode] = ip
+            added.append((resolved, written))
+    for hcode, h in plain["headlines"].items():
+        name = (h.get("success") or {}).get("measure", "")
+        m = MEASURES.get(name) if isinstance(name, str) else None
+        if m is None or not m.reads_indicators or h.get("indicators"):
+            continue
+        if stated.get(hcode) == "measure":
+            raise ConfigError(
+                f"{plan_path}: overrides.headlines.{hcode}.success.measure: {name} judges recurrence of {hcode}'s indicators, "
+                f"and {hcode} has none; choose a measure that does not read indicators (e.g. needs_only)"
+            )
+        if hcode in header.remove_indicators:
+            raise ConfigError(
+                f"{plan_path}: remove_indicators.{hcode}: removes every indicator of {hcode}, whose measure {name} judges "
+                f"recurrence of its indicators; choose another measure in overrides.headlines.{hcode}.success.measure"
+            )
     info = PlanInfo(str(plan_path), plan_name, header.version, header.approved_by, header.approved_on, plan_sha, header.source)
     local_codes = _local_codes(header.local_codes, tuple(plain["headlines"]), plan_path)
-    fw = dataclasses.replace(_resolve(plain, prov, base_path, base_sha, info, plan_path), local_codes=local_codes)
+    fw = _build(plain, prov, base_path, base_sha, info, plan_path, local_codes, tuple(added))
     check_local_codes(fw, [(plan_path, raw), (base_path, base_raw)])
     return fw
+
+
+def _choose_measure(plain: dict[str, Any], prov: dict[str, Provenance], hcode: str, success: dict[str, Any], plan_path: Path, extends: str) -> None:
+    """A plan's ``overrides.headlines.<h>.success.measure``: a registered measure that can apply
+    under the framework's outcome model. A new measure's parameters start from its defaults (the
+    framework's values, and their sources, were for the old measure); the plan's overrides follow."""
+    shown = f"overrides.headlines.{hcode}.success.measure"
+    name = success["measure"]
+    if isinstance(name, Dated):
+        raise ConfigError(f"{plan_path}: {shown}: a measure cannot have dated values (date its parameters instead)")
+    if not isinstance(name, str) or name not in MEASURES:
+        raise ConfigError(f"{plan_path}: {shown}: {name!r} is not a success measure ({', '.join(MEASURES)})")
+    m = MEASURES[name]
+    model = plain.get("outcome_model")
+    if model not in m.outcome_models:
+        allowed = " or ".join(f"{o} ({OUTCOME_MODELS.get(o, o)})" for o in m.outcome_models)
+        raise ConfigError(
+            f"{plan_path}: {shown}: {name} cannot apply here: it is a measure of {allowed}, "
+            f"and {extends} judges {model} ({OUTCOME_MODELS.get(str(model), model)})"
+        )
+    base = plain["headlines"][hcode]["success"]
+    if name == base.get("measure"):
+        return
+    fields = m.params_model.model_fields
+    for key in success:
+        if key not in ("measure", "indicators") and key not in fields:
+            raise ConfigError(
+                f"{plan_path}: overrides.headlines.{hcode}.success.{key}: unknown key "
+                f"(measure {name} has {', '.join(fields) if fields else 'no parameters'})"
+            )
+    plain["headlines"][hcode]["success"] = {"measure": name, **m.params_model().model_dump()}
+    for key in [key for key in prov if key.startswith(f"headlines.{hcode}.success.")]:
+        del prov[key]
+
+
+def _success_indicators(plain: dict[str, Any], hcode: str, success: dict[str, Any], plan_path: Path) -> None:
+    """``overrides.headlines.<h>.success.indicators``: ``identifying`` states that the measure judges
+    recurrence of the headline's identifying indicators as the plan leaves them (it is taken out
+    here: no measure has such a parameter). Any other value is the measure's own parameter."""
+    shown = f"overrides.headlines.{hcode}.success.indicators"
+    name = plain["headlines"][hcode]["success"].get("measure", "")
+    m = MEASURES.get(name) if isinstance(name, str) else None
+    value = success["indicators"]
+    if value == "identifying":
+        if m is not None and not m.reads_indicators:
+            raise ConfigError(f"{plan_path}: {shown}: measure {name} does not judge the headline's indicators, so 'identifying' cannot apply")
+        del success["indicators"]
+        return
+    if isinstance(value, str) and (m is None or "indicators" not in m.params_model.model_fields):
+        raise ConfigError(
+            f"{plan_path}: {shown}: {value!r}: write identifying (judge recurrence of {hcode}'s identifying indicators) "
+            "or choose a measure"
+        )
+
+
+def _undated(path: str) -> bool:
+    return any(path == pat or path.startswith(pat + "[") or fnmatch.fnmatchcase(path, pat) for pat in UNDATED)
+
+
+def _known_benefits() -> set[str]:
+    return set(_read_yaml(REFERENCE_DIR / "benefits.yaml")[0]["codes"])
+
+
+def _check_codes(tree: Mapping[str, Any], where: Path, paths: _ErrorPaths) -> None:
+    """Every benefit code named (out-of-work list, continuous employment, an indicator's
+    ``benefit_types``) is one of the reference list's, named by its path."""
+    known: set[str] | None = None
+
+    def check(codes: Any, path: str) -> None:
+        nonlocal known
+        if not isinstance(codes, list | tuple):
+            return
+        for i, c in enumerate(codes):
+            if isinstance(c, str):
+                known = known if known is not None else _known_benefits()
+                if c not in known:
+                    raise ConfigError(
+                        f"{where}: {paths.show(f'{path}[{i}]')}: unknown benefit code {c!r} "
+                        f"(data/reference/benefits.yaml has: {', '.join(sorted(known))})"
+                    )
+
+    check(tree.get("out_of_work_benefits"), "out_of_work_benefits")
+    ce = tree.get("continuous_employment")
+    if isinstance(ce, dict):
+        check(ce.get("long_weeks_benefits"), "continuous_employment.long_weeks_benefits")
+    for hcode, h in (tree.get("headlines") or {}).items():
+        for icode, params in ((h or {}).get("indicators") or {}).items() if isinstance(h, dict) else ():
+            if isinstance(params, dict):
+                check(params.get("benefit_types"), f"headlines.{hcode}.indicators.{icode}.benefit_types")
+
+
+def _check_measures(fw: Framework, where: Path, paths: _ErrorPaths) -> None:
+    """Each headline's measure can apply under the framework's outcome model."""
+    for hcode, spec in fw.headlines.items():
+        m = MEASURES[spec.measure]
+        if fw.outcome_model not in m.outcome_models:
+            raise ConfigError(
+                f"{where}: {paths.show(f'headlines.{hcode}.success.measure')}: {spec.measure} is a measure of the "
+                f"{' or '.join(m.outcome_models)} outcome model, not {fw.outcome_model}"
+            )
+
+
+def _build(
+    plain: dict[str, Any], prov: dict[str, Provenance], path: Path, sha: str, plan: PlanInfo | None, plan_path: Path | None = None,
+    local_codes: tuple[LocalCode, ...] = (), added: tuple[tuple[str, str], ...] = (),
+) -> Framework:
+    """The resolved framework of a plain tree: one :func:`_resolve` per epoch of its dated
+    parameters (one in all when there are none), so that every dated value is validated as a plain
+    one would be; errors are named as the file writes them. Returns the latest epoch's framework."""
+    where = plan_path or path
+    base_paths = _ErrorPaths(plan=plan_path is not None, added=added)
+    dated: list[Dated] = []
+    _collect_dated(plain, dated)
+    for d in dated:
+        if _undated(d.path):
+            raise ConfigError(f"{where}: {base_paths.show(d.path)}: cannot have dated values (it is not a parameter of the rules)")
+    epochs = tuple(sorted({e.start for d in dated for e in d.entries if e.start is not None}))
+    frameworks: list[Framework] = []
+    for day in (dt.date.min, *epochs):
+        entry_of: dict[str, int] = {}
+        tree = _on_day(plain, day, entry_of) if dated else plain
+        paths = dataclasses.replace(base_paths, entry_of=entry_of)
+        _check_codes(tree, where, paths)
+        token = _ERROR_PATHS.set(paths)
+        try:
+            fw = _resolve(tree, prov, path, sha, plan, plan_path)
+        finally:
+            _ERROR_PATHS.reset(token)
+        if not frameworks:
+            _check_measures(fw, where, paths)
+        frameworks.append(fw)
+    timeline = _Timeline(epochs, [])
+    table = {d.path: d.entries for d in dated}
+    timeline.frameworks.extend(dataclasses.replace(f, local_codes=local_codes, dated=table, _timeline=timeline) for f in frameworks)
+    return timeline.frameworks[-1]
 
 
 def _local_codes(entries: list[Any], headlines: tuple[str, ...], plan_path: Path) -> tuple[LocalCode, ...]:
@@ -695,6 +1159,12 @@ def check_local_codes(fw: Framework, sources: Sequence[tuple[Path, Mapping[str, 
     Covers every headline's ``indicators`` and success-specific indicators, the eligibility
     exclusions and whole-family working's ``evidence_codes``. Codes are matched without regard to
     case, as ingest matches the rows' codes."""
+    epochs = fw._timeline.frameworks if fw._timeline is not None else []
+    for f in [fw, *(e for e in epochs if e is not fw)]:  # and the rules of every epoch of dated values
+        _check_local_codes(f, sources)
+
+
+def _check_local_codes(fw: Framework, sources: Sequence[tuple[Path, Mapping[str, Any]]]) -> None:
     for entry, codes, table, hcode, suffix, within in _local_code_uses(fw):
         file, path = sources[0][0], None
         for f, raw in sources:

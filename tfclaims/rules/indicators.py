@@ -684,8 +684,22 @@ class Indicator(ABC):
         return {}
 
     def describe(self, params: Params) -> str:
-        words = self.description.format(**{**params.model_dump(), **self.words(params)})
+        """The rule in words, its parameters filled in ("cin or cp", "any" for a blank list, "yes"/"no"),
+        with the person filter when one is set."""
+        words = self.description.format(**{**{k: _words(v) for k, v in params.model_dump().items()}, **self.words(params)})
         return words + (params.person_words() if isinstance(params, IndicatorParams) else "")
+
+
+def _words(value: object) -> object:
+    """A parameter as it reads in a sentence; numbers stay numbers (``{absence_threshold:.0%}``)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "any"
+    if isinstance(value, tuple | list):
+        items = [str(v) for v in value]
+        return " or ".join(items) if len(items) <= 2 else ", ".join(items[:-1]) + " or " + items[-1]
+    return value
 
 
 CATALOGUE: dict[str, Indicator] = {}
@@ -1014,7 +1028,7 @@ class HousingRecord(Indicator):
     code = "housing_record"
     tables = ("housing",)
     params_model = HousingParams
-    description = "a housing record in the {window_months} months to the test date (unresolved: {unresolved})"
+    description = "a housing record (issues: {issues}) in the {window_months} months to the test date (only those still unresolved then: {unresolved})"
     reference = "frameworks.md sf-2022 housing"
     label = "housing record"
 

@@ -186,7 +186,50 @@ def needs_open_at(ctx: RulesContext, framework: Framework, as_of: np.ndarray) ->
 
 
 def presence(ctx: RulesContext, framework: Framework, as_of: np.ndarray) -> Presence:
-    """Headlines present, headline count and eligibility of every family code at ``as_of``."""
+    """Headlines present, headline count and eligibility of every family code at ``as_of``.
+
+    With dated parameters each family is judged by the rules in force at its own date: families
+    are grouped by the epoch their date falls in, each epoch is evaluated once (the other
+    families' dates NaT) and the results are combined -- one vectorised pass per epoch."""
+    if not framework.dated:
+        return _presence(ctx, framework, as_of)
+    epoch = framework.epoch_of(as_of)
+    found = np.unique(epoch[epoch >= 0])
+    if len(found) <= 1:
+        return _presence(ctx, framework.at_epoch(int(found[0])) if len(found) else framework, as_of)
+    nat = np.full(len(as_of), np.datetime64("NaT", "ns"))
+    parts = [_presence(ctx, framework.at_epoch(int(e)), np.where(epoch == e, as_of, nat)) for e in found]
+    n_h = max(len(framework.headlines), 1)
+    key = np.concatenate([p.pair_fam * n_h + p.pair_h for p in parts])
+    order = np.argsort(key, kind="stable")  # as one pass orders them: by family, then headline
+    return Presence(
+        as_of=as_of,
+        evidence=pd.concat([p.evidence for p in parts], ignore_index=True),
+        pair_fam=np.concatenate([p.pair_fam for p in parts])[order],
+        pair_h=np.concatenate([p.pair_h for p in parts])[order],
+        pair_resident=np.concatenate([p.pair_resident for p in parts])[order],
+        headline_count=np.sum([p.headline_count for p in parts], axis=0).astype("int64"),
+        headline_mask=np.bitwise_or.reduce([p.headline_mask for p in parts]),
+        has_dependent=np.logical_or.reduce([p.has_dependent for p in parts]),
+        eligible=np.logical_or.reduce([p.eligible for p in parts]),
+        exclusions=_combined_exclusions([p.exclusions for p in parts]),
+    )
+
+
+def _combined_exclusions(parts: list[Exclusions | None]) -> Exclusions | None:
+    """The exclusions of several epochs' presence (disjoint families) as one."""
+    found = [x for x in parts if x is not None]
+    if not found:
+        return None
+    return Exclusions(
+        evidence=pd.concat([x.evidence for x in found], ignore_index=True),
+        unchecked=tuple(sorted({i for x in found for i in x.unchecked})),
+        excluded=np.logical_or.reduce([x.excluded for x in found]),
+    )
+
+
+def _presence(ctx: RulesContext, framework: Framework, as_of: np.ndarray) -> Presence:
+    """:func:`presence` under one set of rules (``framework``'s own values)."""
     scope = Scope(ctx, as_of)
     parts = []
     for h, spec in enumerate(framework.headlines.values()):
@@ -422,6 +465,7 @@ def not_evaluated(ctx: RulesContext, framework: Framework) -> tuple[pd.DataFrame
 def presence_on(ctx: RulesContext, framework: Framework, d: np.datetime64) -> Presence:
     """Presence of every family (people and programme) at one date; the last one is kept on the
     context, so identify(A) then track(A) on one cohort evaluate the date once."""
+    framework = framework.at(d)  # the rules in force on d (itself without dated parameters)
     key = ("presence_on", id(framework), framework.sha256, framework.plan.sha256 if framework.plan else "", int(d.astype("int64")))
     cache = ctx.memo("presence_on")
     if key not in cache:

@@ -131,6 +131,7 @@ class SuccessMeasure(ABC):
     name: ClassVar[str]
     params_model: ClassVar[type[Params]]
     reads_indicators: ClassVar[bool] = False  # judges recurrence of the headline's own indicators (needs one)
+    outcome_models: ClassVar[tuple[str, ...]] = ("ssp",)  # the frameworks' outcome models it can judge under
 
     def own_tables(self, params: Params) -> tuple[str, ...]:
         """Tables read beyond needs and (when ``reads_indicators``) the headline's indicators."""
@@ -368,6 +369,7 @@ class NeedsOnly(SuccessMeasure):
 
     name = "needs_only"
     params_model = NoParams
+    outcome_models = ("ssp", "sfo")
 
     def judge(self, mc: MeasureContext, head: HeadlineFrame, missing: tuple[str, ...], reasons: Reasons) -> None:
         if mc.needs_keys is None:
@@ -386,6 +388,7 @@ class NoRecurrenceSinceClosure(SuccessMeasure):
     name = "no_recurrence_since_closure"
     params_model = NoParams
     reads_indicators = True
+    outcome_models = ("sfo",)
 
     def judge(self, mc: MeasureContext, head: HeadlineFrame, missing: tuple[str, ...], reasons: Reasons) -> None:
         if missing:
@@ -418,6 +421,7 @@ class EducationSinceClosure(SuccessMeasure):
 
     name = "education_since_closure"
     params_model = EducationSinceClosureParams
+    outcome_models = ("sfo",)
 
     def own_tables(self, params: Params) -> tuple[str, ...]:
         return _education_tables(params)

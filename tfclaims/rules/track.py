@@ -84,9 +84,14 @@ class TrackResult:
 
 
 def track(cohort: Cohort | RulesContext, framework: Framework, as_of: object) -> TrackResult:
-    """Outcomes of every family with ``programme.attached_on <= as_of``, at ``as_of``."""
+    """Outcomes of every family with ``programme.attached_on <= as_of``, at ``as_of``. Dated
+    parameters: eligibility at attachment by the values in force at each family's attached_on,
+    everything else (success measures, claim facts) by those in force at ``as_of``."""
     ctx = context(cohort)
     A = np.datetime64(pd.Timestamp(as_of).normalize().to_datetime64(), "ns")
+    # success measures, continuous employment and the programme facts: the rules in force at A;
+    # presence at attachment (below) takes each family's rules at its own attached_on
+    framework = framework.at(A)
     ne_frame, _ = not_evaluated(ctx, framework)
     prog = ctx.cohort.get("programme")
     if prog is None:
