@@ -130,7 +130,7 @@ def test_show_of_the_example_plan_gives_the_plans_numbers_with_the_plan_as_sourc
         assert f"\n{section}" in out
     assert "  - A family is eligible when at least 2 headlines are present at its test date" in out
     assert ("is at or above 15% [terms 3: FW education: latest 3 terms ending on or before D; DR 2.2 (L); "
-            "absence_threshold 0.15: local plan: attendance 85% (DR 2.4, Surrey pre-Sept-2015) (L)]") in out
+            "absence_threshold 0.15: local plan: attendance 85% (DR 2.4, Surrey pre-Sept-2015) (L); absence_type total: default]") in out
     abuse = out.split("(domestic_abuse)")[1].split("(health)")[0]
     assert "no domestic-abuse incident in the 12 months to the as-of date, at least 12 months after attachment" in abuse
     assert "window_months 12: local plan: 12 months free of domestic-abuse incidents (L)" in abuse
