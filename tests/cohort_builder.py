@@ -18,7 +18,7 @@ import pandas as pd
 from tfclaims.core.cohort import Cohort
 
 INT_COLUMNS = {"sessions_possible", "sessions_authorised_absence", "sessions_unauthorised_absence", "sessions", "source_row"}
-FLOAT_COLUMNS = {"hours_per_week", "link_probability"}
+FLOAT_COLUMNS = {"hours_per_week", "link_probability", "value"}
 
 
 def _is_date(col: str) -> bool:

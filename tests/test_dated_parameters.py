@@ -130,17 +130,17 @@ def test_show_of_the_example_plan_gives_the_plans_numbers_with_the_plan_as_sourc
         assert f"\n{section}" in out
     assert "  - A family is eligible when at least 2 headlines are present at its test date" in out
     assert ("is at or above 15% [terms 3: FW education: latest 3 terms ending on or before D; DR 2.2 (L); "
-            "absence_threshold 0.15: local plan: attendance 85% (DR 2.4, Surrey pre-Sept-2015) (L)]") in out
+            "absence_threshold 0.15: local plan: attendance 85% (DR 2.4, Surrey pre-Sept-2015) (L); absence_type total: default]") in out
     abuse = out.split("(domestic_abuse)")[1].split("(health)")[0]
     assert "no domestic-abuse incident in the 12 months to the as-of date, at least 12 months after attachment" in abuse
     assert "window_months 12: local plan: 12 months free of domestic-abuse incidents (L)" in abuse
-    assert "sustain_months 12: local plan example-council v2017.3 (approved by Head of Early Help" in abuse
+    assert "sustain_months 12: this plan (L)" in abuse
     crime = out.split("(crime_asb)")[1].split("(education)")[0]
     assert "  - a member with a proven offence in the 12 months to the test date [window_months 12: FW crime_asb" in crime
     assert "  - removed by the plan: a member with an ASB incident in the 12 months to the test date (asb_incident) [local plan" in crime
     assert "recurrence is judged on the identifying indicators above (proven offence), as the plan states" in crime
     assert "Results payment: £800.00 per claimed family" in out and "Attachment fee: £1,000.00" in out
-    assert "Allocation: at most 120 families claimed in all [120: local plan example-council" in out
+    assert "Allocation: at most 120 families claimed in all [120: this plan" in out
     assert "  - MASH_CONTACT (local_events; headlines: children_need_help): a contact to the Multi-Agency Safeguarding Hub" in out
     code, js, _ = run_cli(capsys, "frameworks", "show", "tf-phase2", "--plan", str(LOCAL_PLANS_DIR / "example-council.yaml"), "--json")
     assert code == 0 and '"allocation": 120' in js

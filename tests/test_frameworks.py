@@ -166,7 +166,9 @@ def test_plan_adds_indicator_and_changes_benefit_list(tmp_path):
 def test_catalogue_entries_are_complete():
     for code, ind in CATALOGUE.items():
         assert ind.code == code and ind.tables and ind.reference and ind.description
-        ind.params_model()  # defaults are valid
+        required = {k for k, f in ind.params_model.model_fields.items() if f.is_required()}
+        assert required <= {"codes"}  # only a local indicator's codes have no default (the plan's own)
+        ind.params_model(**({"codes": ("A_CODE",)} if required else {}))  # defaults are valid
     with pytest.raises(Exception):
         OutOfWorkBenefit.params_model(window_months=6, colour="red")
 

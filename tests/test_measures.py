@@ -71,7 +71,7 @@ def offence(pid: str, date: str) -> dict:
 def test_registry_holds_each_measure_once_by_name():
     assert set(MEASURE_REGISTRY) == {
         "no_recurrence_window", "education_terms", "needs_only", "no_recurrence_since_closure", "education_since_closure",
-        "comparative_reduction", "continuous_status", "any_of", "attendance_improvement",
+        "comparative_reduction", "continuous_status", "any_of", "all_of", "attendance_improvement",
     }
     for name, m in MEASURE_REGISTRY.items():
         assert isinstance(m, SuccessMeasure) and m.name == name

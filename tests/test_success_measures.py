@@ -118,7 +118,7 @@ def test_every_measure_says_which_outcome_models_it_judges():
     assert models == {
         "no_recurrence_window": ("ssp",), "education_terms": ("ssp",), "needs_only": ("ssp", "sfo"),
         "no_recurrence_since_closure": ("sfo",), "education_since_closure": ("sfo",),
-        "comparative_reduction": ("ssp",), "continuous_status": ("ssp",), "any_of": ("ssp", "sfo"), "attendance_improvement": ("ssp",),
+        "comparative_reduction": ("ssp",), "continuous_status": ("ssp",), "any_of": ("ssp", "sfo"), "all_of": ("ssp", "sfo"), "attendance_improvement": ("ssp",),
     }
 
 

@@ -348,7 +348,11 @@ def identify(opts: IdentifyOptions, *, step: Step = direct) -> Outcome:
         notes = [CANDIDATES_NOTE, *_not_evaluated_note(result.not_evaluated)]
         files.csv(run_files.ELIGIBILITY_CSV, result.eligibility)
         files.csv(run_files.ELIGIBILITY_EVIDENCE_CSV, result.evidence)
-        files.xlsx(run_files.ELIGIBILITY_XLSX, {"Eligibility": result.eligibility, "Evidence": result.evidence}, notes={"Eligibility": notes})
+        sheets = {"Eligibility": result.eligibility, "Evidence": result.evidence}
+        if fw.eligibility_exclusions:  # the plan's exclusions: which families they make not eligible, and why
+            files.csv(run_files.ELIGIBILITY_EXCLUSIONS_CSV, result.exclusions)
+            sheets["Exclusions"] = result.exclusions
+        files.xlsx(run_files.ELIGIBILITY_XLSX, sheets, notes={"Eligibility": notes})
         eligible = int(result.eligibility["eligible"].sum())
         rec.note("eligible_families", eligible)
         summary = _summary("identify", opts, prep, rec, framework=fw.audit_record(), as_of=as_of.isoformat(),
@@ -405,8 +409,9 @@ def claim_rules(fw: Framework) -> ClaimRules:
     )
 
 
-def _eligibility_detail(families: pd.DataFrame, at_attachment: pd.DataFrame, fw: Framework) -> pd.Series:
-    """Why a family was not eligible when attached: the headlines counted against the rule, and the dependent."""
+def _eligibility_detail(families: pd.DataFrame, at_attachment: pd.DataFrame, fw: Framework, exclusions: pd.DataFrame | None = None) -> pd.Series:
+    """Why a family was not eligible when attached: the headlines counted against the rule, the
+    dependent, and the plan's exclusions that held (``exclusions``: family_id, reason)."""
     dependent = families["family_id"].map(at_attachment.set_index("family_id")["has_dependent"]).astype("boolean").fillna(False)
     headlines = families["headlines_at_attachment"].fillna("").replace("", "none")
     # the rule in force at each family's attachment (one value per family when the rule is dated)
@@ -418,6 +423,9 @@ def _eligibility_detail(families: pd.DataFrame, at_attachment: pd.DataFrame, fw:
     if required.any():
         text = text + pd.Series(["", "; no dependent (a child or an expectant parent)"], dtype="str").take(
             ((~dependent).to_numpy(dtype=bool) & required).astype(int)).set_axis(families.index)
+    if exclusions is not None and len(exclusions):
+        reason = families["family_id"].map(exclusions.drop_duplicates("family_id").set_index("family_id")["reason"])
+        text = text.where(reason.isna(), text + "; excluded: " + reason.fillna(""))
     return text
 
 
@@ -507,7 +515,7 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     tracked = step("track", track_families, prep.cohort, fw, A)
     at_attachment = step("identify at attachment", identify_at, prep.cohort, fw, programme.set_index("family_id")["attached_on"])
     families = tracked.families.copy()
-    families["eligibility_detail"] = _eligibility_detail(families, at_attachment.eligibility, fw)
+    families["eligibility_detail"] = _eligibility_detail(families, at_attachment.eligibility, fw, at_attachment.exclusions)
     state = step("read ledger", _ledger_state, ledger, fw.name)
     fw_a = fw.at(A)  # programme dates, amounts and the allocation: the values in force at the period end
     allocation = claim.allocation if claim.allocation is not None else (opts.council.allocation if opts.council.allocation is not None else fw_a.allocation)
@@ -560,6 +568,8 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     files.csv(run_files.CLAIM_REGISTER_CSV, claim_register)
     files.csv(run_files.ELIGIBILITY_CSV, at_attachment.eligibility)
     files.csv(run_files.ELIGIBILITY_EVIDENCE_CSV, tracked.attachment_evidence)
+    if fw.eligibility_exclusions:
+        files.csv(run_files.ELIGIBILITY_EXCLUSIONS_CSV, at_attachment.exclusions)
     _write_outcomes(files, tracked)
     window_start = _window_start(ledger, fw.name, claim, fw_a)
     files.xlsx(run_files.FINANCE_SUMMARY_XLSX, _finance_summary(decisions, programme, fw_a, claim, window_start, claims_before, allocation, opts.run_id, claim.demo_key))

@@ -5,6 +5,7 @@ each number with its source and tag, dated values with their dates; ``--json`` t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -98,9 +99,13 @@ def _gbp(pence: int) -> str:
 def _source(fw: Framework, path: str, value: Any, name: str | None = None) -> str:
     """``[name] value: source (tag)``; a dated parameter's every value with its dates."""
     prov = fw.provenance.get(path)
+    if prov is None and isinstance(value, list | tuple) and f"{path}[0]" in fw.provenance:
+        prov = fw.provenance[f"{path}[0]"]  # a list written item by item (a plan's plain list)
     label = f"{name} " if name else ""
     if prov is None:
         return f"{label}{_v(value)}: default"
+    if fw.plan is not None and prov.source.startswith(f"local plan {fw.plan.name} v{fw.plan.version} (approved by"):
+        prov = dataclasses.replace(prov, source="this plan")  # the heading says who approved it and when
     if prov.dated:
         values = ", ".join(f"{_v(e.value)} {e.when()}" for e in prov.dated)
         return f"{label}{values}: {prov.source} ({prov.tag})"
@@ -189,7 +194,15 @@ def _eligibility(fw: Framework) -> list[str]:
               + " and those of needs rows identified after attachment",
               [("required_headlines.present_at_as_of", fw.required_headlines.present_at_as_of)]),
     ]
+    for j, x in enumerate(fw.eligibility_exclusions):  # the plan's exclusions (eligibility.exclude_when)
+        items = [(f"eligibility.exclude_when.{x.code}.{k}", v) for k, v in x.params.model_dump().items()]
+        lines.append(_rule(fw, lambda f, j=j: f"A family is not eligible when, at its test date, there is {_excl(f, j)}", items, names=True))
     return lines
+
+
+def _excl(fw: Framework, j: int) -> str:
+    x = fw.eligibility_exclusions[j]
+    return f"{x.indicator.describe(x.params)} ({x.code}: {x.label})"
 
 
 def _headline(fw: Framework, base: Framework | None, code: str) -> list[str]:
@@ -218,11 +231,25 @@ def _headline(fw: Framework, base: Framework | None, code: str) -> list[str]:
         head += f", chosen by the plan{was} [{chosen.source} ({chosen.tag})]"
     lines.append(head + "):")
     prefix = f"headlines.{code}.success"
+    if measure.composite:  # any_of / all_of: one line per part, each with its own sources
+        lines.append("  - " + ("any one of these:" if h.measure == "any_of" else "all of these:"))
+        for i, part in enumerate(measure.alternative_specs(h)):  # type: ignore[attr-defined]
+            items = [(f"{prefix}.{measure.key}[{i}].{k}", v) for k, v in part.measure_params.model_dump().items()]  # type: ignore[attr-defined]
+
+            def words(f: Framework, i: int = i) -> str:
+                p = MEASURES[f.headlines[code].measure].alternative_specs(f.headlines[code])[i]  # type: ignore[attr-defined]
+                return _sentence(MEASURES[p.measure].describe(p.measure_params, labels=indicator_labels(p), headline=code).removesuffix("; any needs rows met"))
+
+            lines.append("  " + _rule(fw, words, items, names=True))
+        lines.append("  - and every needs row of the headline met")
+        return lines
     items = [(f"{prefix}.{k}", v) for k, v in h.measure_params.model_dump().items()]
     lines.append(_rule(fw, lambda f: _sentence(measure.describe(f.headlines[code].measure_params, labels=indicator_labels(f.headlines[code]),
                                                                 headline=code)), items, names=True))
     stated = fw.provenance.get(f"{prefix}.indicators")
-    if measure.reads_indicators:
+    if measure.reads_indicators and h.success_indicators is not None:
+        lines.append(f"  - recurrence is judged on the plan's own success indicators ({indicator_labels(h)}), not on all the identifying ones")
+    elif measure.reads_indicators:
         said = f", as the plan states [{stated.source} ({stated.tag})]" if stated is not None and stated.value == "identifying" else ""
         lines.append(f"  - recurrence is judged on the identifying indicators above ({indicator_labels(h)}){said}")
     return lines
@@ -247,6 +274,12 @@ def _claims(fw: Framework) -> list[str]:
     lines.append(_rule(fw, lambda f: "Whole-family working is required: a lead practitioner, a whole-family assessment and an action plan "
                        "by the as-of date" if f.whole_family_working.required else "Whole-family working is not required",
                        [("whole_family_working.required", fw.whole_family_working.required)]))
+    if fw.whole_family_working.evidence_codes:
+        def evidence_words(f: Framework) -> str:
+            said = [f"{c.description} ({c.code})" if (c := f.local_code(code)) else code for code in f.whole_family_working.evidence_codes]
+            return "Whole-family working also needs, by the as-of date, a local_events row of the family of each of: " + "; ".join(said)
+
+        lines.append(_rule(fw, evidence_words, [("whole_family_working.evidence_codes", fw.whole_family_working.evidence_codes)]))
     a = fw.amounts
     lines.append(_rule(fw, lambda f: f"Results payment: {_gbp(f.amounts.results_payment_pence)} per claimed family",
                        [("amounts.results_payment_pence", a.results_payment_pence)]))

@@ -14,6 +14,7 @@ __all__ = [
     "CLAIM_REGISTER_CSV",
     "ELIGIBILITY_CSV",
     "ELIGIBILITY_EVIDENCE_CSV",
+    "ELIGIBILITY_EXCLUSIONS_CSV",
     "ELIGIBILITY_XLSX",
     "FAMILIES_CSV",
     "FINANCE_SUMMARY_XLSX",
@@ -39,6 +40,7 @@ UNMATCHED_CSV = "unmatched.csv"
 ELIGIBILITY_CSV = "eligibility.csv"
 ELIGIBILITY_XLSX = "eligibility.xlsx"
 ELIGIBILITY_EVIDENCE_CSV = "eligibility_evidence.csv"
+ELIGIBILITY_EXCLUSIONS_CSV = "eligibility_exclusions.csv"  # only when the plan has eligibility.exclude_when
 OUTCOMES_CSV = "outcomes.csv"
 OUTCOMES_XLSX = "outcomes.xlsx"
 OUTCOME_EVIDENCE_CSV = "outcome_evidence.csv"

@@ -35,7 +35,7 @@ import dataclasses
 import datetime as dt
 import fnmatch
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -50,7 +50,7 @@ from tfclaims.core.errors import ConfigError
 from tfclaims.core.local_codes import DeclaredCodes
 from tfclaims.schemas.inputs import LOCAL_TABLES
 
-from tfclaims.rules.indicators import CATALOGUE, BenefitParams, Indicator, Params, Scope, name_indicator
+from tfclaims.rules.indicators import CATALOGUE, LOCAL_INDICATOR_TABLES, BenefitParams, Indicator, Params, Scope, name_indicator
 from tfclaims.rules.measures import IDENTIFYING, Alternative
 from tfclaims.rules.measures import MEASURE_REGISTRY as MEASURES
 from tfclaims.core.resources import FRAMEWORKS_DIR, REFERENCE_DIR
@@ -83,6 +83,9 @@ class Eligibility(_Strict):
     min_distinct_headlines: int = Field(ge=1, le=20)
     non_resident_parent_cap: int = Field(ge=0, le=20)
     require_dependent: bool = True
+    # indicator entries (as a headline's indicators) any of which, holding at D, makes the family not
+    # eligible at D; resolved into ``Framework.eligibility_exclusions``
+    exclude_when: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
 
 
 class RequiredHeadlines(_Strict):
@@ -102,6 +105,9 @@ class SuccessfulFamilyOutcome(_Strict):
 
 class WholeFamilyWorking(_Strict):
     required: bool = True
+    # local_events codes of which the family must have a row dated on or before A (a plan's extras:
+    # a multi-agency plan, objectives mapped to the outcome plan, support received)
+    evidence_codes: tuple[str, ...] = ()
 
 
 class Amounts(_Strict):
@@ -366,6 +372,11 @@ class Framework:
     plan: PlanInfo | None = None
     provenance: dict[str, Provenance] = field(default_factory=dict)
     local_codes: tuple[LocalCode, ...] = ()  # the plan's; none for a built-in framework
+    eligibility_exclusions: tuple[IndicatorSpec, ...] = ()  # eligibility.exclude_when, resolved
+
+    def local_code(self, code: str, table: str = "local_events") -> LocalCode | None:
+        """The plan's declaration of ``code`` for ``table`` (matched without regard to case)."""
+        return next((c for c in self.local_codes if c.table == table and c.code.lower() == code.lower()), None)
     # the parameters with dated values (path -> values); empty for most frameworks. The same on
     # every framework of one timeline: each holds the values in force in its own epoch.
     dated: dict[str, tuple[DatedValue, ...]] = field(default_factory=dict)
@@ -760,7 +771,9 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str, file: Path)
 
 
 def _indicator_defaults(code: str) -> dict[str, Any]:
-    return {k: v for k, v in CATALOGUE[code].params_model().model_dump().items()}
+    """The default of every parameter of indicator ``code`` that has one (``codes`` of a local one has none)."""
+    fields = CATALOGUE[code].params_model.model_fields
+    return {k: f.get_default(call_default_factory=True) for k, f in fields.items() if not f.is_required()}
 
 
 def load_framework(name_or_path: str | Path = DEFAULT_FRAMEWORK, plan: str | Path | None = None) -> Framework:
@@ -771,7 +784,9 @@ def load_framework(name_or_path: str | Path = DEFAULT_FRAMEWORK, plan: str | Pat
     data, sha = _read_yaml(path)
     prov: dict[str, Provenance] = {}
     plain = _unwrap(data, "", prov, path, strict_numbers=True, default_source="", default_tag="V")
-    return _build(plain, prov, path, sha, None)
+    fw = _build(plain, prov, path, sha, None)
+    check_local_codes(fw, [(path, data)])
+    return fw
 
 
 OUTCOME_MODELS = {"ssp": "significant and sustained progress", "sfo": "a successful family outcome, judged after closure"}
@@ -851,6 +866,9 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
     # a plan's success.indicators replaces the framework's as a whole (entries are not merged)
     judged = {hcode: h["success"].pop("indicators") for hcode, h in (overrides.get("headlines") or {}).items()
               if isinstance(h.get("success"), dict) and "indicators" in h["success"]}
+    for section, key, empty in (("eligibility", "exclude_when", {}), ("whole_family_working", "evidence_codes", [])):
+        if isinstance(plain.get(section), dict):
+            plain[section].setdefault(key, empty)  # settable by a plan though the framework file leaves them out
     _merge(plain, overrides, "overrides", plan_path)
     for hcode, entries in judged.items():
         plain["headlines"][hcode]["success"]["indicators"] = entries
@@ -923,6 +941,7 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
     fw = _build(plain, prov, base_path, base_sha, info, plan_path, local_codes, tuple(added))
     for epoch in (fw.at_epoch(i) for i in range(len(fw.epochs()) + 1)):
         _check_measure_codes(epoch, local_codes, plan_path)
+    check_local_codes(fw, [(plan_path, raw), (base_path, base_raw)])
     return fw
 
 
@@ -954,7 +973,8 @@ def _choose_measure(plain: dict[str, Any], prov: dict[str, Provenance], hcode: s
                 f"{plan_path}: overrides.headlines.{hcode}.success.{key}: unknown key "
                 f"(measure {name} has {', '.join(fields) if fields else 'no parameters'})"
             )
-    plain["headlines"][hcode]["success"] = {"measure": name, **m.params_model().model_dump()}
+    defaults = {k: v for k, v in m.plan_defaults().items() if k != "indicators"}  # a composite measure has none
+    plain["headlines"][hcode]["success"] = {"measure": name, **defaults}
     for key in [key for key in prov if key.startswith(f"headlines.{hcode}.success.")]:
         del prov[key]
 
@@ -1161,6 +1181,8 @@ def _resolve(plain: dict[str, Any], prov: dict[str, Provenance], path: Path, sha
         specs = indicator_specs(h.indicators, str(where), f"{prefix}headlines.{hcode}.indicators", tuple(f.out_of_work_benefits))
         s = _success(h.success, f"{prefix}headlines.{hcode}.success", str(where), f.outcome_model, tuple(f.out_of_work_benefits), specs)
         headlines[hcode] = HeadlineSpec(hcode, h.label, specs, s.measure, s.params, s.indicators)
+    xpath = ("overrides." if plan_path else "") + "eligibility.exclude_when"
+    exclusions = indicator_specs(f.eligibility.exclude_when, str(where), xpath, tuple(f.out_of_work_benefits))
     return Framework(
         name=f.name,
         title=f.title,
@@ -1182,4 +1204,89 @@ def _resolve(plain: dict[str, Any], prov: dict[str, Provenance], path: Path, sha
         headlines=headlines,
         plan=plan,
         provenance=dict(prov),
+        eligibility_exclusions=exclusions,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# local codes used by the rules: declared by the plan, for the right table and headline
+# --------------------------------------------------------------------------------------------
+
+
+def _find_key_path(node: Any, suffix: tuple[str, ...], within: str | None = None, path: tuple[str, ...] = ()) -> str | None:
+    """The dotted path of the first key path in ``node`` ending with ``suffix`` (and, with ``within``,
+    passing through a key of that name), or None."""
+    if isinstance(node, list):  # a composite measure's parts: parts[1]
+        for i, value in enumerate(node):
+            found = _find_key_path(value, suffix, within, (*path[:-1], f"{path[-1]}[{i}]") if path else (f"[{i}]",))
+            if found is not None:
+                return found
+        return None
+    if not isinstance(node, dict):
+        return None
+    for key, value in node.items():
+        here = (*path, str(key))
+        if here[-len(suffix):] == suffix and (within is None or within in (k.split("[")[0] for k in here[:-len(suffix)])):
+            return ".".join(here)
+        found = _find_key_path(value, suffix, within, here)
+        if found is not None:
+            return found
+    return None
+
+
+def _local_code_uses(fw: Framework) -> Iterable[tuple[IndicatorSpec | None, tuple[str, ...], str, str | None, tuple[str, ...], str | None]]:
+    """Every use of local codes by the rules: (entry, codes, table, headline or None, key suffix, within)."""
+    for hcode, spec in fw.headlines.items():
+        extra = MEASURES[spec.measure].judged_entries(spec)  # success-specific entries (of every part of a composite measure too)
+        for ind in dict.fromkeys((*spec.indicators, *extra)):
+            table = LOCAL_INDICATOR_TABLES.get(ind.kind)
+            if table is not None:
+                yield ind, tuple(getattr(ind.params, "codes", ())), table, hcode, (ind.code, "codes"), hcode
+    for ind in fw.eligibility_exclusions:
+        table = LOCAL_INDICATOR_TABLES.get(ind.kind)
+        if table is not None:
+            yield ind, tuple(getattr(ind.params, "codes", ())), table, None, ("exclude_when", ind.code, "codes"), None
+    if fw.whole_family_working.evidence_codes:
+        yield None, fw.whole_family_working.evidence_codes, "local_events", None, ("whole_family_working", "evidence_codes"), None
+
+
+def check_local_codes(fw: Framework, sources: Sequence[tuple[Path, Mapping[str, Any]]]) -> None:
+    """Refuse a local code the rules use that the plan does not declare for that table (or, where
+    the declaration lists ``headlines``, not for the headline using it); a local indicator in a
+    framework without a plan is refused too. ``sources`` are the files (plan first, then framework)
+    with their raw contents, searched for the key path named in the error.
+
+    Covers every headline's ``indicators`` and success-specific indicators, the eligibility
+    exclusions and whole-family working's ``evidence_codes``. Codes are matched without regard to
+    case, as ingest matches the rows' codes."""
+    epochs = fw._timeline.frameworks if fw._timeline is not None else []
+    for f in [fw, *(e for e in epochs if e is not fw)]:  # and the rules of every epoch of dated values
+        _check_local_codes(f, sources)
+
+
+def _check_local_codes(fw: Framework, sources: Sequence[tuple[Path, Mapping[str, Any]]]) -> None:
+    for entry, codes, table, hcode, suffix, within in _local_code_uses(fw):
+        file, path = sources[0][0], None
+        for f, raw in sources:
+            path = _find_key_path(raw, suffix, within)
+            if path is not None:
+                file = f
+                break
+        if path is None:  # not written in either file (cannot happen for codes, which have no default)
+            path = ".".join((f"headlines.{hcode}.indicators", *suffix) if hcode else suffix)
+        declared = [c for c in fw.local_codes if c.table == table]
+        for j, code in enumerate(codes):
+            where = f"{file}: {path}[{j}]: {code!r}"
+            if fw.plan is None:
+                what = f"indicator {entry.kind}" if entry is not None else "whole_family_working.evidence_codes"
+                raise ConfigError(f"{where}: {what} reads local codes, which only a local plan declares (local_codes); "
+                                  "use it in a local plan that declares the code")
+            match = next((c for c in declared if c.code.lower() == code.lower()), None)
+            if match is None:
+                other = next((c for c in fw.local_codes if c.code.lower() == code.lower()), None)
+                also = f"; {other.code} is a code of {other.table}" if other is not None else ""
+                raise ConfigError(f"{where} is not a local code of {table} declared by the plan "
+                                  f"(declared: {', '.join(c.code for c in declared) or 'none'}){also}")
+            if hcode is not None and match.headlines and hcode not in match.headlines:
+                raise ConfigError(f"{where}: the plan declares {match.code} for headlines {', '.join(match.headlines)} only "
+                                  f"(local_codes), not {hcode}")

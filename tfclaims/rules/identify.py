@@ -19,12 +19,14 @@ from tfclaims.core.cohort import Cohort
 from tfclaims.rules.frameworks import Framework
 from tfclaims.rules.indicators import RulesContext
 from tfclaims.rules.kernel import (
+    EXCLUSION_HEADLINE,
     Presence,
     clear_context_cache,
     context,
     family_dates,
     family_strings,
     headline_strings,
+    exclusion_words,
     materialise_evidence,
     needs_headline_index,
     not_evaluated,
@@ -32,7 +34,7 @@ from tfclaims.rules.kernel import (
     presence_on,
 )
 
-__all__ = ["IdentifyResult", "clear_context_cache", "eligibility_frame", "identify", "identify_at"]
+__all__ = ["IdentifyResult", "clear_context_cache", "eligibility_frame", "exclusions_frame", "identify", "identify_at"]
 
 
 @dataclass
@@ -44,6 +46,13 @@ class IdentifyResult:
     not_evaluated: pd.DataFrame  # headline, indicator, missing_table
     not_evaluated_headlines: list[str] = field(default_factory=list)  # no source of the headline was supplied
     ignored_needs_rows: int = 0  # needs rows naming a headline outside this framework
+    # families made not eligible by eligibility.exclude_when: family_id, as_of, reason (in words)
+    exclusions: pd.DataFrame = field(default_factory=lambda: exclusions_frame(np.array([], dtype=object), np.array([], dtype="datetime64[ns]"), np.array([], dtype=object)))
+
+
+def exclusions_frame(family_id: object, as_of: np.ndarray, reason: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"family_id": pd.array(family_id, dtype="str"), "as_of": np.asarray(as_of, dtype="datetime64[ns]"),
+                         "reason": pd.array(np.asarray(reason, dtype=object), dtype="str")})
 
 
 def _ignored_needs(ctx: RulesContext, framework: Framework) -> int:
@@ -70,15 +79,30 @@ def _result(ctx: RulesContext, framework: Framework, p: Presence, fams: np.ndarr
     keep = np.zeros(ctx.n_families, dtype=bool)
     keep[fams] = True
     ev = p.evidence[keep[p.evidence["fam"].to_numpy(dtype="int64")]] if len(p.evidence) else p.evidence
-    evidence = materialise_evidence(ctx, ev, framework.headline_codes)
+    headlines = framework.headline_codes
+    exclusions = None
+    if p.exclusions is not None:
+        # the exclusions' evidence rows, under the headline "exclude_when", named by their entries
+        xev = p.exclusions.evidence
+        xev = xev[keep[xev["fam"].to_numpy(dtype="int64")]].drop(columns="x").assign(h=len(headlines))
+        ev = pd.concat([ev, xev], ignore_index=True)
+        headlines = (*headlines, EXCLUSION_HEADLINE)
+        reason = exclusion_words(ctx, framework, p, fams)
+        hit = reason != ""
+        exclusions = exclusions_frame(family_strings(ctx, fams[hit]), p.as_of[fams[hit]], reason[hit])
+        exclusions = exclusions.sort_values("family_id", kind="stable", ignore_index=True)
+    evidence = materialise_evidence(ctx, ev, headlines)
     ne, whole = not_evaluated(ctx, framework)
-    return IdentifyResult(
+    result = IdentifyResult(
         eligibility=validate_output(elig, "eligibility"),
         evidence=validate_output(evidence, "eligibility_evidence"),
         not_evaluated=ne,
         not_evaluated_headlines=whole,
         ignored_needs_rows=_ignored_needs(ctx, framework),
     )
+    if exclusions is not None:
+        result.exclusions = exclusions
+    return result
 
 
 def identify(cohort: Cohort | RulesContext, framework: Framework, as_of: object) -> IdentifyResult:

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tfclaims.core.cohort import TABLES, Cohort
+from tfclaims.schemas.inputs import FAMILY_EVENT_TABLES
 
 NS = "datetime64[ns]"
 NAT = np.datetime64("NaT", "ns")
@@ -385,13 +386,13 @@ class RulesContext:
                 person = lookup(self.person_ids, frame["person_id"])
         else:
             person = np.full(n, -1, dtype="int64")
-        if table in ("needs", "housing") and "family_id" in frame.columns:
-            # needs rows name their family; housing rows may name a family instead of a person
+        if (table == "needs" or table in FAMILY_EVENT_TABLES) and "family_id" in frame.columns:
+            # needs rows name their family; housing and local_events rows may name a family instead of a person
             fam = lookup(self.families, frame["family_id"])
             from_person = (fam < 0) & (person >= 0)
             fam[from_person] = self.person_family[person[from_person]]
-            if table == "needs":
-                # a needs row naming someone outside the family is the family's, not that person's
+            if table in ("needs", "local_events"):
+                # a row naming both a family and someone outside it is the family's, not that person's
                 named = person >= 0
                 person[named & (self.person_family[np.where(named, person, 0)] != fam)] = -1
         else:
@@ -515,12 +516,63 @@ def _event_mask(scope: Scope, t: PreparedTable, dates: np.ndarray, months: int) 
     return (dates > start) & (dates <= end)
 
 
-def _spell_mask(scope: Scope, t: PreparedTable, months: int) -> np.ndarray:
-    """Spells overlapping ``(S, E]``: started on or before E, end blank or after S."""
+SpellMatch = Literal["overlaps", "starts_within", "open_at"]
+
+
+def _spell_mask(scope: Scope, t: PreparedTable, months: int, match: SpellMatch = "overlaps") -> np.ndarray:
+    """Spells of the window ``(S, E]`` (S = E - ``months``, or the scope's ``since``), by ``match``:
+
+    - ``overlaps``: the spell shares a day with the window (started on or before E, end blank or after S);
+    - ``starts_within``: the spell's start is in the window (after S, on or before E);
+    - ``open_at``: the spell is open on E itself (started on or before E, end blank or after E); no window.
+    """
     end = scope.as_of[t.fam]
-    start = scope.window_start(months)[t.fam]
     s, e = t.date("start_date"), t.date("end_date")
+    if match == "open_at":
+        return (s <= end) & (np.isnat(e) | (e > end)) & ~np.isnat(end)
+    start = scope.window_start(months)[t.fam]
+    if match == "starts_within":
+        return (s > start) & (s <= end)
     return (s <= end) & (np.isnat(e) | (e > start)) & ~np.isnat(end)
+
+
+def spell_words(months: int, match: SpellMatch) -> str:
+    """How a spell indicator's window reads: 'overlapping the 12 months to the test date'."""
+    if match == "open_at":
+        return "open on the test date"
+    if match == "starts_within":
+        return f"starting in the {months} months to the test date"
+    return f"overlapping the {months} months to the test date"
+
+
+def term_window_start(as_of: np.ndarray, terms: int) -> np.ndarray:
+    """First day of the earliest of the ``terms`` school terms up to and including the term that
+    contains each date (autumn 1 Sep-31 Dec, spring 1 Jan-31 Mar, summer 1 Apr-31 Jul; a date in
+    August is in the summer term just ended). Month arithmetic on whole arrays; NaT stays NaT."""
+    nat = np.isnat(as_of)
+    m = np.where(nat, 0, as_of.astype("datetime64[M]").astype("int64"))  # months since Jan 1970
+    year, month = m // 12 + 1970, m % 12 + 1
+    # terms counted from autumn 1970: 3 per academic year, autumn 0, spring 1, summer 2
+    academic = np.where(month >= 9, year, year - 1) - 1970
+    pos = np.where(month >= 9, 0, np.where(month <= 3, 1, 2))
+    first = academic * 3 + pos - (terms - 1)
+    fy, fp = np.floor_divide(first, 3), np.mod(first, 3)
+    start_month = np.where(fp == 0, fy * 12 + 8, np.where(fp == 1, (fy + 1) * 12, (fy + 1) * 12 + 3))  # Sep / Jan / Apr
+    out = start_month.astype("datetime64[M]").astype(NS)
+    out[nat] = NAT
+    return out
+
+
+def _window_mask(scope: Scope, t: PreparedTable, dates: np.ndarray, months: int, terms: int | None) -> np.ndarray:
+    """Events in the ``months`` to the test date, or (``terms`` set, outside recurrence) from the first
+    day of the earliest of the latest ``terms`` school terms to the test date, that day included."""
+    if terms is None or scope.since is not None:
+        return _event_mask(scope, t, dates, months)
+    cache = scope.__dict__.setdefault("_term_starts", {})
+    if terms not in cache:
+        cache[terms] = term_window_start(scope.as_of, terms)
+    end = scope.as_of[t.fam]
+    return (dates >= cache[terms][t.fam]) & (dates <= end)
 
 
 # --------------------------------------------------------------------------------------------
@@ -566,8 +618,8 @@ class IndicatorParams(Params):
         elif self.max_age is not None:
             parts.append(f"aged {self.max_age} or under")
         if self.relationships is not None:
-            parts.append("relationship " + " or ".join(r.replace("_", " ") for r in self.relationships))
-        return f" (only people {', '.join(parts)} at the test date)" if parts else ""
+            parts.append("whose relationship is " + " or ".join(r.replace("_", " ") for r in self.relationships))
+        return f" (only people {' and '.join(parts)} at the test date)" if parts else ""
 
 
 def person_filter_mask(scope: Scope, t: PreparedTable, params: Params) -> np.ndarray:
@@ -637,10 +689,14 @@ class Indicator(ABC):
             ev["indicator"] = indicator_code(name)
         return ev
 
+    def words(self, params: Params) -> dict[str, str]:
+        """Extra fields of :attr:`description` computed from the parameters (none by default)."""
+        return {}
+
     def describe(self, params: Params) -> str:
         """The rule in words, its parameters filled in ("cin or cp", "any" for a blank list, "yes"/"no"),
         with the person filter when one is set."""
-        words = self.description.format(**{k: _words(v) for k, v in params.model_dump().items()})
+        words = self.description.format(**{**{k: _words(v) for k, v in params.model_dump().items()}, **self.words(params)})
         return words + (params.person_words() if isinstance(params, IndicatorParams) else "")
 
 
@@ -698,12 +754,13 @@ class AsbIncident(Indicator):
         return raw_evidence(t, np.flatnonzero(ok), self.code, d)
 
 
+AbsenceType = Literal["total", "unauthorised"]
+
+
 class AbsenceParams(IndicatorParams):
     terms: int = Field(3, ge=1, le=9, description="the latest N terms with data ending on or before D")
     absence_threshold: float = Field(0.10, gt=0, le=1, description="absence rate at or above this is a problem")
-
-
-AbsenceType = Literal["total", "unauthorised"]
+    absence_type: AbsenceType = Field("total", description="total (authorised + unauthorised) or unauthorised absence only")
 
 
 def term_table(scope: Scope, absence_type: AbsenceType = "total") -> tuple[PreparedTable, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -743,15 +800,18 @@ class SchoolAbsence(Indicator):
     kind = "terms"
     who = "child"
     description = (
-        "a child whose absence over their latest {terms} terms ending on or before the test date "
+        "a child whose {absence_words} over their latest {terms} terms ending on or before the test date "
         "is at or above {absence_threshold:.0%}"
     )
     reference = "frameworks.md tf-phase2 education; domain-rules.md 2.2 (10% of sessions, last three terms)"
     label = "school absence"
 
+    def words(self, params: Params) -> dict[str, str]:
+        return {"absence_words": "unauthorised absence" if getattr(params, "absence_type", "total") == "unauthorised" else "absence"}
+
     def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
         assert isinstance(params, AbsenceParams)
-        t, start, end, possible, absent, has_data = term_table(scope)
+        t, start, end, possible, absent, has_data = term_table(scope, params.absence_type)
         as_of = scope.as_of[t.fam]
         base = has_data & _who_mask(scope, t, "child") & (end <= as_of)
         if scope.since is not None:
@@ -769,8 +829,31 @@ class SchoolAbsence(Indicator):
         return raw_evidence(t, used[failing[inv]], self.code, end)
 
 
-class SuspensionParams(IndicatorParams):
-    window_months: int = Field(12, ge=1, le=120)
+class ExclusionParams(WindowParams):
+    """An exclusion indicator's window: the ``window_months`` to D, or ``window_terms`` school terms."""
+
+    window_terms: int | None = Field(
+        None, ge=1, le=9,
+        description="the N school terms up to and including the term containing D (from its first day to D), instead of window_months",
+    )
+
+    @model_validator(mode="after")
+    def _one_window(self) -> ExclusionParams:
+        default = type(self).model_fields["window_months"].default
+        if self.window_terms is not None and self.window_months != default:
+            raise ValueError(
+                f"window_terms ({self.window_terms}) replaces window_months; window_months {self.window_months} "
+                f"would be ignored: set one of them (window_months back to {default}, or remove window_terms)"
+            )
+        return self
+
+    def window_words(self) -> str:
+        if self.window_terms is not None:
+            return f"in the {self.window_terms} school term{'s' if self.window_terms > 1 else ''} to the test date"
+        return f"in the {self.window_months} months to the test date"
+
+
+class SuspensionParams(ExclusionParams):
     min_suspensions: int = Field(3, ge=1, le=50, description="this many suspensions or more in the window")
 
 
@@ -780,16 +863,20 @@ class RepeatedSuspensions(Indicator):
     tables = ("exclusions",)
     params_model = SuspensionParams
     who = "child"
-    description = "a child with {min_suspensions} or more suspensions starting in the {window_months} months to the test date"
+    description = "a child with {min_suspensions} or more suspensions starting {window_words}"
     reference = "frameworks.md tf-phase2 education; domain-rules.md 2.2 (3 fixed-term exclusions)"
     label = "suspension"
+
+    def words(self, params: Params) -> dict[str, str]:
+        assert isinstance(params, ExclusionParams)
+        return {"window_words": params.window_words()}
 
     def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
         assert isinstance(params, SuspensionParams)
         t = scope.ctx.prepared("exclusions")
         assert t is not None
         d = t.date("start_date")
-        ok = t.eq("exclusion_type", "suspension") & _who_mask(scope, t, "child") & _event_mask(scope, t, d, params.window_months)
+        ok = t.eq("exclusion_type", "suspension") & _who_mask(scope, t, "child") & _window_mask(scope, t, d, params.window_months, params.window_terms)
         sel = np.flatnonzero(ok)
         if len(sel):
             _, inv, counts = np.unique(t.person[sel], return_inverse=True, return_counts=True)
@@ -801,22 +888,35 @@ class RepeatedSuspensions(Indicator):
 class PermanentExclusion(Indicator):
     code = "permanent_exclusion"
     tables = ("exclusions",)
+    params_model = ExclusionParams
     who = "child"
-    description = "a child with a permanent exclusion starting in the {window_months} months to the test date"
+    description = "a child with a permanent exclusion starting {window_words}"
     reference = "frameworks.md tf-phase2 education; domain-rules.md 2.2"
     label = "permanent exclusion"
 
+    def words(self, params: Params) -> dict[str, str]:
+        assert isinstance(params, ExclusionParams)
+        return {"window_words": params.window_words()}
+
     def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
-        assert isinstance(params, WindowParams)
+        assert isinstance(params, ExclusionParams)
         t = scope.ctx.prepared("exclusions")
         assert t is not None
         d = t.date("start_date")
-        ok = t.eq("exclusion_type", "permanent") & _who_mask(scope, t, "child") & _event_mask(scope, t, d, params.window_months)
+        ok = t.eq("exclusion_type", "permanent") & _who_mask(scope, t, "child") & _window_mask(scope, t, d, params.window_months, params.window_terms)
         return raw_evidence(t, np.flatnonzero(ok), self.code, d)
 
 
-class EpisodeParams(IndicatorParams):
-    window_months: int = Field(12, ge=1, le=120)
+class SpellParams(IndicatorParams):
+    """A spell indicator's window and how a spell must meet it (:func:`_spell_mask`)."""
+
+    window_months: int = Field(12, ge=1, le=120, description="look-back window: the N months to D")
+    match: SpellMatch = Field(
+        "overlaps", description="overlaps: shares a day with the window; starts_within: starts in it; open_at: open on D (window ignored)"
+    )
+
+
+class EpisodeParams(SpellParams):
     episode_types: tuple[Literal["early_help", "cin", "cp", "lac"], ...] = ("cin", "cp")
 
 
@@ -827,20 +927,24 @@ class SocialCareEpisode(Indicator):
     params_model = EpisodeParams
     kind = "spell"
     who = "child"
-    description = "a child with a {episode_types} episode overlapping the {window_months} months to the test date"
+    description = "a child with a {episode_types} episode {spell_words}"
     reference = "frameworks.md tf-phase2 children_need_help; domain-rules.md 2.1 (child in need, CP plan)"
     label = "social-care episode"
+
+    def words(self, params: Params) -> dict[str, str]:
+        assert isinstance(params, SpellParams)
+        return {"spell_words": spell_words(params.window_months, params.match)}
 
     def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
         assert isinstance(params, EpisodeParams)
         t = scope.ctx.prepared("social_care")
         assert t is not None
-        ok = t.isin("episode_type", params.episode_types) & _who_mask(scope, t, "child") & _spell_mask(scope, t, params.window_months)
+        ok = t.isin("episode_type", params.episode_types) & _who_mask(scope, t, "child") & _spell_mask(scope, t, params.window_months, params.match)
         return raw_evidence(t, np.flatnonzero(ok), self.code, t.date("start_date"))
 
 
-class BenefitParams(IndicatorParams):
-    window_months: int = Field(6, ge=1, le=120)
+class BenefitParams(SpellParams):
+    window_months: int = Field(6, ge=1, le=120, description="look-back window: the N months to D")
     benefit_types: tuple[str, ...] | None = Field(
         None, description="out-of-work benefit codes; blank = the framework's out_of_work_benefits list"
     )
@@ -853,15 +957,19 @@ class OutOfWorkBenefit(Indicator):
     params_model = BenefitParams
     kind = "spell"
     who = "adult"
-    description = "an adult with an out-of-work benefit spell overlapping the {window_months} months to the test date"
+    description = "an adult with an out-of-work benefit spell {spell_words}"
     reference = "frameworks.md tf-phase2 worklessness; contract.md benefits; data/reference/benefits.yaml"
     label = "out-of-work benefit"
+
+    def words(self, params: Params) -> dict[str, str]:
+        assert isinstance(params, SpellParams)
+        return {"spell_words": spell_words(params.window_months, params.match)}
 
     def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
         assert isinstance(params, BenefitParams)
         t = scope.ctx.prepared("benefits")
         assert t is not None
-        ok = t.isin("benefit_type", params.benefit_types or ()) & _who_mask(scope, t, "adult") & _spell_mask(scope, t, params.window_months)
+        ok = t.isin("benefit_type", params.benefit_types or ()) & _who_mask(scope, t, "adult") & _spell_mask(scope, t, params.window_months, params.match)
         return raw_evidence(t, np.flatnonzero(ok), self.code, t.date("start_date"))
 
 
@@ -959,3 +1067,127 @@ class RentArrears(HousingRecord):
     description = "a rent-arrears housing record in the {window_months} months to the test date"
     reference = "frameworks.md sf-2022 financial_stability"
     label = "rent-arrears record"
+
+
+# --------------------------------------------------------------------------------------------
+# the council's own data: local_events and local_spells, by the codes its plan declares
+# --------------------------------------------------------------------------------------------
+
+LOCAL_INDICATOR_TABLES: dict[str, str] = {}  # catalogue code -> the local table its ``codes`` belong to
+
+
+def _local_codes_tuple(codes: tuple[str, ...]) -> tuple[str, ...]:
+    if not codes:
+        raise ValueError("at least one local code")
+    bad = [c for c in codes if not c or c != c.strip() or any(ch.isspace() for ch in c)]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not a code (no spaces)")
+    return codes
+
+
+def code_mask(t: PreparedTable, codes: tuple[str, ...]) -> np.ndarray:
+    """Kept rows of a local table whose ``code`` is one of ``codes``, matched without regard to case
+    (as ingest matches them against the plan's declaration)."""
+    if "code" not in t.frame.columns or not codes:
+        return np.zeros(len(t.rows), dtype=bool)
+    lower = t.memo("_code_lower", lambda: t.frame["code"].astype("str").str.lower().fillna("").to_numpy(dtype=object)[t.rows])
+    return np.isin(lower, [c.lower() for c in codes])
+
+
+class LocalEventParams(WindowParams):
+    codes: tuple[str, ...] = Field(min_length=1, description="local codes of local_events (declared by the plan's local_codes)")
+    min_count: int = Field(1, ge=1, le=1000, description="at least this many matching events in the window")
+    count_per: Literal["family", "person"] = Field("family", description="count over the household's rows (family) or per person")
+    min_value: float | None = Field(None, description="only rows whose value is at least this (rows without a value never count)")
+
+    @model_validator(mode="after")
+    def _codes(self) -> LocalEventParams:
+        _local_codes_tuple(self.codes)
+        return self
+
+
+@register
+class LocalEvent(Indicator):
+    """Events of the council's own systems (``local_events``) with one of ``codes``, dated in the
+    ``window_months`` to D (``(D - N months, D]``; in a recurrence scope ``(since, A]``).
+
+    ``min_count`` matching rows are needed: over all the family's rows (``count_per: family``:
+    household rows and members' rows together) or one person's (``count_per: person``: household
+    rows never count). ``min_value`` keeps only rows whose ``value`` is at least that. The person
+    filter is applied before counting, and with a filter household rows do not count. A member's row
+    counts when the member is born by the test date; a household row counts for its family. The
+    evidence is every matching row of a family (or person) that reaches the count."""
+
+    code = "local_event"
+    tables = ("local_events",)
+    params_model = LocalEventParams
+    kind = "event"
+    description = "{count_words} {codes_words} in the {window_months} months to the test date{value_words}"
+    reference = "the council's local outcome plan (local_codes of local_events)"
+    label = "local event"
+    filters_people_itself = True
+
+    def words(self, params: Params) -> dict[str, str]:
+        assert isinstance(params, LocalEventParams)
+        n = params.min_count
+        per = "the family" if params.count_per == "family" else "one person"
+        count = f"{'a' if n == 1 else f'{n} or more'} local event{'s' if n > 1 else ''} of {per}"
+        value = f" with a value of at least {params.min_value:g}" if params.min_value is not None else ""
+        return {"count_words": count, "codes_words": "coded " + " or ".join(params.codes), "value_words": value}
+
+    def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
+        assert isinstance(params, LocalEventParams)
+        t = scope.ctx.prepared("local_events")
+        assert t is not None
+        d = t.date("event_date")
+        ok = code_mask(t, params.codes) & _who_mask(scope, t, "member", family_rows_count=True) & _event_mask(scope, t, d, params.window_months)
+        if params.min_value is not None:
+            value = t.number("value") if "value" in t.frame.columns else np.full(len(t.rows), np.nan)
+            ok &= value >= params.min_value  # a row without a value (NaN) never counts
+        ok &= person_filter_mask(scope, t, params)
+        if params.count_per == "person":
+            ok &= t.person >= 0
+        sel = np.flatnonzero(ok)
+        if params.min_count > 1 and len(sel):
+            by = t.fam[sel] if params.count_per == "family" else t.person[sel]
+            _, inv, counts = np.unique(by, return_inverse=True, return_counts=True)
+            sel = sel[counts[inv] >= params.min_count]
+        return raw_evidence(t, sel, self.code, d)
+
+
+class LocalSpellParams(SpellParams):
+    codes: tuple[str, ...] = Field(min_length=1, description="local codes of local_spells (declared by the plan's local_codes)")
+
+    @model_validator(mode="after")
+    def _codes(self) -> LocalSpellParams:
+        _local_codes_tuple(self.codes)
+        return self
+
+
+@register
+class LocalSpell(Indicator):
+    """Spells of the council's own systems (``local_spells``) with one of ``codes``, of a member at
+    the test date, meeting the window by ``match`` (:func:`_spell_mask`: ``overlaps`` the
+    ``window_months`` to D, ``starts_within`` them, or ``open_at`` D)."""
+
+    code = "local_spell"
+    tables = ("local_spells",)
+    params_model = LocalSpellParams
+    kind = "spell"
+    description = "a member with a local spell coded {codes_words} {spell_words}"
+    reference = "the council's local outcome plan (local_codes of local_spells)"
+    label = "local spell"
+
+    def words(self, params: Params) -> dict[str, str]:
+        assert isinstance(params, LocalSpellParams)
+        return {"codes_words": " or ".join(params.codes), "spell_words": spell_words(params.window_months, params.match)}
+
+    def evaluate(self, scope: Scope, params: Params) -> pd.DataFrame:
+        assert isinstance(params, LocalSpellParams)
+        t = scope.ctx.prepared("local_spells")
+        assert t is not None
+        ok = code_mask(t, params.codes) & _who_mask(scope, t, "member") & _spell_mask(scope, t, params.window_months, params.match)
+        return raw_evidence(t, np.flatnonzero(ok), self.code, t.date("start_date"))
+
+
+LOCAL_INDICATOR_TABLES.update({LocalEvent.code: "local_events", LocalSpell.code: "local_spells"})

@@ -34,6 +34,7 @@ from tfclaims.schemas.rules import EVIDENCE_COLUMNS
 from tfclaims.core.cohort import Cohort
 from tfclaims.rules.indicators import (
     NS,
+    iso,
     REL_NRP,
     INDICATOR_NAMES,
     TABLE_NAMES,
@@ -64,7 +65,11 @@ __all__ = [
     "pct",
     "who",
     "NOT_EVALUATED_COLUMNS",
+    "EXCLUSION_HEADLINE",
+    "Exclusions",
     "Presence",
+    "apply_exclusions",
+    "exclusion_words",
     "clear_context_cache",
     "context",
     "empty_evidence",
@@ -99,8 +104,21 @@ class Presence:
     headline_mask: np.ndarray  # per family code, bit h set when headline h is present
     has_dependent: np.ndarray
     eligible: np.ndarray
+    exclusions: Exclusions | None = None  # eligibility.exclude_when (None: the framework has none)
 
 
+@dataclass
+class Exclusions:
+    """What ``eligibility.exclude_when`` found at the test dates: the evidence rows (column ``x``:
+    the exclusion's index in ``framework.eligibility_exclusions``), the exclusions that could not be
+    checked (a table not supplied), and which families they make not eligible."""
+
+    evidence: pd.DataFrame
+    unchecked: tuple[int, ...]
+    excluded: np.ndarray  # per family code
+
+
+EXCLUSION_HEADLINE = "exclude_when"  # the headline column of an exclusion's evidence rows
 
 
 _LAST_CONTEXT: list[tuple[tuple[int, ...], RulesContext]] = []
@@ -194,6 +212,19 @@ def presence(ctx: RulesContext, framework: Framework, as_of: np.ndarray) -> Pres
         headline_mask=np.bitwise_or.reduce([p.headline_mask for p in parts]),
         has_dependent=np.logical_or.reduce([p.has_dependent for p in parts]),
         eligible=np.logical_or.reduce([p.eligible for p in parts]),
+        exclusions=_combined_exclusions([p.exclusions for p in parts]),
+    )
+
+
+def _combined_exclusions(parts: list[Exclusions | None]) -> Exclusions | None:
+    """The exclusions of several epochs' presence (disjoint families) as one."""
+    found = [x for x in parts if x is not None]
+    if not found:
+        return None
+    return Exclusions(
+        evidence=pd.concat([x.evidence for x in found], ignore_index=True),
+        unchecked=tuple(sorted({i for x in found for i in x.unchecked})),
+        excluded=np.logical_or.reduce([x.excluded for x in found]),
     )
 
 
@@ -237,7 +268,70 @@ def _presence(ctx: RulesContext, framework: Framework, as_of: np.ndarray) -> Pre
     if framework.eligibility.require_dependent:
         eligible &= has_dep
     eligible &= ~np.isnat(as_of)
-    return Presence(as_of, ev, pair_fam, pair_h, resident, count.astype("int64"), mask, has_dep, eligible)
+    eligible, exclusions = apply_exclusions(ctx, framework, scope, eligible)
+    return Presence(as_of, ev, pair_fam, pair_h, resident, count.astype("int64"), mask, has_dep, eligible, exclusions)
+
+
+def apply_exclusions(ctx: RulesContext, framework: Framework, scope: Scope, eligible: np.ndarray) -> tuple[np.ndarray, Exclusions | None]:
+    """``eligible`` with ``eligibility.exclude_when`` applied: a family for which any exclusion holds
+    at its test date is not eligible. An exclusion whose table was not supplied cannot be checked:
+    it makes every family with a test date not eligible (absence is never read as "no problem").
+    Nothing is done (and nothing costs) when the framework has no exclusions."""
+    specs = framework.eligibility_exclusions
+    if not specs:
+        return eligible, None
+    parts, unchecked = [], []
+    excluded = np.zeros(ctx.n_families, dtype=bool)
+    for x, spec in enumerate(specs):
+        if not spec.indicator.evaluable(ctx):
+            unchecked.append(x)
+            excluded |= ~np.isnat(scope.as_of)
+            continue
+        ev = spec.evidence(scope)
+        ev["x"] = x
+        parts.append(ev)
+        excluded[ev["fam"].to_numpy(dtype="int64")] = True
+    ev = pd.concat(parts, ignore_index=True) if parts else empty_raw_evidence().assign(x=np.array([], dtype="int64"))
+    return eligible & ~excluded, Exclusions(ev, tuple(unchecked), excluded)
+
+
+def exclusion_words(ctx: RulesContext, framework: Framework, p: Presence, fams: np.ndarray) -> np.ndarray:
+    """Why each of ``fams`` is excluded, in words ('' when it is not): per exclusion that holds, its
+    label and its first evidence row ("open social-care case: C1: social-care episode from
+    2020-05-01 (and 1 more)"), or that it could not be checked; several joined with '; '."""
+    out = np.full(len(fams), "", dtype=object)
+    x = p.exclusions
+    if x is None or len(fams) == 0:
+        return out
+    specs = framework.eligibility_exclusions
+    pos = np.full(ctx.n_families, -1, dtype="int64")
+    pos[fams] = np.arange(len(fams))
+    ev = x.evidence
+    f, xi = ev["fam"].to_numpy(dtype="int64"), ev["x"].to_numpy(dtype="int64")
+    dates = as_ns(ev["event_date"])
+    person = ev["person"].to_numpy(dtype="int64")
+    for i, spec in enumerate(specs):
+        if i in x.unchecked:
+            missing = ", ".join(spec.indicator.missing_tables(ctx))
+            words = f"{spec.label}: not evaluated ({missing} not supplied), so the family cannot be shown not to be excluded"
+            hit = np.flatnonzero(~np.isnat(p.as_of[fams]))
+            out[hit] = np.where(out[hit] == "", words, out[hit] + "; " + words)
+            continue
+        rows = np.flatnonzero((xi == i) & (pos[f] >= 0))
+        if len(rows) == 0:
+            continue
+        order = rows[np.lexsort((dates[rows].astype("int64"), f[rows]))]
+        first = np.r_[True, f[order][1:] != f[order][:-1]]
+        starts = np.flatnonzero(first)
+        n = np.diff(np.r_[starts, len(order)])
+        head = order[starts]
+        on = " from " if spec.indicator.kind == "spell" else " on "
+        more = np.where(n > 1, np.char.add(np.char.add(" (and ", (n - 1).astype(str)), " more)").astype(object), "")
+        named = f"{spec.label}: " if spec.label != spec.indicator.label else ""
+        words = cat(named, who(ctx, person[head]), ": ", spec.indicator.label or spec.kind, on, iso(dates[head]), more)
+        at = pos[f[head]]
+        out[at] = np.where(out[at] == "", words, cat(out[at], "; ", words))
+    return out
 
 
 def headline_text(framework: Framework, masks: np.ndarray) -> np.ndarray:
@@ -363,6 +457,8 @@ def not_evaluated(ctx: RulesContext, framework: Framework) -> tuple[pd.DataFrame
             usable = True
         if not usable:
             whole.append(code)
+    for spec in framework.eligibility_exclusions:  # an unchecked exclusion makes families not eligible
+        rows += [(EXCLUSION_HEADLINE, spec.code, t) for t in spec.indicator.missing_tables(ctx)]
     frame = pd.DataFrame(rows, columns=list(NOT_EVALUATED_COLUMNS)).astype("str")
     return frame, whole
 

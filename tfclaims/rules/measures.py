@@ -132,6 +132,9 @@ class ContinuousStatusParams(IndicatorParams):
     codes: tuple[str, ...] = Field(min_length=1, description="local_spells codes that count (e.g. EET)")
     months: int = Field(12, ge=1, le=60, description="covered on every day of the N months to A")
     sustain_months: int | None = Field(None, ge=0, le=60, description="A at least N months after attached_on; blank = months")
+    nobody: Literal["not_met", "met"] = Field(
+        "not_met", description="a family with no member the filter chooses: not met (nobody shows the outcome), or met (nobody to judge, as a part of all_of)"
+    )
 
     @property
     def sustain(self) -> int:
@@ -780,7 +783,8 @@ class ContinuousStatus(SuccessMeasure):
     one) is covered by ``local_spells`` rows of ``codes`` on every day of the ``months`` to A
     (spells may chain or overlap, a day uncovered fails, a blank end is open), judged once A is
     ``sustain_months`` (blank: ``months``) after attachment (``not_yet`` before). A family with no
-    member the filter chooses is ``not_met``: nobody shows the outcome."""
+    member the filter chooses is ``not_met`` (nobody shows the outcome), unless ``nobody: met``
+    (nobody to judge: a part of ``all_of`` that applies only to the young people a family has)."""
 
     name = "continuous_status"
     params_model = ContinuousStatusParams
@@ -810,7 +814,8 @@ class ContinuousStatus(SuccessMeasure):
         people = people[people_matching(mc.scope, people, p)] if p.filters_people else people
         nobody = keys_j[~np.isin(fam_j, ctx.person_family[people])]
         filt = _filter_words(p)
-        reasons.add(nobody, NOT_MET, f"no member of the family{f' ({filt})' if filt else ''} at {mc.as_of_text} to judge: nobody is in {'/'.join(p.codes)}")
+        if p.nobody == "not_met":
+            reasons.add(nobody, NOT_MET, f"no member of the family{f' ({filt})' if filt else ''} at {mc.as_of_text} to judge: nobody is in {'/'.join(p.codes)}")
         if len(people) == 0:
             return
         day = np.int64(86_400_000_000_000)
@@ -1009,7 +1014,7 @@ class AnyOf(SuccessMeasure):
         return tuple((f"{self.key}[{i}].{key}", table, code) for i, a in enumerate(self.items(params)) for key, table, code in MEASURE_REGISTRY[a.measure].local_codes(a.params))
 
     def plan_defaults(self) -> dict[str, Any]:
-        return {}
+        return {self.key: []}  # a plan gives the whole list (its entries are not merged)
 
     def parse_params(self, raw: dict[str, Any], sub: Callable[[Any, str], Alternative]) -> Params:
         items = raw.get(self.key)

@@ -29,6 +29,7 @@ from tfclaims.rules.indicators import (
     NS,
     RulesContext,
     Scope,
+    code_mask,
     empty_raw_evidence,
     iso,
     raw_evidence,
@@ -369,6 +370,45 @@ def _continuous_employment(ctx: RulesContext, fw: Framework, fams: np.ndarray, a
     return ce, detail, ev
 
 
+def _wfw_local_evidence(ctx: RulesContext, fw: Framework, fams: np.ndarray, A: np.datetime64) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Whole-family working's ``evidence_codes`` per family of ``fams``: whether each code has a
+    ``local_events`` row of the family (a household row or a member's) dated on or before A, what is
+    missing in words (the code's description from the plan) and what was found. None when the
+    framework sets no codes; ``local_events`` not supplied: not evaluated, never met."""
+    codes = fw.whole_family_working.evidence_codes
+    if not codes:
+        return None
+    n = len(fams)
+    a_str = str(np.datetime_as_string(A, unit="D"))
+
+    def words(code: str) -> str:
+        declared = fw.local_code(code)
+        return f"{declared.description} ({declared.code})" if declared is not None else code
+
+    t = ctx.prepared("local_events")
+    if t is None:
+        text = f"not evaluated: local_events not supplied, so {'; '.join(words(c) for c in codes)} cannot be checked"
+        return np.zeros(n, dtype=bool), np.full(n, text, dtype=object), np.full(n, "", dtype=object)
+    pos = np.full(ctx.n_families, -1, dtype="int64")
+    pos[fams] = np.arange(n)
+    d = t.date("event_date")
+    base = (pos[t.fam] >= 0) & (d <= A)
+    ok = np.ones(n, dtype=bool)
+    missing = np.full(n, "", dtype=object)
+    found = np.full(n, "", dtype=object)
+    for code in codes:
+        rows = np.flatnonzero(base & code_mask(t, (code,)))
+        first = np.full(n, np.iinfo("int64").max, dtype="int64")
+        np.minimum.at(first, pos[t.fam[rows]], d[rows].astype("int64"))
+        has = first < np.iinfo("int64").max
+        ok &= has
+        gap = f"no record of {words(code)} by {a_str}"
+        missing[~has] = np.where(missing[~has] == "", gap, cat(missing[~has], "; ", gap))
+        seen = cat(str(fw.local_code(code).code if fw.local_code(code) else code), " on ", iso(first[has].astype(NS)))
+        found[has] = np.where(found[has] == "", seen, cat(found[has], "; ", seen))
+    return ok, missing, found
+
+
 def _summary(ctx, fw: Framework, prog: pd.DataFrame, pfam, fams, att, closed_on, A, p_att: Presence, required, status, ce, ce_detail) -> pd.DataFrame:
     n_h = len(fw.headlines)
     n_fam = ctx.n_families
@@ -395,6 +435,14 @@ def _summary(ctx, fw: Framework, prog: pd.DataFrame, pfam, fams, att, closed_on,
     missing_text = np.array([t.rstrip("; ") for t in missing_text], dtype=object)
     wfw_text = missing_text[has_lead.astype("int64") * 4 + has_wfa.astype("int64") * 2 + has_plan.astype("int64")]
     wfw_text[wfw] = cat("lead practitioner ", lead[wfw], "; whole-family assessment on ", iso(wfa[wfw]), "; action plan on ", iso(plan[wfw]))
+    local = _wfw_local_evidence(ctx, fw, fams, A)
+    if local is not None:  # the plan's extra evidence codes (local_events)
+        local_ok, local_missing, local_found = local
+        short = ~wfw & ~local_ok
+        wfw_text[short] = cat(wfw_text[short], "; ", local_missing[short])
+        wfw_text[wfw & ~local_ok] = local_missing[wfw & ~local_ok]
+        wfw_text[wfw & local_ok] = cat(wfw_text[wfw & local_ok], "; ", local_found[wfw & local_ok])
+        wfw &= local_ok
     wfw_detail = str_array(wfw_text)
 
     pos = np.full(n_fam, -1, dtype="int64")
