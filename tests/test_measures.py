@@ -7,22 +7,18 @@ measure shares (needs rows judged by track, sf-2022's closure timing) are checke
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from cohort_builder import cohort, person, programme, term
+from measure_helpers import judge_measure
 from tfclaims.rules.frameworks import Framework, load_framework
-from tfclaims.rules.indicators import NAT, RulesContext, Scope, as_ns
-from tfclaims.rules.kernel import MET, STATUS_NAMES
 from tfclaims.rules.measures import (
     MEASURE_REGISTRY,
     EducationSinceClosure,
     EducationSinceClosureParams,
     EducationTerms,
     EducationTermsParams,
-    HeadlineFrame,
-    MeasureContext,
     NeedsOnly,
     NoParams,
     NoRecurrenceSinceClosure,
@@ -38,30 +34,8 @@ PEOPLE = [person("P1", "F1", "1980-01-01", "parent"), person("C1", "F1", "2010-0
 
 
 def judge(fw: Framework, headline: str, a: str, prog: list[dict], needs_rows: bool | None = None, **tables) -> tuple[str, str, pd.DataFrame]:
-    """(status, detail, evidence) of ``headline`` for family F1 by its measure alone.
-    ``needs_rows``: True = a needs row of the headline counts at A, False = none, None = needs not supplied."""
-    ctx = RulesContext(cohort(PEOPLE, programme=prog, **tables))
-    A = np.datetime64(pd.Timestamp(a), "ns")
-    n_h = len(fw.headlines)
-    h = list(fw.headlines).index(headline)
-    spec = fw.headlines[headline]
-    per_fam = {}
-    for col in ("attached_on", "closed_on"):
-        arr = np.full(ctx.n_families, NAT)
-        arr[ctx.families.get_indexer([p["family_id"] for p in prog])] = as_ns(pd.Series([p[col] for p in prog]))
-        per_fam[col] = arr
-    att = np.where(per_fam["attached_on"] <= A, per_fam["attached_on"], NAT)
-    fams = np.flatnonzero(~np.isnat(att))
-    keys = np.sort(fams * n_h + h)
-    needs_keys = None if needs_rows is None else (keys if needs_rows else keys[:0])
-    mc = MeasureContext(ctx, A, att, per_fam["closed_on"], Scope(ctx, np.where(np.isnat(att), NAT, A)), n_h, needs_keys)
-    measure = MEASURE_REGISTRY[spec.measure]
-    reasons = measure.evaluate(mc, HeadlineFrame(spec, h, keys, keys // n_h))
-    status, detail = reasons.decide(keys)
-    if status[0] == MET:
-        detail = measure.met_detail(mc, spec, keys // n_h)
-    evidence = pd.concat(reasons.evidence, ignore_index=True) if reasons.evidence else pd.DataFrame()
-    return str(STATUS_NAMES[status[0]]), str(np.broadcast_to(detail, len(keys))[0]), evidence
+    """(status, detail, evidence) of ``headline`` for family F1 by its measure alone (see measure_helpers)."""
+    return judge_measure(fw, headline, a, prog, PEOPLE, needs_rows, **tables)
 
 
 def offence(pid: str, date: str) -> dict:

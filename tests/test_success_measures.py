@@ -13,21 +13,22 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from cohort_builder import cohort, person, programme, term
+from measure_helpers import judge_measure
 from tfclaims.cli import app, main
 from tfclaims.core.errors import ConfigError
 from tfclaims.core.resources import FRAMEWORKS_DIR
 from tfclaims.rules.frameworks import Framework, IndicatorSpec, load_framework, load_plan
-from tfclaims.rules.indicators import NAT, CATALOGUE, RulesContext, Scope, as_ns
-from tfclaims.rules.kernel import MET, STATUS_NAMES, not_evaluated
+from tfclaims.rules.indicators import CATALOGUE, RulesContext
+from tfclaims.rules.kernel import not_evaluated
 from tfclaims.rules.measures import (
     MEASURE_REGISTRY,
+    AllOfParams,
     Alternative,
     AnyOfParams,
     AttendanceImprovementParams,
@@ -35,8 +36,6 @@ from tfclaims.rules.measures import (
     ContinuousStatusParams,
     EducationSinceClosureParams,
     EducationTermsParams,
-    HeadlineFrame,
-    MeasureContext,
     NoParams,
     NoRecurrenceWindowParams,
 )
@@ -68,30 +67,8 @@ def entry(code: str, name: str | None = None, label: str = "", **params: Any) ->
 
 def judge(fw: Framework, headline: str, a: str, prog: list[dict] = PROG, needs_rows: bool | None = None, people: list[dict] = PEOPLE,
           **tables) -> tuple[str, str, pd.DataFrame]:
-    """(status, detail, evidence) of ``headline`` for family F1 by its measure alone.
-    ``needs_rows``: True = a needs row of the headline counts at A, False = none, None = needs not supplied."""
-    ctx = RulesContext(cohort(people, programme=prog, **tables))
-    A_ = np.datetime64(pd.Timestamp(a), "ns")
-    n_h = len(fw.headlines)
-    h = list(fw.headlines).index(headline)
-    spec = fw.headlines[headline]
-    per_fam = {}
-    for col in ("attached_on", "closed_on"):
-        arr = np.full(ctx.n_families, NAT)
-        arr[ctx.families.get_indexer([p["family_id"] for p in prog])] = as_ns(pd.Series([p[col] for p in prog]))
-        per_fam[col] = arr
-    att = np.where(per_fam["attached_on"] <= A_, per_fam["attached_on"], NAT)
-    fams = np.flatnonzero(~np.isnat(att))
-    keys = np.sort(fams * n_h + h)
-    needs_keys = None if needs_rows is None else (keys if needs_rows else keys[:0])
-    mc = MeasureContext(ctx, A_, att, per_fam["closed_on"], Scope(ctx, np.where(np.isnat(att), NAT, A_)), n_h, needs_keys)
-    measure = MEASURE_REGISTRY[spec.measure]
-    reasons = measure.evaluate(mc, HeadlineFrame(spec, h, keys, keys // n_h))
-    status, detail = reasons.decide(keys)
-    if status[0] == MET:
-        detail = measure.met_detail(mc, spec, keys // n_h)
-    evidence = pd.concat(reasons.evidence, ignore_index=True) if reasons.evidence else pd.DataFrame()
-    return str(STATUS_NAMES[status[0]]), str(np.broadcast_to(detail, len(keys))[0]), evidence
+    """(status, detail, evidence) of ``headline`` for family F1 by its measure alone (see measure_helpers)."""
+    return judge_measure(fw, headline, a, prog, people, needs_rows, **tables)
 
 
 def offence(pid: str, date: str) -> dict:
@@ -347,6 +324,56 @@ def test_any_of_status_order(first, second, expected):
     assert s == expected, d
     if expected != "met":
         assert d.startswith("either ") and "; or " in d
+
+
+# --- all_of ---------------------------------------------------------------------------------------
+
+
+def _all_of_crime() -> Framework:
+    """Devon's shape: young people's offending down 33% (6 months against 6) and no ASB in 6 months."""
+    youth = Alternative("comparative_reduction", ComparativeReductionParams(reduction_pct=33), (entry("proven_offence", "youth", max_age=17),))
+    no_asb = Alternative("no_recurrence_window", NoRecurrenceWindowParams(), (entry("asb_incident"),))
+    return with_measure(TF, "crime_asb", "all_of", AllOfParams(parts=(youth, no_asb)))
+
+
+ALL = _all_of_crime()
+YOUTH_BEFORE = [offence("C1", "2019-09-01"), offence("C1", "2019-10-01"), offence("C1", "2019-11-01")]
+
+
+def test_all_of_met_when_every_part_is_met_with_every_parts_sentence():
+    s, d, _ = judge(ALL, "crime_asb", A, offences=YOUTH_BEFORE + [offence("C1", "2021-01-01")])  # 3 before, 1 after: down 67%
+    assert s == "met"
+    assert "1 in the 6 months to 2021-03-31 against 3 in the 6 months before attachment" in d and "down 66.7% (needs 33%)" in d
+    assert "; and no ASB incident in the 6 months to 2021-03-31" in d and d.count("any needs rows met") == 1
+
+
+@pytest.mark.parametrize("rows, expected, says", [
+    # the youth part fails: 3 before, 3 after
+    ({"offences": YOUTH_BEFORE + [offence("C1", d) for d in ("2020-11-01", "2020-12-01", "2021-01-01")]}, "not_met", "(needs 33%)"),
+    # the ASB part fails
+    ({"offences": YOUTH_BEFORE, "asb_incidents": [asb("P1", "2021-02-01")]}, "not_met", "ASB incident on 2021-02-01"),
+    # a part's table not supplied: the first of not_evaluated, not_met, not_yet wins
+    ({"offences": YOUTH_BEFORE, "asb_incidents": None}, "not_evaluated", "asb_incidents not supplied"),
+])
+def test_all_of_fails_when_any_part_fails_naming_that_part(rows, expected, says):
+    s, d, _ = judge(ALL, "crime_asb", A, **rows)
+    assert s == expected and says in d, d
+
+
+def test_all_of_an_adults_offence_is_no_part_of_young_peoples_offending():
+    # the youth part judges people aged 17 or under only: an adult's offences neither count before nor after
+    s, _, _ = judge(ALL, "crime_asb", A, offences=[offence("P1", "2021-01-01"), offence("P1", "2021-02-01")])
+    assert s == "met"
+
+
+def test_all_of_loads_from_a_plan_and_refuses_a_bad_part(tmp_path):
+    good = {"measure": "all_of", "parts": [{"measure": "needs_only"}, {"measure": "no_recurrence_window", "window_months": 12}]}
+    fw = load_plan(plan_file(tmp_path, overrides={"headlines": {"crime_asb": {"success": good}}}))
+    assert fw.headlines["crime_asb"].measure == "all_of"
+    assert [p.measure for p in fw.headlines["crime_asb"].measure_params.parts] == ["needs_only", "no_recurrence_window"]
+    bad = {"measure": "all_of", "parts": [{"measure": "needs_only"}, {"measure": "no_recurrence_window", "window_months": "six"}]}
+    with pytest.raises(ConfigError, match=r"overrides\.headlines\.crime_asb\.success\.parts\[1\]\.window_months"):
+        load_plan(plan_file(tmp_path, overrides={"headlines": {"crime_asb": {"success": bad}}}))
 
 
 def test_any_of_met_detail_is_the_met_alternatives_own():

@@ -1113,8 +1113,9 @@ class AllOf(AnyOf):
         parts = [MEASURE_REGISTRY[p.measure].met_detail(mc, p, fams) for p in self.alternative_specs(spec)]
         pieces: list[object] = []
         for i, d in enumerate(parts):
+            d = pd.Series(np.broadcast_to(np.asarray(d, dtype=object), len(fams)), dtype=object).str.removesuffix(_NEEDS_MET).to_numpy(dtype=object)
             pieces += ["; and ", d] if i else [d]
-        return cat(*pieces)
+        return cat(*pieces, _NEEDS_MET) if pieces else np.full(len(fams), "", dtype=object)
 
     def describe(self, params: Params, labels: str = "problem", headline: str = "the headline") -> str:
         return "all of: " + "; and ".join(self.part_sentences(params, labels, headline)) + _NEEDS_MET
