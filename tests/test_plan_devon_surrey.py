@@ -1,0 +1,234 @@
+"""Devon's and Surrey's outcome plans (``data/local_plans/devon-early-help-2020.yaml``,
+``data/local_plans/surrey-family-support.yaml``) rule by rule: for every rule id of the two plans
+(DEV-1 .. DEV-26, SUR-1 .. SUR-8, the "Every rule" table of docs/outcome-plans-coverage.md) a
+hand-built family that passes the rule and one just on the other side of it, under the loaded plan.
+
+Eligibility rules go through ``identify`` (the headline present, with the plan's entry named in the
+evidence); success rules through ``track`` (the headline's status at the as-of date). Test ids are
+the rule ids (``DEV-11/repeated_suspensions`` where a rule has more than one entry or case)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cohort_builder import cohort, person, programme, term
+from tfclaims.cli import main
+from tfclaims.core.resources import LOCAL_PLANS_DIR
+from tfclaims.rules.frameworks import load_plan
+from tfclaims.rules.identify import identify
+from tfclaims.rules.track import track
+
+DEVON_PATH = LOCAL_PLANS_DIR / "devon-early-help-2020.yaml"
+SURREY_PATH = LOCAL_PLANS_DIR / "surrey-family-support.yaml"
+DEVON = load_plan(DEVON_PATH)
+SURREY = load_plan(SURREY_PATH)
+PLANS = {"DEV": DEVON, "SUR": SURREY}
+COVERAGE = Path(__file__).resolve().parents[1] / "docs" / "outcome-plans-coverage.md"
+
+D = "2021-03-31"
+PARENT = person("P1", "F1", "1980-01-01", "parent")
+CHILD = person("C1", "F1", "2010-05-05", "child")
+YOUNG = person("Y1", "F1", "2006-03-03", "child")  # 15 at D: a young person for Devon's youth offending
+FAMILY = [PARENT, CHILD]
+
+
+def born(pid: str, dob: str, relationship: str = "child") -> dict:
+    return person(pid, "F1", dob, relationship)
+
+
+def event(date: str, code: str, pid: str | None = None, fam: str | None = None) -> dict:
+    return dict(person_id=pid, family_id=fam, event_date=date, source="Devon case system", code=code, value=None)
+
+
+def spell(pid: str, code: str, start: str, end: str | None = None) -> dict:
+    return dict(person_id=pid, code=code, start_date=start, end_date=end, source="Devon case system")
+
+
+def offence(pid: str, date: str, outcome: str = "proven") -> dict:
+    return dict(person_id=pid, offence_date=date, outcome=outcome)
+
+
+def asb(pid: str, date: str) -> dict:
+    return dict(person_id=pid, incident_date=date, asb_type="warning")
+
+
+def exclusion(date: str, kind: str = "permanent", pid: str = "C1") -> dict:
+    return dict(person_id=pid, start_date=date, exclusion_type=kind)
+
+
+def episode(kind: str, start: str, end: str | None = None, pid: str = "C1") -> dict:
+    return dict(person_id=pid, episode_type=kind, start_date=start, end_date=end)
+
+
+def need(headline: str, outcome: str, identified_on: str = "2019-12-01", outcome_on: str | None = None) -> dict:
+    return dict(family_id="F1", person_id=None, headline=headline, identified_on=identified_on, outcome=outcome, outcome_on=outcome_on)
+
+
+# --- eligibility: the headline present at D with the plan's entry in the evidence --------------------
+
+
+def present(fw, headline: str, d: str = D, people: list[dict] = FAMILY, **tables) -> tuple[bool, set[str]]:
+    """Whether ``headline`` is present for F1 at ``d``, and the indicators naming it in the evidence."""
+    r = identify(cohort(people, **tables), fw, d)
+    heads = r.eligibility.set_index("family_id").loc["F1", "headlines"]
+    ev = r.evidence[(r.evidence["family_id"] == "F1") & (r.evidence["headline"] == headline)]
+    return headline in str(heads).split(";"), set(ev["indicator"])
+
+
+# (headline, plan entry named in the evidence, d, people, passing tables, failing tables)
+ELIGIBILITY = [
+    # DEV-1: the framework's own default: a proven offence or an ASB incident in the 12 months to D
+    pytest.param(DEVON, "crime_asb", "proven_offence", D, FAMILY,
+                 dict(offences=[offence("P1", "2020-04-01")]), dict(offences=[offence("P1", "2020-03-31")]), id="DEV-1/proven_offence"),
+    pytest.param(DEVON, "crime_asb", "proven_offence", D, FAMILY,
+                 dict(offences=[offence("P1", "2021-01-01")]), dict(offences=[offence("P1", "2021-01-01", "not_proven")]), id="DEV-1/only_proven"),
+    pytest.param(DEVON, "crime_asb", "asb_incident", D, FAMILY,
+                 dict(asb_incidents=[asb("C1", "2020-04-01")]), dict(asb_incidents=[asb("C1", "2020-03-31")]), id="DEV-1/asb_incident"),
+    # DEV-2: a community order (probation, a suspended sentence) open at D; a pre-court disposal in 12 months
+    pytest.param(DEVON, "crime_asb", "on_order", D, FAMILY,
+                 dict(local_spells=[spell("P1", "COMMUNITY_ORDER", "2019-01-01", "2021-04-01")]),
+                 dict(local_spells=[spell("P1", "COMMUNITY_ORDER", "2019-01-01", "2021-03-31")]), id="DEV-2/on_order"),  # ended on D
+    pytest.param(DEVON, "crime_asb", "pre_court_disposal", D, FAMILY,
+                 dict(local_events=[event("2020-04-01", "PRE_COURT_DISPOSAL", pid="C1")]),
+                 dict(local_events=[event("2020-03-31", "PRE_COURT_DISPOSAL", pid="C1")]), id="DEV-2/pre_court_disposal"),
+    # DEV-3 (P): "higher than average police call-outs" is written as a fixed count (4 in 12 months), the
+    # council's yearly county average; the plan does not compute a moving average, so 4 is the rule here
+    pytest.param(DEVON, "crime_asb", "police_callouts", D, FAMILY,
+                 dict(local_events=[event(f"2020-{m:02d}-01", "POLICE_CALLOUT", fam="F1") for m in (5, 7, 9, 11)]),
+                 dict(local_events=[event(f"2020-{m:02d}-01", "POLICE_CALLOUT", fam="F1") for m in (5, 7, 9)]), id="DEV-3"),
+    # DEV-4: a youth crime prevention spell overlapping the 12 months to D (it may have ended)
+    pytest.param(DEVON, "crime_asb", "youth_prevention", D, FAMILY,
+                 dict(local_spells=[spell("C1", "YOUTH_PREVENTION", "2019-06-01", "2020-04-01")]),
+                 dict(local_spells=[spell("C1", "YOUTH_PREVENTION", "2019-06-01", "2020-03-31")]), id="DEV-4"),
+    # DEV-10: absence at or above 10% over the latest 3 terms (the framework's rule, kept by the plan)
+    pytest.param(DEVON, "education", "school_absence", D, FAMILY,
+                 dict(school_attendance=[term("C1", y, t, 100, 10) for y, t in (("2019/20", "summer"), ("2020/21", "autumn"), ("2020/21", "spring"))]),
+                 dict(school_attendance=[term("C1", y, t, 100, a) for (y, t), a in
+                                         zip((("2019/20", "summer"), ("2020/21", "autumn"), ("2020/21", "spring")), (10, 10, 9))]),
+                 id="DEV-10"),
+    # DEV-11: within the 3 school terms to D (from 1 April 2020 for D in March 2021), not the 12 months:
+    # an exclusion on 20 March 2020 is in the 12 months to 15 March 2021 but outside the 3 terms
+    pytest.param(DEVON, "education", "permanent_exclusion", "2021-03-15", FAMILY,
+                 dict(exclusions=[exclusion("2020-04-01")]), dict(exclusions=[exclusion("2020-03-20")]), id="DEV-11/permanent_exclusion"),
+    pytest.param(DEVON, "education", "repeated_suspensions", "2021-03-15", FAMILY,
+                 dict(exclusions=[exclusion(d, "suspension") for d in ("2020-04-01", "2020-09-10", "2021-01-10")]),
+                 dict(exclusions=[exclusion(d, "suspension") for d in ("2020-03-20", "2020-09-10", "2021-01-10")]), id="DEV-11/repeated_suspensions"),
+    # DEV-12: on the children-missing-education register at D, aged 17 or under (18 on D: not)
+    pytest.param(DEVON, "education", "missing_education", D, [PARENT, born("T1", "2003-04-01")],
+                 dict(local_spells=[spell("T1", "CME", "2021-01-01")]), dict(local_spells=[spell("T1", "CME", "2021-01-01")]),
+                 id="DEV-12/age"),
+    pytest.param(DEVON, "education", "missing_education", D, FAMILY,
+                 dict(local_spells=[spell("C1", "CME", "2021-01-01")]), dict(local_spells=[spell("C1", "CME", "2020-01-01", "2021-03-01")]),
+                 id="DEV-12/open_at"),
+    # DEV-13: NEET at D, aged 16 to 18
+    pytest.param(DEVON, "education", "neet", D, [PARENT, born("T1", "2005-03-31")],
+                 dict(local_spells=[spell("T1", "NEET", "2020-09-01")]), dict(local_spells=[spell("T1", "NEET", "2020-09-01")]), id="DEV-13"),
+    # DEV-14: a child with SEN support or an EHCP at D (a parent's SEND record does not count)
+    pytest.param(DEVON, "education", "send", D, FAMILY,
+                 dict(local_spells=[spell("C1", "SEND", "2018-09-01")]), dict(local_spells=[spell("P1", "SEND", "2018-09-01")]), id="DEV-14"),
+    # DEV-19: two or more MASH enquiries in the 12 months (one is not enough)
+    pytest.param(DEVON, "children_need_help", "mash_enquiries", D, FAMILY,
+                 dict(local_events=[event("2020-06-01", "MASH_ENQUIRY", pid="C1"), event("2021-02-01", "MASH_ENQUIRY", fam="F1")]),
+                 dict(local_events=[event("2021-02-01", "MASH_ENQUIRY", pid="C1"), event("2020-03-01", "MASH_ENQUIRY", pid="C1")]), id="DEV-19"),
+    # DEV-20 / DEV-21 / DEV-23: a referral (a step-down) in the 12 months to D
+    pytest.param(DEVON, "children_need_help", "young_carer", D, FAMILY,
+                 dict(local_events=[event("2020-04-01", "YOUNG_CARER_REFERRAL", pid="C1")]),
+                 dict(local_events=[event("2020-03-31", "YOUNG_CARER_REFERRAL", pid="C1")]), id="DEV-20"),
+    pytest.param(DEVON, "children_need_help", "childrens_centre", D, FAMILY,
+                 dict(local_events=[event("2021-03-31", "CHILDRENS_CENTRE_REFERRAL", fam="F1")]),
+                 dict(local_events=[event("2021-04-01", "CHILDRENS_CENTRE_REFERRAL", fam="F1")]), id="DEV-21"),
+    # DEV-22: a homeless young person aged 16 to 24, the housing record unresolved at D
+    pytest.param(DEVON, "children_need_help", "homeless_young_person", D, [PARENT, CHILD, born("Y2", "1996-04-01", "other_adult")],
+                 dict(housing=[dict(family_id="F1", person_id="Y2", recorded_on="2021-01-01", issue="homeless", resolved_on=None)]),
+                 dict(housing=[dict(family_id="F1", person_id="Y2", recorded_on="2021-01-01", issue="homeless", resolved_on="2021-03-01")]),
+                 id="DEV-22/unresolved"),
+    pytest.param(DEVON, "children_need_help", "homeless_young_person", D, [PARENT, CHILD, born("Y2", "1996-04-01", "other_adult")],
+                 dict(housing=[dict(family_id="F1", person_id="Y2", recorded_on="2021-01-01", issue="homeless", resolved_on=None)]),
+                 dict(housing=[dict(family_id="F1", person_id="P1", recorded_on="2021-01-01", issue="homeless", resolved_on=None)]),
+                 id="DEV-22/age"),
+    pytest.param(DEVON, "children_need_help", "stepped_down", D, FAMILY,
+                 dict(local_events=[event("2020-10-01", "STEP_DOWN", pid="C1")]), dict(local_events=[event("2019-10-01", "STEP_DOWN", pid="C1")]),
+                 id="DEV-23"),
+    # SUR-7: an early help assessment starting in the 3 months to D (one starting earlier, still open, is not)
+    pytest.param(SURREY, "children_need_help", "early_help_assessed", D, FAMILY,
+                 dict(social_care=[episode("early_help", "2021-01-01")]), dict(social_care=[episode("early_help", "2020-12-31")]), id="SUR-7"),
+    # SUR-8: the framework's own rule: a cin (or cp) episode overlapping the 12 months to D
+    pytest.param(SURREY, "children_need_help", "social_care_episode", D, FAMILY,
+                 dict(social_care=[episode("cin", "2019-01-01", "2020-04-01")]), dict(social_care=[episode("cin", "2019-01-01", "2020-03-31")]),
+                 id="SUR-8"),
+]
+
+# the people of the failing family where the rule's person filter is what fails
+FAILING_PEOPLE = {
+    "DEV-12/age": [PARENT, born("T1", "2003-03-31")],  # 18 on D
+    "DEV-13": [PARENT, born("T1", "2005-04-01")],  # 15 on D
+    "DEV-22/age": None,  # the same people: the parent (41) is homeless, not the young person
+}
+
+
+@pytest.mark.parametrize("fw, headline, entry, d, people, passing, failing", ELIGIBILITY)
+def test_eligibility_rule(request, fw, headline, entry, d, people, passing, failing):
+    ok, indicators = present(fw, headline, d, people, **passing)
+    assert ok and entry in indicators, indicators
+    fail_people = FAILING_PEOPLE.get(request.node.callspec.id) or people
+    ok, indicators = present(fw, headline, d, fail_people, **failing)
+    assert not ok and entry not in indicators, indicators
+
+
+def test_dev12_the_framework_alone_does_not_read_the_local_register():
+    from tfclaims.rules.frameworks import load_framework
+
+    c = cohort(FAMILY, local_spells=[spell("C1", "CME", "2021-01-01")])
+    assert identify(c, DEVON, D).evidence["indicator"].tolist() == ["missing_education"]
+    assert identify(c, load_framework("tf-phase2"), D).evidence.empty
+
+
+# --- the cross-headline eligibility rules (Surrey) -------------------------------------------------------
+
+
+def eligible(fw, people: list[dict], **tables) -> pd.Series:
+    return identify(cohort(people, **tables), fw, D).eligibility.set_index("family_id").loc["F1"]
+
+
+CRIME = dict(offences=[offence("P1", "2021-01-01")])
+SCHOOL = dict(exclusions=[exclusion("2021-01-05")])
+
+
+@pytest.mark.parametrize("rule", ["SUR-1"], ids=["SUR-1"])
+def test_sur1_two_headlines_make_a_family_eligible(rule):
+    e = eligible(SURREY, FAMILY, **CRIME, **SCHOOL)
+    assert e["eligible"] and e["headlines"] == "crime_asb;education"
+    e = eligible(SURREY, FAMILY, **CRIME)  # one headline
+    assert not e["eligible"] and e["headline_count"] == 1
+
+
+@pytest.mark.parametrize("rule", ["SUR-2"], ids=["SUR-2"])
+def test_sur2_the_dependent_child_is_the_frameworks(rule):
+    # SUR-2 (N): Surrey counts 16-18-year-olds as dependent children only in full-time education or
+    # training or when unemployed, and up to 18 inclusive; the plan cannot say so, the framework's
+    # definition (a child under 18, or an expectant parent) is what runs. So a 17-year-old counts
+    # whatever they do, and an 18-year-old in full-time education does not.
+    seventeen, eighteen = born("T1", "2003-04-01"), born("T1", "2003-03-31")
+    tables = dict(offences=[offence("P1", "2021-01-01")], asb_incidents=[asb("P1", "2021-02-01")],
+                  benefits=[dict(person_id="P1", benefit_type="JSA", start_date="2020-01-01", end_date=None)])
+    e = eligible(SURREY, [PARENT, seventeen], **tables)
+    assert e["eligible"] and e["has_dependent"]
+    e = eligible(SURREY, [PARENT, eighteen], **tables)
+    assert not e["eligible"] and not e["has_dependent"] and e["headlines"] == "crime_asb;worklessness"
+
+
+@pytest.mark.parametrize("rule", ["SUR-3"], ids=["SUR-3"])
+def test_sur3_a_non_resident_parent_accounts_for_one_problem_only(rule):
+    away = person("N1", "F1", "1978-01-01", "non_resident_parent")
+    away_crime = dict(offences=[offence("N1", "2021-01-01")])
+    away_work = dict(benefits=[dict(person_id="N1", benefit_type="JSA", start_date="2020-01-01", end_date=None)])
+    # passing: the non-resident parent accounts for one problem, the child for another
+    e = eligible(SURREY, [PARENT, CHILD, away], **away_crime, **SCHOOL)
+    assert e["eligible"] and e["headline_count"] == 2
+    # failing: both problems are the non-resident parent's: they count once
+    e = eligible(SURREY, [PARENT, CHILD, away], **away_crime, **away_work)
+    assert not e["eligible"] and e["headline_count"] == 1 and e["headlines"] == "crime_asb;worklessness"
