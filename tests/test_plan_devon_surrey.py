@@ -18,7 +18,7 @@ import pytest
 from cohort_builder import cohort, person, programme, term
 from tfclaims.cli import main
 from tfclaims.core.resources import LOCAL_PLANS_DIR
-from tfclaims.rules.frameworks import load_plan
+from tfclaims.rules.frameworks import load_framework, load_plan
 from tfclaims.rules.identify import identify
 from tfclaims.rules.track import track
 
@@ -180,8 +180,6 @@ def test_eligibility_rule(request, fw, headline, entry, d, people, passing, fail
 
 
 def test_dev12_the_framework_alone_does_not_read_the_local_register():
-    from tfclaims.rules.frameworks import load_framework
-
     c = cohort(FAMILY, local_spells=[spell("C1", "CME", "2021-01-01")])
     assert identify(c, DEVON, D).evidence["indicator"].tolist() == ["missing_education"]
     assert identify(c, load_framework("tf-phase2"), D).evidence.empty
@@ -364,3 +362,81 @@ def test_devon_children_need_help_success(passing, failing, words):
     assert s == "met", d
     s, d = status(DEVON, "children_need_help", FAMILY, **failing)
     assert s in ("not_met", "not_yet") and words in d, (s, d)
+
+
+# --- Surrey success -------------------------------------------------------------------------------------
+
+# SUR-4: attached 1 September 2014; the three terms since (autumn 2014/15 to summer 2014/15) have ended
+# by 31 August 2015. The threshold is the one in force at A: absence below 15% to 2015-08-31, below 10%
+# from 2015-09-01 (the same terms judged a day later). Summer 2013/14 at 20% puts education in at attachment.
+SUR4_ATT = "2014-09-01"
+SUR4_TERMS = (("2014/15", "autumn"), ("2014/15", "spring"), ("2014/15", "summer"))
+
+
+@pytest.mark.parametrize("a, absent, expected", [
+    pytest.param("2015-08-31", 12, "met", id="SUR-4/12%-to-2015-08-31"),
+    pytest.param("2015-09-01", 12, "not_met", id="SUR-4/12%-from-2015-09-01"),
+    pytest.param("2015-08-31", 14, "met", id="SUR-4/14%-to-2015-08-31"),
+    pytest.param("2015-08-31", 15, "not_met", id="SUR-4/15%-to-2015-08-31"),
+    pytest.param("2015-09-01", 9, "met", id="SUR-4/9%-from-2015-09-01"),
+    pytest.param("2015-09-01", 10, "not_met", id="SUR-4/10%-from-2015-09-01"),
+])
+def test_sur4_attendance_threshold_in_force_at_a(a, absent, expected):
+    rows = [term("C1", "2013/14", "summer", 100, 20)] + [term("C1", y, t, 100, absent) for y, t in SUR4_TERMS]
+    s, d = status(SURREY, "education", FAMILY, a=a, att=SUR4_ATT, school_attendance=rows)
+    assert s == expected, d
+    if expected == "not_met":
+        limit = "15%" if a < "2015-09-01" else "10%"
+        assert d.startswith(f"C1: absence {absent}.0% in autumn 2014/15 (must be below {limit})")
+
+
+# SUR-5: every problem must be met, also those found after the start. F1 is in at attachment for crime
+# (a proven offence) and children who need help (a cin episode), neither recurring.
+SUR5_BASE = dict(offences=[offence("P1", "2019-12-01")], social_care=[episode("cin", "2019-06-01", "2019-12-01")])
+
+
+def families(fw, people: list[dict] = FAMILY, **tables) -> pd.Series:
+    tables = {"local_events": [], "local_spells": [], **tables}
+    return track(cohort(people, programme=[programme("F1", ATT)], **tables), fw, A).families.set_index("family_id").loc["F1"]
+
+
+@pytest.mark.parametrize("passing, failing", [
+    # a domestic-abuse need recorded by the practitioner after attachment: met by A, or still open
+    pytest.param(dict(needs=[need("domestic_abuse", "met", "2020-06-01", "2021-01-01")]), dict(needs=[need("domestic_abuse", "open", "2020-06-01")]),
+                 id="SUR-5/needs_row"),
+    # a domestic-abuse incident after attachment makes the headline present at A: none in the 6 months to
+    # A, or one in them
+    pytest.param(dict(domestic_abuse=[dict(person_id="P1", incident_date="2020-06-01", role="victim", source="police")]),
+                 dict(domestic_abuse=[dict(person_id="P1", incident_date="2021-01-01", role="victim", source="police")]),
+                 id="SUR-5/present_at_a"),
+])
+def test_sur5_ssp_on_every_problem_including_those_found_after_the_start(passing, failing):
+    f = families(SURREY, **SUR5_BASE, **passing)
+    assert f["headlines_at_attachment"] == "children_need_help;crime_asb"
+    assert "domestic_abuse" in f["required_headlines"].split(";") and f["ssp"], f["unmet"]
+    f = families(SURREY, **SUR5_BASE, **failing)
+    assert "domestic_abuse" in f["required_headlines"].split(";") and not f["ssp"]
+    assert f["unmet"] == "domestic_abuse: not_yet"
+
+
+# SUR-6: each data headline's success is any_of [its data test, the practitioner's progress level
+# recorded as a needs row met]. The family fails the data test (a recurrence in the 6 months to A); its
+# needs row of the headline met makes the headline met, recorded not met does not.
+RECURRING = {
+    "crime_asb": dict(offences=[offence("P1", "2019-12-01"), offence("P1", "2021-01-01")]),
+    "children_need_help": dict(social_care=[episode("cin", "2019-06-01")]),
+    "worklessness": dict(benefits=[dict(person_id="P1", benefit_type="JSA", start_date="2019-06-01", end_date=None)]),
+    "domestic_abuse": dict(domestic_abuse=[dict(person_id="P1", incident_date=d, role="victim", source="police") for d in ("2019-12-01", "2021-01-01")]),
+}
+
+
+@pytest.mark.parametrize("headline", [pytest.param(h, id=f"SUR-6/{h}") for h in RECURRING])
+def test_sur6_progress_recorded_by_the_practitioner_is_an_alternative_to_the_data_test(headline):
+    s, d = status(SURREY, headline, FAMILY, **RECURRING[headline])
+    assert s == "not_yet" and d.startswith("either ")  # data test failed, no progress level recorded yet
+    s, d = status(SURREY, headline, FAMILY, needs=[need(headline, "met", outcome_on="2021-02-01")], **RECURRING[headline])
+    assert (s, d) == ("met", f"every needs row of {headline} met by {A}")
+    s, d = status(SURREY, headline, FAMILY, needs=[need(headline, "not_met", outcome_on="2021-02-01")], **RECURRING[headline])
+    assert s == "not_met" and d == "family: need identified on 2019-12-01 recorded not met on 2021-02-01"
+    tf = load_framework("tf-phase2")  # the framework alone: the needs row met does not outweigh the recurrence
+    assert status(tf, headline, FAMILY, needs=[need(headline, "met", outcome_on="2021-02-01")], **RECURRING[headline])[0] == "not_met"
