@@ -339,7 +339,7 @@ REOPENED = [event("2021-01-01", "EHA_REOPENED", fam="F1")]
 CNH_SUCCESS = [
     # the first alternative, the second failing: the assessment was reopened in the 6 months
     pytest.param(dict(social_care=CIN_CLOSED, local_events=REOPENED), dict(social_care=CIN_OPEN, local_events=REOPENED),
-                 "social-care episode", id="DEV-24/not_cin_cp"),
+                 "C1: child-in-need or child-protection episode from 2019-06-01", id="DEV-24/not_cin_cp"),
     # the second alternative, the first failing: the child in need throughout. NB the plan cannot check
     # that there was a closed assessment: any family without a reopening in the 6 months meets it
     pytest.param(dict(social_care=CIN_OPEN, local_events=[event("2020-09-30", "EHA_REOPENED", fam="F1")]),
