@@ -440,3 +440,93 @@ def test_sur6_progress_recorded_by_the_practitioner_is_an_alternative_to_the_dat
     assert s == "not_met" and d == "family: need identified on 2019-12-01 recorded not met on 2021-02-01"
     tf = load_framework("tf-phase2")  # the framework alone: the needs row met does not outweigh the recurrence
     assert status(tf, headline, FAMILY, needs=[need(headline, "met", outcome_on="2021-02-01")], **RECURRING[headline])[0] == "not_met"
+
+
+# --- the plan files: they load, frameworks show states each rule, every rule id is tested ---------------
+
+
+def _cli(*args: str) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    return int(exit_info.value.code or 0)
+
+
+# each rule's key number or words as frameworks show states them
+SHOWN = {
+    "DEV-1": "a member with a proven offence in the 12 months to the test date",
+    "DEV-2": "COMMUNITY_ORDER open on the test date",
+    "DEV-3": "4 or more local events of the family coded POLICE_CALLOUT in the 12 months",
+    "DEV-4": "YOUTH_PREVENTION overlapping the 12 months",
+    "DEV-5": "at least 33% fewer",
+    "DEV-6": "at least 60% fewer",
+    "DEV-7": "no ASB incident or ASB escalation in the 6 months",
+    "DEV-8": "no breach of order in the 12 months",
+    "DEV-9": "police call-outs in the 6 months to the as-of date at least 50% fewer",
+    "DEV-10": "absence_threshold 0.1: Devon one-minute guide: attendance below 90%",
+    "DEV-11": "window_terms 3: Devon: 3+ fixed-term exclusions within 3 terms",
+    "DEV-12": "CME open on the test date (only people aged 17 or under",
+    "DEV-13": "NEET open on the test date (only people aged 16 to 18",
+    "DEV-14": "SEND open on the test date (only people whose relationship is child",
+    "DEV-15": "unauthorised absence over their latest 3 terms since attachment together below 10%",
+    "DEV-16": "attendance before attachment was below 40%",
+    "DEV-17": "min_suspensions 4: this plan",
+    "DEV-18": "(aged 16 to 18) in EET on every day of the 12 months",
+    "DEV-19": "2 or more local events of the family coded MASH_ENQUIRY",
+    "DEV-20": "YOUNG_CARER_REFERRAL in the 12 months",
+    "DEV-21": "CHILDRENS_CENTRE_REFERRAL in the 12 months",
+    "DEV-22": "(issues: homeless) in the 12 months to the test date (only those still unresolved then: yes) (only people aged 16 to 24",
+    "DEV-23": "STEP_DOWN in the 12 months",
+    "DEV-24": "no child-in-need or child-protection episode in the 6 months",
+    "DEV-25": "every needs row of children_need_help met by the as-of date",
+    "DEV-26": "every needs row of children_need_help met by the as-of date",
+    "SUR-1": "at least 2 headlines are present",
+    "SUR-2": "a dependent (a child or an expectant parent)",
+    "SUR-3": "add at most 1 to that count",
+    "SUR-4": "absence_threshold 0.15 to 2015-08-31, 0.1 from 2015-09-01",
+    "SUR-5": "those present at the as-of date and those of needs rows identified after attachment",
+    "SUR-6": "every needs row of domestic_abuse met by the as-of date",
+    "SUR-7": "early_help episode starting in the 3 months to the test date",
+    "SUR-8": "a child with a cin or cp episode overlapping the 12 months",
+}
+
+
+def test_both_plans_load():
+    assert (DEVON.plan.name, SURREY.plan.name) == ("devon-early-help-2020", "surrey-family-support")
+    assert DEVON.name == SURREY.name == "tf-phase2"
+    assert [i.code for i in DEVON.headlines["children_need_help"].indicators] == [
+        "social_care_episode", "mash_enquiries", "young_carer", "childrens_centre", "homeless_young_person", "stepped_down"]
+    assert SURREY.epochs()  # SUR-4's dated threshold
+
+
+@pytest.mark.parametrize("path, prefix", [pytest.param(DEVON_PATH, "DEV", id="devon"), pytest.param(SURREY_PATH, "SUR", id="surrey")])
+def test_frameworks_show_states_every_rule(capsys, path, prefix):
+    assert _cli("frameworks", "show", "tf-phase2", "--plan", str(path)) == 0
+    out = capsys.readouterr().out
+    missing = {rule: words for rule, words in SHOWN.items() if rule.startswith(prefix) and words not in out}
+    assert not missing
+
+
+def _rule_ids(text: str, prefix: str) -> set[str]:
+    return set(re.findall(rf"\b{prefix}-\d+\b", text))
+
+
+def _tested_rule_ids() -> set[str]:
+    """The rule ids of this module's parametrized tests (a test id's part before any "/")."""
+    ids: list[str] = []
+    for test in (v for k, v in globals().items() if k.startswith("test_")):
+        for mark in getattr(test, "pytestmark", []):
+            if mark.name == "parametrize":
+                ids += [getattr(v, "id", None) or "" for v in mark.args[1]] + list(mark.kwargs.get("ids") or [])
+    return {i.split("/")[0] for i in ids if re.match(r"^(DEV|SUR)-\d+$", i.split("/")[0])}
+
+
+def test_every_rule_id_of_both_plans_is_tested():
+    tested = _tested_rule_ids()
+    table = COVERAGE.read_text(encoding="utf-8").split("## Every rule", 1)[1]
+    for prefix, path in (("DEV", DEVON_PATH), ("SUR", SURREY_PATH)):
+        rows = {m for m in re.findall(rf"^\| ({prefix}-\d+) \|", table, flags=re.M)}
+        assert rows == {f"{prefix}-{n}" for n in range(1, 27 if prefix == "DEV" else 9)}
+        assert _rule_ids(path.read_text(encoding="utf-8"), prefix) <= rows  # the plan's tags are rows of the table
+        assert rows <= {t for t in tested if t.startswith(prefix)}, sorted(rows - tested)
+        assert rows <= SHOWN.keys()
+    assert len({t for t in tested}) == 34
