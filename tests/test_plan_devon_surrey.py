@@ -530,3 +530,53 @@ def test_every_rule_id_of_both_plans_is_tested():
         assert rows <= {t for t in tested if t.startswith(prefix)}, sorted(rows - tested)
         assert rows <= SHOWN.keys()
     assert len({t for t in tested}) == 34
+
+
+# --- end to end: tfclaims claim --dry-run under Devon's plan ----------------------------------------------
+
+KEY = "test-council-secret"
+
+
+def _write(folder: Path, name: str, rows: list[dict], columns: list[str]) -> None:
+    pd.DataFrame(rows, columns=columns).to_csv(folder / f"{name}.csv", index=False)
+
+
+def devon_cohort(folder: Path) -> Path:
+    """F1 and F2 alike: in at attachment (2020-01-15) for crime (the young person's 3 proven offences in
+    the 6 months before) and children who need help (2 MASH enquiries); the young person's offending down
+    to 1 in the 6 months to A. F2's parent breached an order in October 2020 (DEV-8)."""
+    from cohort_builder import EMPTY_COLUMNS
+
+    folder.mkdir()
+    people, offences, events = [], [], []
+    for f in ("F1", "F2"):
+        people += [dict(person_id=f"{f}P", family_id=f, first_name="Sam", last_name=f"Parent{f}", date_of_birth="1980-01-01", relationship="parent"),
+                   dict(person_id=f"{f}Y", family_id=f, first_name="Jo", last_name=f"Young{f}", date_of_birth="2006-03-03", relationship="child")]
+        offences += [offence(f"{f}Y", d) for d in ("2019-08-01", "2019-10-01", "2019-12-01", "2021-02-01")]
+        events += [event(d, "MASH_ENQUIRY", pid=f"{f}Y") for d in ("2019-06-01", "2019-11-01")]
+    events.append(event("2020-10-01", "ORDER_BREACH", pid="F2P"))
+    _write(folder, "people", people, ["person_id", "family_id", "first_name", "last_name", "date_of_birth", "relationship"])
+    _write(folder, "programme", [programme(f, ATT) for f in ("F1", "F2")], EMPTY_COLUMNS["programme"])
+    _write(folder, "offences", offences, EMPTY_COLUMNS["offences"])
+    _write(folder, "local_events", events, ["person_id", "family_id", "event_date", "source", "code", "value"])
+    _write(folder, "local_spells", [], ["person_id", "code", "start_date", "end_date", "source"])
+    for name in ("asb_incidents", "school_attendance", "exclusions", "social_care", "benefits", "employment", "domestic_abuse", "health", "housing", "needs"):
+        _write(folder, name, [], EMPTY_COLUMNS[name])
+    return folder
+
+
+def test_a_devon_claim_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFCLAIMS_REFERENCE_KEY", KEY)
+    out = tmp_path / "out"
+    assert _cli("claim", "--input", str(devon_cohort(tmp_path / "cohort")), "--plan", str(DEVON_PATH), "--period-end", A,
+                "--out", str(out), "--dry-run", "--audit", str(tmp_path / "audit.jsonl")) == 0
+    decisions = pd.read_csv(out / "claim_decisions.csv", dtype=str).set_index("family_id")
+    assert decisions.loc["F1", ["decision", "route", "reason"]].fillna("").tolist() == ["claim", "ssp", ""]
+    assert decisions.loc["F1", "detail"] == "significant and sustained progress on every required headline"
+    assert decisions.loc["F2", ["decision", "reason"]].tolist() == ["no_claim", "outcomes_not_met"]
+    assert decisions.loc["F2", "detail"] == "outcomes not met: crime_asb: not_met"
+    outcomes = pd.read_csv(out / "outcomes.csv", dtype=str).set_index(["family_id", "headline"])
+    assert outcomes.loc[("F2", "crime_asb"), "detail"] == "F2P: breach of order on 2020-10-01 within the 12 months to 2021-03-31"
+    assert outcomes.loc[("F1", "crime_asb"), "detail"].startswith(
+        "young people's proven offences: 1 in the 6 months to 2021-03-31 against 3 in the 6 months before attachment on 2020-01-15: down 66.7%")
+    assert outcomes.loc[("F1", "children_need_help"), "status"] == "met"
