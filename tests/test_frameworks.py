@@ -186,3 +186,22 @@ def test_cli_list_and_show():
     assert "removed by the plan: a member with an ASB incident" in crime and "no ASB incident" not in crime
     r = CliRunner().invoke(app, ["frameworks", "show", "sf-2022", "--json"])
     assert r.exit_code == 0 and '"min_distinct_headlines": 3' in r.output
+
+
+def test_a_plan_that_ships_with_tfclaims_is_named_by_its_name(tmp_path, monkeypatch):
+    """`--plan devon-early-help-2020` finds the shipped plan (an installed wheel's user has no path to
+    it); `frameworks list` names every shipped plan; an unknown name is refused naming the choices."""
+    from tfclaims.cli import _register_commands, app, main
+    from tfclaims.rules.frameworks import list_plans
+
+    _register_commands()
+    r = CliRunner().invoke(app, ["frameworks", "list"])
+    names = {line.split("\t")[0] for line in r.output.splitlines()}
+    assert r.exit_code == 0 and {"devon-early-help-2020", "surrey-family-support"} <= names and set(list_plans()) <= names
+    r = CliRunner().invoke(app, ["frameworks", "show", "tf-phase2", "--plan", "devon-early-help-2020"])
+    assert r.exit_code == 0 and "devon-early-help-2020 outcome plan v2020.1" in r.output
+    monkeypatch.chdir(tmp_path)  # a name, not a file here
+    with pytest.raises(SystemExit) as exit_:
+        main(["identify", "--input", str(LOCAL_PLANS_DIR.parent / "sample"), "--plan", "devon-nope", "--as-of", "2020-03-31",
+              "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2 and not (tmp_path / "out").exists()

@@ -31,7 +31,7 @@ from tfclaims.core.redact import display_target
 from tfclaims.core.workspace import AUDIT_FILE, Workspace, require_workspace
 from tfclaims.ingest.readers import table_name
 from tfclaims.spot_check import check_workbook_not_started
-from tfclaims.rules.frameworks import Framework, load_framework, load_plan
+from tfclaims.rules.frameworks import Framework, find_plan, load_framework, load_plan
 
 __all__ = [
     "CommandOptions", "CohortOptions", "ValidateOptions", "IdentifyOptions", "TrackOptions", "ClaimOptions", "RunOptions",
@@ -150,6 +150,16 @@ class CommandOptions(BaseModel):
         return params
 
 
+def _plan_file(v: Path | None) -> Path | None:
+    """A plan file the user named (absolute), or the name of a plan that ships with tfclaims."""
+    if v is None:
+        return None
+    try:
+        return find_plan(v)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _existing_file(v: Path | None) -> Path | None:
     """An input file the user named, absolute; a missing one is an error naming it."""
     if v is None:
@@ -244,13 +254,13 @@ class ValidateOptions(CohortOptions):
     plan: Path | None = option("--plan", "A local outcome plan file: the local tables' codes are checked against its local_codes.",
                                metavar="FILE", shown_default="the council config's plan, if any")
 
-    check_plan = field_validator("plan", mode="after")(lambda cls, v: _existing_file(v))
+    check_plan = field_validator("plan", mode="after")(lambda cls, v: _plan_file(v))
 
     def _resolve(self) -> None:
         super()._resolve()
         assert self.council is not None
         if self.plan is None and self.council.plan is not None:
-            self.plan = Path(self.council.plan).expanduser().resolve()
+            self.plan = find_plan(self.council.plan)
         self.declared_local_codes()  # a plan that cannot be used is an error now, before any data is read
 
     def declared_local_codes(self) -> DeclaredCodes:
@@ -273,7 +283,7 @@ class RulesOptions(CohortOptions):
                                shown_default="the council config's plan, if any")
     _framework_asked: bool = PrivateAttr(False)
 
-    check_plan = field_validator("plan", mode="after")(lambda cls, v: _existing_file(v))
+    check_plan = field_validator("plan", mode="after")(lambda cls, v: _plan_file(v))
 
     def _resolve(self) -> None:
         super()._resolve()
@@ -282,7 +292,7 @@ class RulesOptions(CohortOptions):
         if self.framework is None:
             self.framework = self.council.framework
         if self.plan is None and self.council.plan is not None:
-            self.plan = Path(self.council.plan).expanduser().resolve()
+            self.plan = find_plan(self.council.plan)
         fw = self.load_framework()  # a framework or plan that cannot be used is an error now, before any work
         self.framework = fw.name  # a plan alone names its framework (the one it extends)
 

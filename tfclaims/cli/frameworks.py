@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from tfclaims.cli import app
-from tfclaims.rules.frameworks import OUTCOME_MODELS, Framework, list_frameworks, load_framework
+from tfclaims.rules.frameworks import OUTCOME_MODELS, Framework, list_frameworks, list_plans, load_framework, load_plan
 from tfclaims.rules.measures import MEASURE_REGISTRY as MEASURES
 from tfclaims.rules.measures import indicator_labels
 
@@ -26,10 +26,15 @@ app.add_typer(frameworks_app, name="frameworks")
 
 @frameworks_app.command("list")
 def list_cmd() -> None:
-    """List the built-in frameworks: name, version, title."""
+    """List the built-in frameworks (name, version, title) and the local plans that ship with tfclaims."""
     for name in list_frameworks():
         fw = load_framework(name)
         typer.echo(f"{fw.name}\t{fw.version}\t{fw.title}")
+    typer.echo("\nlocal plans (use with --plan NAME, or copy and adapt):")
+    for name in list_plans():
+        p = load_plan(name)
+        assert p.plan is not None
+        typer.echo(f"{name}\textends {p.name} v{p.version}\t{p.plan.source or ''}")
 
 
 def render(fw: Framework) -> str:

@@ -53,7 +53,7 @@ from tfclaims.schemas.inputs import LOCAL_TABLES
 from tfclaims.rules.indicators import CATALOGUE, LOCAL_INDICATOR_TABLES, BenefitParams, Indicator, Params, Scope, name_indicator
 from tfclaims.rules.measures import IDENTIFYING, Alternative
 from tfclaims.rules.measures import MEASURE_REGISTRY as MEASURES
-from tfclaims.core.resources import FRAMEWORKS_DIR, REFERENCE_DIR
+from tfclaims.core.resources import FRAMEWORKS_DIR, LOCAL_PLANS_DIR, REFERENCE_DIR
 
 TAGS = ("V", "R", "L", "D")
 PARAM_KEYS = {"value", "source", "tag"}
@@ -540,6 +540,24 @@ def framework_path(name_or_path: str | Path) -> Path:
     raise ConfigError(f"unknown framework {str(name_or_path)!r}; built-in frameworks: {', '.join(list_frameworks())}")
 
 
+def list_plans() -> list[str]:
+    """Names of the local outcome plans that ship with the product (``data/local_plans/*.yaml``):
+    real councils' plans, to copy and adapt, or to use as they are."""
+    return sorted(p.stem for p in LOCAL_PLANS_DIR.glob("*.yaml"))
+
+
+def find_plan(name_or_path: str | Path) -> Path:
+    """A plan file: the file named, or (a bare name such as ``devon-early-help-2020``) a plan that
+    ships with the product. Neither is an error naming both."""
+    p = Path(name_or_path).expanduser()
+    if p.is_file():
+        return p.resolve()
+    candidate = LOCAL_PLANS_DIR / f"{name_or_path}.yaml"
+    if p.suffix == "" and p.parent == Path(".") and candidate.is_file():
+        return candidate
+    raise ConfigError(f"no such plan file ({p.resolve()}); the plans that ship with tfclaims: {', '.join(list_plans())}")
+
+
 def _read_yaml(path: Path) -> tuple[dict[str, Any], str]:
     try:
         raw = path.read_bytes()
@@ -798,7 +816,7 @@ def load_plan(plan_path: str | Path, expected: str | None = None) -> Framework:
     Everything is checked before any data is read; a refusal names the plan file and the key path
     as the plan writes it (``overrides.headlines.crime_asb.success.window_months``,
     ``add_indicators.worklessness.rent_arrears``, ``...absence_threshold.values[1].value``)."""
-    plan_path = Path(plan_path)
+    plan_path = find_plan(plan_path)
     raw, plan_sha = _read_yaml(plan_path)
     try:
         header = _PlanFile.model_validate(raw)
