@@ -14,7 +14,9 @@ from tfclaims.options import ClaimOptions, DemoOptions, IdentifyOptions, RunOpti
 
 
 def _print_claim(s: dict[str, Any]) -> None:
-    print(f"\nframework {s['framework']['framework']} v{s['framework']['version']}, period end {s['period_end']}"
+    plan = s["framework"].get("plan")
+    with_plan = f" with local plan {plan['name']} v{plan['version']}" if plan else ""
+    print(f"\nframework {s['framework']['framework']} v{s['framework']['version']}{with_plan}, period end {s['period_end']}"
           + ("  (DRY RUN: nothing recorded in the ledger)" if s.get("dry_run") else ""))
     for k, n in sorted(s["decisions"].items()):
         print(f"  {k:<45}{n:>6}")
