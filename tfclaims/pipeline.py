@@ -39,6 +39,7 @@ from tfclaims.options import (
     ClaimOptions, CohortOptions, CommandOptions, DemoOptions, IdentifyOptions, ReconcileOptions, RunOptions, SampleFields, SpotCheckOptions,
     TrackOptions, ValidateOptions,
 )
+from tfclaims.claim.finance import FinanceSummary, RouteLine, decision_words, write_finance_summary
 from tfclaims.claim.runs import crash_point
 from tfclaims.core.write import sha256_file, validate_output, write_csv, write_json, write_parquet, write_xlsx
 
@@ -111,6 +112,10 @@ class RunFiles:
 
     def csv(self, name: str, df: pd.DataFrame) -> Path:
         return self._write(name, lambda p: write_csv(df, p))
+
+    def write(self, name: str, writer: Any) -> Path:
+        """An output made by ``writer(path)`` (which writes atomically), recorded like the others."""
+        return self._write(name, writer)
 
     def xlsx(self, name: str, sheets: dict[str, pd.DataFrame], notes: dict[str, list[str]] | None = None) -> Path:
         cells = sum(df.shape[0] * max(df.shape[1], 1) for df in sheets.values())
@@ -450,47 +455,39 @@ def _window_start(ledger: Any, framework: str, claim: ClaimOptions, fw: Framewor
 
 
 def _finance_summary(decisions: pd.DataFrame, programme: pd.DataFrame, fw: Framework, claim: ClaimOptions,
-                     window_start: dt.date, claims_before: int, allocation: int | None, run_id: str, demo: bool) -> dict[str, pd.DataFrame]:
+                     window_start: dt.date, claims_before: int, allocation: int | None, run_id: str, demo: bool) -> FinanceSummary:
+    """The facts of the finance summary (written by :func:`tfclaims.claim.finance.write_finance_summary`)."""
+    words = decision_words()
     claimed = decisions[decisions["decision"] == "claim"]
-    by_route = (claimed.groupby("route").agg(claims=("family_id", "size"), amount_pence=("amount_pence", "sum")).reset_index()
-                if len(claimed) else pd.DataFrame({"route": pd.Series(dtype="str"), "claims": pd.Series(dtype="int64"), "amount_pence": pd.Series(dtype="int64")}))
-    total_claims, total_pence = int(len(claimed)), int(claimed["amount_pence"].sum())
-    by_route = pd.concat([by_route, pd.DataFrame({"route": ["total"], "claims": [total_claims], "amount_pence": [total_pence]})], ignore_index=True)
-    by_route["amount_gbp"] = pence_to_gbp(by_route["amount_pence"])
+    by_route = claimed.groupby("route").agg(claims=("family_id", "size"), amount_pence=("amount_pence", "sum")) if len(claimed) else None
+    routes = tuple(
+        RouteLine(words["routes"].get(str(code), str(code)), str(code), int(row["claims"]), int(row["amount_pence"]))
+        for code, row in (by_route.iterrows() if by_route is not None else ())
+    )
     A = pd.Timestamp(claim.period_end)
     attached = programme["attached_on"]
-    in_window = (attached > pd.Timestamp(window_start)) & (attached <= A)
-    n_attached = int(in_window.sum())
-    fee = fw.amounts.attachment_fee_pence
-    to_date = claims_before + total_claims
-    facts = [
-        ("Framework", f"{fw.name} (version {fw.version})" + (f", local plan {fw.plan.name} v{fw.plan.version}" if fw.plan else "")),
-        ("Period end", claim.period_end.isoformat()),
-        ("Claim window", f"{(window_start + dt.timedelta(days=1)).isoformat()} to {claim.period_end.isoformat()}"),
-        ("Run id", run_id),
-        ("Claims in this window", str(total_claims)),
-        ("Results payments claimed (GBP)", pence_to_gbp(pd.Series([total_pence])).iloc[0]),
-        ("Claims before this window", str(claims_before)),
-        ("Claims to date", str(to_date)),
-        ("Allocation", "not set" if allocation is None else str(allocation)),
-        ("Allocation remaining", "" if allocation is None else str(max(0, allocation - to_date))),
-        ("Families over allocation this window", str(int((decisions["reason"] == "over_allocation").sum()))),
-        ("Families attached in the window", str(n_attached)),
-        ("Attachment fees for them (GBP, reported, not claimed in this file)", pence_to_gbp(pd.Series([n_attached * fee])).iloc[0]),
-        ("Dry run (nothing recorded in the ledger)", "yes" if claim.dry_run else "no"),
-    ]
-    if demo:
-        facts.append(("DEMO", "made with the built-in demo reference key: not a real claim"))
-    signoff = pd.DataFrame({"Sign-off": ["Prepared by", "Checked by", "Internal audit reference", "Approved for submission by", "Date"],
-                            "Name / reference": [""] * 5, "Signature": [""] * 5, "Date": [""] * 5})
-    reasons = decisions.groupby("reason").size().rename("families").reset_index()
-    reasons["reason"] = reasons["reason"].replace("", "claimed")
-    return {
-        "Summary": pd.DataFrame(facts, columns=["Item", "Value"]),
-        "Claims by route": by_route[["route", "claims", "amount_gbp"]],
-        "Decisions by reason": reasons,
-        "Sign-off": signoff,
-    }
+    n_attached = int(((attached > pd.Timestamp(window_start)) & (attached <= A)).sum())
+    reasons = decisions.groupby("reason").size()
+    framework = f"{fw.name} (version {fw.version})" + (f", local plan {fw.plan.name} v{fw.plan.version}" if fw.plan else "")
+    return FinanceSummary(
+        council=claim.council.council_name,
+        framework=framework,
+        window_first_day=window_start + dt.timedelta(days=1),
+        period_end=claim.period_end,
+        run_id=run_id,
+        produced_on=dt.date.today(),
+        produced_by=claim.operator or "",
+        routes=routes,
+        claims_before=claims_before,
+        allocation=allocation,
+        over_allocation=int((decisions["reason"] == "over_allocation").sum()),
+        attached_in_window=n_attached,
+        attachment_fee_pence=fw.amounts.attachment_fee_pence,
+        reasons=tuple((words["reasons"].get(str(code), str(code)), str(code) or "claim", int(n)) for code, n in reasons.items()),
+        dry_run=claim.dry_run,
+        demo=demo,
+        notes=(("A dry run: nothing is recorded in the ledger; this summary is not for submission.",) if claim.dry_run else ()),
+    )
 
 
 def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step: Step, ledger: Any) -> dict[str, Any]:
@@ -572,7 +569,8 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
         files.csv(run_files.ELIGIBILITY_EXCLUSIONS_CSV, at_attachment.exclusions)
     _write_outcomes(files, tracked)
     window_start = _window_start(ledger, fw.name, claim, fw_a)
-    files.xlsx(run_files.FINANCE_SUMMARY_XLSX, _finance_summary(decisions, programme, fw_a, claim, window_start, claims_before, allocation, opts.run_id, claim.demo_key))
+    summary = _finance_summary(decisions, programme, fw_a, claim, window_start, claims_before, allocation, opts.run_id, claim.demo_key)
+    files.write(run_files.FINANCE_SUMMARY_XLSX, lambda p: write_finance_summary(summary, p))
     counts = decisions.groupby(["decision", "reason"]).size()
     rec.note("claims", int(len(claim_register)))
     rec.note("claim_references_sha256", claim_references_sha256(claim_register["claim_reference"]))

@@ -1,0 +1,112 @@
+"""The finance summary as a financial document: money as numbers in a £ format, totals as SUM
+formulas equal to the claim file, a title block, claims to date against the allocation, a sign-off
+block; a dry run marked DRAFT on every sheet and without the sign-off block."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from decimal import Decimal
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from tfclaims.claim.finance import DRAFT, MONEY
+from tfclaims.core.config import CouncilConfig
+from tfclaims.core.resources import SAMPLE_COHORT_DIR
+from tfclaims.options import ClaimOptions
+from tfclaims.pipeline import claim
+
+A = dt.date(2020, 3, 31)
+KEY = "test-council-secret"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("finance")
+    cohort = base / "cohort"
+    shutil.copytree(SAMPLE_COHORT_DIR, cohort, ignore=shutil.ignore_patterns("synth"))
+    council = CouncilConfig(reference_key=KEY, council_name="Nottinghamshire County Council", allocation=10)
+    out = {}
+    for name, dry in (("dry", True), ("real", False)):
+        opts = ClaimOptions.of(input=cohort, out=base / name, council=council, audit=base / "audit.jsonl", period_end=A,
+                               ledger=str(base / "ledger.sqlite"), dry_run=dry, operator="Jo Analyst")
+        claim(opts)
+        out[name] = base / name
+    return out
+
+
+def _cells(ws) -> dict[str, object]:
+    """Column A's labels -> the row's cells (for finding a row by its words)."""
+    return {str(row[0].value): row for row in ws.iter_rows() if row[0].value is not None}
+
+
+def test_money_is_numeric_in_pounds_and_totals_are_sums_equal_to_the_claim_file(runs):
+    out = runs["real"]
+    book = openpyxl.load_workbook(out / "finance_summary.xlsx")  # formulas as written
+    values = openpyxl.load_workbook(out / "finance_summary.xlsx", data_only=True)  # their cached results
+    ws, wv = book["Summary"], values["Summary"]
+    rows = _cells(ws)
+    total = rows["Total"]
+    assert total[2].value.startswith("=SUM(C") and total[3].value.startswith("=SUM(D")
+    claim_file = pd.read_csv(out / "claim_file.csv", dtype=str)
+    amount = sum(Decimal(a) for a in claim_file["amount_gbp"])
+    cached = _cells(wv)["Total"]
+    assert cached[2].value == len(claim_file) and Decimal(str(cached[3].value)) == amount
+    route_rows = [r for r in ws.iter_rows() if r[1].value in ("ssp", "continuous_employment", "sfo", "discretionary")]
+    assert all(r[3].number_format == MONEY and isinstance(r[3].value, int | float) for r in route_rows)
+    assert route_rows and all(isinstance(r[2].value, int) for r in route_rows)  # counts are whole numbers
+    assert sum(Decimal(str(r[3].value)) for r in route_rows) == amount
+    assert rows["Claims to date"][2].value.startswith("=SUM(")
+    assert rows["Allocation (families)"][2].value == 10
+    assert rows["Period end"][1].is_date and rows["Period end"][1].value.date() == A
+
+
+def test_the_title_block_names_the_council_the_window_and_who_produced_it(runs):
+    rows = _cells(openpyxl.load_workbook(runs["real"] / "finance_summary.xlsx")["Summary"])
+    assert rows["Council"][1].value == "Nottinghamshire County Council"
+    assert rows["Framework"][1].value.startswith("tf-phase2 (version 2015.2)")
+    assert rows["Claim window"][1].value.endswith("to 31 March 2020")
+    assert rows["Produced by"][1].value == "Jo Analyst" and rows["Produced on"][1].is_date
+    assert "Run id" in rows and rows["Run id"][1].value
+
+
+def test_a_real_claim_has_a_sign_off_block_and_a_dry_run_says_draft_on_every_sheet_without_one(runs):
+    real = openpyxl.load_workbook(runs["real"] / "finance_summary.xlsx")
+    assert {"Prepared by", "Checked by", "Approved for submission by"} <= set(_cells(real["Summary"]))
+    assert all(ws["A1"].value != DRAFT for ws in real.worksheets)
+    dry = openpyxl.load_workbook(runs["dry"] / "finance_summary.xlsx")
+    for ws in dry.worksheets:
+        assert ws["A1"].value == DRAFT and DRAFT in ws.oddHeader.center.text
+    assert not {"Prepared by", "Checked by"} & set(_cells(dry["Summary"]))
+
+
+def test_every_sheet_prints_one_page_wide_with_the_run_id_and_page_numbers(runs):
+    book = openpyxl.load_workbook(runs["real"] / "finance_summary.xlsx")
+    for ws in book.worksheets:
+        # fit to one page wide (1 is the default width, which the file leaves out), any number long
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth in (None, 1) and ws.page_setup.fitToHeight == 0
+        footer = (ws.oddFooter.left.text or "") + (ws.oddFooter.right.text or "")
+        assert "Run " in footer and "&P" in footer and "&N" in footer
+    assert book["Decisions by reason"].print_title_rows
+
+
+def test_decisions_by_reason_in_words_with_codes_beside_them_and_a_total_of_every_family(runs):
+    out = runs["real"]
+    values = openpyxl.load_workbook(out / "finance_summary.xlsx", data_only=True)["Decisions by reason"]
+    rows = _cells(values)
+    decisions = pd.read_csv(out / "claim_decisions.csv", dtype=str)
+    assert rows["Total"][2].value == len(decisions)
+    assert "No claim: whole-family working not evidenced" in rows and rows["No claim: whole-family working not evidenced"][1].value == "no_whole_family_working"
+    assert not any(str(k).startswith("no_claim:") for k in rows)
+
+
+def test_no_cell_of_the_finance_summary_is_a_formula_but_the_products_own_totals(runs):
+    for name in ("real", "dry"):
+        book = openpyxl.load_workbook(runs[name] / "finance_summary.xlsx")
+        for ws in book.worksheets:
+            for row in ws.iter_rows():
+                for c in row:
+                    if isinstance(c.value, str) and c.value.startswith("="):
+                        assert c.value.startswith(("=SUM(", "=C", "=MAX(0,C", "=0")), (ws.title, c.coordinate, c.value)
