@@ -114,16 +114,19 @@ def _page_setup(ws, fs: FinanceSummary, title_rows: tuple[int, int] | None) -> N
         ws.repeat_rows(*title_rows)
 
 
+def _sheet(book, fs: FinanceSummary, f: dict, name: str, widths: tuple[int, ...]):
+    """A new sheet with its column widths; a dry run's first row says DRAFT. Returns it and the next row."""
+    ws = book.add_worksheet(name)
+    for c, w in enumerate(widths):
+        ws.set_column(c, c, w)
+    if not fs.dry_run:
+        return ws, 0
+    ws.write_string(0, 0, DRAFT, f["draft"])
+    return ws, 1
+
+
 def _summary_sheet(book, fs: FinanceSummary, f: dict) -> None:
-    ws = book.add_worksheet("Summary")
-    ws.set_column(0, 0, 46)
-    ws.set_column(1, 1, 24)
-    ws.set_column(2, 2, 14)
-    ws.set_column(3, 3, 18)
-    r = 0
-    if fs.dry_run:
-        ws.write_string(r, 0, DRAFT, f["draft"])
-        r += 1
+    ws, r = _sheet(book, fs, f, "Summary", (46, 24, 14, 18))
     ws.write_string(r, 0, "Results claim: finance summary", f["title"])
     r += 2
     block = [
@@ -229,14 +232,7 @@ def _summary_sheet(book, fs: FinanceSummary, f: dict) -> None:
 
 
 def _reasons_sheet(book, fs: FinanceSummary, f: dict) -> None:
-    ws = book.add_worksheet("Decisions by reason")
-    ws.set_column(0, 0, 60)
-    ws.set_column(1, 1, 30)
-    ws.set_column(2, 2, 12)
-    r = 0
-    if fs.dry_run:
-        ws.write_string(r, 0, DRAFT, f["draft"])
-        r += 1
+    ws, r = _sheet(book, fs, f, "Decisions by reason", (60, 30, 12))
     ws.write_string(r, 0, f"Every family in the register, by decision: period end {fs.period_end:%-d %B %Y}", f["label"])
     r += 1
     head = r
