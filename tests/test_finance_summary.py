@@ -110,3 +110,22 @@ def test_no_cell_of_the_finance_summary_is_a_formula_but_the_products_own_totals
                 for c in row:
                     if isinstance(c.value, str) and c.value.startswith("="):
                         assert c.value.startswith(("=SUM(", "=C", "=MAX(0,C", "=0")), (ws.title, c.coordinate, c.value)
+
+
+def test_claim_decisions_workbook_reads_in_words_with_the_claim_reference_and_amount(runs):
+    out = runs["real"]
+    ws = openpyxl.load_workbook(out / "claim_decisions.xlsx")["Decisions"]
+    rows = list(ws.iter_rows(min_row=3, values_only=True))
+    head, body = rows[0], rows[1:]
+    col = {name: i for i, name in enumerate(head)}
+    register = pd.read_csv(out / "claim_register.csv", dtype=str).set_index("family_id")
+    claimed = [r for r in body if r[col["decision_code"]] == "claim"]
+    assert claimed and len(claimed) == len(register)
+    for r in claimed:
+        assert r[col["decision"]].startswith("Claim: ") and "ssp" not in r[col["decision"]]
+        assert r[col["claim_reference"]] == register.loc[r[col["family_id"]], "claim_reference"]
+        pence = int(register.loc[r[col["family_id"]], "amount_pence"])
+        assert r[col["amount"]] == f"£{pence // 100:,}.{pence % 100:02d}"
+    refused = [r for r in body if r[col["decision_code"]] == "no_claim"]
+    assert refused and all(r[col["decision"]].startswith(("No claim", "For a manager")) and r[col["reason_code"]] for r in refused)
+    assert not any(str(r[col["decision"]]).startswith("no_claim:") for r in body)

@@ -454,6 +454,39 @@ def _window_start(ledger: Any, framework: str, claim: ClaimOptions, fw: Framewor
     return fw.programme.attachments_from - dt.timedelta(days=1)
 
 
+def _blank_missing(values: pd.Series) -> pd.Series:
+    """Text with missing values blank (a lookup that found nothing is all-NaN floats)."""
+    return values.astype(object).where(values.notna(), "").astype("str")
+
+
+def _decisions_for_people(decisions: pd.DataFrame, register: pd.DataFrame) -> pd.DataFrame:
+    """The claim decisions as a person reads them: the decision in words, the claim reference and
+    amount of a claim (``£800.00``), the detail; the codes kept in their own columns after them."""
+    words = decision_words()
+    route_words = decisions["route"].map(lambda c: words["routes"].get(c, c))
+    reason_words = decisions["reason"].map(lambda c: words["reasons"].get(c, c))
+    claimed = decisions["decision"] == "claim"
+    ref = register.set_index("family_id")
+    pence = decisions["family_id"].map(ref["amount_pence"])
+    amount = pd.Series("", index=decisions.index, dtype="str")
+    has = pence.notna()
+    if has.any():
+        distinct = pd.unique(pence[has].astype("int64"))  # each amount spelt once (most claims are the same)
+        spelt = {int(p): f"£{int(p) // 100:,}.{int(p) % 100:02d}" for p in distinct}
+        amount[has] = pence[has].astype("int64").map(spelt)
+    return pd.DataFrame({
+        "family_id": decisions["family_id"],
+        "decision": ("Claim: " + route_words.astype(str)).where(claimed, reason_words.astype(str)),
+        "claim_reference": _blank_missing(decisions["family_id"].map(ref["claim_reference"])),
+        "amount": amount,
+        "detail": decisions["detail"],
+        "period_end": decisions["period_end"],
+        "decision_code": decisions["decision"],
+        "route_code": decisions["route"],
+        "reason_code": decisions["reason"],
+    })
+
+
 def _finance_summary(decisions: pd.DataFrame, programme: pd.DataFrame, fw: Framework, claim: ClaimOptions,
                      window_start: dt.date, claims_before: int, allocation: int | None, run_id: str, demo: bool) -> FinanceSummary:
     """The facts of the finance summary (written by :func:`tfclaims.claim.finance.write_finance_summary`)."""
@@ -558,7 +591,7 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     validate_output(ClaimRegister, claim_register, "claim_register")
 
     files.csv(run_files.CLAIM_DECISIONS_CSV, out_decisions)
-    files.xlsx(run_files.CLAIM_DECISIONS_XLSX, {"Decisions": out_decisions}, notes={"Decisions": [
+    files.xlsx(run_files.CLAIM_DECISIONS_XLSX, {"Decisions": _decisions_for_people(out_decisions, claim_register)}, notes={"Decisions": [
         f"Claim decisions for period end {A.isoformat()} under {fw.name}." + (" DRY RUN: nothing recorded in the ledger." if claim.dry_run else "")]})
     files.csv(run_files.CLAIM_FILE_CSV, claim_file)
     crash_point("claim file written")
