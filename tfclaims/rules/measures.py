@@ -163,6 +163,12 @@ class Alternative:
     indicators: tuple[IndicatorSpec, ...] | None = None
 
 
+def _two_or_more(items: tuple[Any, ...], measure: str, what: str) -> None:
+    """A composite measure's list: at least two success sections (each an :class:`Alternative`)."""
+    if len(items) < 2 or not all(isinstance(a, Alternative) for a in items):
+        raise ValueError(f"{measure} takes a list of at least two {what}")
+
+
 class AnyOfParams(Params):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
@@ -170,8 +176,7 @@ class AnyOfParams(Params):
 
     @model_validator(mode="after")
     def _alternatives(self) -> AnyOfParams:
-        if len(self.alternatives) < 2 or not all(isinstance(a, Alternative) for a in self.alternatives):
-            raise ValueError("any_of takes a list of at least two alternatives")
+        _two_or_more(self.alternatives, "any_of", "alternatives")
         return self
 
 
@@ -182,8 +187,7 @@ class AllOfParams(Params):
 
     @model_validator(mode="after")
     def _parts(self) -> AllOfParams:
-        if len(self.parts) < 2 or not all(isinstance(a, Alternative) for a in self.parts):
-            raise ValueError("all_of takes a list of at least two parts")
+        _two_or_more(self.parts, "all_of", "parts")
         return self
 
 
@@ -1061,8 +1065,9 @@ class AnyOf(SuccessMeasure):
                 reasons.add(head.keys[failing][at], int(status), words[at])
         return reasons
 
-    def judge(self, mc: MeasureContext, head: HeadlineFrame, missing: tuple[str, ...], reasons: Reasons) -> None:  # pragma: no cover - evaluate judges
-        raise NotImplementedError
+    def judge(self, mc: MeasureContext, head: HeadlineFrame, missing: tuple[str, ...], reasons: Reasons) -> None:
+        """A composite is judged by its parts (:meth:`evaluate`); its own missing tables are theirs."""
+        reasons.extend(self.evaluate(mc, head))
 
     def met_detail(self, mc: MeasureContext, spec: HeadlineSpec, fams: np.ndarray) -> np.ndarray:
         alts = self.alternative_specs(spec)
