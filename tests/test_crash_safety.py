@@ -27,7 +27,7 @@ from tfclaims.claim.ledger import Ledger
 from tfclaims.claim.runs import CRASH_ENV, pending_runs
 from tfclaims.core.resources import SAMPLE_COHORT_DIR
 from tfclaims.core.workspace import init_workspace
-from tfclaims.pipeline import claim_references_sha256
+from tfclaims.claim.register import claim_references_sha256
 
 pytest_plugins = ["postgres"]
 

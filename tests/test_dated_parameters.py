@@ -235,7 +235,7 @@ def test_success_is_judged_by_the_value_in_force_at_the_as_of_date(cohort, tmp_p
 
 
 def test_a_claims_eligibility_detail_names_the_count_in_force_at_attachment(tmp_path):
-    from tfclaims.pipeline import _eligibility_detail
+    from tfclaims.claim.register import eligibility_detail
 
     fw = load_plan(plan(tmp_path, IDENTIFY_DATED))
     families = pd.DataFrame({
@@ -243,7 +243,7 @@ def test_a_claims_eligibility_detail_names_the_count_in_force_at_attachment(tmp_
         "headline_count_at_attachment": [1, 2], "headlines_at_attachment": ["health", "crime_asb;health"],
     })
     at_attachment = pd.DataFrame({"family_id": ["F1", "F2"], "has_dependent": [True, False]})
-    assert _eligibility_detail(families, at_attachment, fw).tolist() == [
+    assert eligibility_detail(families, at_attachment, fw).tolist() == [
         "1 headline(s) counted (health), at least 2 needed",
         "2 headline(s) counted (crime_asb;health), at least 3 needed; no dependent (a child or an expectant parent)",
     ]

@@ -76,7 +76,8 @@ def test_a_real_claim_has_a_sign_off_block_and_a_dry_run_says_draft_on_every_she
     real = openpyxl.load_workbook(runs["real"] / "finance_summary.xlsx")
     assert {"Prepared by", "Checked by", "Approved for submission by"} <= set(_cells(real["Summary"]))
     assert all(ws["A1"].value != DRAFT for ws in real.worksheets)
-    dry = openpyxl.load_workbook(runs["dry"] / "finance_summary.xlsx")
+    assert not (runs["dry"] / "finance_summary.xlsx").exists()  # the name says DRAFT too
+    dry = openpyxl.load_workbook(runs["dry"] / "finance_summary.DRAFT.xlsx")
     for ws in dry.worksheets:
         assert ws["A1"].value == DRAFT and DRAFT in ws.oddHeader.center.text
     assert not {"Prepared by", "Checked by"} & set(_cells(dry["Summary"]))
@@ -103,8 +104,8 @@ def test_decisions_by_reason_in_words_with_codes_beside_them_and_a_total_of_ever
 
 
 def test_no_cell_of_the_finance_summary_is_a_formula_but_the_products_own_totals(runs):
-    for name in ("real", "dry"):
-        book = openpyxl.load_workbook(runs[name] / "finance_summary.xlsx")
+    for name, file in (("real", "finance_summary.xlsx"), ("dry", "finance_summary.DRAFT.xlsx")):
+        book = openpyxl.load_workbook(runs[name] / file)
         for ws in book.worksheets:
             for row in ws.iter_rows():
                 for c in row:

@@ -19,7 +19,7 @@ from tfclaims.claim.decide import LedgerState, decide
 from tfclaims.cli import main
 from tfclaims.core.errors import ConfigError
 from tfclaims.core.resources import FRAMEWORKS_DIR, LOCAL_PLANS_DIR
-from tfclaims.pipeline import claim_rules
+from tfclaims.claim.register import claim_rules
 from tfclaims.rules.frameworks import load_framework, load_plan
 from tfclaims.rules.identify import identify, identify_at
 from tfclaims.rules.indicators import CATALOGUE, RulesContext, Scope, term_window_start
@@ -564,14 +564,14 @@ def test_an_exclusion_that_cannot_be_checked_makes_every_family_not_eligible(tmp
 
 
 def test_a_claims_not_eligible_detail_names_the_exclusion(tmp_path):
-    from tfclaims.pipeline import _eligibility_detail
+    from tfclaims.claim.register import eligibility_detail
 
     fw = load_plan(_plan(tmp_path, {"overrides": {"eligibility": {"exclude_when": EXCLUDE}}}))
     c = _eligible_family(social_care=[dict(person_id="C1", episode_type="lac", start_date="2020-06-01", end_date=None)],
                          programme=[programme("F1", "2021-02-01"), programme("F2", "2021-02-01")])
     at = identify_at(c, fw, pd.Series([pd.Timestamp("2021-02-01")] * 2, index=["F1", "F2"]))
     fams = track(c, fw, D).families
-    detail = _eligibility_detail(fams, at.eligibility, fw, at.exclusions).set_axis(fams["family_id"])
+    detail = eligibility_detail(fams, at.eligibility, fw, at.exclusions).set_axis(fams["family_id"])
     assert detail["F1"] == ("2 headline(s) counted (crime_asb;education), at least 2 needed; "
                             "excluded: open to children's social care: C1: social-care episode from 2020-06-01")
     assert "excluded" not in detail["F2"]

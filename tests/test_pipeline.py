@@ -351,7 +351,7 @@ def test_the_claim_window_sets_the_attachments_counted_in_the_finance_summary(tm
                "--out", str(out), "--dry-run", "--audit", str(tmp_path / "audit.jsonl")) == 0
     from openpyxl import load_workbook
 
-    rows = {r[0]: r for r in load_workbook(out / "finance_summary.xlsx")["Summary"].iter_rows(values_only=True) if r[0]}
+    rows = {r[0]: r for r in load_workbook(out / "finance_summary.DRAFT.xlsx")["Summary"].iter_rows(values_only=True) if r[0]}
     attached = pd.read_parquet(out / "accepted" / "programme.parquet")["attached_on"]  # as ingest typed them
     expected = int(((attached > "2019-12-31") & (attached <= "2020-03-31")).sum())
     assert rows["Claim window"][1] == "1 January 2020 to 31 March 2020"

@@ -10,7 +10,6 @@ one record to the audit trail (``tfclaims.audit.trail``) naming its purpose, inp
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import shutil
 import sys
@@ -26,7 +25,11 @@ import tfclaims
 from tfclaims.spot_check import check_workbook_not_started
 from tfclaims.core import run_files
 from tfclaims.audit import trail as audit
-from tfclaims.claim.decide import ClaimRules, LedgerState, decide, family_reference, pence_to_gbp, settle_with_ledger
+from tfclaims.claim.decide import decide, family_reference, pence_to_gbp, settle_with_ledger
+from tfclaims.claim.register import (
+    allocation_in_force, claim_file_frame, claim_references_sha256, claim_register_frame, claim_rules, decisions_for_people,
+    eligibility_detail, ledger_state, window_start as window_start_of, withdrawals_since,
+)
 from tfclaims.core.cohort import TABLES, Cohort
 from tfclaims.core.config import CouncilConfig
 from tfclaims.core.errors import InputError
@@ -39,7 +42,7 @@ from tfclaims.options import (
     ClaimOptions, CohortOptions, CommandOptions, DemoOptions, IdentifyOptions, ReconcileOptions, RunOptions, SampleFields, SpotCheckOptions,
     TrackOptions, ValidateOptions,
 )
-from tfclaims.claim.finance import FinanceSummary, RouteLine, decision_words, write_finance_summary
+from tfclaims.claim import finance
 from tfclaims.claim.runs import crash_point
 from tfclaims.core.write import sha256_file, validate_output, write_csv, write_json, write_parquet, write_xlsx
 
@@ -401,134 +404,12 @@ def track(opts: TrackOptions, *, step: Step = direct) -> Outcome:
 # claim
 
 
-def claim_rules(fw: Framework) -> ClaimRules:
-    return ClaimRules(
-        framework=fw.name,
-        attachments_from=fw.programme.attachments_from,
-        attachments_to=fw.programme.attachments_to,
-        period_end_to=fw.programme.period_end_to,
-        results_payment_pence=fw.amounts.results_payment_pence,
-        attachment_fee_pence=fw.amounts.attachment_fee_pence,
-        routes=tuple(fw.claim_routes),
-        transition_review=fw.programme.transition_before is not None,
-    )
-
-
-def _eligibility_detail(families: pd.DataFrame, at_attachment: pd.DataFrame, fw: Framework, exclusions: pd.DataFrame | None = None) -> pd.Series:
-    """Why a family was not eligible when attached: the headlines counted against the rule, the
-    dependent, and the plan's exclusions that held (``exclusions``: family_id, reason)."""
-    dependent = families["family_id"].map(at_attachment.set_index("family_id")["has_dependent"]).astype("boolean").fillna(False)
-    headlines = families["headlines_at_attachment"].fillna("").replace("", "none")
-    # the rule in force at each family's attachment (one value per family when the rule is dated)
-    attached_on = families["attached_on"].to_numpy(dtype="datetime64[ns]")
-    needed = fw.value_at(lambda f: str(f.eligibility.min_distinct_headlines), attached_on)
-    text = (families["headline_count_at_attachment"].astype(str) + " headline(s) counted (" + headlines + "), at least "
-            + pd.Series(needed, index=families.index, dtype="str") + " needed")
-    required = fw.value_at(lambda f: f.eligibility.require_dependent, attached_on).astype(bool)
-    if required.any():
-        text = text + pd.Series(["", "; no dependent (a child or an expectant parent)"], dtype="str").take(
-            ((~dependent).to_numpy(dtype=bool) & required).astype(int)).set_axis(families.index)
-    if exclusions is not None and len(exclusions):
-        reason = families["family_id"].map(exclusions.drop_duplicates("family_id").set_index("family_id")["reason"])
-        text = text.where(reason.isna(), text + "; excluded: " + reason.fillna(""))
-    return text
-
-
-def _ledger_state(ledger: Any, framework: str) -> LedgerState:
-    if ledger is None:
-        return LedgerState.empty()
-    active = ledger.active_claims(framework)[["family_id", "claim_reference", "period_end"]].copy()
-    active["period_end"] = pd.to_datetime(active["period_end"]).dt.strftime("%Y-%m-%d")
-    approvals = ledger.approvals(framework)
-    return LedgerState(active, ledger.held_families(framework), approvals[["family_id", "approved_by", "reason"]])
-
-
-def _window_start(ledger: Any, framework: str, claim: ClaimOptions, fw: Framework) -> dt.date:
-    if claim.window_start is not None:
-        return claim.window_start
-    if ledger is not None:
-        earlier = ledger.claims(framework)
-        earlier = earlier[pd.to_datetime(earlier["period_end"]) < pd.Timestamp(claim.period_end)]
-        if len(earlier):
-            return pd.to_datetime(earlier["period_end"]).max().date()
-    return fw.programme.attachments_from - dt.timedelta(days=1)
-
-
-def _blank_missing(values: pd.Series) -> pd.Series:
-    """Text with missing values blank (a lookup that found nothing is all-NaN floats)."""
-    return values.astype(object).where(values.notna(), "").astype("str")
-
-
-def _decisions_for_people(decisions: pd.DataFrame, register: pd.DataFrame) -> pd.DataFrame:
-    """The claim decisions as a person reads them: the decision in words, the claim reference and
-    amount of a claim (``£800.00``), the detail; the codes kept in their own columns after them."""
-    words = decision_words()
-    route_words = decisions["route"].map(lambda c: words["routes"].get(c, c))
-    reason_words = decisions["reason"].map(lambda c: words["reasons"].get(c, c))
-    claimed = decisions["decision"] == "claim"
-    ref = register.set_index("family_id")
-    pence = decisions["family_id"].map(ref["amount_pence"])
-    amount = pd.Series("", index=decisions.index, dtype="str")
-    has = pence.notna()
-    if has.any():
-        distinct = pd.unique(pence[has].astype("int64"))  # each amount spelt once (most claims are the same)
-        spelt = {int(p): f"£{int(p) // 100:,}.{int(p) % 100:02d}" for p in distinct}
-        amount[has] = pence[has].astype("int64").map(spelt)
-    return pd.DataFrame({
-        "family_id": decisions["family_id"],
-        "decision": ("Claim: " + route_words.astype(str)).where(claimed, reason_words.astype(str)),
-        "claim_reference": _blank_missing(decisions["family_id"].map(ref["claim_reference"])),
-        "amount": amount,
-        "detail": decisions["detail"],
-        "period_end": decisions["period_end"],
-        "decision_code": decisions["decision"],
-        "route_code": decisions["route"],
-        "reason_code": decisions["reason"],
-    })
-
-
-def _finance_summary(decisions: pd.DataFrame, programme: pd.DataFrame, fw: Framework, claim: ClaimOptions,
-                     window_start: dt.date, claims_before: int, allocation: int | None, run_id: str, demo: bool) -> FinanceSummary:
-    """The facts of the finance summary (written by :func:`tfclaims.claim.finance.write_finance_summary`)."""
-    words = decision_words()
-    claimed = decisions[decisions["decision"] == "claim"]
-    by_route = claimed.groupby("route").agg(claims=("family_id", "size"), amount_pence=("amount_pence", "sum")) if len(claimed) else None
-    routes = tuple(
-        RouteLine(words["routes"].get(str(code), str(code)), str(code), int(row["claims"]), int(row["amount_pence"]))
-        for code, row in (by_route.iterrows() if by_route is not None else ())
-    )
-    A = pd.Timestamp(claim.period_end)
-    attached = programme["attached_on"]
-    n_attached = int(((attached > pd.Timestamp(window_start)) & (attached <= A)).sum())
-    reasons = decisions.groupby("reason").size()
-    framework = f"{fw.name} (version {fw.version})" + (f", local plan {fw.plan.name} v{fw.plan.version}" if fw.plan else "")
-    return FinanceSummary(
-        council=claim.council.council_name,
-        framework=framework,
-        window_first_day=window_start + dt.timedelta(days=1),
-        period_end=claim.period_end,
-        run_id=run_id,
-        produced_on=dt.date.today(),
-        produced_by=claim.operator or "",
-        routes=routes,
-        claims_before=claims_before,
-        allocation=allocation,
-        over_allocation=int((decisions["reason"] == "over_allocation").sum()),
-        attached_in_window=n_attached,
-        attachment_fee_pence=fw.amounts.attachment_fee_pence,
-        reasons=tuple((words["reasons"].get(str(code), str(code)), str(code) or "claim", int(n)) for code, n in reasons.items()),
-        dry_run=claim.dry_run,
-        demo=demo,
-        notes=(("A dry run: nothing is recorded in the ledger; this summary is not for submission.",) if claim.dry_run else ()),
-    )
-
-
 def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step: Step, ledger: Any) -> dict[str, Any]:
     """Decide, record in the ledger (unless dry run), write the claim's files. Returns summary facts."""
     from tfclaims.rules.identify import identify_at
     from tfclaims.rules.track import track as track_families
 
-    from tfclaims.schemas.claim import DECISION_COLUMNS, ClaimDecisions, ClaimRegister
+    from tfclaims.schemas.claim import DECISION_COLUMNS, ClaimDecisions
 
     claim = opts
     fw = opts.load_framework()
@@ -545,10 +426,10 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     tracked = step("track", track_families, prep.cohort, fw, A)
     at_attachment = step("identify at attachment", identify_at, prep.cohort, fw, programme.set_index("family_id")["attached_on"])
     families = tracked.families.copy()
-    families["eligibility_detail"] = _eligibility_detail(families, at_attachment.eligibility, fw, at_attachment.exclusions)
-    state = step("read ledger", _ledger_state, ledger, fw.name)
+    families["eligibility_detail"] = eligibility_detail(families, at_attachment.eligibility, fw, at_attachment.exclusions)
+    state = step("read ledger", ledger_state, ledger, fw.name)
     fw_a = fw.at(A)  # programme dates, amounts and the allocation: the values in force at the period end
-    allocation = claim.allocation if claim.allocation is not None else (opts.council.allocation if opts.council.allocation is not None else fw_a.allocation)
+    allocation = allocation_in_force(claim.allocation, opts.council.allocation, fw_a)
     progress("deciding claims")
     decisions = decide(programme, families, rules=claim_rules(fw_a), period_end=A, ledger=state, allocation=allocation)
     claims_before = len(state.active)
@@ -569,29 +450,13 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     else:
         register["claim_reference"] = [f"DRAFT-{i:06d}" for i in range(1, len(register) + 1)]
     register["family_reference"] = family_reference(register["family_id"], key)
-    fam = families.set_index("family_id")
-    prog = programme.drop_duplicates("family_id").set_index("family_id")
-    claim_register = pd.DataFrame({
-        "claim_reference": register["claim_reference"].astype("str"),
-        "family_id": register["family_id"].astype("str"),
-        "family_reference": register["family_reference"].astype("str"),
-        "framework": fw.name,
-        "route": register["route"].astype("str"),
-        "period_end": pd.Timestamp(A),
-        "amount_pence": register["amount_pence"].astype("int64"),
-        "run_id": opts.run_id,
-        "attached_on": _lookup(register["family_id"], prog["attached_on"]).astype("datetime64[ns]"),
-        "closed_on": _lookup(register["family_id"], prog["closed_on"] if "closed_on" in prog else pd.Series(dtype="datetime64[ns]")).astype("datetime64[ns]"),
-        "lead_practitioner": _lookup(register["family_id"], prog["lead_practitioner"] if "lead_practitioner" in prog else pd.Series(dtype="str")).astype("str"),
-        "headlines_at_attachment": _lookup(register["family_id"], fam["headlines_at_attachment"]).astype("str"),
-    }).reset_index(drop=True)
+    claim_register = claim_register_frame(register, programme, families, framework=fw.name, period_end=A, run_id=opts.run_id)
     claim_file = claim_file_frame(claim_register)
     out_decisions = decisions[list(DECISION_COLUMNS)].copy()
     validate_output(ClaimDecisions, out_decisions, "claim_decisions")
-    validate_output(ClaimRegister, claim_register, "claim_register")
 
     files.csv(run_files.CLAIM_DECISIONS_CSV, out_decisions)
-    files.xlsx(run_files.CLAIM_DECISIONS_XLSX, {"Decisions": _decisions_for_people(out_decisions, claim_register)}, notes={"Decisions": [
+    files.xlsx(run_files.CLAIM_DECISIONS_XLSX, {"Decisions": decisions_for_people(out_decisions, claim_register)}, notes={"Decisions": [
         f"Claim decisions for period end {A.isoformat()} under {fw.name}." + (" DRY RUN: nothing recorded in the ledger." if claim.dry_run else "")]})
     files.csv(run_files.CLAIM_FILE_CSV, claim_file)
     crash_point("claim file written")
@@ -601,9 +466,12 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     if fw.eligibility_exclusions:
         files.csv(run_files.ELIGIBILITY_EXCLUSIONS_CSV, at_attachment.exclusions)
     _write_outcomes(files, tracked)
-    window_start = _window_start(ledger, fw.name, claim, fw_a)
-    summary = _finance_summary(decisions, programme, fw_a, claim, window_start, claims_before, allocation, opts.run_id, claim.demo_key)
-    files.write(run_files.FINANCE_SUMMARY_XLSX, lambda p: write_finance_summary(summary, p))
+    window_start = window_start_of(ledger, fw.name, A, claim.window_start, fw_a)
+    summary = finance.summarise(decisions, programme, fw_a, council=claim.council.council_name, window_start=window_start,
+                                period_end=A, claims_before=claims_before, allocation=allocation, run_id=opts.run_id,
+                                produced_by=claim.operator or "", dry_run=claim.dry_run, demo=claim.demo_key,
+                                withdrawals=withdrawals_since(ledger, fw.name, A))
+    files.write(run_files.finance_summary_name(claim.dry_run), lambda p: finance.write_finance_summary(summary, p))
     counts = decisions.groupby(["decision", "reason"]).size()
     rec.note("claims", int(len(claim_register)))
     rec.note("claim_references_sha256", claim_references_sha256(claim_register["claim_reference"]))
@@ -620,27 +488,6 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
         "decisions": {f"{d}:{r or 'claimed'}": int(n) for (d, r), n in counts.items()},
         "prep": prep,
     }
-
-
-def _lookup(keys: pd.Series, values: pd.Series) -> pd.Series:
-    """``values`` (indexed by unique key) for each of ``keys``, missing where absent; unlike ``Series.map``
-    it keeps the values' dtype and works when ``values`` is empty (pandas casts an empty mapper to float)."""
-    return pd.Series(values.reindex(keys.to_numpy()).to_numpy(), index=keys.index, dtype=values.dtype)
-
-
-def claim_file_frame(claims: pd.DataFrame) -> pd.DataFrame:
-    """The outbound claim file from claims with ``claim_reference``, ``family_reference``, ``route``,
-    ``period_end`` and ``amount_pence``: checked by its strict schema, so nothing else can slip in."""
-    from tfclaims.schemas.claim import ClaimFile
-
-    frame = pd.DataFrame({
-        "claim_reference": claims["claim_reference"].astype("str"),
-        "family_reference": claims["family_reference"].astype("str"),
-        "route": claims["route"].astype("str"),
-        "period_end": pd.to_datetime(claims["period_end"]).astype("datetime64[ns]"),
-        "amount_gbp": pence_to_gbp(claims["amount_pence"]).astype("str"),
-    }).reset_index(drop=True)
-    return validate_output(ClaimFile, frame, "claim_file")
 
 
 def _check_claim_file_is_the_runs(out: Path, run_id: str) -> None:
@@ -698,11 +545,6 @@ def _open_ledger(claim: ClaimOptions) -> Any:
 # A crash between 1 and 2 leaves a pending run with no claims: the next claim run closes it
 # ("abandoned"). A crash after 2 leaves claims: the next claim run writes the run's claim file again
 # from the ledger into the run's folder and appends its audit record ("recovered").
-
-
-def claim_references_sha256(references: pd.Series) -> str:
-    """One hash over a run's claim references (sorted): ties the audit record to the ledger's claims."""
-    return hashlib.sha256("\n".join(sorted(references.astype(str))).encode("utf-8")).hexdigest()
 
 
 def _begin_claim_run(opts: ClaimOptions, ledger: Any, rec: audit.RunRecord, framework: str) -> None:

@@ -206,6 +206,13 @@ def family_reference(family_ids: pd.Series, key: str) -> pd.Series:
     )
 
 
+def pounds_text(pence: int) -> str:
+    """Pence as money for people: 12480000 -> '£124,800.00', -500 -> '-£5.00' (exact, no float)."""
+    sign = "-" if pence < 0 else ""
+    a = abs(int(pence))
+    return f"{sign}£{a // 100:,}.{a % 100:02d}"
+
+
 def pence_to_gbp(pence: pd.Series) -> pd.Series:
     """Integer pence as money text: 80000 -> '800.00' (exact, no float)."""
     p = pence.astype("int64")

@@ -18,17 +18,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from pathlib import Path
-
+import json
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
+from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import yaml
 
 from tfclaims.core.resources import REFERENCE_DIR
-from tfclaims.core.write import atomic_xlsx
+from tfclaims.core.write import atomic_xlsx, neutralise_value
 
-__all__ = ["DRAFT", "FinanceSummary", "RouteLine", "decision_words", "write_finance_summary"]
+__all__ = ["DRAFT", "FinanceSummary", "RouteLine", "Withdrawal", "decision_words", "summarise", "write_finance_summary"]
 
 DRAFT = "DRAFT - NOT FOR SUBMISSION"
 MONEY = "£#,##0.00"
@@ -41,6 +43,18 @@ class RouteLine:
     code: str  # the route code: ssp
     claims: int
     amount_pence: int
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """A claim withdrawn since the last claim run: its money is recovered or offset."""
+
+    claim_reference: str
+    period_end: dt.date  # the claim window it was claimed in
+    route: str  # words
+    amount_pence: int
+    withdrawn_on: dt.date
+    reason: str  # as the person who withdrew it wrote it
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,40 @@ class FinanceSummary:
     dry_run: bool
     demo: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    withdrawals: tuple[Withdrawal, ...] = field(default_factory=tuple)
+    reissue: str | None = None  # "Re-issued on ...: replaces the summary produced on ..." after a withdrawal
+
+    def to_record(self) -> dict[str, Any]:
+        """The facts as JSON-ready values (kept in the run summary, so a re-issue can write it again)."""
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> FinanceSummary:
+        r = dict(record)
+        for k in ("window_first_day", "period_end", "produced_on"):
+            r[k] = dt.date.fromisoformat(r[k])
+        r["routes"] = tuple(RouteLine(**x) for x in r["routes"])
+        r["reasons"] = tuple(tuple(x) for x in r["reasons"])
+        r["notes"] = tuple(r.get("notes", ()))
+        r["withdrawals"] = tuple(
+            Withdrawal(**{**w, "period_end": dt.date.fromisoformat(w["period_end"]), "withdrawn_on": dt.date.fromisoformat(w["withdrawn_on"])})
+            for w in r.get("withdrawals", ())
+        )
+        return cls(**r)
+
+    def without(self, withdrawn: pd.DataFrame, *, on: dt.date, by: str, first_issued: dt.date) -> FinanceSummary:
+        """This summary again after claims of its own run were withdrawn (``withdrawn``: route,
+        amount_pence): fewer claims by route, and a line saying it replaces the first issue."""
+        gone = withdrawn.groupby("route").agg(n=("amount_pence", "size"), pence=("amount_pence", "sum"))
+        routes = tuple(
+            RouteLine(x.route, x.code, x.claims - int(gone.at[x.code, "n"]), x.amount_pence - int(gone.at[x.code, "pence"]))
+            if x.code in gone.index else x
+            for x in self.routes
+        )
+        n = len(withdrawn)
+        note = (f"Re-issued on {on:%-d %B %Y} after {n} claim{'s' if n != 1 else ''} of this run "
+                f"{'were' if n != 1 else 'was'} withdrawn: this summary replaces the one produced on {first_issued:%-d %B %Y}.")
+        return replace(self, routes=routes, produced_on=on, produced_by=by, reissue=note)
 
 
 @cache
@@ -69,6 +117,45 @@ def decision_words() -> dict[str, dict[str, str]]:
     """``{"routes": {code: words}, "reasons": {code: words}}`` (data/reference/decision_words.yaml)."""
     data = yaml.safe_load((REFERENCE_DIR / "decision_words.yaml").read_text(encoding="utf-8"))
     return {k: {str(c): str(w) for c, w in (v or {}).items()} for k, v in data.items()}
+
+
+def summarise(decisions: pd.DataFrame, programme: pd.DataFrame, fw: Any, *, council: str, window_start: dt.date,
+              period_end: dt.date, claims_before: int, allocation: int | None, run_id: str, produced_by: str,
+              dry_run: bool, demo: bool, withdrawals: tuple[Withdrawal, ...] = ()) -> FinanceSummary:
+    """The facts of a claim run's finance summary: ``decisions`` (family_id, decision, route, reason,
+    amount_pence) of every family in the register, ``programme`` (attached_on), the framework ``fw``
+    in force at the period end, and what the ledger said before the run."""
+    words = decision_words()
+    claimed = decisions[decisions["decision"] == "claim"]
+    by_route = claimed.groupby("route").agg(claims=("family_id", "size"), amount_pence=("amount_pence", "sum"))
+    routes = tuple(
+        RouteLine(words["routes"].get(str(code), str(code)), str(code), int(row["claims"]), int(row["amount_pence"]))
+        for code, row in by_route.iterrows()
+    )
+    attached = programme["attached_on"]
+    n_attached = int(((attached > pd.Timestamp(window_start)) & (attached <= pd.Timestamp(period_end))).sum())
+    reasons = decisions.groupby("reason").size()
+    framework = f"{fw.name} (version {fw.version})" + (f", local plan {fw.plan.name} v{fw.plan.version}" if fw.plan else "")
+    return FinanceSummary(
+        council=council,
+        framework=framework,
+        window_first_day=window_start + dt.timedelta(days=1),
+        period_end=period_end,
+        run_id=run_id,
+        produced_on=dt.date.today(),
+        produced_by=produced_by,
+        routes=routes,
+        claims_before=claims_before,
+        allocation=allocation,
+        over_allocation=int((decisions["reason"] == "over_allocation").sum()),
+        attached_in_window=n_attached,
+        attachment_fee_pence=fw.amounts.attachment_fee_pence,
+        reasons=tuple((words["reasons"].get(str(code), str(code)), str(code) or "claim", int(n)) for code, n in reasons.items()),
+        dry_run=dry_run,
+        demo=demo,
+        notes=(("A dry run: nothing is recorded in the ledger; this summary is not for submission.",) if dry_run else ()),
+        withdrawals=withdrawals,
+    )
 
 
 def _pounds(pence: int) -> float:
@@ -96,6 +183,7 @@ def write_finance_summary(fs: FinanceSummary, path: Path | str) -> Path:
             "right": book.add_format({"align": "right"}),
             "note": book.add_format({"italic": True, "text_wrap": True}),
             "box": book.add_format({"border": 1}),
+            "reissue": book.add_format({"bold": True, "font_color": "#C00000"}),
         }
         _summary_sheet(book, fs, f)
         _reasons_sheet(book, fs, f)
@@ -144,6 +232,9 @@ def _summary_sheet(book, fs: FinanceSummary, f: dict) -> None:
             ws.write_datetime(r, 1, dt.datetime.combine(value, dt.time()), f["date"])
         else:
             ws.write_string(r, 1, value, f["text"])
+        r += 1
+    if fs.reissue:
+        ws.write_string(r, 0, fs.reissue, f["reissue"])
         r += 1
     for note in fs.notes + (("Made with the built-in demo reference key: not a real claim.",) if fs.demo else ()):
         ws.write_string(r, 0, note, f["note"])
@@ -214,6 +305,8 @@ def _summary_sheet(book, fs: FinanceSummary, f: dict) -> None:
     ws.write_formula(r, 3, f"=C{r - 1}*D{r}", f["money_total"], _pounds(fs.attached_in_window * fs.attachment_fee_pence))
     r += 2
 
+    r = _withdrawals(ws, fs, f, r) + 1
+
     if not fs.dry_run:
         ws.write_string(r, 0, "Sign-off", f["label"])
         r += 1
@@ -229,6 +322,33 @@ def _summary_sheet(book, fs: FinanceSummary, f: dict) -> None:
                 ws.write_blank(r, c, None, f["box"])
             r += 1
     _page_setup(ws, fs, None)
+
+
+def _withdrawals(ws, fs: FinanceSummary, f: dict, r: int) -> int:
+    """Claims of earlier windows withdrawn since the last claim run: the money to recover or offset.
+    Returns the row after the block."""
+    ws.write_string(r, 0, "Withdrawals since the last claim (to be recovered or offset)", f["label"])
+    r += 1
+    if not fs.withdrawals:
+        ws.write_string(r, 0, "None", f["text"])
+        return r + 1
+    for c, h in enumerate(("Claim reference", "Claimed for period end", "Withdrawn on", "Amount")):
+        ws.write_string(r, c, h, f["head"])
+    r += 1
+    first = r
+    for w in fs.withdrawals:
+        ws.write_string(r, 0, w.claim_reference, f["text"])
+        ws.write_datetime(r, 1, dt.datetime.combine(w.period_end, dt.time()), f["date"])
+        ws.write_datetime(r, 2, dt.datetime.combine(w.withdrawn_on, dt.time()), f["date"])
+        ws.write_number(r, 3, _pounds(w.amount_pence), f["money"])
+        r += 1
+        ws.write_string(r, 0, neutralise_value(f"{w.route}; withdrawn: {w.reason}"), f["note"])
+        r += 1
+    ws.write_string(r, 0, "Total withdrawn", f["total"])
+    for c in (1, 2):
+        ws.write_blank(r, c, None, f["total"])
+    ws.write_formula(r, 3, _sum("D", (first, r - 1)), f["money_total"], _pounds(sum(w.amount_pence for w in fs.withdrawals)))
+    return r + 1
 
 
 def _reasons_sheet(book, fs: FinanceSummary, f: dict) -> None:

@@ -18,6 +18,8 @@ __all__ = [
     "ELIGIBILITY_XLSX",
     "FAMILIES_CSV",
     "FINANCE_SUMMARY_XLSX",
+    "FINANCE_SUMMARY_DRAFT_XLSX",
+    "finance_summary_name",
     "OUTCOMES_CSV",
     "OUTCOMES_XLSX",
     "OUTCOME_EVIDENCE_CSV",
@@ -52,6 +54,11 @@ CLAIM_DECISIONS_XLSX = "claim_decisions.xlsx"
 CLAIM_FILE_CSV = "claim_file.csv"
 CLAIM_REGISTER_CSV = "claim_register.csv"
 FINANCE_SUMMARY_XLSX = "finance_summary.xlsx"
+FINANCE_SUMMARY_DRAFT_XLSX = "finance_summary.DRAFT.xlsx"  # a dry run's: its name says it is not for submission
+
+
+def finance_summary_name(dry_run: bool) -> str:
+    return FINANCE_SUMMARY_DRAFT_XLSX if dry_run else FINANCE_SUMMARY_XLSX
 
 # every command
 RUN_SUMMARY_JSON = "run_summary.json"
@@ -65,5 +72,5 @@ RECONCILIATION_JSON = "reconciliation.json"
 # what marks a folder as holding a run's outputs: a new run never writes into such a folder
 RUN_OUTPUTS = (
     RUN_SUMMARY_JSON, VALIDATION_ERRORS_CSV, UNMATCHED_CSV, ELIGIBILITY_CSV, OUTCOMES_CSV, CLAIM_DECISIONS_CSV,
-    CLAIM_FILE_CSV, CLAIM_REGISTER_CSV, FINANCE_SUMMARY_XLSX, RECONCILIATION_CSV,
+    CLAIM_FILE_CSV, CLAIM_REGISTER_CSV, FINANCE_SUMMARY_XLSX, FINANCE_SUMMARY_DRAFT_XLSX, RECONCILIATION_CSV,
 )
