@@ -130,3 +130,41 @@ def test_claim_decisions_workbook_reads_in_words_with_the_claim_reference_and_am
     refused = [r for r in body if r[col["decision_code"]] == "no_claim"]
     assert refused and all(r[col["decision"]].startswith(("No claim", "For a manager")) and r[col["reason_code"]] for r in refused)
     assert not any(str(r[col["decision"]]).startswith("no_claim:") for r in body)
+    # the detail names headlines and statuses in words; the CSV keeps the codes for machines
+    details = [str(r[col["detail"]]) for r in refused if r[col["reason_code"]] == "outcomes_not_met"]
+    assert details and not any(code in d for d in details for code in ("not_met", "not_yet", "crime_asb", "worklessness:"))
+    assert any("Adults out of work or at risk of financial exclusion: not met" in d for d in details)
+    csv_details = pd.read_csv(out / "claim_decisions.csv", dtype=str)["detail"]
+    assert csv_details.str.contains("worklessness: not_met", regex=False).any()
+
+
+def test_the_console_shows_decisions_in_words_and_money_in_pounds(runs, capsys):
+    import json
+
+    from tfclaims.cli.pipeline import _print_claim
+
+    _print_claim(json.loads((runs["real"] / "run_summary.json").read_text()))
+    said = capsys.readouterr().out
+    assert "No claim: whole-family working not evidenced" in said and "no_claim:" not in said
+    assert "total £" in said and "GBP" not in said
+
+
+def test_a_table_too_long_for_a_workbook_is_written_as_csv_only_and_the_run_says_so(tmp_path, monkeypatch, capsys):
+    import json
+
+    from tfclaims.cli import main
+    from tfclaims.core import run_files
+
+    monkeypatch.setattr(run_files, "WORKBOOK_MAX_ROWS", 50)  # the sample's 98 families are "too many" here
+    monkeypatch.setenv("TFCLAIMS_REFERENCE_KEY", KEY)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as done:
+        main(["claim", "--input", str(SAMPLE_COHORT_DIR), "--period-end", "2020-03-31", "--out", str(out), "--dry-run",
+              "--audit", str(tmp_path / "audit.jsonl")])
+    assert done.value.code in (0, None)
+    assert not (out / "claim_decisions.xlsx").exists() and (out / "claim_decisions.csv").exists()
+    summary = json.loads((out / "run_summary.json").read_text())
+    entry = next(e for e in summary["csv_only"] if e["workbook"] == "claim_decisions.xlsx")
+    assert entry["rows"] == len(pd.read_csv(out / "claim_decisions.csv")) and entry["name"] == "claim_decisions.csv"
+    assert "claim_decisions.xlsx" not in {o["name"] for o in summary["outputs"]}
+    assert "no claim_decisions.xlsx: 98 rows" in capsys.readouterr().out

@@ -119,7 +119,7 @@ def test_data_categories_are_the_contract_tables(register):
         ("claim", ("pbr_claim",)),
         ("ledger withdraw", ("pbr_claim",)),
         ("spot-check", ("spot_checks",)),
-        ("reconcile", ("spot_checks",)),
+        ("reconcile", ("spot_checks", "pbr_claim")),
         ("run", TF_PURPOSES),
         ("demo", TF_PURPOSES),
         ("synth", ()),

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +31,7 @@ from tfclaims.claim.register import (
     eligibility_detail, ledger_state, window_start as window_start_of, withdrawals_since,
 )
 from tfclaims.core.cohort import TABLES, Cohort
-from tfclaims.core.config import CouncilConfig
+from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig
 from tfclaims.core.errors import InputError
 from tfclaims.rules.frameworks import Framework
 from tfclaims.ingest.validate import IngestResult, ingest
@@ -43,8 +43,9 @@ from tfclaims.options import (
     TrackOptions, ValidateOptions,
 )
 from tfclaims.claim import finance
+from tfclaims.claim.reissue import REISSUED_FILES, Reissue, corrected_register, next_issue, superseded_name
 from tfclaims.claim.runs import crash_point
-from tfclaims.core.write import sha256_file, validate_output, write_csv, write_json, write_parquet, write_xlsx
+from tfclaims.core.write import atomic_write, sha256_file, validate_output, write_csv, write_json, write_parquet, write_xlsx
 
 CANDIDATES_NOTE = (
     "Eligibility lists CANDIDATES for a practitioner to confirm: no decision about a family is made by "
@@ -91,6 +92,7 @@ class RunFiles:
     out: Path
     record: audit.RunRecord | None = None
     files: list[dict[str, str]] = field(default_factory=list)
+    csv_only: list[dict[str, Any]] = field(default_factory=list)  # workbooks not written: their tables are too long
     _pending: list[tuple[str, Any]] = field(default_factory=list)
     _pool: Any = None
 
@@ -120,7 +122,17 @@ class RunFiles:
         """An output made by ``writer(path)`` (which writes atomically), recorded like the others."""
         return self._write(name, writer)
 
-    def xlsx(self, name: str, sheets: dict[str, pd.DataFrame], notes: dict[str, list[str]] | None = None) -> Path:
+    def xlsx(self, name: str, sheets: dict[str, pd.DataFrame] | Callable[[], dict[str, pd.DataFrame]],
+             notes: dict[str, list[str]] | None = None, *, rows: int | None = None, csv: tuple[str, ...] = ()) -> Path | None:
+        """A workbook for people, unless a table is too long for one (``rows``, else the longest sheet,
+        over ``WORKBOOK_MAX_ROWS``): then only its CSV (``csv``) is written and ``csv_only`` says so.
+        ``sheets`` may be a function, so a big run does not build frames for a workbook it skips."""
+        n = rows if rows is not None else max((len(df) for df in sheets.values()), default=0)  # type: ignore[union-attr]
+        if n > run_files.WORKBOOK_MAX_ROWS:
+            self.csv_only.append({"name": ", ".join(csv) or name.replace(".xlsx", ".csv"), "rows": int(n), "workbook": name})
+            return None
+        if callable(sheets):
+            sheets = sheets()
         cells = sum(df.shape[0] * max(df.shape[1], 1) for df in sheets.values())
         if cells < BACKGROUND_XLSX_CELLS:
             return self._write(name, lambda p: write_xlsx(sheets, p, notes=notes))
@@ -219,7 +231,7 @@ def _ingest_stage(opts: CohortOptions, files: RunFiles, rec: audit.RunRecord, st
     files.csv(run_files.VALIDATION_ERRORS_CSV, result.errors)
     files.xlsx(run_files.VALIDATION_ERRORS_XLSX, {"Errors": result.errors, "Counts": result.counts_frame()}, notes={
         "Errors": ["Rows left out of this run. Each names the file, sheet and row as you see them in Excel or an editor."],
-    })
+    }, csv=(run_files.VALIDATION_ERRORS_CSV,))
     return result
 
 
@@ -299,6 +311,7 @@ def _finish(files: RunFiles, summary: dict[str, Any], *, wait: bool = True) -> d
     if wait:
         files.wait()
     summary["outputs"] = list(files.files)
+    summary["csv_only"] = list(files.csv_only)
     files.json(run_files.RUN_SUMMARY_JSON, summary)
     return summary
 
@@ -360,7 +373,8 @@ def identify(opts: IdentifyOptions, *, step: Step = direct) -> Outcome:
         if fw.eligibility_exclusions:  # the plan's exclusions: which families they make not eligible, and why
             files.csv(run_files.ELIGIBILITY_EXCLUSIONS_CSV, result.exclusions)
             sheets["Exclusions"] = result.exclusions
-        files.xlsx(run_files.ELIGIBILITY_XLSX, sheets, notes={"Eligibility": notes})
+        files.xlsx(run_files.ELIGIBILITY_XLSX, sheets, notes={"Eligibility": notes},
+                   csv=(run_files.ELIGIBILITY_CSV, run_files.ELIGIBILITY_EVIDENCE_CSV))
         eligible = int(result.eligibility["eligible"].sum())
         rec.note("eligible_families", eligible)
         summary = _summary("identify", opts, prep, rec, framework=fw.audit_record(), as_of=as_of.isoformat(),
@@ -392,7 +406,8 @@ def track(opts: TrackOptions, *, step: Step = direct) -> Outcome:
         _write_outcomes(files, result)
         files.csv(run_files.FAMILIES_CSV, result.families)
         files.xlsx(run_files.OUTCOMES_XLSX, {"Outcomes": result.outcomes, "Families": result.families, "Evidence": result.evidence},
-                   notes={"Outcomes": _not_evaluated_note(result.not_evaluated) or ["Outcome of every required headline of every attached family."]})
+                   notes={"Outcomes": _not_evaluated_note(result.not_evaluated) or ["Outcome of every required headline of every attached family."]},
+                   csv=(run_files.OUTCOMES_CSV, run_files.FAMILIES_CSV, run_files.OUTCOME_EVIDENCE_CSV))
         summary = _summary("track", opts, prep, rec, framework=fw.audit_record(), as_of=as_of.isoformat(),
                            attached_families=len(result.families),
                            ssp=int(result.families["ssp"].sum()), continuous_employment=int(result.families["continuous_employment"].sum()),
@@ -456,8 +471,11 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     validate_output(ClaimDecisions, out_decisions, "claim_decisions")
 
     files.csv(run_files.CLAIM_DECISIONS_CSV, out_decisions)
-    files.xlsx(run_files.CLAIM_DECISIONS_XLSX, {"Decisions": decisions_for_people(out_decisions, claim_register)}, notes={"Decisions": [
-        f"Claim decisions for period end {A.isoformat()} under {fw.name}." + (" DRY RUN: nothing recorded in the ledger." if claim.dry_run else "")]})
+    headline_words = {code: h.label for code, h in fw.headlines.items()}
+    files.xlsx(run_files.CLAIM_DECISIONS_XLSX, lambda: {"Decisions": decisions_for_people(out_decisions, claim_register, headline_words)},
+               notes={"Decisions": [f"Claim decisions for period end {A.isoformat()} under {fw.name}."
+                                    + (" DRY RUN: nothing recorded in the ledger." if claim.dry_run else "")]},
+               rows=len(out_decisions), csv=(run_files.CLAIM_DECISIONS_CSV,))
     files.csv(run_files.CLAIM_FILE_CSV, claim_file)
     crash_point("claim file written")
     files.csv(run_files.CLAIM_REGISTER_CSV, claim_register)
@@ -486,6 +504,7 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
         "claims": int(len(claim_register)),
         "amount_gbp": pence_to_gbp(pd.Series([int(claim_register["amount_pence"].sum())])).iloc[0],
         "decisions": {f"{d}:{r or 'claimed'}": int(n) for (d, r), n in counts.items()},
+        "finance_summary": summary.to_record(),
         "prep": prep,
     }
 
@@ -517,6 +536,61 @@ def export_claim_file(target: str, run_id: str, out: Path, *, config: CouncilCon
         claims = claims.assign(family_reference=family_reference(claims["family_id"], key))
         rec.touched(family_ids=claims["family_id"])
         return RunFiles(Path(out), rec).csv(run_files.CLAIM_FILE_CSV, claim_file_frame(claims))
+
+
+def reissue_after_withdrawal(book: Any, rec: audit.RunRecord, withdrawn: list[str], *, key: str | None, by: str,
+                             on: dt.date | None = None) -> list[Reissue]:
+    """Write again the claim file, claim register and finance summary of every claim run that issued
+    one of the ``withdrawn`` claims, keeping the files they replace as superseded (:mod:`tfclaims.claim.reissue`)."""
+    from tfclaims.claim.runs import run_folder
+
+    on = on or dt.date.today()
+    claims = book.claims()
+    gone = claims[claims["claim_reference"].isin(withdrawn)]
+    done: list[Reissue] = []
+    for run_id, group in gone.groupby("run_id", sort=True):
+        refs = sorted(group["claim_reference"].astype(str))
+        folder = run_folder(book, str(run_id))
+        summary_path = folder / run_files.RUN_SUMMARY_JSON if folder is not None else None
+        try:
+            summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path is not None else {}
+        except (OSError, ValueError):
+            summary = {}
+        if summary.get("run_id") != run_id or "finance_summary" not in summary or not (folder / run_files.CLAIM_FILE_CSV).exists():
+            done.append(Reissue(str(run_id), refs, None, why=f"its folder ({folder or 'not recorded'}) does not hold its files"))
+            continue
+        run_key = DEMO_REFERENCE_KEY if summary.get("demo_reference_key") else key
+        if not run_key:
+            done.append(Reissue(str(run_id), refs, None, why="no reference key was given (TFCLAIMS_REFERENCE_KEY or --config)"))
+            continue
+        issue = next_issue(folder)
+        files = RunFiles(folder, rec)
+        old_fs = finance.FinanceSummary.from_record(summary["finance_summary"])
+        superseded = [superseded_name(name, issue) for name in REISSUED_FILES]
+        for name, old_name in zip(REISSUED_FILES[:2], superseded[:2]):
+            files.write(old_name, lambda p, src=folder / name: _copy_atomically(src, p))
+        files.write(superseded[2], lambda p: finance.write_finance_summary(old_fs.superseded_by(on, issue), p))
+        live = claims[(claims["run_id"] == run_id) & (claims["status"] == "claimed")]
+        files.csv(run_files.CLAIM_FILE_CSV, claim_file_frame(live.assign(family_reference=family_reference(live["family_id"], run_key))))
+        register = pd.read_csv(folder / run_files.CLAIM_REGISTER_CSV, dtype=str, keep_default_na=False)
+        files.csv(run_files.CLAIM_REGISTER_CSV, corrected_register(register, set(refs)))
+        new_fs = old_fs.without(group[["route", "amount_pence"]], on=on, by=by, first_issued=old_fs.produced_on)
+        files.write(run_files.FINANCE_SUMMARY_XLSX, lambda p: finance.write_finance_summary(new_fs, p))
+        result = Reissue(str(run_id), refs, folder, issue, list(REISSUED_FILES), superseded, int(len(live)), on)
+        summary["finance_summary"] = new_fs.to_record()
+        summary["reissues"] = [*summary.get("reissues", []), result.record()]
+        listed = {f["name"] for f in files.files}
+        summary["outputs"] = [f for f in summary.get("outputs", []) if f["name"] not in listed] + files.files
+        write_json(summary, summary_path)
+        rec.touched(family_ids=group["family_id"])
+        done.append(result)
+        rec.note("reissued", [{"run_id": r.run_id, "issue": r.issue, "withdrawn": r.withdrawn} for r in done if r.folder is not None])
+    return done
+
+
+def _copy_atomically(src: Path, dst: Path) -> None:
+    with atomic_write(dst) as fh, open(src, "rb") as old:
+        shutil.copyfileobj(old, fh)
 
 
 def _open_ledger(claim: ClaimOptions) -> Any:
@@ -764,4 +838,6 @@ def reconcile(opts: ReconcileOptions) -> Any:
             csv_path, json_path = write_reconciliation(result, opts.out)
             rec.output(csv_path)
             rec.output(json_path)
-    return result, csv_path, json_path
+            reissued = reissue_after_withdrawal(book, rec, result.withdrawn_now, key=opts.council.resolved_reference_key(),
+                                                by=opts.operator or "")
+    return result, csv_path, json_path, reissued

@@ -14,7 +14,8 @@ command                            purposes
 ``link``
 ``track``                          ``tracking``
 ``claim``, ``ledger ...``          ``pbr_claim``
-``spot-check``, ``reconcile``      ``spot_checks``
+``spot-check``                     ``spot_checks``
+``reconcile``                      ``spot_checks``, then ``pbr_claim`` (the claim files it re-issues)
 ``run``, ``demo``                  all four, in pipeline order: the run record lists them and
                                    each output carries the purpose of the stage that wrote it
                                    (``outputs`` section of the register)
@@ -51,7 +52,7 @@ COMMAND_PURPOSES: dict[str, tuple[str, ...]] = {
     "ledger": ("pbr_claim",),
     "spot-check": ("spot_checks",),
     "spot_check": ("spot_checks",),
-    "reconcile": ("spot_checks",),
+    "reconcile": ("spot_checks", "pbr_claim"),  # an invalid verdict withdraws a claim and re-issues the claim's files
     "run": TF_PURPOSES,
     "demo": TF_PURPOSES,
     "synth": (),

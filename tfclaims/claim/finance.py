@@ -78,6 +78,16 @@ class FinanceSummary:
     notes: tuple[str, ...] = field(default_factory=tuple)
     withdrawals: tuple[Withdrawal, ...] = field(default_factory=tuple)
     reissue: str | None = None  # "Re-issued on ...: replaces the summary produced on ..." after a withdrawal
+    superseded: str | None = None  # "SUPERSEDED on ...": a summary a re-issue replaced
+
+    @property
+    def banner(self) -> str | None:
+        """What the top of every sheet and the printed header say: DRAFT, SUPERSEDED, or nothing."""
+        return DRAFT if self.dry_run else self.superseded
+
+    @property
+    def signable(self) -> bool:
+        return self.banner is None
 
     def to_record(self) -> dict[str, Any]:
         """The facts as JSON-ready values (kept in the run summary, so a re-issue can write it again)."""
@@ -107,9 +117,16 @@ class FinanceSummary:
             for x in self.routes
         )
         n = len(withdrawn)
+        reasons = tuple((w, c, k - n) if c == "claim" else (w, c, k) for w, c, k in self.reasons)
+        reasons = tuple(x for x in reasons if x[1] != "withdrawn") + (("Claim withdrawn after the run", "withdrawn",
+                                                                       n + sum(k for _, c, k in self.reasons if c == "withdrawn")),)
         note = (f"Re-issued on {on:%-d %B %Y} after {n} claim{'s' if n != 1 else ''} of this run "
                 f"{'were' if n != 1 else 'was'} withdrawn: this summary replaces the one produced on {first_issued:%-d %B %Y}.")
-        return replace(self, routes=routes, produced_on=on, produced_by=by, reissue=note)
+        return replace(self, routes=routes, reasons=reasons, produced_on=on, produced_by=by, reissue=note)
+
+    def superseded_by(self, on: dt.date, issue: int) -> FinanceSummary:
+        """This summary marked as replaced by re-issue ``issue``: not to be signed or submitted."""
+        return replace(self, superseded=f"SUPERSEDED on {on:%-d %B %Y} (re-issue {issue}) - NOT FOR SUBMISSION")
 
 
 @cache
@@ -182,6 +199,7 @@ def write_finance_summary(fs: FinanceSummary, path: Path | str) -> Path:
             "text": book.add_format({}),
             "right": book.add_format({"align": "right"}),
             "note": book.add_format({"italic": True, "text_wrap": True}),
+            "line": book.add_format({"italic": True}),
             "box": book.add_format({"border": 1}),
             "reissue": book.add_format({"bold": True, "font_color": "#C00000"}),
         }
@@ -195,7 +213,7 @@ def _page_setup(ws, fs: FinanceSummary, title_rows: tuple[int, int] | None) -> N
     ws.set_paper(9)  # A4
     ws.fit_to_pages(1, 0)  # one page wide, as many long as needed
     ws.set_margins(left=0.6, right=0.6, top=0.8, bottom=0.8)
-    header = f"&C&\"-,Bold\"&12{DRAFT}" if fs.dry_run else ""
+    header = f"&C&\"-,Bold\"&12{fs.banner}" if fs.banner else ""
     ws.set_header(header)
     ws.set_footer(f"&LRun {fs.run_id}&RPage &P of &N")
     if title_rows is not None:
@@ -207,9 +225,9 @@ def _sheet(book, fs: FinanceSummary, f: dict, name: str, widths: tuple[int, ...]
     ws = book.add_worksheet(name)
     for c, w in enumerate(widths):
         ws.set_column(c, c, w)
-    if not fs.dry_run:
+    if fs.banner is None:
         return ws, 0
-    ws.write_string(0, 0, DRAFT, f["draft"])
+    ws.write_string(0, 0, fs.banner, f["draft"])
     return ws, 1
 
 
@@ -307,7 +325,7 @@ def _summary_sheet(book, fs: FinanceSummary, f: dict) -> None:
 
     r = _withdrawals(ws, fs, f, r) + 1
 
-    if not fs.dry_run:
+    if fs.signable:
         ws.write_string(r, 0, "Sign-off", f["label"])
         r += 1
         for c, h in enumerate(("", "Name", "Role", "Signature", "Date")):
@@ -342,7 +360,7 @@ def _withdrawals(ws, fs: FinanceSummary, f: dict, r: int) -> int:
         ws.write_datetime(r, 2, dt.datetime.combine(w.withdrawn_on, dt.time()), f["date"])
         ws.write_number(r, 3, _pounds(w.amount_pence), f["money"])
         r += 1
-        ws.write_string(r, 0, neutralise_value(f"{w.route}; withdrawn: {w.reason}"), f["note"])
+        ws.write_string(r, 0, neutralise_value(f"{w.route}; withdrawn: {w.reason}"), f["line"])  # runs on across the empty cells
         r += 1
     ws.write_string(r, 0, "Total withdrawn", f["total"])
     for c in (1, 2):

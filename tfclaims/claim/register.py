@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from typing import Any
 
 import pandas as pd
@@ -25,7 +26,7 @@ from tfclaims.rules.frameworks import Framework
 
 __all__ = [
     "allocation_in_force", "claim_file_frame", "claim_references_sha256", "claim_register_frame", "claim_rules",
-    "decisions_for_people", "eligibility_detail", "ledger_state", "window_start", "withdrawals_since",
+    "decisions_for_people", "detail_in_words", "eligibility_detail", "ledger_state", "window_start", "withdrawals_since",
 ]
 
 
@@ -175,9 +176,25 @@ def _blank_missing(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), "").astype("str")
 
 
-def decisions_for_people(decisions: pd.DataFrame, register: pd.DataFrame) -> pd.DataFrame:
+def detail_in_words(detail: pd.Series, headlines: dict[str, str]) -> pd.Series:
+    """A decision's detail with the headline and status codes it names spelt out: ``education:
+    not_met`` -> ``Children who have not been attending school regularly: not met``, and the
+    headlines counted at attachment (``2 headline(s) counted (crime_asb;health)``) by their labels."""
+    if not headlines or not len(detail):
+        return detail
+    statuses = decision_words()["statuses"]
+    codes = "|".join(sorted(map(re.escape, headlines), key=len, reverse=True))
+    spelt = detail.str.replace(rf"\b({codes}): ({'|'.join(statuses)})\b",
+                               lambda m: f"{headlines[m.group(1)]}: {statuses[m.group(2)]}", regex=True)
+    return spelt.str.replace(r"headline\(s\) counted \(([^)]*)\)",
+                             lambda m: "headline(s) counted (" + "; ".join(headlines.get(c, c) for c in m.group(1).split(";")) + ")",
+                             regex=True)
+
+
+def decisions_for_people(decisions: pd.DataFrame, register: pd.DataFrame, headlines: dict[str, str] | None = None) -> pd.DataFrame:
     """The claim decisions as a person reads them: the decision in words, the claim reference and
-    amount of a claim (``£800.00``), the detail; the codes kept in their own columns after them."""
+    amount of a claim (``£800.00``), the detail in words (``headlines``: code -> label); the codes
+    kept in their own columns after them."""
     words = decision_words()
     route_words = decisions["route"].map(lambda c: words["routes"].get(c, c))
     reason_words = decisions["reason"].map(lambda c: words["reasons"].get(c, c))
@@ -195,7 +212,7 @@ def decisions_for_people(decisions: pd.DataFrame, register: pd.DataFrame) -> pd.
         "decision": ("Claim: " + route_words.astype(str)).where(claimed, reason_words.astype(str)),
         "claim_reference": _blank_missing(decisions["family_id"].map(ref["claim_reference"])),
         "amount": amount,
-        "detail": decisions["detail"],
+        "detail": detail_in_words(decisions["detail"].astype("str"), headlines or {}),
         "period_end": decisions["period_end"],
         "decision_code": decisions["decision"],
         "route_code": decisions["route"],

@@ -18,12 +18,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from tfclaims.claim.ledger import Ledger
 
-__all__ = ["PendingRun", "begin_run", "finish_run", "pending_runs", "crash_point", "CRASH_ENV", "STATES"]
+__all__ = ["PendingRun", "begin_run", "finish_run", "pending_runs", "run_folder", "crash_point", "CRASH_ENV", "STATES"]
 
 STATES = ("pending", "sealed", "recovered", "abandoned")
 CRASH_ENV = "TFCLAIMS_CRASH_AT"
@@ -93,6 +94,15 @@ def pending_runs(ledger: Ledger) -> list[PendingRun]:
             return []
         rows = conn.execute(sa.select(claim_runs).where(claim_runs.c.status == "pending").order_by(claim_runs.c.started_at)).mappings()
         return [PendingRun(r["run_id"], r["framework"], r["period_end"], r["out"], r["audit_path"]) for r in rows]
+
+
+def run_folder(ledger: Ledger, run_id: str) -> Path | None:
+    """The output folder a claim run recorded when it began (None for a run the table does not know)."""
+    with ledger.engine.connect() as conn:
+        if not sa.inspect(conn).has_table("claim_runs"):
+            return None
+        out = conn.execute(sa.select(claim_runs.c.out).where(claim_runs.c.run_id == run_id)).scalar()
+    return None if out is None else Path(out)
 
 
 def crash_point(name: str) -> None:

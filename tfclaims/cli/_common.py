@@ -110,5 +110,8 @@ def print_outputs(out: Path, summary: dict[str, Any]) -> None:
         if not f["name"].startswith("accepted/") and f["name"] != run_files.RUN_SUMMARY_JSON:
             recipient = f" (for {f['recipient']})" if f.get("recipient") else ""
             print(f"  {f['name']}{recipient}")
+    for f in summary.get("csv_only", []):
+        print(f"  no {f['workbook']}: {f['rows']:,} rows are more than a workbook for people holds "
+              f"({run_files.WORKBOOK_MAX_ROWS:,}); the table is in {f['name']}")
     print("  accepted/*.parquet (the accepted tables, for later stages)")
     print("  run_summary.json")

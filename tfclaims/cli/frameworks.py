@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from tfclaims.claim.decide import pounds_text
 from tfclaims.cli import app
 from tfclaims.rules.frameworks import OUTCOME_MODELS, Framework, list_frameworks, list_plans, load_framework, load_plan
 from tfclaims.rules.measures import MEASURE_REGISTRY as MEASURES
@@ -98,7 +99,7 @@ _IN_TEXT = object()  # a value the rule's sentence already spells out: its sourc
 
 
 def _gbp(pence: int) -> str:
-    return f"£{pence / 100:,.2f}"
+    return pounds_text(pence)
 
 
 def _source(fw: Framework, path: str, value: Any, name: str | None = None) -> str:

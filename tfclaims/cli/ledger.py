@@ -13,12 +13,13 @@ from tfclaims.cli import app
 from tfclaims.core.config import DEFAULT_FRAMEWORK
 from tfclaims.core.errors import InputError
 from tfclaims.audit.trail import default_audit_path
+from tfclaims.claim.decide import pounds_text
 from tfclaims.claim.ledger import STATUSES, Ledger, resolve_target
 from tfclaims.claim.reviews import find_discretion_review
 from tfclaims.core.operator import operator_name
 from tfclaims.core.redact import name_subjects
 from tfclaims.core.workspace import require_workspace
-from tfclaims.pipeline import ledger_action
+from tfclaims.pipeline import ledger_action, reissue_after_withdrawal
 
 
 ledger_app = typer.Typer(
@@ -105,7 +106,7 @@ def show(
         claims = claims.loc[claims["status"] == status]
     live = claims.loc[claims["status"] != "withdrawn"]
     total = int(live["amount_pence"].sum())
-    typer.echo(f"Ledger {target}: {len(claims)} claim(s) shown, {len(live)} live, £{total // 100:,}.{total % 100:02d} live")
+    typer.echo(f"Ledger {target}: {len(claims)} claim(s) shown, {len(live)} live, {pounds_text(total)} live")
     if claims.empty:
         typer.echo("(no claims)")
     else:
@@ -160,8 +161,13 @@ def withdraw(
     ] = True,
     ledger: LedgerOption = None,
     audit: AuditOption = None,
+    config: Annotated[Path | None, typer.Option("--config", metavar="FILE", help="The council config file (for the reference key of the re-issued claim file).")] = None,
 ) -> None:
-    """Withdraw a claim with a reason; the family goes on audit hold until released."""
+    """Withdraw a claim with a reason; the family goes on audit hold until released. The claim run
+    that issued it gets its claim file, claim register and finance summary re-issued without it."""
+    from tfclaims.core.config import load_config
+
+    key = load_config(config).resolved_reference_key()
     who = operator or operator_name()
     target = _target(ledger)
     _refuse_early(target, lambda book: book.check_withdraw(claim_reference))
@@ -169,7 +175,10 @@ def withdraw(
                        reason=reason, hold=hold) as (book, rec):
         done = book.withdraw(claim_reference, reason, by=who, hold=hold)
         rec.touched(family_ids=[done.family_id])
+        reissued = reissue_after_withdrawal(book, rec, [done.claim_reference], key=key, by=who)
     typer.echo(f"Withdrew claim {done.claim_reference} (family {done.family_id}, {done.framework}) on {done.withdrawn_on}.")
+    for r in reissued:
+        typer.echo(r.message())
     if done.hold_placed:
         typer.echo(f"Family {done.family_id} is on audit hold: release it with `tfclaims ledger release {done.family_id} --reason ...`.")
 

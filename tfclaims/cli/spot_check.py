@@ -24,7 +24,9 @@ def spot_check_command(opts: SpotCheckOptions) -> None:
 @options_command(app, "reconcile", ReconcileOptions)
 def reconcile_command(opts: ReconcileOptions) -> None:
     """Read the auditor's verdicts back: record them in the ledger and withdraw invalid claims."""
-    result, csv_path, json_path = execute(opts)
+    result, csv_path, json_path, reissued = execute(opts)
     print(result.text())
     print(f"reconciliation: {csv_path}")
     print(f"summary: {json_path}")
+    for r in reissued:
+        print(r.message())

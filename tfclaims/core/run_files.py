@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "RUN_OUTPUTS",
+    "WORKBOOK_MAX_ROWS",
     "CLAIM_DECISIONS_CSV",
     "CLAIM_DECISIONS_XLSX",
     "CLAIM_FILE_CSV",
@@ -59,6 +60,9 @@ FINANCE_SUMMARY_DRAFT_XLSX = "finance_summary.DRAFT.xlsx"  # a dry run's: its na
 
 def finance_summary_name(dry_run: bool) -> str:
     return FINANCE_SUMMARY_DRAFT_XLSX if dry_run else FINANCE_SUMMARY_XLSX
+
+# a table longer than this gets no workbook, only its CSV: a workbook nobody can open is not worth writing
+WORKBOOK_MAX_ROWS = 100_000
 
 # every command
 RUN_SUMMARY_JSON = "run_summary.json"
