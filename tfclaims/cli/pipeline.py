@@ -23,7 +23,7 @@ def _print_claim(s: dict[str, Any]) -> None:
     reasons = decision_words()["reasons"]
     for k, n in sorted(s["decisions"].items()):
         reason = k.partition(":")[2]
-        print(f"  {reasons.get('' if reason == 'claimed' else reason, k):<70}{n:>7,}")
+        print(f"  {reasons.get('' if reason == 'claimed' else reason, k):<52}{n:>7,}")
     print(f"claims: {s['claims']:,}  total {pounds_text(int(Decimal(s['amount_gbp']) * 100))}")
     if s.get("ledger"):
         print(f"ledger: {s['ledger']}")
