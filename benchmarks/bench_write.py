@@ -58,6 +58,7 @@ def load_write_module(path: str | None) -> ModuleType:
     spec = importlib.util.spec_from_file_location("bench_write_module", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
     return module
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 import tfclaims.core.write as write
-from tfclaims.core.write import write_csv, write_xlsx
+from tfclaims.core.write import CellFormats, atomic_xlsx, text_lines, write_cell, write_csv, write_xlsx
 
 TRICKY_TEXT = ["007", "=1+2", "+44 7700", "-5", "@SUM(A1)", "\tx", "\rx", "http://example.com/a", "1e5", None]
 
@@ -69,9 +70,9 @@ def test_xlsx_layout_notes_header_freeze_filter_widths(contract_book) -> None:
     assert ws.max_row == 4 + len(df)
     widths = {k: d.width for k, d in ws.column_dimensions.items()}
     # xlsxwriter stores a width plus its pixel padding (12 -> 12.71)
-    assert int(widths["C"]) == 12  # dates
-    assert int(widths["A"]) == len("http://example.com/a") + 2  # longest value + 2
-    assert int(widths["H"]) == len("confirmed") + 2  # header longer than true/false
+    assert int(widths["C"]) == len("event_date") + 3  # a date is 12 wide; its header, indented and bold, is wider
+    assert int(widths["A"]) == len("http://example.com/a") + 3  # longest text + 3 (text is indented one character)
+    assert int(widths["H"]) == len("confirmed") + 3  # header longer than Yes/No
     assert ws.column_dimensions["A"].number_format == "@" and ws.column_dimensions["E"].number_format == "General"
     other = wb["A sheet name that is much longe"]
     assert other.freeze_panes == "A2" and other.auto_filter.ref == "A1:H3"
@@ -82,7 +83,8 @@ def test_xlsx_cells_are_typed_by_column(contract_book) -> None:
     ws = wb["People"]
     cells = {df.columns[j]: [ws.cell(row=5 + i, column=1 + j) for i in range(len(df))] for j in range(len(df.columns))}
     ids = cells["person_id"]
-    neutralised = ["007", "'=1+2", "'+44 7700", "'-5", "'@SUM(A1)", "'\tx", "'\rx", "http://example.com/a", "1e5", None]
+    # a plain negative number keeps its sign and no apostrophe (it is no formula); the rest is neutralised
+    neutralised = ["007", "'=1+2", "'+44 7700", "-5", "'@SUM(A1)", "'\tx", "'\rx", "http://example.com/a", "1e5", None]
     # openpyxl shows a CR as the file's escape _x000D_; calamine (and Excel) decode it
     assert [c.value for c in ids] == [v.replace("\r", "_x000D_") if v else v for v in neutralised]
     calamine = pd.read_excel(contract_book[0], sheet_name="People", engine="calamine", header=3, dtype=str)
@@ -97,9 +99,9 @@ def test_xlsx_cells_are_typed_by_column(contract_book) -> None:
     assert all(c.data_type == "n" and isinstance(c.value, int) for c in cells["source_row"][:-1])
     assert [c.value for c in cells["amount_pence"]] == [-100 * i for i in range(len(df))]  # negatives stay numbers
     assert cells["probability"][0].value == 0.5 and cells["probability"][-1].value is None
-    assert [c.value for c in cells["eligible"]] == ["true", "false"] * (len(df) // 2)
+    assert [c.value for c in cells["eligible"]] == ["Yes", "No"] * (len(df) // 2)  # booleans in words
     assert all(c.data_type == "s" for c in cells["eligible"])
-    assert [c.value for c in cells["confirmed"]] == ["true", None] * (len(df) // 2)
+    assert [c.value for c in cells["confirmed"]] == ["Yes", None] * (len(df) // 2)
 
 
 def test_xlsx_has_no_formula_cell(contract_book) -> None:
@@ -145,9 +147,63 @@ def test_xlsx_object_columns_are_typed_cell_by_cell(tmp_path: Path) -> None:
     assert values[0].value == 3 and values[0].data_type == "n"
     assert values[1].value == 2.5
     assert values[2].is_date and values[2].value == dt.datetime(2024, 3, 31)
-    assert values[3].value == "true"
+    assert values[3].value == "Yes"
     assert values[4].value == "'=HYPERLINK(\"x\")" and values[4].data_type == "s"
     assert values[5].value is None
+
+
+def test_one_rule_for_a_value_written_alone_or_in_a_column(tmp_path: Path) -> None:
+    """``write_cell`` (one value: the spot check's key-value blocks, the finance summary) and
+    ``write_xlsx`` (whole columns, vectorised) make the same cell of the same value."""
+    n = 9
+    frame = pd.DataFrame(
+        {
+            "text": pd.Series(["=1+2", "-5", "-0.5", "+44", "007", "", None, "@x", "-inf"], dtype="str"),
+            "int": pd.Series([-5, 0, 7, None, 1, -2, 3, 4, 5], dtype="Int64"),
+            "float": [-2.5, 1 / 3, np.nan, 0.0, 1e20, -0.0, 2.0, np.inf, -np.inf],
+            "date": pd.Series(pd.to_datetime(["2020-03-31", None, "1900-01-01", "1900-03-01", "2099-12-31"] + ["2021-01-01"] * 4)),
+            "flag": pd.Series([True, False, None, True, False, True, False, True, None], dtype="boolean"),
+            "object": pd.Series([True, -5, "=x", dt.date(2020, 1, 2), None, Decimal("1.50"), np.int64(3), "", "-7"], dtype=object),
+        }
+    )
+    columns = write_xlsx({"S": frame}, tmp_path / "columns.xlsx")
+    with atomic_xlsx(tmp_path / "cells.xlsx", {"strings_to_formulas": False, "strings_to_numbers": False}) as book:
+        ws, formats = book.add_worksheet("S"), CellFormats.of(book)
+        for j, name in enumerate(frame.columns):
+            ws.write_string(0, j, name)
+            for i, value in enumerate(frame[name].tolist()):
+                write_cell(ws, i + 1, j, value, formats)
+
+    def cells(path: Path) -> list[list[tuple]]:
+        rows = load_workbook(path)["S"].iter_rows(min_row=2, max_row=n + 1, max_col=len(frame.columns))
+        return [[(c.value, c.data_type, c.is_date) for c in row] for row in rows]
+
+    one_by_one = cells(tmp_path / "cells.xlsx")
+    assert cells(columns) == one_by_one
+    by_column = dict(zip(frame.columns, zip(*one_by_one, strict=True), strict=True))
+    assert [v for v, *_ in by_column["text"]] == ["'=1+2", "-5", "-0.5", "'+44", "007", None, None, "'@x", "'-inf"]
+    assert by_column["int"][0] == (-5, "n", False) and by_column["float"][0] == (-2.5, "n", False)  # negatives are numbers
+    assert [v for v, *_ in by_column["float"][-2:]] == ["inf", "'-inf"]
+    assert [v for v, *_ in by_column["flag"]] == ["Yes", "No", None, "Yes", "No", "Yes", "No", "Yes", None]
+    assert [v for v, *_ in by_column["object"]] == ["Yes", -5, "'=x", dt.datetime(2020, 1, 2), None, 1.5, 3, None, "-7"]
+
+
+def test_write_cell_takes_one_format_for_any_kind_but_a_date_needs_one(tmp_path: Path) -> None:
+    with atomic_xlsx(tmp_path / "one.xlsx", {}) as book:
+        ws, money = book.add_worksheet("S"), book.add_format({"num_format": "£#,##0.00"})
+        assert write_cell(ws, 0, 0, -12.5, money) == "number"
+        assert write_cell(ws, 1, 0, "=SUM(A1)", money) == "text"
+        assert write_cell(ws, 2, 0, None, money) is None
+        with pytest.raises(ValueError, match="a date needs a date format"):
+            write_cell(ws, 3, 0, dt.date(2020, 3, 31))
+    ws = load_workbook(tmp_path / "one.xlsx")["S"]
+    assert ws["A1"].value == -12.5 and ws["A1"].number_format == "£#,##0.00"
+    assert ws["A2"].value == "'=SUM(A1)" and ws["A3"].value is None
+
+
+def test_text_lines_counts_wrapped_and_broken_lines() -> None:
+    assert text_lines(["", None, "x" * 10, "x" * 11, "a\nb", "x" * 25 + "\n" + "y"], 11).tolist() == [1, 1, 1, 2, 2, 4]
+    assert text_lines(["x" * 100_000], 10).tolist() == [27]  # at most Excel's tallest row (409 points)
 
 
 def test_xlsx_is_atomic_a_failure_keeps_the_old_file(tmp_path: Path) -> None:

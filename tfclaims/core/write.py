@@ -3,7 +3,9 @@
 Every file the product writes goes through this module:
 - ``atomic_write`` writes to a temporary file in the same folder, fsyncs, then ``os.replace``s;
 - ``neutralise`` prefixes text cells that a spreadsheet would evaluate (``= + - @ TAB CR``) with ``'``;
-- ``write_csv`` / ``write_xlsx`` / ``write_json`` / ``write_parquet`` use both.
+- ``write_csv`` / ``write_xlsx`` / ``write_json`` / ``write_parquet`` use both;
+- ``cell_value`` / ``write_cell`` (one value) and ``xlsx_column`` (a whole column, vectorised) are the
+  one rule for how a value becomes a workbook cell, in every workbook the product writes.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -32,7 +36,57 @@ from pandera.errors import SchemaErrors
 
 from tfclaims.core.errors import OutputValidationError
 
+__all__ = [
+    "A4_PAPER",
+    "DATE_FORMAT",
+    "EXCEL_MAX_COLUMNS",
+    "EXCEL_MAX_ROWS",
+    "FOOTER",
+    "FORMULA_TRIGGERS",
+    "LINE_HEIGHT",
+    "NO",
+    "PLAIN_NEGATIVE_NUMBER",
+    "PORTRAIT_MAX_WIDTH",
+    "SHEET_NAME_MAX",
+    "TEXT_MAX_WIDTH",
+    "YES",
+    "CellFormats",
+    "CellKind",
+    "CellWriter",
+    "XlsxColumn",
+    "atomic_path",
+    "atomic_write",
+    "atomic_xlsx",
+    "cell_value",
+    "excel_serial",
+    "excel_serials",
+    "fit_sheet",
+    "neutralise",
+    "neutralise_frame",
+    "neutralise_value",
+    "neutralise_xlsx",
+    "neutralise_xlsx_value",
+    "print_setup",
+    "row_height",
+    "set_columns",
+    "set_row_heights",
+    "sha256_file",
+    "text_lines",
+    "validate_output",
+    "write_cell",
+    "write_columns",
+    "write_csv",
+    "write_header",
+    "write_json",
+    "write_parquet",
+    "write_rows",
+    "write_xlsx",
+    "xlsx_column",
+]
+
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# A text that is a plain negative number: it cannot be a formula, so a workbook shows it as it is.
+PLAIN_NEGATIVE_NUMBER = re.compile(r"-\d+(?:\.\d+)?")
 
 
 def _umask() -> int:
@@ -95,19 +149,32 @@ def sha256_file(path: Path | str) -> str:
     return h.hexdigest()
 
 
-def neutralise(s: pd.Series) -> pd.Series:
-    """Prefix text cells a spreadsheet would evaluate with an apostrophe; numbers and dates are left alone."""
+def _neutralised(s: pd.Series, keep_negative_numbers: bool) -> pd.Series:
     if pd.api.types.is_string_dtype(s.dtype) and s.dtype != object:
-        risky = s.str.startswith(FORMULA_TRIGGERS, na=False)
+        risky = s.str.startswith(FORMULA_TRIGGERS, na=False).to_numpy(dtype=bool, copy=True)
     elif s.dtype == object:
-        risky = s.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_TRIGGERS)).astype(bool)
+        risky = s.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_TRIGGERS)).to_numpy(dtype=bool, copy=True)
     else:
         return s
+    if keep_negative_numbers and risky.any():  # only the few risky cells are matched
+        risky[risky] = ~s[risky].astype(str).str.fullmatch(PLAIN_NEGATIVE_NUMBER.pattern).to_numpy(dtype=bool)
     if not risky.any():
         return s
     out = s.astype(object).copy()
     out[risky] = "'" + s[risky].astype(str)
     return out
+
+
+def neutralise(s: pd.Series) -> pd.Series:
+    """Prefix text cells a spreadsheet would evaluate with an apostrophe; numbers and dates are left alone.
+    The CSV rule (``-5`` as text becomes ``'-5``); workbooks use ``neutralise_xlsx``."""
+    return _neutralised(s, keep_negative_numbers=False)
+
+
+def neutralise_xlsx(s: pd.Series) -> pd.Series:
+    """``neutralise`` for workbook cells: a text that is a plain negative number (``-5``, ``-0.25``)
+    is left as it is; it cannot be a formula, and ``'-5`` is not what the input said."""
+    return _neutralised(s, keep_negative_numbers=True)
 
 
 def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -116,6 +183,13 @@ def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 def neutralise_value(v: Any) -> Any:
     if isinstance(v, str) and v.startswith(FORMULA_TRIGGERS):
+        return "'" + v
+    return v
+
+
+def neutralise_xlsx_value(v: Any) -> Any:
+    """``neutralise_xlsx`` of one value."""
+    if isinstance(v, str) and v.startswith(FORMULA_TRIGGERS) and PLAIN_NEGATIVE_NUMBER.fullmatch(v) is None:
         return "'" + v
     return v
 
@@ -267,10 +341,30 @@ def write_json(obj: Mapping[str, Any] | list[Any], path: Path | str) -> Path:
 
 
 # --- xlsx -------------------------------------------------------------------------------------
+#
+# One rule decides how a value becomes a workbook cell, in every workbook the product writes:
+# ``cell_value`` for one value (``write_cell`` writes it), ``xlsx_column`` for a whole column at once
+# (vectorised, for tables of any size). Text is neutralised (a plain negative number such as ``-5``
+# keeps its sign and no apostrophe: it cannot be a formula), numbers are numbers, dates are dates
+# (``yyyy-mm-dd``), booleans are ``Yes``/``No``, missing values and empty text are blank cells.
+# CSV files keep ``true``/``false`` and their own neutralising (``neutralise``): machines read them.
 
 EXCEL_MAX_ROWS = 1_048_576
 EXCEL_MAX_COLUMNS = 16_384
 SHEET_NAME_MAX = 31
+YES, NO = "Yes", "No"
+DATE_FORMAT = "yyyy-mm-dd"
+TEXT_MAX_WIDTH = 60  # a text column whose values are longer wraps at this width
+LINE_HEIGHT = 15.0  # points per line of 11-point text
+MAX_ROW_HEIGHT = 409.0  # Excel's tallest row, in points
+# Characters of wrapped text per unit of column width (a unit is one digit of the default font). Text
+# averages about 1.25 characters a unit, in Excel's Calibri and in the wider font LibreOffice puts in
+# its place; one leaves room for word wrapping, so a row is never given fewer lines than its text
+# needs (it may have a little room to spare).
+CHARS_PER_WIDTH = 1.0
+PORTRAIT_MAX_WIDTH = 100  # column widths summing to more than this print landscape
+A4_PAPER = 9  # xlsxwriter's paper code
+FOOTER = "&L&F, sheet &A&RPage &P of &N"  # file name and sheet name; page numbers
 _XLSX_OPTIONS: dict[str, Any] = {
     "constant_memory": True,  # rows are streamed to disk in order: flat memory whatever the size
     "strings_to_formulas": False,
@@ -282,18 +376,8 @@ _XLSX_OPTIONS: dict[str, Any] = {
 _EXCEL_EPOCH = np.datetime64("1899-12-31", "D")
 _EXCEL_LEAP_BUG_SERIAL = 59
 
+CellKind = Literal["text", "number", "date"]
 CellWriter = Callable[[int, int, Any, Any], Any]
-
-
-@dataclass(frozen=True)
-class _XlsxColumn:
-    """One column ready to write: its cells as Python values (None = blank) and how to write them."""
-
-    header: str
-    values: list[Any]
-    kind: str  # "text", "number", "date" or "mixed"
-    width: float
-    is_number: bool  # the old column format rule: numeric columns get no text format
 
 
 def excel_serials(s: pd.Series) -> list[Any]:
@@ -309,6 +393,15 @@ def excel_serials(s: pd.Series) -> list[Any]:
     return out.tolist()
 
 
+def excel_serial(v: dt.date | dt.datetime) -> float:
+    """The Excel serial day number of one date or timestamp, as ``excel_serials`` gives it in a column
+    (xlsxwriter's own ``write_datetime`` takes 1900-01-01 for a time of day)."""
+    if not isinstance(v, dt.datetime):
+        v = dt.datetime(v.year, v.month, v.day)
+    serial = (v - dt.datetime(1899, 12, 31)) / dt.timedelta(days=1)
+    return serial + 1 if serial > _EXCEL_LEAP_BUG_SERIAL else serial
+
+
 def _is_missing(v: Any) -> bool:
     if v is None or v is pd.NA or v is pd.NaT:
         return True
@@ -319,61 +412,177 @@ def _is_missing(v: Any) -> bool:
     return False
 
 
-def _mixed_cell(v: Any) -> tuple[str, Any] | None:
-    """(kind, value) of one cell of an object column; None for a blank."""
+def cell_value(v: Any) -> tuple[CellKind, Any] | None:
+    """How one value becomes a workbook cell: ``(kind, value to write)``, or None for a blank cell.
+
+    Text neutralised (``neutralise_xlsx_value``), numbers as numbers (an infinity as the text ``inf``),
+    dates and timestamps as dates, booleans as ``Yes``/``No``, missing values and empty text blank;
+    anything else as its text. ``xlsx_column`` applies the same rule to a whole column at once."""
     if _is_missing(v):
         return None
     if isinstance(v, (bool, np.bool_)):
-        return ("text", "true" if v else "false")
-    if isinstance(v, (int, float, np.integer, np.floating)):
+        return ("text", YES if v else NO)
+    if isinstance(v, (int, float, np.integer, np.floating, Decimal)):
         f = float(v)
         if math.isinf(f):
-            return ("text", neutralise_value("inf" if f > 0 else "-inf"))
+            return ("text", neutralise_xlsx_value("inf" if f > 0 else "-inf"))
+        if isinstance(v, Decimal):
+            return ("number", f)
         return ("number", v.item() if isinstance(v, np.generic) else v)
     if isinstance(v, np.datetime64):
         v = pd.Timestamp(v)
     if isinstance(v, (dt.datetime, dt.date)):
         if isinstance(v, dt.datetime) and v.tzinfo is not None:
             raise ValueError("Excel does not support datetimes with timezones")
-        return ("date", v)
-    text = neutralise_value(v if isinstance(v, str) else str(v))
+        return ("date", v.to_pydatetime() if isinstance(v, pd.Timestamp) else v)
+    text = neutralise_xlsx_value(v if isinstance(v, str) else str(v))
     return ("text", text) if text != "" else None  # an empty text is a blank cell
 
 
-def _width(header: str, s: pd.Series) -> float:
-    """The column width rule: the longer of the header and the first 200 values, plus 2, at most 60."""
-    longest = max((len(str(v)) for v in s.head(200) if not pd.isna(v)), default=0)
-    return min(60, max(len(header), longest) + 2)
+@dataclass(frozen=True)
+class CellFormats:
+    """The formats cells are written in: ``text`` (``@``), ``date`` (``yyyy-mm-dd``), ``wrap`` (text
+    that wraps; None: ``text``) and ``number`` (None: General). xlsxwriter formats belong to the
+    workbook that made them: ``CellFormats.of(book)`` makes the standard ones."""
+
+    text: Any
+    date: Any
+    wrap: Any = None
+    number: Any = None
+
+    @classmethod
+    def of(cls, book: xlsxwriter.Workbook, *, top: bool = False) -> CellFormats:
+        """The standard formats of ``book``: text indented one character from the cell's left edge (it
+        never runs into a right-aligned number or date in the cell before it); with ``top`` every cell
+        sits at the top of its row (for a sheet with rows of wrapped text)."""
+        valign = {"valign": "top"} if top else {}
+        text = {"num_format": "@", "align": "left", "indent": 1, **valign}
+        return cls(
+            text=book.add_format(text),
+            date=book.add_format({"num_format": DATE_FORMAT, **valign}),
+            wrap=book.add_format({**text, "text_wrap": True}),
+            number=book.add_format(valign) if top else None,
+        )
+
+    def of_kind(self, kind: str, *, wrap: bool = False) -> Any:
+        if kind == "date":
+            return self.date
+        if kind == "number":
+            return self.number
+        return self.wrap if wrap and self.wrap is not None else self.text
 
 
-def _xlsx_column(col: Any, s: pd.Series) -> _XlsxColumn:
-    """Convert one column once, vectorised: text neutralised, booleans as true/false text,
-    dates as Excel serial numbers, numbers as Python numbers, missing as None."""
-    header = str(col)
+def write_cell(ws: Any, row: int, col: int, value: Any, formats: CellFormats | Any = None) -> CellKind | None:
+    """Write one value into an xlsxwriter worksheet by the workbooks' rule (``cell_value``); return the
+    kind of cell written, None for a blank (nothing written).
+
+    ``formats`` is a ``CellFormats`` (each kind of cell takes its own format) or one xlsxwriter
+    format for the cell whatever its kind (e.g. a money format for an amount; a date then needs a
+    date format: without one it would show as a serial number, so that is refused).
+    """
+    cell = cell_value(value)
+    if cell is None:
+        return None
+    kind, v = cell
+    fmt = formats.of_kind(kind) if isinstance(formats, CellFormats) else formats
+    if kind == "text":
+        ws.write_string(row, col, v, fmt)
+    elif kind == "number":
+        ws.write_number(row, col, v, fmt)
+    else:
+        if fmt is None:
+            raise ValueError(f"cell ({row}, {col}): a date needs a date format")
+        ws.write_number(row, col, excel_serial(v), fmt)  # a serial number in a date format is a date cell
+    return kind
+
+
+def text_lines(texts: pd.Series | Sequence[str | None], width: float) -> np.ndarray:
+    """How many lines each text takes wrapped in a column ``width`` wide (at least 1, at most what
+    Excel's tallest row holds); a line break starts a new line. Vectorised; generous by design
+    (``CHARS_PER_WIDTH``): a row may have room to spare, never too little."""
+    s = texts if isinstance(texts, pd.Series) else pd.Series(list(texts), dtype=object)
+    s = s.astype("str").fillna("").reset_index(drop=True)
+    per_line = max(1, math.floor((width - 1) * CHARS_PER_WIDTH))  # less the cell's indent
+    if s.str.contains("\n", regex=False).any():
+        parts = s.str.split("\n").explode()
+        lines = (-(-parts.str.len() // per_line)).clip(lower=1).groupby(level=0).sum()
+    else:
+        lines = (-(-s.str.len() // per_line)).clip(lower=1)
+    return np.minimum(lines.to_numpy(dtype="int64"), int(MAX_ROW_HEIGHT // LINE_HEIGHT))
+
+
+def row_height(lines: int) -> float:
+    """The height in points of a row of ``lines`` lines of text."""
+    return min(MAX_ROW_HEIGHT, LINE_HEIGHT * max(1, lines))
+
+
+@dataclass(frozen=True)
+class XlsxColumn:
+    """One column ready to write: its cells and how to write them.
+
+    ``values`` per ``kind``: "text" str, "number" Python numbers, "date" Excel serial numbers, "mixed"
+    ``(kind, value)`` pairs from ``cell_value``; None is a blank cell. ``wrap``: long text, written
+    in the wrap format, its rows as tall as ``lines`` says."""
+
+    header: str
+    values: list[Any]
+    kind: str  # "text", "number", "date" or "mixed"
+    width: float
+    wrap: bool = False
+    lines: np.ndarray | None = None  # per cell, the lines a wrapped cell takes; None: one line each
+
+
+def _fit_width(header: str, longest: int, min_width: float, max_width: float, pad: int = 2) -> float:
+    """The column width rule: the longest value plus ``pad`` (2; 3 for text, which is indented one
+    character) or the header plus 3 (indented, bold), whichever is wider, within the bounds."""
+    return float(max(min_width, min(max_width, max(len(header) + 3, longest + pad))))
+
+
+def _text_column(header: str, text: pd.Series, values: list[Any], kind: str, min_width: float, max_width: float) -> XlsxColumn:
+    """A column of text cells (``text`` as written, None/NaN blank): as wide as its longest value, or
+    wrapped at ``max_width`` when a value is longer or holds a line break."""
+    text = text.astype("str")
+    lengths = text.str.len().fillna(0)
+    longest = int(lengths.max()) if len(lengths) else 0
+    multiline = bool(text.str.contains("\n", regex=False, na=False).any())
+    width = _fit_width(header, longest, min_width, max_width, pad=3)
+    if longest + 3 <= max_width and not multiline:
+        return XlsxColumn(header, values, kind, width)
+    return XlsxColumn(header, values, kind, width, wrap=True, lines=text_lines(text, width))
+
+
+def xlsx_column(s: pd.Series, header: str | None = None, *, min_width: float = 0, max_width: float = TEXT_MAX_WIDTH) -> XlsxColumn:
+    """Convert one column once, vectorised, by the rule of ``cell_value``: text neutralised
+    (``neutralise_xlsx``), booleans as Yes/No, dates as Excel serial numbers, numbers as Python
+    numbers, missing as None. Columns of objects or categories are typed cell by cell (rare, small).
+
+    The width fits the longest value (and the header), within ``min_width``..``max_width``; a text
+    longer than ``max_width`` wraps."""
+    header = str(s.name if header is None else header)
     dtype = s.dtype
     if pd.api.types.is_datetime64_any_dtype(dtype):
-        return _XlsxColumn(header, excel_serials(s), "date", 12, False)
+        return XlsxColumn(header, excel_serials(s), "date", _fit_width(header, 10, max(min_width, 12), max(max_width, 12)))
     if pd.api.types.is_bool_dtype(dtype):
-        text = s.map({True: "true", False: "false"}).astype(object)
-        values = text.where(s.notna(), None).tolist()  # boolean NA: blank
-        return _XlsxColumn(header, values, "text", _width(header, text), False)
+        flags = s.to_numpy(dtype=object, na_value=None)
+        values = np.where(flags == True, YES, NO).astype(object)  # noqa: E712 - elementwise, NA is not True
+        values[pd.isna(flags)] = None  # boolean NA: blank
+        return XlsxColumn(header, values.tolist(), "text", _fit_width(header, len(YES) if len(s) else 0, min_width, max_width, pad=3))
     if pd.api.types.is_numeric_dtype(dtype):
         values = s.to_numpy(dtype=object, na_value=None)
         numeric = s.to_numpy(dtype="float64", na_value=np.nan)
-        if np.isinf(numeric).any():  # pandas wrote infinities as text; keep that, neutralised
-            mixed = [None if v is None else _mixed_cell(v) for v in values.tolist()]
-            return _XlsxColumn(header, mixed, "mixed", _width(header, s), True)
-        return _XlsxColumn(header, values.tolist(), "number", _width(header, s), True)
+        shown = s.dropna().astype("str").str.len()
+        width = _fit_width(header, int(shown.max()) if len(shown) else 0, min_width, max_width)
+        if np.isinf(numeric).any():  # an infinity is written as text (inf, neutralised -inf)
+            return XlsxColumn(header, [None if v is None else cell_value(v) for v in values.tolist()], "mixed", width)
+        return XlsxColumn(header, values.tolist(), "number", width)
     if pd.api.types.is_string_dtype(dtype) and dtype != object:
-        text = neutralise(s)
+        text = neutralise_xlsx(s)
         values = text.to_numpy(dtype=object, na_value=None, copy=True)
-        values[values == ""] = None  # an empty text is a blank cell, as pandas wrote it
-        values = values.tolist()
-        return _XlsxColumn(header, values, "text", _width(header, text), False)
-    # object, category and anything else: typed cell by cell (rare, small frames)
-    raw = neutralise(s.astype(object))
-    mixed = [_mixed_cell(v) for v in raw.tolist()]
-    return _XlsxColumn(header, mixed, "mixed", _width(header, raw), False)
+        values[values == ""] = None  # an empty text is a blank cell
+        return _text_column(header, text, values.tolist(), "text", min_width, max_width)
+    cells = [cell_value(v) for v in s.tolist()]  # object, category and anything else: cell by cell
+    shown_text = pd.Series([None if c is None else str(c[1]) if c[0] != "date" else "0000-00-00" for c in cells], dtype=object)
+    return _text_column(header, shown_text, cells, "mixed", min_width, max_width)
 
 
 def write_rows(first_row: int, n_rows: int, plan: Sequence[tuple[int, Sequence[Any], CellWriter, Any]]) -> None:
@@ -385,6 +594,90 @@ def write_rows(first_row: int, n_rows: int, plan: Sequence[tuple[int, Sequence[A
             v = values[i]
             if v is not None:
                 write(row, j, v, fmt)
+
+
+def set_columns(ws: Any, columns: Sequence[XlsxColumn], formats: CellFormats, *, first_col: int = 0) -> None:
+    """Each column's width and default format (its kind's; wrapped text in the wrap format)."""
+    for j, c in enumerate(columns, start=first_col):
+        fmt = formats.of_kind(c.kind if c.kind != "mixed" else "text", wrap=c.wrap)
+        ws.set_column(j, j, c.width, fmt)
+
+
+def set_row_heights(ws: Any, first_row: int, columns: Sequence[XlsxColumn]) -> None:
+    """Make each row of wrapped text tall enough for it (Excel and LibreOffice do not grow a row that
+    was written with wrapped text). Call it before the rows' cells are written (constant_memory)."""
+    wrapped = [c.lines for c in columns if c.wrap and c.lines is not None and len(c.lines)]
+    if not wrapped:
+        return
+    lines = np.maximum.reduce(wrapped)
+    for i in np.flatnonzero(lines > 1).tolist():
+        ws.set_row(first_row + i, row_height(int(lines[i])))
+
+
+def write_header(ws: Any, row: int, columns: Sequence[XlsxColumn], fmt: Any, *, first_col: int = 0) -> None:
+    """The header row: each column's name as text, the row tall enough for a name that wraps. Call it
+    before the rows below are written (constant_memory)."""
+    lines = [int(text_lines([c.header], c.width)[0]) for c in columns]
+    if lines and max(lines) > 1:
+        ws.set_row(row, row_height(max(lines)))
+    for j, c in enumerate(columns, start=first_col):
+        ws.write_string(row, j, neutralise_value(c.header), fmt)
+
+
+def write_columns(
+    ws: Any,
+    first_row: int,
+    columns: Sequence[XlsxColumn],
+    formats: CellFormats,
+    *,
+    blanks: Sequence[tuple[int, Any]] = (),
+) -> None:
+    """Write the columns' cells row by row, in row order, from ``first_row`` (column 0 is the first
+    column); ``blanks`` = [(column, format)]: a formatted blank cell in each of those columns of every row."""
+
+    def write_mixed(row: int, col: int, cell: tuple[str, Any], fmt: Any) -> None:
+        kind, value = cell
+        if kind == "date":
+            ws.write_number(row, col, excel_serial(value), formats.date)
+        elif kind == "number":
+            ws.write_number(row, col, value, formats.number)
+        else:
+            ws.write_string(row, col, value, fmt)
+
+    by_kind: dict[str, CellWriter] = {"text": ws.write_string, "number": ws.write_number, "date": ws.write_number}
+    plan = [
+        (j, c.values, write_mixed if c.kind == "mixed" else by_kind[c.kind], formats.of_kind(c.kind, wrap=c.wrap))
+        for j, c in enumerate(columns)
+    ]  # a date is a serial number in a date format
+    n = len(columns[0].values) if columns else 0
+    every_row = [""] * n  # write_blank ignores the value; any value but None writes the cell
+    write_rows(first_row, n, [*plan, *((j, every_row, ws.write_blank, fmt) for j, fmt in blanks)])
+
+
+def print_setup(
+    ws: Any,
+    *,
+    width: float,
+    header_rows: tuple[int, int] | int | None = None,
+    footer: str = FOOTER,
+    gridlines: bool = True,
+) -> None:
+    """How a sheet prints: A4, landscape when its columns are wider than ``PORTRAIT_MAX_WIDTH``, one
+    page wide (as many pages long as it takes), ``header_rows`` (a row, or first and last) repeated at
+    the top of every page, ``footer`` (file and sheet name, page N of M), gridlines printed."""
+    ws.set_paper(A4_PAPER)
+    if width > PORTRAIT_MAX_WIDTH:
+        ws.set_landscape()
+    else:
+        ws.set_portrait()
+    ws.fit_to_pages(1, 0)
+    ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.75)
+    if header_rows is not None:
+        first, last = (header_rows, header_rows) if isinstance(header_rows, int) else header_rows
+        ws.repeat_rows(first, last)
+    ws.set_footer(footer)
+    if gridlines:
+        ws.hide_gridlines(0)  # shown on screen and printed: rows are easy to follow across a page
 
 
 def fit_sheet(name: str, df: pd.DataFrame, sheet_notes: Sequence[str], complete_copy: str | None) -> tuple[pd.DataFrame, list[str]]:
@@ -409,55 +702,70 @@ def fit_sheet(name: str, df: pd.DataFrame, sheet_notes: Sequence[str], complete_
     return df.iloc[:keep], notes
 
 
+@dataclass(frozen=True)
+class _SheetFormats:
+    """The formats of a ``write_xlsx`` workbook."""
+
+    header: Any
+    note: Any
+    cells: CellFormats  # numbers in no format (General): the fastest cells to write
+    tall_cells: CellFormats  # for a sheet with rows of wrapped text: numbers at the top of their cell too
+
+    @classmethod
+    def of(cls, book: xlsxwriter.Workbook) -> _SheetFormats:
+        tall = CellFormats.of(book, top=True)  # top: a cell beside a wrapped one starts on its first line
+        return cls(
+            header=book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top", "align": "left", "indent": 1}),
+            note=book.add_format({"italic": True, "text_wrap": True, "valign": "top"}),
+            cells=replace(tall, number=None),
+            tall_cells=tall,
+        )
+
+
+def _write_notes(ws: Any, notes: Sequence[str], columns: Sequence[XlsxColumn], fmt: Any) -> None:
+    """The lines of text above a table, each in the first row(s): a note longer than column A spans
+    the table's columns (merged) and wraps there, its row as tall as it needs, so a long note neither
+    widens column A nor runs off the printed page."""
+    widths = [c.width for c in columns] or [TEXT_MAX_WIDTH]
+    for i, note in enumerate(notes):
+        if len(note) + 2 <= widths[0]:
+            ws.write_string(i, 0, note, fmt)  # a note is our own text, written as it is
+            continue
+        span = sum(widths)
+        lines = int(text_lines([note], span)[0])
+        if lines > 1:
+            ws.set_row(i, row_height(lines))
+        if len(columns) > 1:
+            ws.merge_range(i, 0, i, len(columns) - 1, "", fmt)
+        ws.write_string(i, 0, note, fmt)
+
+
 def _write_sheet(
     book: xlsxwriter.Workbook,
     name: str,
     df: pd.DataFrame,
     sheet_notes: Sequence[str],
-    formats: Mapping[str, Any],
+    formats: _SheetFormats,
     complete_copy: str | None = None,
 ) -> None:
     df, sheet_notes = fit_sheet(name, df, sheet_notes, complete_copy)
     n_rows, n_cols = df.shape
     start = len(sheet_notes) + (1 if sheet_notes else 0)  # notes, a blank line, then the header
-    columns = [_xlsx_column(col, df.iloc[:, j]) for j, col in enumerate(df.columns)]
+    columns = [xlsx_column(df.iloc[:, j], str(col)) for j, col in enumerate(df.columns)]
+    cells = formats.tall_cells if any(c.wrap for c in columns) else formats.cells
     ws = book.add_worksheet(name)
 
     # Everything that is not a cell first: constant_memory streams rows in order.
-    text_fmt, date_fmt = formats["text"], formats["date"]
-    for j, c in enumerate(columns):
-        if c.kind == "date":
-            ws.set_column(j, j, c.width, date_fmt)
-        else:
-            ws.set_column(j, j, c.width, None if c.is_number else text_fmt)
+    set_columns(ws, columns, cells)
     ws.freeze_panes(start + 1, 0)
     if n_cols:
         ws.autofilter(start, 0, start + n_rows, n_cols - 1)
+    print_setup(ws, width=sum(c.width for c in columns), header_rows=start)
+    set_row_heights(ws, start + 1, columns)
 
-    for i, line in enumerate(sheet_notes):
-        ws.write_string(i, 0, line, formats["note"])
-    for j, c in enumerate(columns):
-        ws.write_string(start, j, c.header, formats["header"])
-
-    by_kind: dict[str, tuple[CellWriter, Any]] = {
-        "text": (ws.write_string, text_fmt),
-        "number": (ws.write_number, None),
-        "date": (ws.write_number, date_fmt),  # a serial number in a date format is a date cell
-    }
-
-    def write_mixed(row: int, col: int, cell: tuple[str, Any], _fmt: Any) -> None:
-        kind, value = cell
-        if kind == "date":
-            ws.write_datetime(row, col, value, date_fmt)
-        else:
-            write, fmt = by_kind[kind]
-            write(row, col, value, fmt)
-
-    plan = [
-        (j, c.values, *(by_kind[c.kind] if c.kind != "mixed" else (write_mixed, None)))
-        for j, c in enumerate(columns)
-    ]
-    write_rows(start + 1, n_rows, plan)
+    _write_notes(ws, sheet_notes, columns, formats.note)
+    write_header(ws, start, columns, formats.header)
+    write_columns(ws, start + 1, columns, cells)
 
 
 @contextlib.contextmanager
@@ -502,9 +810,12 @@ def write_xlsx(
     """A formatted workbook for a person: frozen header, filters, widths, dates as dates, IDs as text.
 
     ``notes`` puts lines of text above a sheet's table (e.g. "candidates for a practitioner to confirm").
-    Cells are typed by column: text (neutralised, never a formula, URL or number), numbers, dates
-    (``yyyy-mm-dd``), booleans as ``true``/``false`` text, missing values blank. Written with
-    xlsxwriter in constant_memory mode, row by row, atomically.
+    Cells follow the rule of every workbook (``xlsx_column``): text neutralised, never a formula, URL
+    or number; numbers; dates (``yyyy-mm-dd``); booleans as ``Yes``/``No``; missing values blank.
+    Columns fit their values; long text wraps at ``TEXT_MAX_WIDTH`` in rows tall enough for it. Each
+    sheet prints on A4 (``print_setup``): one page wide, landscape when wide, the header row on every
+    page, file and sheet name and page numbers in the footer. Written with xlsxwriter in
+    constant_memory mode, row by row, atomically.
 
     A sheet longer than Excel's row limit keeps its first rows and a note saying how many are left
     out and that ``complete_copy`` has them all (by default the CSV file beside ``path`` with the
@@ -515,12 +826,7 @@ def write_xlsx(
     if complete_copy is None and path.with_suffix(".csv").exists():
         complete_copy = path.with_suffix(".csv").name
     with atomic_xlsx(path, _XLSX_OPTIONS) as book:  # constant_memory: each sheet's rows in a temporary file
-        formats = {
-            "header": book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True}),
-            "date": book.add_format({"num_format": "yyyy-mm-dd"}),
-            "text": book.add_format({"num_format": "@"}),
-            "note": book.add_format({"italic": True}),
-        }
+        formats = _SheetFormats.of(book)
         for name, df in sheets.items():
             _write_sheet(book, name[:SHEET_NAME_MAX], df, notes.get(name, []), formats, complete_copy)
     return path

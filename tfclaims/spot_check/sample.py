@@ -175,15 +175,21 @@ def draw_sample(register: pd.DataFrame, rate: float = DEFAULT_RATE, min_n: int =
     )
 
 
-def reproduce_command(claim_dir: Path | str, out_dir: Path | str, sample: SampleResult) -> str:
+def reproduce_command(claim_dir: Path | str, out_dir: Path | str, sample: SampleResult, *, absolute: bool = True) -> str:
+    """The ``tfclaims spot-check`` command that draws ``sample`` again; the folders made absolute, or
+    with ``absolute=False`` as given (the workbook shows them relative, never where they are on disk)."""
+
+    def shown(folder: Path | str) -> str:
+        return str(Path(folder).resolve()) if absolute else Path(folder).as_posix()
+
     return shlex.join(
         [
             "tfclaims",
             "spot-check",
             "--claim-dir",
-            str(Path(claim_dir).resolve()),
+            shown(claim_dir),
             "--out",
-            str(Path(out_dir).resolve()),
+            shown(out_dir),
             "--sample-rate",
             repr(sample.rate),
             "--sample-min",

@@ -18,7 +18,23 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from tfclaims.core import run_files
 from tfclaims.core.errors import InputError
-from tfclaims.core.write import atomic_xlsx, excel_serials, neutralise, neutralise_value, write_rows
+from tfclaims.core.write import (
+    DATE_FORMAT,
+    FOOTER,
+    CellFormats,
+    XlsxColumn,
+    atomic_xlsx,
+    neutralise_value,
+    print_setup,
+    row_height,
+    set_columns,
+    set_row_heights,
+    text_lines,
+    write_cell,
+    write_columns,
+    write_header,
+    xlsx_column,
+)
 from tfclaims.schemas.spot_check import VERDICTS, YES_NO
 from tfclaims.spot_check.claim_dir import ClaimDir, load_claim_dir
 from tfclaims.spot_check.layout import (
@@ -34,7 +50,17 @@ from tfclaims.spot_check.layout import (
 )
 from tfclaims.spot_check.sample import DEFAULT_MIN, DEFAULT_RATE, SampleResult, draw_sample, reproduce_command, write_sample_csv
 
-__all__ = ["CHECKLIST", "EVIDENCE_HEADER", "SpotCheckRun", "check_workbook_not_started", "run_spot_check", "write_workbook"]
+__all__ = [
+    "CHECKLIST",
+    "EVIDENCE_HEADER",
+    "SpotCheckRun",
+    "check_workbook_not_started",
+    "checklist_heights",
+    "framework_rows",
+    "run_spot_check",
+    "shown_folders",
+    "write_workbook",
+]
 
 EVIDENCE_HEADER: tuple[str, ...] = (
     "family_id",
@@ -50,7 +76,23 @@ EVIDENCE_HEADER: tuple[str, ...] = (
     "detail",
 )
 _SAMPLE_DATE_COLUMNS: tuple[str, ...] = ("attached_on", "closed_on")
-_DATE_FORMAT = "yyyy-mm-dd"
+_EVIDENCE_DATE_COLUMNS: tuple[str, ...] = ("event_date",)
+_EVIDENCE_NUMBER_COLUMNS: tuple[str, ...] = ("source_row",)
+# Widths: the sheets print one page wide, so long text wraps at these widths rather than widening
+# the page.
+_SAMPLE_TEXT_WIDTH = 36
+_EVIDENCE_TEXT_WIDTH = 40
+_AUDITOR_WIDTHS: dict[str, float] = {  # the Y/N columns as wide as their names: a name cut mid-word reads badly
+    "eligible_confirmed": 20,
+    "whole_family_working_confirmed": 32,
+    "outcome_confirmed": 19,
+    "verdict": 10,
+    "notes": 30,
+    "checked_by": 14,
+    "checked_on": 12,
+}
+_METHOD_WIDTHS: tuple[float, ...] = (48, 67, 12, 12)  # keys, values (a sha256 on one line), table columns
+_CHECKLIST_WIDTHS: tuple[float, ...] = (9, 34, 70, 32)
 _HEADER_FILL = "#DDEBF7"
 _AUDITOR_FILL = "#FFF2CC"
 _XLSX_OPTIONS: dict[str, Any] = {
@@ -119,82 +161,61 @@ class _StructureLockedWorkbook(xlsxwriter.Workbook):
 
 @dataclass(frozen=True)
 class _Formats:
-    """The cell formats of one workbook (xlsxwriter formats belong to the workbook that made them)."""
+    """The formats of one workbook (xlsxwriter formats belong to the workbook that made them)."""
 
     header: Any
     title: Any
     key: Any
-    text: Any
-    date: Any
-    wrapped_text: Any
+    cells: CellFormats  # the facts: text, dates, wrapped text, numbers; at the top of a tall row
+    long_text: CellFormats  # a key-value block's values: text wraps, numbers and dates on the left like the text
+    boxed_header: Any  # the Checklist's table, boxed: it prints without gridlines
+    boxed_text: Any
     auditor_text: Any
+    auditor_notes: Any
     auditor_date: Any
 
     @classmethod
     def of(cls, book: xlsxwriter.Workbook) -> _Formats:
+        cells = CellFormats.of(book, top=True)
+        left = {"align": "left", "indent": 1, "valign": "top"}
+        header = {"bold": True, "bg_color": _HEADER_FILL, "text_wrap": True, "valign": "top", "align": "left", "indent": 1}
+        auditor = {"locked": False, "bg_color": _AUDITOR_FILL, "valign": "top"}
         return cls(
-            header=book.add_format({"bold": True, "bg_color": _HEADER_FILL, "text_wrap": True, "valign": "top"}),
+            header=book.add_format(header),
             title=book.add_format({"bold": True, "font_size": 12}),
-            key=book.add_format({"bold": True}),
-            text=book.add_format({"num_format": "@"}),
-            date=book.add_format({"num_format": _DATE_FORMAT}),
-            wrapped_text=book.add_format({"num_format": "@", "text_wrap": True, "valign": "top"}),
-            auditor_text=book.add_format({"num_format": "@", "locked": False, "bg_color": _AUDITOR_FILL}),
-            auditor_date=book.add_format({"num_format": _DATE_FORMAT, "locked": False, "bg_color": _AUDITOR_FILL}),
+            key=book.add_format({"bold": True, "text_wrap": True, "valign": "top"}),
+            cells=cells,
+            long_text=CellFormats(
+                text=cells.wrap,
+                date=book.add_format({"num_format": DATE_FORMAT, **left}),
+                wrap=cells.wrap,
+                number=book.add_format(left),
+            ),
+            boxed_header=book.add_format({**header, "border": 1}),
+            boxed_text=book.add_format({"num_format": "@", "text_wrap": True, "valign": "top", "align": "left", "indent": 1, "border": 1}),
+            auditor_text=book.add_format({"num_format": "@", **auditor}),
+            auditor_notes=book.add_format({"num_format": "@", "text_wrap": True, **auditor}),
+            auditor_date=book.add_format({"num_format": DATE_FORMAT, **auditor}),
         )
 
 
-@dataclass(frozen=True)
-class _Cells:
-    """One column ready to write: its cells (None = blank) and how to write them."""
-
-    values: list[Any]
-    kind: str  # "text" (neutralised strings), "date" (Excel serial numbers) or "number"
-
-
-def _cells(s: pd.Series, kind: str) -> _Cells:
-    """Convert one column once, vectorised: text neutralised (an empty text is a blank cell), dates as
-    Excel serial day numbers, numbers as numbers; missing values None."""
-    if kind == "date":
-        return _Cells(excel_serials(pd.to_datetime(s).astype("datetime64[ns]")), kind)
-    if kind == "number":
-        values = s.astype("Float64" if pd.api.types.is_float_dtype(s.dtype) else "Int64")
-        return _Cells(values.to_numpy(dtype=object, na_value=None).tolist(), kind)
-    text = neutralise(s.astype("str"))
-    values = text.to_numpy(dtype=object, na_value=None, copy=True)
-    values[values == ""] = None
-    return _Cells(values.tolist(), "text")
+def _typed(frame: pd.DataFrame, *, dates: Sequence[str] = (), numbers: Sequence[str] = ()) -> pd.DataFrame:
+    """Each column as the cells it is written as (``xlsx_column`` types cells by dtype): ``dates`` as
+    dates, ``numbers`` as whole numbers, every other column as text (so "0012" stays text)."""
+    out = {}
+    for name in frame.columns:
+        s = frame[name]
+        if name in dates:
+            out[name] = pd.to_datetime(s).astype("datetime64[ns]")
+        elif name in numbers:
+            out[name] = s.astype("Float64" if pd.api.types.is_float_dtype(s.dtype) else "Int64")
+        else:
+            out[name] = s.astype("str")
+    return pd.DataFrame(out, index=frame.index)
 
 
-def _write_table(
-    ws: Any, first_row: int, columns: Sequence[_Cells], formats: _Formats, *, blanks: Sequence[tuple[int, Any]] = ()
-) -> None:
-    """Write the columns' cells row by row, in row order, from ``first_row``;
-    ``blanks`` = [(column, format)]: a formatted blank cell in each of those columns of every row."""
-    writers = {
-        "text": (ws.write_string, formats.text),
-        "date": (ws.write_number, formats.date),  # a serial number in a date format is a date cell
-        "number": (ws.write_number, None),
-    }
-    n = len(columns[0].values) if columns else 0
-    plan = [(j, c.values, *writers[c.kind]) for j, c in enumerate(columns)]
-    every_row = [""] * n  # write_blank ignores the value; any value but None writes the cell
-    write_rows(first_row, n, [*plan, *((j, every_row, ws.write_blank, fmt) for j, fmt in blanks)])
-
-
-def _write_value(ws: Any, row: int, col: int, value: Any, formats: _Formats, fmt: Any = None) -> None:
-    """One cell of a key-value block: text neutralised (format ``@``), dates as dates, numbers as numbers."""
-    value = scalar(value)
-    if value is None:
-        return
-    if isinstance(value, str):
-        ws.write_string(row, col, neutralise_value(value), fmt or formats.text)
-    elif isinstance(value, dt.date):
-        ws.write_datetime(row, col, value, fmt or formats.date)
-    elif isinstance(value, (bool, np.bool_)):
-        ws.write_string(row, col, "true" if value else "false", fmt or formats.text)
-    else:
-        ws.write_number(row, col, value, fmt)
+def _columns(frame: pd.DataFrame, *, text_width: float, min_width: float = 8) -> list[XlsxColumn]:
+    return [xlsx_column(frame[name], str(name), min_width=min_width, max_width=text_width) for name in frame.columns]
 
 
 def _header(ws: Any, row: int, names: Sequence[str], formats: _Formats) -> None:
@@ -202,16 +223,10 @@ def _header(ws: Any, row: int, names: Sequence[str], formats: _Formats) -> None:
         ws.write_string(row, j, neutralise_value(str(name)), formats.header)
 
 
-def _widths(frame: pd.DataFrame, *, minimum: int = 8, maximum: int = 60) -> list[int]:
-    """Per column: the longer of the header and the first 500 values, plus 2, within 8..60 (dates 10)."""
-    widths = []
-    for name in frame.columns:
-        values = frame[name].head(500).astype("str").fillna("")
-        longest = int(values.str.len().max()) if len(values) else 0
-        if pd.api.types.is_datetime64_any_dtype(frame[name].dtype):
-            longest = 10
-        widths.append(max(minimum, min(maximum, max(len(str(name)), longest) + 2)))
-    return widths
+def _footer(claims: ClaimDir) -> str:
+    """The printed footer: file and sheet, the claim run, page N of M (``&`` doubled: it starts a code)."""
+    run_id = str(claims.run_summary.get("run_id", "")).replace("&", "&&")
+    return FOOTER.replace("&R", f"&CClaim run {run_id}&R") if run_id else FOOTER
 
 
 def _protect(ws: Any) -> None:
@@ -302,19 +317,17 @@ def _evidence_sheet_frame(claims: ClaimDir, sample: SampleResult) -> pd.DataFram
     return evidence.loc[:, list(EVIDENCE_HEADER)]
 
 
-def _write_sample_sheet(ws: Any, control: Any, frame: pd.DataFrame, formats: _Formats) -> None:
+def _write_sample_sheet(ws: Any, control: Any, frame: pd.DataFrame, formats: _Formats, footer: str) -> None:
     """Sheet Sample (the locked facts, then the auditor's unlocked cells with their drop-downs) and the
     ``_control`` sheet: per sampled claim, a hash of each locked cell as written."""
     n = len(frame)
-    kinds = {c: "date" if c in _SAMPLE_DATE_COLUMNS else "text" for c in LOCKED_COLUMNS}
-    columns = [_cells(frame[c], kinds[c]) for c in LOCKED_COLUMNS]
+    columns = _columns(_typed(frame.loc[:, list(LOCKED_COLUMNS)], dates=_SAMPLE_DATE_COLUMNS), text_width=_SAMPLE_TEXT_WIDTH)
+    auditor_columns = [XlsxColumn(name, [], "text", _AUDITOR_WIDTHS[name]) for name in AUDITOR_COLUMNS]
 
-    # Everything that is not a cell first (constant_memory streams rows in order).
-    for j, (name, width) in enumerate(zip(LOCKED_COLUMNS, _widths(frame.loc[:, list(LOCKED_COLUMNS)]), strict=True)):
-        ws.set_column(j, j, width, formats.date if kinds[name] == "date" else formats.text)
-    for name in AUDITOR_COLUMNS:
-        j = SAMPLE_HEADER.index(name)
-        ws.set_column(j, j, 40 if name == "notes" else max(12, min(len(name) + 2, 32)))
+    # Everything that is not a cell first.
+    set_columns(ws, columns, formats.cells)
+    for j, c in enumerate(auditor_columns, start=len(columns)):
+        ws.set_column(j, j, c.width)
     ws.freeze_panes(1, 1)
     ws.autofilter(0, 0, n, len(SAMPLE_HEADER) - 1)
     if n:
@@ -372,60 +385,100 @@ def _write_sample_sheet(ws: Any, control: Any, frame: pd.DataFrame, formats: _Fo
             },
         )
     _protect(ws)
+    print_setup(ws, width=sum(c.width for c in (*columns, *auditor_columns)), header_rows=0, footer=footer)
+    set_row_heights(ws, 1, columns)
 
-    _header(ws, 0, SAMPLE_HEADER, formats)
+    write_header(ws, 0, [*columns, *auditor_columns], formats.header)
     auditor = [
-        (SAMPLE_HEADER.index(name), formats.auditor_date if name == "checked_on" else formats.auditor_text)
+        (SAMPLE_HEADER.index(name), {"checked_on": formats.auditor_date, "notes": formats.auditor_notes}.get(name, formats.auditor_text))
         for name in AUDITOR_COLUMNS
     ]
-    _write_table(ws, 1, columns, formats, blanks=auditor)  # each row: its locked cells, then the auditor's
+    write_columns(ws, 1, columns, formats.cells, blanks=auditor)  # each row: its locked cells, then the auditor's
 
     # _control: the hash of each locked cell as it reads back (text as written, dates as ISO dates)
     texts: dict[str, list[str]] = {}
     for name, cells in zip(LOCKED_COLUMNS, columns, strict=True):
-        if kinds[name] == "date":
+        if name in _SAMPLE_DATE_COLUMNS:
             texts[name] = frame[name].dt.strftime("%Y-%m-%d").fillna("").tolist()
         else:
             texts[name] = ["" if v is None else as_read_back(v) for v in cells.values]
     refs = texts["claim_reference"]
     hashes = [
-        _Cells([hash_text(ref, name, text) for ref, text in zip(refs, texts[name], strict=True)], "text")
+        XlsxColumn(name, [hash_text(ref, name, text) for ref, text in zip(refs, texts[name], strict=True)], "text", 22)
         for name in LOCKED_COLUMNS
     ]
-    control.set_column(0, 0, 16, formats.text)
+    control.set_column(0, 0, 16, formats.cells.text)
     _header(control, 0, ("claim_reference", "row", *LOCKED_COLUMNS), formats)
-    rows = _Cells(list(range(2, n + 2)), "number")  # the sheet row each claim was written to
-    _write_table(control, 1, [_Cells(refs, "text"), rows, *hashes], formats)
+    rows = XlsxColumn("row", list(range(2, n + 2)), "number", 6)  # the sheet row each claim was written to
+    write_columns(control, 1, [XlsxColumn("claim_reference", refs, "text", 16), rows, *hashes], formats.cells)
 
 
 def _write_key_values(ws: Any, row: int, title: str, pairs: Sequence[tuple[str, Any]], formats: _Formats) -> int:
+    """A titled block of keys (column A) and values (column B), both wrapping, each row as tall as
+    its longer text."""
     ws.write_string(row, 0, title, formats.title)
     row += 1
+    key_width, value_width = _METHOD_WIDTHS[:2]
     for key, value in pairs:
+        value = scalar(value)
+        lines = max(text_lines([key], key_width)[0], text_lines([value if isinstance(value, str) else ""], value_width)[0])
+        if lines > 1:
+            ws.set_row(row, row_height(int(lines)))
         ws.write_string(row, 0, neutralise_value(key), formats.key)
-        _write_value(ws, row, 1, value, formats)
+        write_cell(ws, row, 1, value, formats.long_text)
         row += 1
     return row + 1
 
 
 def _write_table_block(ws: Any, row: int, title: str, frame: pd.DataFrame, formats: _Formats) -> int:
+    """A titled table in the sheet's fixed columns; a value longer than its column wraps."""
     ws.write_string(row, 0, title, formats.title)
     _header(ws, row + 1, list(frame.columns), formats)
-    columns = [
-        _cells(frame[c], "number" if pd.api.types.is_numeric_dtype(frame[c].dtype) else "text") for c in frame.columns
-    ]
-    _write_table(ws, row + 2, columns, formats)
+    columns = [xlsx_column(frame[c], str(c), max_width=w) for c, w in zip(frame.columns, _METHOD_WIDTHS, strict=False)]
+    set_row_heights(ws, row + 2, columns)
+    write_columns(ws, row + 2, columns, formats.cells)
     return row + 2 + len(frame) + 1
 
 
-def _write_method_sheet(ws: Any, claims: ClaimDir, sample: SampleResult, out_dir: Path, formats: _Formats) -> None:
-    summary = claims.run_summary
+def framework_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The Method sheet's rows naming the rules in force, from the claim run's summary (its
+    ``framework`` record: framework, version, sha256 and any local plan); a row with nothing to say is
+    left out."""
     framework = summary.get("framework") or {}
     if not isinstance(framework, dict):
-        framework = {"name": str(framework)}
+        framework = {"framework": str(framework)}
+    plan = framework.get("plan") if isinstance(framework.get("plan"), dict) else {}
+    rows = [
+        ("framework", framework.get("framework") or framework.get("name")),
+        ("framework version", framework.get("version")),
+        ("framework sha256", framework.get("sha256")),
+        ("local outcome plan", plan.get("name")),
+        ("plan version", plan.get("version")),
+        ("plan approved by", plan.get("approved_by")),
+        ("plan approved on", plan.get("approved_on")),
+        ("plan sha256", plan.get("sha256")),
+    ]
+    return [(key, str(value)) for key, value in rows if value not in (None, "")]
+
+
+def shown_folders(claim_dir: Path, out_dir: Path) -> tuple[str, str]:
+    """The claim folder and the output folder as the workbook shows them, never as absolute paths:
+    the claim folder by its name; the output folder relative to the folder holding the claim folder
+    when it is inside it (``demo``, ``demo/audit``), else by its name."""
+    claim, out = claim_dir.resolve(), out_dir.resolve()
+    try:
+        out_shown = out.relative_to(claim.parent).as_posix()
+    except ValueError:
+        out_shown = out.name
+    return claim.name, out_shown
+
+
+def _write_method_sheet(ws: Any, claims: ClaimDir, sample: SampleResult, out_dir: Path, formats: _Formats, footer: str) -> None:
+    summary = claims.run_summary
+    claim_shown, out_shown = shown_folders(claims.path, out_dir)
     pairs: list[tuple[str, Any]] = [
         ("claim run", str(summary.get("run_id", ""))),
-        ("claim folder", str(claims.path.resolve())),
+        ("claim folder", claim_shown),
         ("population (claims in the run), N", sample.population_size),
         ("sampling rate", sample.rate),
         ("minimum sample", sample.min_n),
@@ -434,7 +487,8 @@ def _write_method_sheet(ws: Any, claims: ClaimDir, sample: SampleResult, out_dir
         ("claims in this workbook", sample.total),
         ("seed", str(sample.seed)),
         ("seed chosen by", "generated at random" if sample.seed_generated else "given with --seed"),
-        ("command that reproduces the draw", reproduce_command(claims.path, out_dir, sample)),
+        ("command that reproduces the draw", reproduce_command(claim_shown, out_shown, sample, absolute=False)),
+        ("run the command in", "the folder that holds the claim folder (the folders are named from there)"),
         (
             "procedure",
             "Claims sorted by claim_reference; routes in name order; one numpy.random.default_rng(seed) "
@@ -442,54 +496,63 @@ def _write_method_sheet(ws: Any, claims: ClaimDir, sample: SampleResult, out_dir
             "route size, largest remainder, ties by route name.",
         ),
         ("numpy version", sample.numpy_version),
-        ("framework", str(framework.get("name", ""))),
-        ("framework version", str(framework.get("version", ""))),
-        ("framework sha256", str(framework.get("sha256", ""))),
+        *framework_rows(summary),
         ("produced on", dt.date.today()),
     ]
-    for col, width in enumerate((60, 70, 12, 12)):
+    for col, width in enumerate(_METHOD_WIDTHS):
         ws.set_column(col, col, width)
     _protect(ws)
+    print_setup(ws, width=sum(_METHOD_WIDTHS), footer=footer)
     row = _write_key_values(ws, 0, "How this sample was drawn", pairs, formats)
     row = _write_table_block(ws, row, "Strata", sample.strata, formats)
     inputs = summary.get("inputs") or []
     inputs_frame = pd.DataFrame(
-        [
-            {"path": str(i.get("path", "")), "sha256": str(i.get("sha256", "")), "rows": i.get("rows")}
+        [  # by file name: audit needs each file and its hash, not where the council keeps it
+            {"file": Path(str(i.get("path", ""))).name, "sha256": str(i.get("sha256", "")), "rows": i.get("rows")}
             for i in inputs
             if isinstance(i, dict)
         ],
-        columns=["path", "sha256", "rows"],
-    )
+        columns=["file", "sha256", "rows"],
+    ).astype({"file": "str", "sha256": "str"})
     inputs_frame["rows"] = pd.to_numeric(inputs_frame["rows"], errors="coerce").astype("Int64")
     row = _write_table_block(ws, row, "Input files of the claim run (from run_summary.json)", inputs_frame, formats)
     claim_files = pd.DataFrame(
         {"file": list(claims.file_hashes), "sha256": list(claims.file_hashes.values())}, columns=["file", "sha256"]
-    )
+    ).astype("str")
     _write_table_block(ws, row, "Claim run files read by this spot check", claim_files, formats)
 
 
-def _write_checklist_sheet(ws: Any, formats: _Formats) -> None:
-    for col, width in enumerate((10, 45, 90, 32)):
+def checklist_heights(rows: Sequence[Sequence[str]], widths: Sequence[float]) -> list[float]:
+    """The height of each Checklist row: its tallest paragraph, wrapped in its column's width."""
+    lines = np.maximum.reduce([text_lines([r[j] for r in rows], w) for j, w in enumerate(widths)])
+    return [row_height(int(n)) for n in lines]
+
+
+def _write_checklist_sheet(ws: Any, formats: _Formats, footer: str) -> None:
+    for col, width in enumerate(_CHECKLIST_WIDTHS):
         ws.set_column(col, col, width)
     _protect(ws)
+    print_setup(ws, width=sum(_CHECKLIST_WIDTHS), header_rows=2, footer=footer, gridlines=False)
     ws.write_string(0, 0, "The Department's spot-check questions: answer them for every claim on sheet Sample.", formats.title)
-    _header(ws, 2, ("question", "what to check", "evidence to look for", "answer in column"), formats)
-    for i, values in enumerate(CHECKLIST):
+    for j, name in enumerate(("question", "what to check", "evidence to look for", "answer in column")):
+        ws.write_string(2, j, name, formats.boxed_header)
+    for i, (values, height) in enumerate(zip(CHECKLIST, checklist_heights(CHECKLIST, _CHECKLIST_WIDTHS), strict=True)):
+        ws.set_row(3 + i, height)  # wrapped text: neither Excel nor LibreOffice grows the row by itself
         for j, value in enumerate(values):
-            ws.write_string(3 + i, j, neutralise_value(value), formats.wrapped_text)
+            ws.write_string(3 + i, j, neutralise_value(value), formats.boxed_text)
 
 
-def _write_evidence_sheet(ws: Any, evidence: pd.DataFrame, formats: _Formats) -> None:
-    kinds = {c: "date" if c == "event_date" else "number" if c == "source_row" else "text" for c in EVIDENCE_HEADER}
-    columns = [_cells(evidence[c], kinds[c]) for c in EVIDENCE_HEADER]
-    for j, (name, width) in enumerate(zip(EVIDENCE_HEADER, _widths(evidence), strict=True)):
-        ws.set_column(j, j, width, formats.date if kinds[name] == "date" else None if kinds[name] == "number" else formats.text)
+def _write_evidence_sheet(ws: Any, evidence: pd.DataFrame, formats: _Formats, footer: str) -> None:
+    typed = _typed(evidence.loc[:, list(EVIDENCE_HEADER)], dates=_EVIDENCE_DATE_COLUMNS, numbers=_EVIDENCE_NUMBER_COLUMNS)
+    columns = _columns(typed, text_width=_EVIDENCE_TEXT_WIDTH)
+    set_columns(ws, columns, formats.cells)
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, len(evidence), len(EVIDENCE_HEADER) - 1)
     _protect(ws)
-    _header(ws, 0, EVIDENCE_HEADER, formats)
-    _write_table(ws, 1, columns, formats)
+    print_setup(ws, width=sum(c.width for c in columns), header_rows=0, footer=footer)
+    set_row_heights(ws, 1, columns)
+    write_header(ws, 0, columns, formats.header)
+    write_columns(ws, 1, columns, formats.cells)
 
 
 def _write_meta_sheet(ws: Any, claims: ClaimDir, sample: SampleResult, formats: _Formats) -> None:
@@ -505,16 +568,18 @@ def _write_meta_sheet(ws: Any, claims: ClaimDir, sample: SampleResult, formats: 
     ]
     _header(ws, 0, ("key", "value"), formats)
     for i, (key, value) in enumerate(pairs, start=1):
-        ws.write_string(i, 0, key, formats.text)
-        _write_value(ws, i, 1, value, formats)
+        ws.write_string(i, 0, key, formats.cells.text)
+        write_cell(ws, i, 1, value, formats.cells)
 
 
 def write_workbook(claim_dir: Path | str | ClaimDir, sample: SampleResult, out: Path | str) -> Path:
     """Write ``spot_check.xlsx`` (``out`` is the folder, or the .xlsx path itself), atomically.
 
     ``claim_dir`` is the claim run's folder (or a ``ClaimDir`` already read from it). Written with
-    xlsxwriter, cells typed by column (text never a formula, URL or number; dates as dates), row by
-    row; the workbook structure is locked.
+    xlsxwriter, cells by the rule of every workbook (``tfclaims.core.write.xlsx_column``: text never
+    a formula, URL or number; dates as dates; booleans Yes/No), row by row; long text wraps in rows
+    tall enough for it; each sheet prints on A4 one page wide with its header row repeated and page
+    numbers; no absolute path is shown; the workbook structure is locked.
     """
     path = _workbook_path(out)
     claims = claim_dir if isinstance(claim_dir, ClaimDir) else load_claim_dir(claim_dir)
@@ -523,16 +588,17 @@ def write_workbook(claim_dir: Path | str | ClaimDir, sample: SampleResult, out: 
 
     with atomic_xlsx(path, _XLSX_OPTIONS, _StructureLockedWorkbook) as book:
         formats = _Formats.of(book)
+        footer = _footer(claims)
         sample_ws = book.add_worksheet("Sample")
         evidence_ws = book.add_worksheet("Evidence")
         method_ws = book.add_worksheet("Method")
         checklist_ws = book.add_worksheet("Checklist")
         control_ws = book.add_worksheet("_control")
         meta_ws = book.add_worksheet("_meta")
-        _write_sample_sheet(sample_ws, control_ws, sample_frame, formats)
-        _write_evidence_sheet(evidence_ws, evidence, formats)
-        _write_method_sheet(method_ws, claims, sample, path.parent, formats)
-        _write_checklist_sheet(checklist_ws, formats)
+        _write_sample_sheet(sample_ws, control_ws, sample_frame, formats, footer)
+        _write_evidence_sheet(evidence_ws, evidence, formats, footer)
+        _write_method_sheet(method_ws, claims, sample, path.parent, formats, footer)
+        _write_checklist_sheet(checklist_ws, formats, footer)
         _write_meta_sheet(meta_ws, claims, sample, formats)
         for hidden in (control_ws, meta_ws):
             hidden.very_hidden()
