@@ -28,7 +28,7 @@ import pandas as pd
 import yaml
 
 from tfclaims.core.resources import REFERENCE_DIR
-from tfclaims.core.write import atomic_xlsx, neutralise_value
+from tfclaims.core.write import atomic_xlsx, write_cell
 
 __all__ = ["DRAFT", "FinanceSummary", "RouteLine", "Withdrawal", "decision_words", "summarise", "write_finance_summary"]
 
@@ -227,13 +227,13 @@ def _sheet(book, fs: FinanceSummary, f: dict, name: str, widths: tuple[int, ...]
         ws.set_column(c, c, w)
     if fs.banner is None:
         return ws, 0
-    ws.write_string(0, 0, fs.banner, f["draft"])
+    write_cell(ws, 0, 0, fs.banner, f["draft"])
     return ws, 1
 
 
 def _summary_sheet(book, fs: FinanceSummary, f: dict) -> None:
     ws, r = _sheet(book, fs, f, "Summary", (46, 24, 14, 18))
-    ws.write_string(r, 0, "Results claim: finance summary", f["title"])
+    write_cell(ws, r, 0, "Results claim: finance summary", f["title"])
     r += 2
     block = [
         ("Council", fs.council),
@@ -245,36 +245,36 @@ def _summary_sheet(book, fs: FinanceSummary, f: dict) -> None:
         ("Produced by", fs.produced_by),
     ]
     for label, value in block:
-        ws.write_string(r, 0, label, f["label"])
+        write_cell(ws, r, 0, label, f["label"])
         if isinstance(value, dt.date):
-            ws.write_datetime(r, 1, dt.datetime.combine(value, dt.time()), f["date"])
+            write_cell(ws, r, 1, value, f["date"])
         else:
-            ws.write_string(r, 1, value, f["text"])
+            write_cell(ws, r, 1, value, f["text"])
         r += 1
     if fs.reissue:
-        ws.write_string(r, 0, fs.reissue, f["reissue"])
+        write_cell(ws, r, 0, fs.reissue, f["reissue"])
         r += 1
     for note in fs.notes + (("Made with the built-in demo reference key: not a real claim.",) if fs.demo else ()):
-        ws.write_string(r, 0, note, f["note"])
+        write_cell(ws, r, 0, note, f["note"])
         r += 1
 
     # claims by route, with totals as formulas over the rows above
     r += 1
-    ws.write_string(r, 0, "Claims in this window, by route", f["label"])
+    write_cell(ws, r, 0, "Claims in this window, by route", f["label"])
     r += 1
     for c, h in enumerate(("Route", "Route code", "Claims", "Amount")):
-        ws.write_string(r, c, h, f["head"])
+        write_cell(ws, r, c, h, f["head"])
     r += 1
     first = r
     for line in fs.routes:
-        ws.write_string(r, 0, line.route, f["text"])
-        ws.write_string(r, 1, line.code, f["text"])
-        ws.write_number(r, 2, line.claims, f["int"])
-        ws.write_number(r, 3, _pounds(line.amount_pence), f["money"])
+        write_cell(ws, r, 0, line.route, f["text"])
+        write_cell(ws, r, 1, line.code, f["text"])
+        write_cell(ws, r, 2, line.claims, f["int"])
+        write_cell(ws, r, 3, _pounds(line.amount_pence), f["money"])
         r += 1
     total_claims = sum(x.claims for x in fs.routes)
     total_pence = sum(x.amount_pence for x in fs.routes)
-    ws.write_string(r, 0, "Total", f["total"])
+    write_cell(ws, r, 0, "Total", f["total"])
     ws.write_blank(r, 1, None, f["total"])
     span = (first, r - 1)
     ws.write_formula(r, 2, _sum("C", span), f["int_total"], total_claims)
@@ -283,59 +283,59 @@ def _summary_sheet(book, fs: FinanceSummary, f: dict) -> None:
     r += 2
 
     # claims to date against the allocation
-    ws.write_string(r, 0, "Claims to date against the allocation", f["label"])
+    write_cell(ws, r, 0, "Claims to date against the allocation", f["label"])
     r += 1
-    ws.write_string(r, 0, "Claims before this window", f["text"])
-    ws.write_number(r, 2, fs.claims_before, f["int"])
+    write_cell(ws, r, 0, "Claims before this window", f["text"])
+    write_cell(ws, r, 2, fs.claims_before, f["int"])
     before_row = r
     r += 1
-    ws.write_string(r, 0, "Claims in this window", f["text"])
+    write_cell(ws, r, 0, "Claims in this window", f["text"])
     ws.write_formula(r, 2, f"=C{total_row + 1}", f["int"], total_claims)
     r += 1
-    ws.write_string(r, 0, "Claims to date", f["total"])
+    write_cell(ws, r, 0, "Claims to date", f["total"])
     ws.write_formula(r, 2, _sum("C", (before_row, r - 1)), f["int_total"], fs.claims_before + total_claims)
     to_date_row = r
     r += 1
-    ws.write_string(r, 0, "Allocation (families)", f["text"])
+    write_cell(ws, r, 0, "Allocation (families)", f["text"])
     if fs.allocation is None:
-        ws.write_string(r, 2, "not set", f["right"])
+        write_cell(ws, r, 2, "not set", f["right"])
     else:
-        ws.write_number(r, 2, fs.allocation, f["int"])
+        write_cell(ws, r, 2, fs.allocation, f["int"])
         r += 1
-        ws.write_string(r, 0, "Allocation remaining", f["text"])
+        write_cell(ws, r, 0, "Allocation remaining", f["text"])
         remaining = max(0, fs.allocation - fs.claims_before - total_claims)
         ws.write_formula(r, 2, f"=MAX(0,C{r}-C{to_date_row + 1})", f["int"], remaining)
     r += 1
-    ws.write_string(r, 0, "Families over the allocation this window (not claimed)", f["text"])
-    ws.write_number(r, 2, fs.over_allocation, f["int"])
+    write_cell(ws, r, 0, "Families over the allocation this window (not claimed)", f["text"])
+    write_cell(ws, r, 2, fs.over_allocation, f["int"])
     r += 2
 
     # attachment fees: reported, not claimed through the claim file
-    ws.write_string(r, 0, "Attachment fees (reported, not claimed in the claim file)", f["label"])
+    write_cell(ws, r, 0, "Attachment fees (reported, not claimed in the claim file)", f["label"])
     r += 1
-    ws.write_string(r, 0, "Families attached in the window", f["text"])
-    ws.write_number(r, 2, fs.attached_in_window, f["int"])
+    write_cell(ws, r, 0, "Families attached in the window", f["text"])
+    write_cell(ws, r, 2, fs.attached_in_window, f["int"])
     r += 1
-    ws.write_string(r, 0, "Fee per family attached", f["text"])
-    ws.write_number(r, 3, _pounds(fs.attachment_fee_pence), f["money"])
+    write_cell(ws, r, 0, "Fee per family attached", f["text"])
+    write_cell(ws, r, 3, _pounds(fs.attachment_fee_pence), f["money"])
     r += 1
-    ws.write_string(r, 0, "Attachment fees", f["total"])
+    write_cell(ws, r, 0, "Attachment fees", f["total"])
     ws.write_formula(r, 3, f"=C{r - 1}*D{r}", f["money_total"], _pounds(fs.attached_in_window * fs.attachment_fee_pence))
     r += 2
 
     r = _withdrawals(ws, fs, f, r) + 1
 
     if fs.signable:
-        ws.write_string(r, 0, "Sign-off", f["label"])
+        write_cell(ws, r, 0, "Sign-off", f["label"])
         r += 1
         for c, h in enumerate(("", "Name", "Role", "Signature", "Date")):
             if c:
-                ws.write_string(r, c, h, f["head"])
+                write_cell(ws, r, c, h, f["head"])
         ws.set_column(4, 4, 16)
         r += 1
         for who in ("Prepared by", "Checked by", "Approved for submission by"):
             ws.set_row(r, 30)
-            ws.write_string(r, 0, who, f["label"])
+            write_cell(ws, r, 0, who, f["label"])
             for c in range(1, 5):
                 ws.write_blank(r, c, None, f["box"])
             r += 1
@@ -345,24 +345,24 @@ def _summary_sheet(book, fs: FinanceSummary, f: dict) -> None:
 def _withdrawals(ws, fs: FinanceSummary, f: dict, r: int) -> int:
     """Claims of earlier windows withdrawn since the last claim run: the money to recover or offset.
     Returns the row after the block."""
-    ws.write_string(r, 0, "Withdrawals since the last claim (to be recovered or offset)", f["label"])
+    write_cell(ws, r, 0, "Withdrawals since the last claim (to be recovered or offset)", f["label"])
     r += 1
     if not fs.withdrawals:
-        ws.write_string(r, 0, "None", f["text"])
+        write_cell(ws, r, 0, "None", f["text"])
         return r + 1
     for c, h in enumerate(("Claim reference", "Claimed for period end", "Withdrawn on", "Amount")):
-        ws.write_string(r, c, h, f["head"])
+        write_cell(ws, r, c, h, f["head"])
     r += 1
     first = r
     for w in fs.withdrawals:
-        ws.write_string(r, 0, w.claim_reference, f["text"])
-        ws.write_datetime(r, 1, dt.datetime.combine(w.period_end, dt.time()), f["date"])
-        ws.write_datetime(r, 2, dt.datetime.combine(w.withdrawn_on, dt.time()), f["date"])
-        ws.write_number(r, 3, _pounds(w.amount_pence), f["money"])
+        write_cell(ws, r, 0, w.claim_reference, f["text"])
+        write_cell(ws, r, 1, w.period_end, f["date"])
+        write_cell(ws, r, 2, w.withdrawn_on, f["date"])
+        write_cell(ws, r, 3, _pounds(w.amount_pence), f["money"])
         r += 1
-        ws.write_string(r, 0, neutralise_value(f"{w.route}; withdrawn: {w.reason}"), f["line"])  # runs on across the empty cells
+        write_cell(ws, r, 0, f"{w.route}; withdrawn: {w.reason}", f["line"])  # runs on across the empty cells
         r += 1
-    ws.write_string(r, 0, "Total withdrawn", f["total"])
+    write_cell(ws, r, 0, "Total withdrawn", f["total"])
     for c in (1, 2):
         ws.write_blank(r, c, None, f["total"])
     ws.write_formula(r, 3, _sum("D", (first, r - 1)), f["money_total"], _pounds(sum(w.amount_pence for w in fs.withdrawals)))
@@ -371,19 +371,19 @@ def _withdrawals(ws, fs: FinanceSummary, f: dict, r: int) -> int:
 
 def _reasons_sheet(book, fs: FinanceSummary, f: dict) -> None:
     ws, r = _sheet(book, fs, f, "Decisions by reason", (60, 30, 12))
-    ws.write_string(r, 0, f"Every family in the register, by decision: period end {fs.period_end:%-d %B %Y}", f["label"])
+    write_cell(ws, r, 0, f"Every family in the register, by decision: period end {fs.period_end:%-d %B %Y}", f["label"])
     r += 1
     head = r
     for c, h in enumerate(("Decision", "Reason code", "Families")):
-        ws.write_string(r, c, h, f["head"])
+        write_cell(ws, r, c, h, f["head"])
     r += 1
     first = r
     for words, code, n in fs.reasons:
-        ws.write_string(r, 0, words, f["text"])
-        ws.write_string(r, 1, code, f["text"])
-        ws.write_number(r, 2, n, f["int"])
+        write_cell(ws, r, 0, words, f["text"])
+        write_cell(ws, r, 1, code, f["text"])
+        write_cell(ws, r, 2, n, f["int"])
         r += 1
-    ws.write_string(r, 0, "Total", f["total"])
+    write_cell(ws, r, 0, "Total", f["total"])
     ws.write_blank(r, 1, None, f["total"])
     ws.write_formula(r, 2, _sum("C", (first, r - 1)), f["int_total"], sum(n for _, _, n in fs.reasons))
     _page_setup(ws, fs, (head, head))
