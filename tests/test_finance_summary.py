@@ -126,7 +126,9 @@ def test_claim_decisions_workbook_reads_in_words_with_the_claim_reference_and_am
         assert r[col["decision"]].startswith("Claim: ") and "ssp" not in r[col["decision"]]
         assert r[col["claim_reference"]] == register.loc[r[col["family_id"]], "claim_reference"]
         pence = int(register.loc[r[col["family_id"]], "amount_pence"])
-        assert r[col["amount"]] == f"£{pence // 100:,}.{pence % 100:02d}"
+        assert r[col["amount"]] == pence / 100  # a number finance can add up, shown as £800.00
+    amount_cells = [row[col["amount"]] for row in ws.iter_rows(min_row=4) if row[col["decision_code"]].value == "claim"]
+    assert amount_cells and all(c.number_format == MONEY for c in amount_cells)
     refused = [r for r in body if r[col["decision_code"]] == "no_claim"]
     assert refused and all(r[col["decision"]].startswith(("No claim", "For a manager")) and r[col["reason_code"]] for r in refused)
     assert not any(str(r[col["decision"]]).startswith("no_claim:") for r in body)

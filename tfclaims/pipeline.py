@@ -77,8 +77,8 @@ def progress(message: str) -> None:
 BACKGROUND_XLSX_CELLS = 200_000
 
 
-def _write_xlsx_in_child(sheets: dict[str, pd.DataFrame], path: Path, notes: dict[str, list[str]] | None) -> None:
-    write_xlsx(sheets, path, notes=notes)
+def _write_xlsx_in_child(sheets: dict[str, pd.DataFrame], path: Path, notes: dict[str, list[str]] | None, money: tuple[str, ...]) -> None:
+    write_xlsx(sheets, path, notes=notes, money_columns=money)
 
 
 @dataclass
@@ -123,7 +123,8 @@ class RunFiles:
         return self._write(name, writer)
 
     def xlsx(self, name: str, sheets: dict[str, pd.DataFrame] | Callable[[], dict[str, pd.DataFrame]],
-             notes: dict[str, list[str]] | None = None, *, rows: int | None = None, csv: tuple[str, ...] = ()) -> Path | None:
+             notes: dict[str, list[str]] | None = None, *, rows: int | None = None, csv: tuple[str, ...] = (),
+             money: tuple[str, ...] = ()) -> Path | None:
         """A workbook for people, unless a table is too long for one (``rows``, else the longest sheet,
         over ``WORKBOOK_MAX_ROWS``): then only its CSV (``csv``) is written and ``csv_only`` says so.
         ``sheets`` may be a function, so a big run does not build frames for a workbook it skips."""
@@ -135,7 +136,7 @@ class RunFiles:
             sheets = sheets()
         cells = sum(df.shape[0] * max(df.shape[1], 1) for df in sheets.values())
         if cells < BACKGROUND_XLSX_CELLS:
-            return self._write(name, lambda p: write_xlsx(sheets, p, notes=notes))
+            return self._write(name, lambda p: write_xlsx(sheets, p, notes=notes, money_columns=money))
         path = self.out / name
         self._check(path)
         if self._pool is None:
@@ -143,7 +144,7 @@ class RunFiles:
             from concurrent.futures import ProcessPoolExecutor
 
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        self._pending.append((name, self._pool.submit(_write_xlsx_in_child, sheets, path, notes)))
+        self._pending.append((name, self._pool.submit(_write_xlsx_in_child, sheets, path, notes, money)))
         return path
 
     def wait(self) -> None:
@@ -475,7 +476,7 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     files.xlsx(run_files.CLAIM_DECISIONS_XLSX, lambda: {"Decisions": decisions_for_people(out_decisions, claim_register, headline_words)},
                notes={"Decisions": [f"Claim decisions for period end {A.isoformat()} under {fw.name}."
                                     + (" DRY RUN: nothing recorded in the ledger." if claim.dry_run else "")]},
-               rows=len(out_decisions), csv=(run_files.CLAIM_DECISIONS_CSV,))
+               rows=len(out_decisions), csv=(run_files.CLAIM_DECISIONS_CSV,), money=("amount",))
     files.csv(run_files.CLAIM_FILE_CSV, claim_file)
     crash_point("claim file written")
     files.csv(run_files.CLAIM_REGISTER_CSV, claim_register)

@@ -28,12 +28,12 @@ import pandas as pd
 import yaml
 
 from tfclaims.core.resources import REFERENCE_DIR
-from tfclaims.core.write import atomic_xlsx, write_cell
+from tfclaims.core.write import MONEY_FORMAT, atomic_xlsx, write_cell
 
 __all__ = ["DRAFT", "FinanceSummary", "RouteLine", "Withdrawal", "decision_words", "summarise", "write_finance_summary"]
 
 DRAFT = "DRAFT - NOT FOR SUBMISSION"
-MONEY = "£#,##0.00"
+MONEY = MONEY_FORMAT
 _OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from tfclaims.claim.decide import ClaimRules, LedgerState, pence_to_gbp, pounds_text
+from tfclaims.claim.decide import ClaimRules, LedgerState, pence_to_gbp
 from tfclaims.claim.finance import Withdrawal, decision_words
 from tfclaims.core.write import validate_output
 from tfclaims.rules.frameworks import Framework
@@ -193,20 +193,14 @@ def detail_in_words(detail: pd.Series, headlines: dict[str, str]) -> pd.Series:
 
 def decisions_for_people(decisions: pd.DataFrame, register: pd.DataFrame, headlines: dict[str, str] | None = None) -> pd.DataFrame:
     """The claim decisions as a person reads them: the decision in words, the claim reference and
-    amount of a claim (``£800.00``), the detail in words (``headlines``: code -> label); the codes
+    amount of a claim (whole pence, for a money column: ``£800.00``), the detail in words (``headlines``: code -> label); the codes
     kept in their own columns after them."""
     words = decision_words()
     route_words = decisions["route"].map(lambda c: words["routes"].get(c, c))
     reason_words = decisions["reason"].map(lambda c: words["reasons"].get(c, c))
     claimed = decisions["decision"] == "claim"
     ref = register.set_index("family_id")
-    pence = decisions["family_id"].map(ref["amount_pence"])
-    amount = pd.Series("", index=decisions.index, dtype="str")
-    has = pence.notna()
-    if has.any():
-        distinct = pd.unique(pence[has].astype("int64"))  # each amount spelt once (most claims are the same)
-        spelt = {int(p): pounds_text(int(p)) for p in distinct}
-        amount[has] = pence[has].astype("int64").map(spelt)
+    amount = decisions["family_id"].map(ref["amount_pence"]).astype("Int64")  # whole pence; the workbook shows £800.00
     return pd.DataFrame({
         "family_id": decisions["family_id"],
         "decision": ("Claim: " + route_words.astype(str)).where(claimed, reason_words.astype(str)),

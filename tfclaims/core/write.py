@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -38,6 +38,8 @@ from tfclaims.core.errors import OutputValidationError
 
 __all__ = [
     "A4_PAPER",
+    "MONEY_FORMAT",
+    "money_column",
     "DATE_FORMAT",
     "EXCEL_MAX_COLUMNS",
     "EXCEL_MAX_ROWS",
@@ -377,6 +379,17 @@ _EXCEL_EPOCH = np.datetime64("1899-12-31", "D")
 _EXCEL_LEAP_BUG_SERIAL = 59
 
 CellKind = Literal["text", "number", "date"]
+MONEY_FORMAT = "£#,##0.00"  # money in a workbook: pounds, to the penny
+
+
+def money_column(c: XlsxColumn) -> XlsxColumn:
+    """A column of whole pence as pounds in the money format (``12480000`` shows ``£124,800.00``): the
+    only place pence become a double, exact to the penny for any amount below 2^53 pence."""
+    if c.kind != "number":
+        raise ValueError(f"column {c.header!r}: money is written from whole pence, not from {c.kind} cells")
+    pounds = [None if v is None else int(v) / 100 for v in c.values]
+    longest = max((len(f"£{p:,.2f}") for p in pounds if p is not None), default=0)
+    return replace(c, values=pounds, kind="money", width=_fit_width(c.header, longest, 0, TEXT_MAX_WIDTH))
 CellWriter = Callable[[int, int, Any, Any], Any]
 
 
@@ -449,6 +462,7 @@ class CellFormats:
     date: Any
     wrap: Any = None
     number: Any = None
+    money: Any = None  # pounds in the MONEY_FORMAT (the values are written as pence / 100)
 
     @classmethod
     def of(cls, book: xlsxwriter.Workbook, *, top: bool = False) -> CellFormats:
@@ -462,11 +476,14 @@ class CellFormats:
             date=book.add_format({"num_format": DATE_FORMAT, **valign}),
             wrap=book.add_format({**text, "text_wrap": True}),
             number=book.add_format(valign) if top else None,
+            money=book.add_format({"num_format": MONEY_FORMAT, **valign}),
         )
 
     def of_kind(self, kind: str, *, wrap: bool = False) -> Any:
         if kind == "date":
             return self.date
+        if kind == "money":
+            return self.money
         if kind == "number":
             return self.number
         return self.wrap if wrap and self.wrap is not None else self.text
@@ -526,7 +543,7 @@ class XlsxColumn:
 
     header: str
     values: list[Any]
-    kind: str  # "text", "number", "date" or "mixed"
+    kind: str  # "text", "number", "money" (pounds), "date" or "mixed"
     width: float
     wrap: bool = False
     lines: np.ndarray | None = None  # per cell, the lines a wrapped cell takes; None: one line each
@@ -644,7 +661,7 @@ def write_columns(
         else:
             ws.write_string(row, col, value, fmt)
 
-    by_kind: dict[str, CellWriter] = {"text": ws.write_string, "number": ws.write_number, "date": ws.write_number}
+    by_kind: dict[str, CellWriter] = {"text": ws.write_string, "number": ws.write_number, "date": ws.write_number, "money": ws.write_number}
     plan = [
         (j, c.values, write_mixed if c.kind == "mixed" else by_kind[c.kind], formats.of_kind(c.kind, wrap=c.wrap))
         for j, c in enumerate(columns)
@@ -747,11 +764,13 @@ def _write_sheet(
     sheet_notes: Sequence[str],
     formats: _SheetFormats,
     complete_copy: str | None = None,
+    money_columns: Collection[str] = (),
 ) -> None:
     df, sheet_notes = fit_sheet(name, df, sheet_notes, complete_copy)
     n_rows, n_cols = df.shape
     start = len(sheet_notes) + (1 if sheet_notes else 0)  # notes, a blank line, then the header
     columns = [xlsx_column(df.iloc[:, j], str(col)) for j, col in enumerate(df.columns)]
+    columns = [money_column(c) if c.header in money_columns else c for c in columns]
     cells = formats.tall_cells if any(c.wrap for c in columns) else formats.cells
     ws = book.add_worksheet(name)
 
@@ -806,6 +825,7 @@ def write_xlsx(
     *,
     notes: Mapping[str, list[str]] | None = None,
     complete_copy: str | None = None,
+    money_columns: Collection[str] = (),
 ) -> Path:
     """A formatted workbook for a person: frozen header, filters, widths, dates as dates, IDs as text.
 
@@ -816,6 +836,9 @@ def write_xlsx(
     sheet prints on A4 (``print_setup``): one page wide, landscape when wide, the header row on every
     page, file and sheet name and page numbers in the footer. Written with xlsxwriter in
     constant_memory mode, row by row, atomically.
+
+    ``money_columns`` name columns of whole pence, written as pounds in ``MONEY_FORMAT`` (numbers a
+    spreadsheet can add up).
 
     A sheet longer than Excel's row limit keeps its first rows and a note saying how many are left
     out and that ``complete_copy`` has them all (by default the CSV file beside ``path`` with the
@@ -828,5 +851,5 @@ def write_xlsx(
     with atomic_xlsx(path, _XLSX_OPTIONS) as book:  # constant_memory: each sheet's rows in a temporary file
         formats = _SheetFormats.of(book)
         for name, df in sheets.items():
-            _write_sheet(book, name[:SHEET_NAME_MAX], df, notes.get(name, []), formats, complete_copy)
+            _write_sheet(book, name[:SHEET_NAME_MAX], df, notes.get(name, []), formats, complete_copy, money_columns)
     return path
