@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 import tfclaims
@@ -46,6 +47,7 @@ from tfclaims.claim import finance
 from tfclaims.claim.reissue import REISSUED_FILES, Reissue, corrected_register, next_issue, superseded_name
 from tfclaims.claim.runs import crash_point
 from tfclaims.core.write import atomic_write, sha256_file, validate_output, write_csv, write_json, write_parquet, write_xlsx
+from tfclaims import report as run_report
 
 CANDIDATES_NOTE = (
     "Eligibility lists CANDIDATES for a practitioner to confirm: no decision about a family is made by "
@@ -308,13 +310,20 @@ def _summary(command: str, opts: CohortOptions, prep: Prepared | None, rec: audi
     return s
 
 
-def _finish(files: RunFiles, summary: dict[str, Any], *, wait: bool = True) -> dict[str, Any]:
+def _finish(files: RunFiles, summary: dict[str, Any], *, wait: bool = True, report: bool = True) -> dict[str, Any]:
+    """The run's report (``report.html``, from the summary) and then its summary, the report among its outputs."""
     if wait:
         files.wait()
-    summary["outputs"] = list(files.files)
     summary["csv_only"] = list(files.csv_only)
+    if report:
+        files.write(run_files.REPORT_HTML, lambda p: run_report.write_report(summary, p))
+    summary["outputs"] = list(files.files)
     files.json(run_files.RUN_SUMMARY_JSON, summary)
     return summary
+
+
+def _link_facts(prep: Prepared) -> dict[str, Any] | None:
+    return run_report.link_facts(prep.link_counts, prep.unmatched)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -334,7 +343,8 @@ def validate(opts: ValidateOptions, *, step: Step = direct) -> Outcome:
     with _audited(opts) as rec:
         files = RunFiles(opts.out, rec)
         result = _ingest_stage(opts, files, rec, step)
-        summary = _summary("validate", opts, Prepared(result, result.cohort, pd.DataFrame(), None), rec)
+        summary = _summary("validate", opts, Prepared(result, result.cohort, pd.DataFrame(), None), rec,
+                           report=run_report.report_facts(council=opts.council.council_name))
         if opts.strict and result.quarantined_rows:
             summary["status"] = "failed: --strict and rows were quarantined"
             _finish(files, summary)
@@ -354,6 +364,10 @@ def _not_evaluated_note(frame: pd.DataFrame) -> list[str]:
         return []
     missing = sorted(set(frame["missing_table"].astype(str)))
     return [f"Not evaluated (table not supplied: {', '.join(missing)}): indicators reading these tables cannot make a headline present."]
+
+
+def _headline_words(fw: Framework) -> dict[str, str]:
+    return {code: h.label for code, h in fw.headlines.items()}
 
 
 def identify(opts: IdentifyOptions, *, step: Step = direct) -> Outcome:
@@ -378,9 +392,14 @@ def identify(opts: IdentifyOptions, *, step: Step = direct) -> Outcome:
                    csv=(run_files.ELIGIBILITY_CSV, run_files.ELIGIBILITY_EVIDENCE_CSV))
         eligible = int(result.eligibility["eligible"].sum())
         rec.note("eligible_families", eligible)
+        elig = result.eligibility
+        facts = run_report.report_facts(
+            council=opts.council.council_name, framework=fw, link=_link_facts(prep),
+            funnel={"families": len(elig), "with_headline": int((elig["headline_count"] > 0).sum()), "eligible": eligible},
+            headlines={"population": len(elig), "rows": run_report.headline_counts(elig["headlines"], _headline_words(fw))})
         summary = _summary("identify", opts, prep, rec, framework=fw.audit_record(), as_of=as_of.isoformat(),
                            eligible_families=eligible, families=len(result.eligibility), note=CANDIDATES_NOTE,
-                           not_evaluated=result.not_evaluated.to_dict("records"), status="succeeded")
+                           not_evaluated=result.not_evaluated.to_dict("records"), status="succeeded", report=facts)
         return Outcome(opts.run_id, opts.out, _finish(files, summary))
 
 
@@ -409,10 +428,18 @@ def track(opts: TrackOptions, *, step: Step = direct) -> Outcome:
         files.xlsx(run_files.OUTCOMES_XLSX, {"Outcomes": result.outcomes, "Families": result.families, "Evidence": result.evidence},
                    notes={"Outcomes": _not_evaluated_note(result.not_evaluated) or ["Outcome of every required headline of every attached family."]},
                    csv=(run_files.OUTCOMES_CSV, run_files.FAMILIES_CSV, run_files.OUTCOME_EVIDENCE_CSV))
+        fams = result.families
+        no_route = ~np.logical_or.reduce([fams[r].to_numpy(dtype=bool) for r in fw.claim_routes])
+        facts = run_report.report_facts(
+            council=opts.council.council_name, framework=fw, link=_link_facts(prep),
+            funnel=run_report.track_funnel(fams, tuple(fw.claim_routes)),
+            headlines={"population": len(fams), "rows": run_report.headline_counts(fams["headlines_at_attachment"], _headline_words(fw))},
+            blocking={"families": int(no_route.sum()),
+                      "headlines": run_report.blocking_headlines(fams.loc[no_route, "unmet"], _headline_words(fw))})
         summary = _summary("track", opts, prep, rec, framework=fw.audit_record(), as_of=as_of.isoformat(),
                            attached_families=len(result.families),
                            ssp=int(result.families["ssp"].sum()), continuous_employment=int(result.families["continuous_employment"].sum()),
-                           sfo=int(result.families["sfo"].sum()), status="succeeded")
+                           sfo=int(result.families["sfo"].sum()), status="succeeded", report=facts)
         return Outcome(opts.run_id, opts.out, _finish(files, summary))
 
 
@@ -492,6 +519,7 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
                                 withdrawals=withdrawals_since(ledger, fw.name, A))
     files.write(run_files.finance_summary_name(claim.dry_run), lambda p: finance.write_finance_summary(summary, p))
     counts = decisions.groupby(["decision", "reason"]).size()
+    report_facts = _claim_report_facts(opts, fw, decisions, families, prep, ledger, len(claim_register))
     rec.note("claims", int(len(claim_register)))
     rec.note("claim_references_sha256", claim_references_sha256(claim_register["claim_reference"]))
     rec.note("amount_pence", int(claim_register["amount_pence"].sum()))
@@ -506,8 +534,30 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
         "amount_gbp": pence_to_gbp(pd.Series([int(claim_register["amount_pence"].sum())])).iloc[0],
         "decisions": {f"{d}:{r or 'claimed'}": int(n) for (d, r), n in counts.items()},
         "finance_summary": summary.to_record(),
+        "report": report_facts,
         "prep": prep,
     }
+
+
+def _claim_report_facts(opts: ClaimOptions, fw: Framework, decisions: pd.DataFrame, families: pd.DataFrame, prep: Prepared,
+                        ledger: Any, claims: int) -> dict[str, Any]:
+    """The run report's facts of a claim: the funnel, headlines at attachment, what holds up the families
+    attached but not claimed, link results, and the ledger's claims per claim window."""
+    words = _headline_words(fw)
+    routes = tuple(fw.claim_routes)
+    unclaimed = decisions[(decisions["decision"] == "no_claim") & (decisions["reason"] != "not_attached")]
+    reasons = unclaimed["reason"].value_counts()
+    outcomes_blocked = unclaimed.loc[unclaimed["reason"].isin(["outcomes_not_met", "discretion_review"]), "family_id"]
+    unmet = families.loc[families["family_id"].isin(outcomes_blocked), "unmet"]
+    book = ledger.claims(fw.name) if ledger is not None else None
+    return run_report.report_facts(
+        council=opts.council.council_name, framework=fw, link=_link_facts(prep),
+        funnel=run_report.claim_funnel(decisions, families, routes),
+        headlines={"population": len(families), "rows": run_report.headline_counts(families["headlines_at_attachment"], words)},
+        blocking={"reasons": [{"code": str(k), "families": int(v)} for k, v in reasons.items()],
+                  "families": int(len(outcomes_blocked)), "headlines": run_report.blocking_headlines(unmet, words)},
+        windows=run_report.claims_by_window(book, period_end=opts.period_end, draft=claims if opts.dry_run else 0),
+    )
 
 
 def _check_claim_file_is_the_runs(out: Path, run_id: str) -> None:
@@ -580,6 +630,7 @@ def reissue_after_withdrawal(book: Any, rec: audit.RunRecord, withdrawn: list[st
         result = Reissue(str(run_id), refs, folder, issue, list(REISSUED_FILES), superseded, int(len(live)), on)
         summary["finance_summary"] = new_fs.to_record()
         summary["reissues"] = [*summary.get("reissues", []), result.record()]
+        refresh_report(files, summary, book, command=rec.command, on=on)  # never shows a withdrawn claim as claimed
         listed = {f["name"] for f in files.files}
         summary["outputs"] = [f for f in summary.get("outputs", []) if f["name"] not in listed] + files.files
         write_json(summary, summary_path)
@@ -587,6 +638,58 @@ def reissue_after_withdrawal(book: Any, rec: audit.RunRecord, withdrawn: list[st
         done.append(result)
         rec.note("reissued", [{"run_id": r.run_id, "issue": r.issue, "withdrawn": r.withdrawn} for r in done if r.folder is not None])
     return done
+
+
+def refresh_report(files: RunFiles, summary: dict[str, Any], book: Any, *, command: str, on: dt.date) -> None:
+    """Draw a claim run's ``report.html`` again in its folder, after a withdrawal or a reconcile:
+    the claims per window from the ledger as it is now, the run summary as it is now (``summary``,
+    whose ``report`` facts get the day and command); the sample from ``spot_check_sample.csv`` when
+    the summary has none (a ``spot-check`` into the run's folder). The caller writes the summary."""
+    facts = dict(summary.get("report") or {})
+    framework = (summary.get("framework") or {}).get("framework")
+    if book is not None and framework and not summary.get("dry_run"):
+        facts["windows"] = run_report.claims_by_window(book.claims(framework))
+    facts["refreshed_on"], facts["refreshed_by_command"] = on.isoformat(), f"tfclaims {command}"
+    summary["report"] = facts
+    page = dict(summary)
+    sample_csv = files.out / run_files.SPOT_CHECK_SAMPLE_CSV
+    if "spot_check" not in page and sample_csv.is_file():
+        sample = pd.read_csv(sample_csv, dtype="str", keep_default_na=False)
+        page["spot_check"] = {"population": summary.get("claims", 0), "sampled": int((sample["stratum"] != "discretionary").sum()),
+                              "discretionary": int((sample["stratum"] == "discretionary").sum()), "seed": "as on spot_check.xlsx, sheet Method",
+                              **run_report.sample_facts(sample)}
+    files.write(run_files.REPORT_HTML, lambda p: run_report.write_report(page, p))
+
+
+def _reconciliation_record(result: Any, on: dt.date) -> dict[str, Any]:
+    """A reconcile's results for the claim run's summary and page: counts and claim references only
+    (no family ids, no auditor's notes)."""
+    s = result.summary()
+    keep = ("population_size", "sampled", "valid", "invalid", "query", "error_rate", "error_rate_wilson_95",
+            "projected_invalid_in_population", "withdrawn_now", "already_withdrawn", "may_go_forward", "blockers")
+    return {**{k: s.get(k) for k in keep}, "reconciled_on": on.isoformat(),
+            "open_queries": [q["claim_reference"] for q in s.get("open_queries", [])],
+            "verdicts": [{"claim_reference": str(r.claim_reference), "route": str(r.route), "verdict": str(r.verdict)}
+                         for r in result.table.itertuples(index=False)]}
+
+
+def _reconciled_runs(book: Any, result: Any) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """The claim runs whose claims the verdicts are about, with their folders and summaries (runs whose
+    folder does not hold their summary are left out)."""
+    from tfclaims.claim.runs import run_folder
+
+    claims = book.claims()
+    run_ids = sorted(set(claims.loc[claims["claim_reference"].isin(result.table["claim_reference"]), "run_id"].astype(str)))
+    found: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for run_id in run_ids:
+        folder = run_folder(book, run_id)
+        try:
+            summary = json.loads((folder / run_files.RUN_SUMMARY_JSON).read_text(encoding="utf-8")) if folder is not None else {}
+        except (OSError, ValueError):
+            continue
+        if summary.get("run_id") == run_id:
+            found[run_id] = (folder, summary)
+    return found
 
 
 def _copy_atomically(src: Path, dst: Path) -> None:
@@ -724,7 +827,8 @@ def _spot_check_stage(claim_dir: Path, out: Path, sample: SampleFields, files: R
         files.adopt(run.workbook)
     s = run.sample
     return {"seed": s.seed, "seed_generated": s.seed_generated, "population": s.population_size, "sampled": s.sample_size,
-            "discretionary": s.discretionary_count, "reproduce": run.command, "workbook": str(run.workbook)}
+            "discretionary": s.discretionary_count, "reproduce": run.command, "workbook": str(run.workbook),
+            "rate": s.rate, "min_n": s.min_n, **run_report.sample_facts(s.sample)}
 
 
 def spot_check(opts: SpotCheckOptions) -> dict[str, Any]:
@@ -734,10 +838,31 @@ def spot_check(opts: SpotCheckOptions) -> dict[str, Any]:
         rec.input(claim_dir / run_files.CLAIM_REGISTER_CSV)
         register = pd.read_csv(claim_dir / run_files.CLAIM_REGISTER_CSV, dtype="str", keep_default_na=False, na_values=[""])
         rec.touched(family_ids=register["family_id"].dropna())
-        facts = _spot_check_stage(claim_dir, out, opts, RunFiles(out, rec))
+        files = RunFiles(out, rec)
+        facts = _spot_check_stage(claim_dir, out, opts, files)
+        _spot_check_report(claim_dir, opts, facts, files)
         rec.note("seed", facts["seed"])
         rec.note("sampled", facts["sampled"] + facts["discretionary"])
         return facts
+
+
+def _spot_check_report(claim_dir: Path, opts: SpotCheckOptions, facts: dict[str, Any], files: RunFiles) -> None:
+    """The spot check's page. Into the claim run's own folder (the default ``--out``): the claim run's
+    page again with the sample (its ``run_summary.json`` is left as the spot check read it: its hash is
+    on the Method sheet). Into another folder: a page of the sample alone, naming the claim run."""
+    try:
+        claim = json.loads((claim_dir / run_files.RUN_SUMMARY_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        claim = {}
+    if files.out.resolve() == claim_dir.resolve() and claim:
+        page = {**claim, "spot_check": facts}
+    else:
+        fs = claim.get("finance_summary") or {}
+        page = {"command": "spot-check", "run_id": opts.run_id, "claim_run_id": claim.get("run_id"), "tfclaims_version": tfclaims.__version__,
+                "period_end": claim.get("period_end"), "spot_check": facts,
+                "report": {**run_report.report_facts(council=(claim.get("report") or {}).get("council") or opts.council.council_name),
+                           "framework": fs.get("framework") or (claim.get("report") or {}).get("framework")}}
+    files.write(run_files.REPORT_HTML, lambda p: run_report.write_report(page, p))
 
 
 def run(opts: RunOptions, *, step: Step = direct, command: str = "run") -> Outcome:
@@ -751,7 +876,7 @@ def run(opts: RunOptions, *, step: Step = direct, command: str = "run") -> Outco
             facts["recovered"] = recovered
             prep = facts.pop("prep")
             # the claim's summary first: the spot check reads it (run id, framework, input hashes)
-            _finish(files, _summary(command, opts, prep, rec, **facts, status="claim written; spot check running"), wait=False)
+            _finish(files, _summary(command, opts, prep, rec, **facts, status="claim written; spot check running"), wait=False, report=False)
             progress("drawing the spot-check sample")
             spot = step("spot check", _spot_check_stage, opts.out, opts.out, opts, files)
             rec.note("seed", spot["seed"])
@@ -839,6 +964,19 @@ def reconcile(opts: ReconcileOptions) -> Any:
             csv_path, json_path = write_reconciliation(result, opts.out)
             rec.output(csv_path)
             rec.output(json_path)
+            on = dt.date.today()
+            runs = _reconciled_runs(book, result)
+            for folder, summary in runs.values():  # the results on the claim run's page (re-issue draws it too)
+                summary["reconciliation"] = _reconciliation_record(result, on)
+                write_json(summary, folder / run_files.RUN_SUMMARY_JSON)
             reissued = reissue_after_withdrawal(book, rec, result.withdrawn_now, key=opts.council.resolved_reference_key(),
-                                                by=opts.operator or "")
+                                                by=opts.operator or "", on=on)
+            redrawn = {r.run_id for r in reissued if r.folder is not None}
+            for run_id, (folder, summary) in runs.items():
+                if run_id in redrawn:
+                    continue
+                files = RunFiles(folder, rec)
+                refresh_report(files, summary, book, command=rec.command, on=on)
+                summary["outputs"] = [f for f in summary.get("outputs", []) if f["name"] != run_files.REPORT_HTML] + files.files
+                write_json(summary, folder / run_files.RUN_SUMMARY_JSON)
     return result, csv_path, json_path, reissued

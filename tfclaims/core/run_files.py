@@ -26,6 +26,7 @@ __all__ = [
     "OUTCOME_EVIDENCE_CSV",
     "RECONCILIATION_CSV",
     "RECONCILIATION_JSON",
+    "REPORT_HTML",
     "RUN_SUMMARY_JSON",
     "SPOT_CHECK_SAMPLE_CSV",
     "SPOT_CHECK_XLSX",
@@ -66,6 +67,7 @@ WORKBOOK_MAX_ROWS = 100_000
 
 # every command
 RUN_SUMMARY_JSON = "run_summary.json"
+REPORT_HTML = "report.html"  # the run report for people (tfclaims.report): counts and plots, no personal data
 
 # spot check and reconcile
 SPOT_CHECK_SAMPLE_CSV = "spot_check_sample.csv"
