@@ -239,7 +239,7 @@ def _hbars(name: str, labels: Sequence[str], stacks: Sequence[tuple[str, Sequenc
 
     n = len(labels)
     with rc_context(_RC | {"svg.hashsalt": f"tfclaims-report-{name}"}):
-        fig = _figure(7.4, 0.55 + 0.42 * max(n, 1) + (0.35 if len(stacks) > 1 else 0))
+        fig = _figure(6.4, 0.55 + 0.42 * max(n, 1) + (0.35 if len(stacks) > 1 else 0))
         ax = fig.add_subplot()
         y = np.arange(n)[::-1]
         left = np.zeros(n)
@@ -268,7 +268,7 @@ def _window_bars(name: str, windows: Sequence[Mapping[str, Any]], allocation: in
     from matplotlib.ticker import MaxNLocator
 
     with rc_context(_RC | {"svg.hashsalt": f"tfclaims-report-{name}"}):
-        fig = _figure(7.4, 3.4)
+        fig = _figure(6.4, 3.2)
         ax = fig.add_subplot()
         x = np.arange(len(windows))
         bottom = np.zeros(len(windows))
