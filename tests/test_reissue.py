@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 
 import openpyxl
@@ -112,6 +113,26 @@ def test_the_run_summary_and_audit_trail_record_the_reissue(reissued):
     assert audit.verify(reissued["audit"]).ok
 
 
+def _routes_total(page: str) -> list[str]:
+    foot = re.search(r'<section id="routes".*?<tfoot>(.*?)</tfoot>', page, re.S).group(1)
+    return re.findall(r">([^<]+)</t[dh]>", foot)
+
+
+def test_the_run_reports_are_written_and_redrawn_without_the_withdrawn_claim(reissued):
+    run, ref = reissued["run"], reissued["invalid"]
+    spot = (reissued["base"] / "audit" / "report.html").read_text(encoding="utf-8")  # spot-check into its own folder
+    summary = json.loads((run / "run_summary.json").read_text())
+    assert f"<dt>Claim run</dt><dd>{summary['run_id']}</dd>" in spot and '<section id="spot-check"' in spot
+    assert '<section id="routes"' not in spot and ref in spot
+    page = (run / "report.html").read_text(encoding="utf-8")
+    left = len(pd.read_csv(run / "claim_file.csv", dtype=str))
+    assert _routes_total(page)[:2] == ["Total", str(left)] and summary["claims"] == left + 1
+    assert f"{ref} (withdrawn)" in page and "Refreshed on" in page and "(tfclaims reconcile)" in page
+    record = audit.read_records(reissued["audit"])[-1]
+    assert "report.html" in {o["path"].rsplit("/", 1)[-1] for o in record["outputs"]}
+    assert sum(o["name"] == "report.html" for o in summary["outputs"]) == 1
+
+
 def test_ledger_withdraw_reissues_again_and_the_next_claim_lists_the_withdrawals(reissued, monkeypatch, capsys):
     run = reissued["run"]
     monkeypatch.setenv("TFCLAIMS_REFERENCE_KEY", KEY)
@@ -122,6 +143,9 @@ def test_ledger_withdraw_reissues_again_and_the_next_claim_lists_the_withdrawals
     assert "claim_file.superseded-2.csv" in said and "Send these to finance" in said
     assert ref not in set(pd.read_csv(run / "claim_file.csv", dtype=str)["claim_reference"])
     assert ref in set(pd.read_csv(run / "claim_file.superseded-2.csv", dtype=str)["claim_reference"])
+    page = (run / "report.html").read_text(encoding="utf-8")  # redrawn: the claim withdrawn is not shown as claimed
+    assert _routes_total(page)[:2] == ["Total", str(len(pd.read_csv(run / "claim_file.csv", dtype=str)))]
+    assert "(tfclaims ledger withdraw)" in page
 
     later = reissued["base"] / "later"
     claim(ClaimOptions.of(input=reissued["cohort"], out=later, council=reissued["council"], audit=reissued["audit"],
