@@ -217,7 +217,7 @@ def _svg(fig: Any, name: str) -> str:
     """The figure as an SVG element for inlining: no XML prolog, ids prefixed by ``name`` (one page
     holds several plots), ``role="img"`` labelled by its caption."""
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight", pad_inches=0.08)
+    fig.savefig(buf, format="svg", metadata={"Date": None})  # laid out by hand (_hbars): drawn once, not twice for a tight box
     text = buf.getvalue()
     text = text[text.index("<svg"):].strip()
     text = re.sub(r'id="([^"]+)"', rf'id="{name}-\1"', text)
@@ -230,6 +230,18 @@ def _wrap(label: str, width: int = 34) -> str:
     return "\n".join(textwrap.wrap(label, width)) or label
 
 
+def _widest(fig: Any, texts: Sequence[str], size: float) -> float:
+    """The width in inches of the widest line of ``texts`` at ``size`` points, as the figure draws it."""
+    from matplotlib.font_manager import FontProperties
+
+    renderer, font = fig.canvas.get_renderer(), FontProperties(family=_RC["font.family"], size=size)
+    lines = [line for t in texts for line in t.split("\n")]
+    return max((renderer.get_text_width_height_descent(line, font, ismath=False)[0] for line in lines), default=0.0) / fig.dpi
+
+
+WIDTH = 6.4  # inches: shown at about its size beside its table
+
+
 def _hbars(name: str, labels: Sequence[str], stacks: Sequence[tuple[str, Sequence[int], str | Sequence[str]]], *, xlabel: str,
            notes: Sequence[str] | None = None) -> str:
     """Horizontal bars (stacked when several ``stacks``: legend name, values, colour or a colour per
@@ -239,21 +251,29 @@ def _hbars(name: str, labels: Sequence[str], stacks: Sequence[tuple[str, Sequenc
 
     n = len(labels)
     with rc_context(_RC | {"svg.hashsalt": f"tfclaims-report-{name}"}):
-        fig = _figure(6.4, 0.55 + 0.42 * max(n, 1) + (0.35 if len(stacks) > 1 else 0))
-        ax = fig.add_subplot()
+        bottom, top_margin, plot_h = 0.55, 0.36 if len(stacks) > 1 else 0.1, 0.42 * max(n, 1)
+        height = bottom + plot_h + top_margin
+        fig = _figure(WIDTH, height)
+        wrapped = [_wrap(s) for s in labels]
+        left_in = _widest(fig, wrapped, _RC["font.size"]) + 0.14  # the labels, measured: nothing cut off
+        plot_w = WIDTH - left_in - 0.12
+        ax = fig.add_axes((left_in / WIDTH, bottom / height, plot_w / WIDTH, plot_h / height))
         y = np.arange(n)[::-1]
         left = np.zeros(n)
         for legend, values, colour in stacks:
             v = np.asarray(values, dtype=float)
             ax.barh(y, v, left=left, color=colour, height=0.62, label=legend)
             left = left + v
+        notes = list(notes or [f"{int(t):,}" for t in left])
         top = float(left.max()) if n else 0.0
-        ax.set_xlim(0, max(top * 1.28, 1))
+        room = min(0.8, (_widest(fig, notes, 9) + 0.12) / plot_w)  # the widest note fits right of the longest bar
+        xmax = max(top / (1 - room), 1)
+        ax.set_xlim(0, xmax)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_yticks(y, [_wrap(s) for s in labels])
+        ax.set_yticks(y, wrapped)
         ax.tick_params(axis="y", length=0)
-        for yi, total, note in zip(y, left, notes or [f"{int(t):,}" for t in left], strict=True):
-            ax.text(total + max(top, 1) * 0.015, yi, note, va="center", ha="left", fontsize=9)
+        for yi, total, note in zip(y, left, notes, strict=True):
+            ax.text(total + xmax * 0.012, yi, note, va="center", ha="left", fontsize=9)
         ax.set_xlabel(xlabel)
         ax.grid(axis="x", color="#E0E0E0", linewidth=0.8)
         ax.set_axisbelow(True)
@@ -268,8 +288,8 @@ def _window_bars(name: str, windows: Sequence[Mapping[str, Any]], allocation: in
     from matplotlib.ticker import MaxNLocator
 
     with rc_context(_RC | {"svg.hashsalt": f"tfclaims-report-{name}"}):
-        fig = _figure(6.4, 3.2)
-        ax = fig.add_subplot()
+        fig = _figure(WIDTH, 3.3)
+        ax = fig.add_axes((0.75 / WIDTH, 0.62 / 3.3, (WIDTH - 0.9) / WIDTH, (3.3 - 0.62 - 0.42) / 3.3))
         x = np.arange(len(windows))
         bottom = np.zeros(len(windows))
         for key, legend, colour in (("claimed", "claimed", BLUE), ("draft", "this dry run (not recorded)", SKY),
@@ -292,7 +312,7 @@ def _window_bars(name: str, windows: Sequence[Mapping[str, Any]], allocation: in
         ax.set_xlabel("claim window (period end)")
         ax.grid(axis="y", color="#E0E0E0", linewidth=0.8)
         ax.set_axisbelow(True)
-        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.2), ncols=3, frameon=False, fontsize=9)
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=4, frameon=False, fontsize=9)
         return _svg(fig, name)
 
 
