@@ -72,6 +72,14 @@ def test_the_title_block_names_the_council_the_window_and_who_produced_it(runs):
     assert "Run id" in rows and rows["Run id"][1].value
 
 
+def test_a_note_under_the_title_block_reads_on_one_line_clear_of_the_rows_above(runs):
+    # wrapped in column A's default-height row, the dry run's note printed over 'Produced by'
+    rows = _cells(openpyxl.load_workbook(runs["dry"] / "finance_summary.DRAFT.xlsx")["Summary"])
+    note = next(row for label, row in rows.items() if label.startswith("A dry run"))
+    assert not note[0].alignment.wrap_text  # one line, running on over the empty cells beside it
+    assert all(c.value is None for c in note[1:])
+
+
 def test_a_real_claim_has_a_sign_off_block_and_a_dry_run_says_draft_on_every_sheet_without_one(runs):
     real = openpyxl.load_workbook(runs["real"] / "finance_summary.xlsx")
     assert {"Prepared by", "Checked by", "Approved for submission by"} <= set(_cells(real["Summary"]))

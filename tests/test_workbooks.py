@@ -118,10 +118,10 @@ def test_a_long_note_spans_the_table_and_leaves_column_a_narrow(books) -> None:
     assert ws.column_dimensions["A"].width < 20
 
 
-def _print_setup_ok(ws, *, repeat: bool) -> None:
+def _print_setup_ok(ws, *, repeat: bool, pages_wide: int = 1) -> None:
     where = f"{ws.parent.path if hasattr(ws.parent, 'path') else ''} {ws.title}"
     assert ws.page_setup.paperSize == 9, where  # A4
-    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth in (None, 1), where
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and (ws.page_setup.fitToWidth or 1) == pages_wide, where
     assert ws.page_setup.fitToHeight == 0, where  # one page wide, as long as it takes
     footer = ws.oddFooter.left.text + ws.oddFooter.right.text
     assert "Page &P of &N" in footer and "&F" in footer and "&A" in footer, where
@@ -140,8 +140,11 @@ def test_every_sheet_prints_one_page_wide_with_its_header_on_every_page(books) -
     assert load_workbook(books["validation_errors.xlsx"])["Counts"].page_setup.orientation == "portrait"  # narrow
     spot = load_workbook(books["spot_check.xlsx"])
     for sheet in VISIBLE:
-        _print_setup_ok(spot[sheet], repeat=sheet != "Method")
+        _print_setup_ok(spot[sheet], repeat=sheet != "Method", pages_wide=2 if sheet == "Sample" else 1)
     assert spot["Sample"].print_title_rows == spot["Evidence"].print_title_rows == "$1:$1"
+    # Sample: the claim's facts on one page, the auditor's answers on the next, each row named by its
+    # claim reference on both (one page wide, it printed at about half size)
+    assert spot["Sample"].print_title_cols == "$A:$A" and spot["Sample"]["A1"].value == "claim_reference"
     assert spot["Sample"].page_setup.orientation == "landscape" and spot["Evidence"].page_setup.orientation == "landscape"
 
 

@@ -198,7 +198,6 @@ def write_finance_summary(fs: FinanceSummary, path: Path | str) -> Path:
             "date": book.add_format({"num_format": "d mmmm yyyy", "align": "left"}),
             "text": book.add_format({}),
             "right": book.add_format({"align": "right"}),
-            "note": book.add_format({"italic": True, "text_wrap": True}),
             "line": book.add_format({"italic": True}),
             "box": book.add_format({"border": 1}),
             "reissue": book.add_format({"bold": True, "font_color": "#C00000"}),
@@ -255,7 +254,7 @@ def _summary_sheet(book, fs: FinanceSummary, f: dict) -> None:
         write_cell(ws, r, 0, fs.reissue, f["reissue"])
         r += 1
     for note in fs.notes + (("Made with the built-in demo reference key: not a real claim.",) if fs.demo else ()):
-        write_cell(ws, r, 0, note, f["note"])
+        write_cell(ws, r, 0, note, f["line"])  # one line, running on over the empty cells beside it
         r += 1
 
     # claims by route, with totals as formulas over the rows above

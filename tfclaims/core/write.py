@@ -678,16 +678,22 @@ def print_setup(
     header_rows: tuple[int, int] | int | None = None,
     footer: str = FOOTER,
     gridlines: bool = True,
+    pages_wide: int = 1,
+    key_columns: int = 0,
 ) -> None:
-    """How a sheet prints: A4, landscape when its columns are wider than ``PORTRAIT_MAX_WIDTH``, one
-    page wide (as many pages long as it takes), ``header_rows`` (a row, or first and last) repeated at
-    the top of every page, ``footer`` (file and sheet name, page N of M), gridlines printed."""
+    """How a sheet prints: A4, landscape when its columns are wider than ``PORTRAIT_MAX_WIDTH``,
+    ``pages_wide`` pages wide (as many pages long as it takes), ``header_rows`` (a row, or first and
+    last) repeated at the top of every page, the first ``key_columns`` columns repeated at the left of
+    every page (so a sheet two pages wide names its rows on both), ``footer`` (file and sheet name,
+    page N of M), gridlines printed."""
     ws.set_paper(A4_PAPER)
     if width > PORTRAIT_MAX_WIDTH:
         ws.set_landscape()
     else:
         ws.set_portrait()
-    ws.fit_to_pages(1, 0)
+    ws.fit_to_pages(pages_wide, 0)
+    if key_columns:
+        ws.repeat_columns(0, key_columns - 1)
     ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.75)
     if header_rows is not None:
         first, last = (header_rows, header_rows) if isinstance(header_rows, int) else header_rows

@@ -385,7 +385,10 @@ def _write_sample_sheet(ws: Any, control: Any, frame: pd.DataFrame, formats: _Fo
             },
         )
     _protect(ws)
-    print_setup(ws, width=sum(c.width for c in (*columns, *auditor_columns)), header_rows=0, footer=footer)
+    # two pages wide, the claim reference on both: the facts of each claim on the first, the
+    # auditor's answers on the second, each legible (one page wide printed at about half size)
+    print_setup(ws, width=sum(c.width for c in (*columns, *auditor_columns)), header_rows=0, footer=footer,
+                pages_wide=2, key_columns=1)
     set_row_heights(ws, 1, columns)
 
     write_header(ws, 0, [*columns, *auditor_columns], formats.header)
