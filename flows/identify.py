@@ -5,10 +5,11 @@ from typing import Any
 from prefect import flow
 
 from tfclaims import pipeline
-from tfclaims.flows._prefect import prefect_step
+from tfclaims.artifacts import summary_artifacts
+from tfclaims.flows._prefect import run_command
 from tfclaims.options import IdentifyOptions
 
 
-@flow(name="tfclaims-identify", flow_run_name="{opts.run_id}", validate_parameters=False)
+@flow(name="tfclaims-identify", flow_run_name="{opts.run_id}", validate_parameters=False, persist_result=False)
 def identify_flow(opts: IdentifyOptions) -> dict[str, Any]:
-    return pipeline.identify(opts, step=prefect_step).summary
+    return run_command(lambda step: pipeline.identify(opts, step=step).summary, summary_artifacts(opts))

@@ -5,11 +5,12 @@ from typing import Any
 from prefect import flow
 
 from tfclaims import pipeline
-from tfclaims.flows._prefect import prefect_step
+from tfclaims.artifacts import summary_artifacts
+from tfclaims.flows._prefect import run_command
 from tfclaims.options import ValidateOptions
 
 
-@flow(name="tfclaims-validate", flow_run_name="{opts.run_id}", validate_parameters=False)
+@flow(name="tfclaims-validate", flow_run_name="{opts.run_id}", validate_parameters=False, persist_result=False)
 def validate_flow(opts: ValidateOptions) -> dict[str, Any]:
     """Read every table, validate it (one task per table), quarantine bad rows, write the report."""
-    return pipeline.validate(opts, step=prefect_step).summary
+    return run_command(lambda step: pipeline.validate(opts, step=step).summary, summary_artifacts(opts))

@@ -5,10 +5,11 @@ from typing import Any
 from prefect import flow
 
 from tfclaims import pipeline
-from tfclaims.flows._prefect import prefect_step
+from tfclaims.artifacts import summary_artifacts
+from tfclaims.flows._prefect import run_command
 from tfclaims.options import TrackOptions
 
 
-@flow(name="tfclaims-track", flow_run_name="{opts.run_id}", validate_parameters=False)
+@flow(name="tfclaims-track", flow_run_name="{opts.run_id}", validate_parameters=False, persist_result=False)
 def track_flow(opts: TrackOptions) -> dict[str, Any]:
-    return pipeline.track(opts, step=prefect_step).summary
+    return run_command(lambda step: pipeline.track(opts, step=step).summary, summary_artifacts(opts))

@@ -36,7 +36,7 @@ from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig
 from tfclaims.core.errors import InputError
 from tfclaims.rules.frameworks import Framework
 from tfclaims.ingest.validate import IngestResult, ingest
-from tfclaims.core.orchestration import Step, direct
+from tfclaims.core.orchestration import Step, direct, say
 from tfclaims.core.resources import SAMPLE_COHORT_DIR
 from tfclaims.core.workspace import DEMO_FOLDER, Workspace, find_workspace, init_workspace
 from tfclaims.options import (
@@ -65,9 +65,8 @@ def warn(message: str) -> None:
 
 
 def progress(message: str) -> None:
-    """Progress lines on a terminal; quiet when output is piped or logged."""
-    if sys.stderr.isatty():
-        print(f"  {message}", file=sys.stderr, flush=True)
+    """Where the run is, on the terminal and in the run log (``orchestration.say``)."""
+    say(message)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -203,12 +202,14 @@ def _audited(opts: CommandOptions, ledger: Any = None, command: str | None = Non
 
 @contextmanager
 def ledger_action(command: str, target: str, *, audit_path: Path | None, operator: str | None, create: bool = False,
-                  **params: Any) -> Iterator[tuple[Any, audit.RunRecord]]:
-    """A person's decision on the ledger (withdraw, release, approve), recorded in the audit trail."""
+                  record_id: str | None = None, **params: Any) -> Iterator[tuple[Any, audit.RunRecord]]:
+    """A person's decision on the ledger (withdraw, release, approve), recorded in the audit trail
+    (``record_id``: the run id of that record, e.g. the name of its Prefect flow run)."""
     from tfclaims.claim.ledger import Ledger
 
     with Ledger.open(target, create=create) as book:
-        with audit_context(command, {"ledger": str(target), **params}, audit_path=audit_path, operator=operator, ledger=book) as rec:
+        with audit_context(command, {"ledger": str(target), **params}, audit_path=audit_path, operator=operator, ledger=book,
+                           run_id=record_id) as rec:
             yield book, rec
 
 
@@ -473,16 +474,15 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     state = step("read ledger", ledger_state, ledger, fw.name)
     fw_a = fw.at(A)  # programme dates, amounts and the allocation: the values in force at the period end
     allocation = allocation_in_force(claim.allocation, opts.council.allocation, fw_a)
-    progress("deciding claims")
-    decisions = decide(programme, families, rules=claim_rules(fw_a), period_end=A, ledger=state, allocation=allocation)
+    decisions = step("decide claims", decide, programme, families, rules=claim_rules(fw_a), period_end=A, ledger=state,
+                     allocation=allocation)
     claims_before = len(state.active)
 
     register = decisions[decisions["decision"] == "claim"].copy()
     if ledger is not None and not claim.dry_run:
-        progress("recording claims in the ledger")
         _begin_claim_run(opts, ledger, rec, fw.name)
-        recorded = ledger.record_claims(run_id=opts.run_id, framework=fw.name, period_end=A,
-                                        candidates=register[["family_id", "route", "amount_pence"]], allocation=allocation)
+        recorded = step("record claims in the ledger", ledger.record_claims, run_id=opts.run_id, framework=fw.name, period_end=A,
+                        candidates=register[["family_id", "route", "amount_pence"]], allocation=allocation)
         crash_point("claims recorded")
         decisions = settle_with_ledger(decisions, already_claimed=recorded.already_claimed, audit_hold=recorded.audit_hold,
                                        over_allocation=recorded.over_allocation)
@@ -575,12 +575,13 @@ def _check_claim_file_is_the_runs(out: Path, run_id: str) -> None:
 
 
 def export_claim_file(target: str, run_id: str, out: Path, *, config: CouncilConfig, audit_path: Path | None,
-                      operator: str | None) -> Path:
+                      operator: str | None, record_id: str | None = None, step: Step = direct) -> Path:
     """``tfclaims ledger export``: a run's claim file again, from the ledger (e.g. after a crash after the claims were recorded)."""
     key = config.required_reference_key()
     _check_claim_file_is_the_runs(Path(out), run_id)
-    with ledger_action("ledger export", target, audit_path=audit_path, operator=operator, run_id=run_id, out=str(out)) as (book, rec):
-        claims = book.claims()
+    with ledger_action("ledger export", target, audit_path=audit_path, operator=operator, run_id=run_id, out=str(out),
+                       record_id=record_id) as (book, rec):
+        claims = step("read the ledger", book.claims)
         claims = claims[(claims["run_id"] == run_id) & (claims["status"] == "claimed")]
         if not len(claims):
             raise InputError(f"the ledger holds no live claims of run {run_id}")
@@ -831,7 +832,7 @@ def _spot_check_stage(claim_dir: Path, out: Path, sample: SampleFields, files: R
             "rate": s.rate, "min_n": s.min_n, **run_report.sample_facts(s.sample)}
 
 
-def spot_check(opts: SpotCheckOptions) -> dict[str, Any]:
+def spot_check(opts: SpotCheckOptions, *, step: Step = direct) -> dict[str, Any]:
     """``tfclaims spot-check``: the internal-audit sample and workbook (purpose: spot checks)."""
     claim_dir, out = opts.claim_dir, opts.out
     with _audited(opts) as rec:
@@ -839,7 +840,7 @@ def spot_check(opts: SpotCheckOptions) -> dict[str, Any]:
         register = pd.read_csv(claim_dir / run_files.CLAIM_REGISTER_CSV, dtype="str", keep_default_na=False, na_values=[""])
         rec.touched(family_ids=register["family_id"].dropna())
         files = RunFiles(out, rec)
-        facts = _spot_check_stage(claim_dir, out, opts, files)
+        facts = step("spot check", _spot_check_stage, claim_dir, out, opts, files)
         _spot_check_report(claim_dir, opts, facts, files)
         rec.note("seed", facts["seed"])
         rec.note("sampled", facts["sampled"] + facts["discretionary"])
@@ -948,19 +949,19 @@ def demo(opts: DemoOptions, *, step: Step = direct) -> Outcome:
     return run(run_opts, step=step, command="demo")
 
 
-def reconcile(opts: ReconcileOptions) -> Any:
+def reconcile(opts: ReconcileOptions, *, step: Step = direct) -> Any:
     """``tfclaims reconcile``: the auditor's verdicts back into the ledger; invalid claims withdrawn.
 
     Every problem in the workbook is found (and reported by cell) before the ledger is opened."""
     from tfclaims.claim.ledger import Ledger
     from tfclaims.spot_check import read_verdicts, reconcile as apply_verdicts, write_reconciliation
 
-    table = read_verdicts(opts.verdicts)
+    table = step("read verdicts", read_verdicts, opts.verdicts)
     with Ledger.open(opts.ledger, create=False, key=opts.council.resolved_reference_key()) as book:
         with _audited(opts, ledger=book) as rec:
             rec.input(opts.verdicts, rows=len(table))
             rec.touched(family_ids=table["family_id"].dropna())
-            result = apply_verdicts(table, book, opts.operator)
+            result = step("record verdicts in the ledger", apply_verdicts, table, book, opts.operator)
             csv_path, json_path = write_reconciliation(result, opts.out)
             rec.output(csv_path)
             rec.output(json_path)
@@ -969,8 +970,8 @@ def reconcile(opts: ReconcileOptions) -> Any:
             for folder, summary in runs.values():  # the results on the claim run's page (re-issue draws it too)
                 summary["reconciliation"] = _reconciliation_record(result, on)
                 write_json(summary, folder / run_files.RUN_SUMMARY_JSON)
-            reissued = reissue_after_withdrawal(book, rec, result.withdrawn_now, key=opts.council.resolved_reference_key(),
-                                                by=opts.operator or "", on=on)
+            reissued = step("re-issue the claim files", reissue_after_withdrawal, book, rec, result.withdrawn_now,
+                            key=opts.council.resolved_reference_key(), by=opts.operator or "", on=on)
             redrawn = {r.run_id for r in reissued if r.folder is not None}
             for run_id, (folder, summary) in runs.items():
                 if run_id in redrawn:

@@ -935,6 +935,8 @@ class RunRecord:
     def recorded_error(self, exc: BaseException) -> str:
         """The error as the log keeps it: URL passwords masked, and every family or person id it names
         (attached with ``tfclaims.core.redact.name_subjects``, or one this run touched) as its keyed hash."""
+        if isinstance(exc, KeyboardInterrupt):
+            return INTERRUPTED
         message = mask_urls(f"{type(exc).__name__}: {exc}")
         attached = subjects_of(exc)
         for kind, ids in attached.items():
@@ -978,6 +980,9 @@ class RunRecord:
             "status": status,
             "error": error,
         }
+
+
+INTERRUPTED = "interrupted (Ctrl-C)"  # the error of a run stopped by its user
 
 
 @contextlib.contextmanager

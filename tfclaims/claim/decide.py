@@ -48,6 +48,9 @@ class LedgerState:
             pd.DataFrame({"family_id": pd.Series(dtype="str"), "approved_by": pd.Series(dtype="str"), "reason": pd.Series(dtype="str")}),
         )
 
+    def stage_counts(self) -> str:
+        return f"{len(self.active):,} claims to date, {len(self.held):,} on hold"
+
 
 
 

@@ -264,6 +264,10 @@ class RecordResult:
     claims_to_date: int = 0  # live claims of the framework before this run
     used_approvals: list[str] = field(default_factory=list)  # families whose discretionary approval was used
 
+    def stage_counts(self) -> str:
+        refused = len(self.already_claimed) + len(self.audit_hold) + len(self.over_allocation)
+        return f"{len(self.claimed):,} claims recorded, {refused:,} refused"
+
 
 @dataclass(frozen=True)
 class Withdrawal:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import signal
 import sys
+import threading
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -80,9 +82,21 @@ def main(argv: list[str] | None = None) -> None:
     _prefect_defaults()
     _register_commands()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_not_run_logs)
+    from tfclaims.cli.console import show_progress
+
+    progress = show_progress()
+    interrupted = _watch_for_ctrl_c()
     try:
-        # standalone mode: Typer prints bad-argument errors itself and exits 2
+        # standalone mode: Typer prints bad-argument errors itself and exits 2 (130 after Ctrl-C)
         app(args=argv, prog_name="tfclaims")
+    except (KeyboardInterrupt, SystemExit):
+        if not interrupted:
+            raise
+        progress.stop()
+        print(INTERRUPTED, file=sys.stderr)
+        sys.exit(130)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         for note in getattr(exc, "__notes__", []):
@@ -99,6 +113,30 @@ def main(argv: list[str] | None = None) -> None:
         for note in getattr(exc, "__notes__", []):
             print(f"note: {note}", file=sys.stderr)
         sys.exit(1)
+
+
+INTERRUPTED = ("interrupted (Ctrl-C): stopped. Outputs are written whole or not at all; a run that was under way "
+               "is recorded in the audit trail as failed (interrupted)")
+
+
+def _not_run_logs(record: logging.LogRecord) -> bool:
+    """Prefect's flow and task run logs stay in the run log (the UI), off the terminal: a failed run's
+    error is the one line this command prints (and an internal error's traceback is in its log file)."""
+    return not record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
+
+
+def _watch_for_ctrl_c() -> list[bool]:
+    """Ctrl-C raises KeyboardInterrupt as usual (every audit record and atomic write sees it) and is
+    remembered, so the command ends with one line and exit 130 whatever caught it on the way."""
+    seen: list[bool] = []
+
+    def on_ctrl_c(signum: int, frame: Any) -> None:
+        seen.append(True)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, on_ctrl_c)
+    return seen
 
 
 def _version(value: bool) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -20,10 +21,10 @@ from typing import Annotated, Any, Optional
 import typer
 
 from tfclaims.core import run_files
-from tfclaims.core.orchestration import use_prefect
+from tfclaims.core.orchestration import PREFECT_PORT, Step, direct, use_prefect
 from tfclaims.options import CommandOptions, cli_fields
 
-__all__ = ["options_command", "execute", "print_counts", "print_outputs", "use_workspace_prefect"]
+__all__ = ["options_command", "execute", "ledger_command", "print_counts", "print_outputs", "use_workspace_prefect"]
 
 # command -> (flows module, flow, pipeline function)
 _RUNNERS = {
@@ -76,16 +77,49 @@ def use_workspace_prefect(prefect_home: Path) -> None:
     os.environ.setdefault("PREFECT_HOME", str(prefect_home))
 
 
+TEMPORARY_SERVER_NOTE = (
+    "no Prefect server is configured (PREFECT_API_URL), so this command starts a temporary one: about 10-15 s more, "
+    "and its runs are not kept in a UI you can open. Day to day, leave `tfclaims server` running and "
+    f"`export PREFECT_API_URL=http://127.0.0.1:{PREFECT_PORT}/api` (or set TFCLAIMS_ORCHESTRATOR=none for plain Python)"
+)
+
+
+def _note_temporary_server() -> None:
+    """Say, once per command, that it is paying for Prefect's temporary server."""
+    from prefect.settings import PREFECT_API_URL
+
+    if not (os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()):
+        print(f"note: {TEMPORARY_SERVER_NOTE}", file=sys.stderr, flush=True)
+
+
 def execute(opts: CommandOptions) -> Any:
     """Run the command of ``opts`` as its Prefect flow (or as plain Python) and return its result."""
     module, flow_name, function = _RUNNERS[opts.command]
     if use_prefect():
+        _note_temporary_server()
         flow = getattr(importlib.import_module(f"tfclaims.flows.{module}"), flow_name)
         return flow(opts)
     from tfclaims import pipeline
 
     result = getattr(pipeline, function)(opts)
     return result.summary if hasattr(result, "summary") else result
+
+
+def ledger_command(command: str, work: Callable[[Step, str], tuple[list[str], list[str]]]) -> None:
+    """Run a ledger action: ``work(step, record_id)`` returns the lines to print and the lines for
+    its Prefect artifact (without family ids); as its own flow run unless ``TFCLAIMS_ORCHESTRATOR=none``."""
+    from tfclaims.audit.trail import new_run_id
+
+    record_id = new_run_id()
+    if use_prefect():
+        from tfclaims.flows.ledger import ledger_flow
+
+        _note_temporary_server()
+        lines, _ = ledger_flow(command, record_id, lambda step: work(step, record_id))
+    else:
+        lines, _ = work(direct, record_id)
+    for line in lines:
+        typer.echo(line)
 
 
 def print_counts(summary: dict[str, Any]) -> None:

@@ -1,4 +1,6 @@
-"""``tfclaims ledger show|withdraw|release|approve``: look at the claims ledger and record people's decisions."""
+"""``tfclaims ledger show|withdraw|release|approve|seal|export``: look at the claims ledger and record people's decisions.
+
+Every action that changes the ledger or writes from it runs as a Prefect flow of its own (``flows/ledger.py``)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pandas as pd
 import typer
 
 from tfclaims.cli import app
+from tfclaims.cli._common import ledger_command
 from tfclaims.core.config import DEFAULT_FRAMEWORK
 from tfclaims.core.errors import InputError
 from tfclaims.audit.trail import default_audit_path
@@ -17,6 +20,7 @@ from tfclaims.claim.decide import pounds_text
 from tfclaims.claim.ledger import STATUSES, Ledger, resolve_target
 from tfclaims.claim.reviews import find_discretion_review
 from tfclaims.core.operator import operator_name
+from tfclaims.core.orchestration import Step
 from tfclaims.core.redact import name_subjects
 from tfclaims.core.workspace import require_workspace
 from tfclaims.pipeline import ledger_action, reissue_after_withdrawal
@@ -171,16 +175,22 @@ def withdraw(
     who = operator or operator_name()
     target = _target(ledger)
     _refuse_early(target, lambda book: book.check_withdraw(claim_reference))
-    with ledger_action("ledger withdraw", target, audit_path=audit, operator=who, claim_reference=claim_reference,
-                       reason=reason, hold=hold) as (book, rec):
-        done = book.withdraw(claim_reference, reason, by=who, hold=hold)
-        rec.touched(family_ids=[done.family_id])
-        reissued = reissue_after_withdrawal(book, rec, [done.claim_reference], key=key, by=who)
-    typer.echo(f"Withdrew claim {done.claim_reference} (family {done.family_id}, {done.framework}) on {done.withdrawn_on}.")
-    for r in reissued:
-        typer.echo(r.message())
-    if done.hold_placed:
-        typer.echo(f"Family {done.family_id} is on audit hold: release it with `tfclaims ledger release {done.family_id} --reason ...`.")
+
+    def work(step: Step, record_id: str) -> tuple[list[str], list[str]]:
+        with ledger_action("ledger withdraw", target, audit_path=audit, operator=who, claim_reference=claim_reference,
+                           reason=reason, hold=hold, record_id=record_id) as (book, rec):
+            done = step("withdraw the claim in the ledger", book.withdraw, claim_reference, reason, by=who, hold=hold)
+            rec.touched(family_ids=[done.family_id])
+            reissued = step("re-issue the claim files", reissue_after_withdrawal, book, rec, [done.claim_reference], key=key, by=who)
+        public = [f"Withdrew claim {done.claim_reference} ({done.framework}) on {done.withdrawn_on}."] + [r.message() for r in reissued]
+        lines = [f"Withdrew claim {done.claim_reference} (family {done.family_id}, {done.framework}) on {done.withdrawn_on}."]
+        lines += [r.message() for r in reissued]
+        if done.hold_placed:
+            lines.append(f"Family {done.family_id} is on audit hold: release it with `tfclaims ledger release {done.family_id} --reason ...`.")
+            public.append("The family is on audit hold.")
+        return lines, public
+
+    ledger_command("ledger withdraw", work)
 
 
 @ledger_app.command("release")
@@ -196,11 +206,17 @@ def release(
     who = operator or operator_name()
     target = _target(ledger)
     _refuse_early(target, lambda book: book.check_release(family_id, framework))
-    with ledger_action("ledger release", target, audit_path=audit, operator=who, framework=framework, reason=reason) as (book, rec):
-        done = book.release(family_id, framework, reason, by=who)
-        rec.touched(family_ids=[done.family_id])
-        rec.note("released_claim_reference", done.claim_reference)
-    typer.echo(f"Released family {done.family_id} ({done.framework}) from audit hold; released by {done.released_by}.")
+
+    def work(step: Step, record_id: str) -> tuple[list[str], list[str]]:
+        with ledger_action("ledger release", target, audit_path=audit, operator=who, framework=framework, reason=reason,
+                           record_id=record_id) as (book, rec):
+            done = step("release the audit hold in the ledger", book.release, family_id, framework, reason, by=who)
+            rec.touched(family_ids=[done.family_id])
+            rec.note("released_claim_reference", done.claim_reference)
+        return ([f"Released family {done.family_id} ({done.framework}) from audit hold; released by {done.released_by}."],
+                [f"Released a family ({done.framework}, claim {done.claim_reference}) from audit hold; released by {done.released_by}."])
+
+    ledger_command("ledger release", work)
 
 
 @ledger_app.command("approve")
@@ -219,15 +235,17 @@ def approve(
     target = _target(ledger)
     _refuse_early(target, lambda book: book.check_approve(family_id, framework), missing_ok=True)
     reviewed_in = _refuse_unreviewed(family_id, framework, audit or default_audit_path(target))
-    with ledger_action("ledger approve", target, audit_path=audit, operator=operator, create=True, framework=framework,
-                       reason=reason) as (book, rec):
-        done = book.approve(family_id, framework, by=operator, reason=reason)
-        rec.touched(family_ids=[done.family_id])
-        rec.note("discretion_review_run_id", reviewed_in)
-    typer.echo(
-        f"Approved family {done.family_id} ({done.framework}) for a discretionary claim; "
-        f"approved by {done.approved_by} on {done.approved_on}."
-    )
+
+    def work(step: Step, record_id: str) -> tuple[list[str], list[str]]:
+        with ledger_action("ledger approve", target, audit_path=audit, operator=operator, create=True, framework=framework,
+                           reason=reason, record_id=record_id) as (book, rec):
+            done = step("record the approval in the ledger", book.approve, family_id, framework, by=operator, reason=reason)
+            rec.touched(family_ids=[done.family_id])
+            rec.note("discretion_review_run_id", reviewed_in)
+        said = f"for a discretionary claim; approved by {done.approved_by} on {done.approved_on}."
+        return [f"Approved family {done.family_id} ({done.framework}) {said}"], [f"Approved a family ({done.framework}) {said}"]
+
+    ledger_command("ledger approve", work)
 
 
 @ledger_app.command("seal")
@@ -243,12 +261,17 @@ def seal_ledger(
     A ledger already sealed is refused, and any row without a seal in it is named.
     """
     who = operator or operator_name()
-    with ledger_action("ledger seal", _target(ledger), audit_path=audit, operator=who) as (book, rec):
-        counts = book.seal_rows()
-        for table, n in counts.items():
-            rec.note(f"sealed_{table}", n)
-        target = book.target
-    typer.echo(f"Sealed the ledger {target}: " + ", ".join(f"{n} {table}" for table, n in counts.items()) + ".")
+
+    def work(step: Step, record_id: str) -> tuple[list[str], list[str]]:
+        with ledger_action("ledger seal", _target(ledger), audit_path=audit, operator=who, record_id=record_id) as (book, rec):
+            counts = step("seal the ledger's rows", book.seal_rows)
+            for table, n in counts.items():
+                rec.note(f"sealed_{table}", n)
+            target = book.target
+        line = f"Sealed the ledger {target}: " + ", ".join(f"{n} {table}" for table, n in counts.items()) + "."
+        return [line], [line]
+
+    ledger_command("ledger seal", work)
 
 
 @ledger_app.command("export")
@@ -264,5 +287,11 @@ def export(
     from tfclaims.core.config import load_config
     from tfclaims.pipeline import export_claim_file
 
-    path = export_claim_file(_target(ledger), run_id, out, config=load_config(config), audit_path=audit, operator=operator or operator_name())
-    typer.echo(f"claim file of run {run_id}: {path}")
+    council = load_config(config)
+
+    def work(step: Step, record_id: str) -> tuple[list[str], list[str]]:
+        path = export_claim_file(_target(ledger), run_id, out, config=council, audit_path=audit, operator=operator or operator_name(),
+                                 record_id=record_id, step=step)
+        return [f"claim file of run {run_id}: {path}"], [f"Wrote the claim file of run {run_id} again: {path}"]
+
+    ledger_command("ledger export", work)

@@ -34,6 +34,17 @@ class SpotCheckSettings(Strict):
     min: int = Field(5, ge=0)
 
 
+class ClaimSchedule(Strict):
+    """A claim run on a schedule, started by ``tfclaims serve`` for each claim window: ``cron`` (five
+    fields, e.g. ``"0 7 5 1,4,7,10 *"``: 07:00 on the 5th of January, April, July and October), the
+    cohort folder it reads, and whether it is a dry run (the default: a person checks the draft, then
+    runs the real claim). The period end of each run is the end of the month before it starts."""
+
+    cron: str = Field(pattern=r"^\S+( \S+){4}$")
+    input: Path
+    dry_run: bool = True
+
+
 class ReaderLimits(Strict):
     """What a cohort workbook may hold before any of its cells is read (each is checked in the workbook's zip).
 
@@ -62,6 +73,7 @@ class CouncilConfig(Strict):
     spot_check: SpotCheckSettings = SpotCheckSettings()
     reader_limits: ReaderLimits = ReaderLimits()
     retention_years: int = Field(8, ge=1)
+    claim_schedule: ClaimSchedule | None = None
 
     def resolved_reference_key(self) -> str | None:
         """The council secret for pseudonymous references: environment first, then the config file."""

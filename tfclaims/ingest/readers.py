@@ -61,6 +61,9 @@ class RawCohort:
     files: list[Path]  # every file read, for hashing
     notes: list[dict[str, Any]] = field(default_factory=list)  # what reading changed: file, sheet, note, merged_ranges_filled
 
+    def stage_counts(self) -> str:
+        return f"{sum(len(p.frame) for p in self.parts):,} rows in {len(self.files)} file(s)"
+
 
 def _map_headers(
     headers: list[object], table: str, known: Iterable[str], aliases: Mapping[str, Mapping[str, str]], where: str

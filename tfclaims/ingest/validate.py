@@ -266,6 +266,9 @@ class TableCount:
     files: list[str] = field(default_factory=list)
     extra_columns: list[str] = field(default_factory=list)
 
+    def stage_counts(self) -> str:
+        return f"{self.read:,} rows read, {self.accepted:,} accepted, {self.quarantined:,} quarantined"
+
 
 @dataclass
 class IngestResult:

@@ -76,6 +76,9 @@ class LinkResult:
     unmatched: pd.DataFrame  # UNMATCHED_COLUMNS
     counts: pd.DataFrame  # index: table; COUNT_COLUMNS
 
+    def stage_counts(self) -> str:
+        return f"{len(self.cohort.people):,} people, {len(self.unmatched):,} rows unmatched"
+
 
 # ---------------------------------------------------------------------------------------------
 # preparing names for matching

@@ -49,6 +49,9 @@ class IdentifyResult:
     # families made not eligible by eligibility.exclude_when: family_id, as_of, reason (in words)
     exclusions: pd.DataFrame = field(default_factory=lambda: exclusions_frame(np.array([], dtype=object), np.array([], dtype="datetime64[ns]"), np.array([], dtype=object)))
 
+    def stage_counts(self) -> str:
+        return f"{len(self.eligibility):,} families, {len(self.evidence):,} evidence rows"
+
 
 def exclusions_frame(family_id: object, as_of: np.ndarray, reason: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"family_id": pd.array(family_id, dtype="str"), "as_of": np.asarray(as_of, dtype="datetime64[ns]"),

@@ -77,6 +77,9 @@ class TrackResult:
     programme_supplied: bool = True
     notes: list[str] = field(default_factory=list)
 
+    def stage_counts(self) -> str:
+        return f"{len(self.families):,} attached families, {len(self.outcomes):,} outcome rows"
+
 
 # --------------------------------------------------------------------------------------------
 # the main entry point

@@ -272,6 +272,10 @@ class ReconcileResult:
         v = self.table["verdict"]
         return {"sampled": len(v), **{name: int((v == name).sum()) for name in VERDICTS}}
 
+    def stage_counts(self) -> str:
+        c = self.counts
+        return f"{c['sampled']:,} verdicts: {c['valid']:,} valid, {c['invalid']:,} invalid, {c['query']:,} query"
+
     def summary(self) -> dict[str, Any]:
         lo, hi = self.interval
         return {
