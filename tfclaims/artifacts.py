@@ -131,7 +131,7 @@ def run_artifacts(command: str, summary: dict[str, Any], out: Path | None) -> Ru
     if out is not None:
         folder = where.resolve()
         links[artifact_key(command, "run-folder")] = ("The run's folder of outputs", folder.as_uri(), f"Run folder {folder.name}")
-        report = folder / getattr(run_files, "REPORT_HTML", "report.html")
+        report = folder / run_files.REPORT_HTML
         if report.exists():
             links[artifact_key(command, "report")] = ("The run report", report.as_uri(), "Run report")
     return RunArtifacts(artifact_key(command, "summary"), _markdown(command, summary, where, counts, decisions, routes), tables, links)
