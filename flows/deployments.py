@@ -43,55 +43,54 @@ def _text(v: Any) -> Any:
     return None if v is None or v == "" else (v.value if isinstance(v, Enum) else str(v))
 
 
-def _cohort_values(input: str, period_end: dt.date | None, framework: Any, plan: str | None, out: str | None,
-                   ledger: str | None, config: str | None, operator: str | None) -> dict[str, Any]:
-    return {"--input": input, "--period-end": (period_end or last_month_end()).isoformat(), "--framework": _text(framework),
-            "--plan": _text(plan), "--out": _text(out), "--ledger": _text(ledger), "--config": _text(config),
-            "--operator": _text(operator)}
+COHORT_PARAMETERS = """
+
+    Args:
+        input: The cohort: a folder of .csv/.xlsx files (e.g. cohort/ in the workspace).
+        period_end: The last day of the claim window; blank means the end of last month.
+        framework: The outcome framework; blank means the council config's.
+        plan: A local outcome plan file that extends the framework (optional).
+        out: Folder for this run's outputs; blank means reports/<run id> in the workspace.
+        ledger: The claims ledger (a SQLite file or a postgresql:// URL); blank means the workspace's.
+        config: The council config file; blank means the workspace's council.yaml.
+        dry_run: Decide and write the files without recording any claim in the ledger.
+        operator: Who runs this, as the audit trail records it.
+    """
+
+
+def _cohort_parameters(fn: Any) -> Any:
+    """The form's help for the parameters of a flow over a cohort (Prefect reads it from the docstring)."""
+    fn.__doc__ = (fn.__doc__ or "").rstrip() + COHORT_PARAMETERS
+    return fn
+
+
+def _claim_run(model: Any, command: Any, input: str, period_end: dt.date | None, framework: Any, plan: str | None,
+               out: str | None, ledger: str | None, config: str | None, dry_run: bool, operator: str | None) -> dict[str, Any]:
+    """The body of the run and claim flows: the command line's options object, the run named, the same pipeline."""
+    values = {"--input": input, "--period-end": (period_end or last_month_end()).isoformat(), "--framework": _text(framework),
+              "--plan": _text(plan), "--out": _text(out), "--ledger": _text(ledger), "--config": _text(config),
+              "--operator": _text(operator), "--dry-run": dry_run}
+    opts = model.of(**values)
+    _name_run(opts.run_id)
+    return run_command(lambda step: command(opts, step=step).summary, summary_artifacts(opts))
 
 
 @flow(name="tfclaims-run", validate_parameters=True, persist_result=False)
+@_cohort_parameters
 def run(input: str, period_end: dt.date | None = None, framework: FrameworkName | None = None, plan: str | None = None,
         out: str | None = None, ledger: str | None = None, config: str | None = None, dry_run: bool = False,
         operator: str | None = None) -> dict[str, Any]:
-    """The whole pipeline on a cohort folder: validate, link, identify, track, claim, spot-check.
-
-    Args:
-        input: The cohort: a folder of .csv/.xlsx files (e.g. cohort/ in the workspace).
-        period_end: The last day of the claim window; blank means the end of last month.
-        framework: The outcome framework; blank means the council config's.
-        plan: A local outcome plan file that extends the framework (optional).
-        out: Folder for this run's outputs; blank means reports/<run id> in the workspace.
-        ledger: The claims ledger (a SQLite file or a postgresql:// URL); blank means the workspace's.
-        config: The council config file; blank means the workspace's council.yaml.
-        dry_run: Decide and write the files without recording any claim in the ledger.
-        operator: Who runs this, as the audit trail records it.
-    """
-    opts = RunOptions.of(**_cohort_values(input, period_end, framework, plan, out, ledger, config, operator), **{"--dry-run": dry_run})
-    _name_run(opts.run_id)
-    return run_command(lambda step: pipeline.run(opts, step=step).summary, summary_artifacts(opts))
+    """The whole pipeline on a cohort folder: validate, link, identify, track, claim, spot-check."""
+    return _claim_run(RunOptions, pipeline.run, input, period_end, framework, plan, out, ledger, config, dry_run, operator)
 
 
 @flow(name="tfclaims-claim", validate_parameters=True, persist_result=False)
+@_cohort_parameters
 def claim(input: str, period_end: dt.date | None = None, framework: FrameworkName | None = None, plan: str | None = None,
           out: str | None = None, ledger: str | None = None, config: str | None = None, dry_run: bool = False,
           operator: str | None = None) -> dict[str, Any]:
-    """The claim for a period end: decisions, the claim file and the finance summary.
-
-    Args:
-        input: The cohort: a folder of .csv/.xlsx files (e.g. cohort/ in the workspace).
-        period_end: The last day of the claim window; blank means the end of last month.
-        framework: The outcome framework; blank means the council config's.
-        plan: A local outcome plan file that extends the framework (optional).
-        out: Folder for this run's outputs; blank means reports/<run id> in the workspace.
-        ledger: The claims ledger (a SQLite file or a postgresql:// URL); blank means the workspace's.
-        config: The council config file; blank means the workspace's council.yaml.
-        dry_run: Decide and write the files without recording any claim in the ledger.
-        operator: Who runs this, as the audit trail records it.
-    """
-    opts = ClaimOptions.of(**_cohort_values(input, period_end, framework, plan, out, ledger, config, operator), **{"--dry-run": dry_run})
-    _name_run(opts.run_id)
-    return run_command(lambda step: pipeline.claim(opts, step=step).summary, summary_artifacts(opts))
+    """The claim for a period end: decisions, the claim file and the finance summary."""
+    return _claim_run(ClaimOptions, pipeline.claim, input, period_end, framework, plan, out, ledger, config, dry_run, operator)
 
 
 @flow(name="tfclaims-spot-check", validate_parameters=True, persist_result=False)

@@ -45,3 +45,22 @@ def run_cli(capsys: Any, *args: str) -> tuple[int, str, str]:
         code = int(exc.code or 0)
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+def answer_spot_check(workbook: Path, *, invalid_note: str = "no action plan on file") -> str:
+    """Fill the auditor's cells of every sampled claim in ``workbook`` as an auditor would: the
+    first claim invalid (with ``invalid_note``), the others valid; returns the invalid claim's reference."""
+    import openpyxl
+
+    from tfclaims.spot_check.layout import AUDITOR_COLUMNS, COLUMN_LETTER
+
+    book = openpyxl.load_workbook(workbook)
+    ws = book["Sample"]
+    n = sum(1 for r in range(2, ws.max_row + 1) if ws[f"A{r}"].value)
+    for r in range(2, n + 2):
+        verdict = ("N", "Y", "Y", "invalid", invalid_note) if r == 2 else ("Y", "Y", "Y", "valid", None)
+        for name, value in zip(AUDITOR_COLUMNS, (*verdict, "J. Auditor", dt.date(2020, 4, 20)), strict=True):
+            ws[f"{COLUMN_LETTER[name]}{r}"] = value
+    invalid = str(ws["A2"].value)
+    book.save(workbook)
+    return invalid

@@ -13,7 +13,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import openpyxl
 import pytest
 
 from tfclaims.core import run_files
@@ -22,7 +21,7 @@ from tfclaims.core.resources import SAMPLE_COHORT_DIR
 from tfclaims.options import ClaimOptions, DemoOptions, ReconcileOptions, ValidateOptions
 from tfclaims.pipeline import claim, demo, reconcile, validate
 from tfclaims.report import CSP, build_report
-from tfclaims.spot_check.layout import AUDITOR_COLUMNS, COLUMN_LETTER
+from ledger_helpers import answer_spot_check
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SECTIONS = ("funnel", "routes", "windows", "headlines", "blocking", "validation", "link", "spot-check")
@@ -44,15 +43,7 @@ def runs(tmp_path_factory):
     kept.mkdir()
     (kept / run_files.REPORT_HTML).write_text(before["html"], encoding="utf-8")
 
-    book = openpyxl.load_workbook(out / "spot_check.xlsx")
-    ws = book["Sample"]
-    n = sum(1 for r in range(2, ws.max_row + 1) if ws[f"A{r}"].value)
-    for r in range(2, n + 2):
-        verdict = ("N", "Y", "Y", "invalid", "no action plan on file") if r == 2 else ("Y", "Y", "Y", "valid", None)
-        for name, value in zip(AUDITOR_COLUMNS, (*verdict, "J. Auditor", dt.date(2020, 4, 20)), strict=True):
-            ws[f"{COLUMN_LETTER[name]}{r}"] = value
-    invalid = ws["A2"].value
-    book.save(out / "spot_check.xlsx")
+    invalid = answer_spot_check(out / "spot_check.xlsx")
     reconcile(ReconcileOptions.of(verdicts=out / "spot_check.xlsx", ledger=str(out / "ledger.sqlite"), out=base / "reconciled",
                                   council=CouncilConfig(reference_key=DEMO_REFERENCE_KEY), audit=out / "audit.jsonl", operator="R. Officer"))
     after = {"html": (out / run_files.REPORT_HTML).read_text(encoding="utf-8"), "summary": _summary(out)}
