@@ -1,10 +1,12 @@
-"""The flows an analyst starts from the Prefect UI (``tfclaims serve``): run, claim, spot-check, reconcile.
+"""The flows an analyst starts from the Prefect UI (``tfclaims serve``): run, claim, spot-check,
+reconcile, and the claim of each claim window on the council config's schedule.
 
-Each takes typed parameters, so the UI's form shows dates as dates, the framework as a choice of the
-built-in frameworks and paths as text. Each builds the same options object as the command line
-(``tfclaims.options``: every check of the command line applies, and a bad value fails the run with
-the same message), names its flow run by the tfclaims run id and runs the same body as the
-command's own flow. No parameter is a frame or names a family.
+Each takes typed parameters, so the UI's form shows the period end as a date picker, the framework
+as a list, switches as switches and paths as text boxes (a blank text box is the command line's
+default; no parameter is "optional" in a way the form would show as a type to pick). Each builds
+the same options object as the command line (``tfclaims.options``: every check of the command line
+applies, and a bad value fails the run with the same message), names its flow run by the tfclaims
+run id and runs the same body as the command's own flow. No parameter is a frame or names a family.
 """
 
 import datetime as dt
@@ -19,9 +21,11 @@ from tfclaims.flows._prefect import run_command
 from tfclaims.options import ClaimOptions, ReconcileOptions, RunOptions, SpotCheckOptions
 from tfclaims.rules.frameworks import list_frameworks
 
-__all__ = ["DEPLOYED", "FrameworkName", "claim", "last_month_end", "reconcile", "run", "spot_check"]
+__all__ = ["DEPLOYED", "SCHEDULED", "FrameworkChoice", "claim", "claim_window", "last_month_end", "reconcile", "run", "spot_check"]
 
-FrameworkName = Enum("FrameworkName", {name.replace("-", "_"): name for name in list_frameworks()}, type=str)  # type: ignore[misc]
+COUNCIL_FRAMEWORK = "the council config's"
+FrameworkChoice = Enum(  # type: ignore[misc]
+    "FrameworkChoice", {"council_config": COUNCIL_FRAMEWORK, **{n.replace("-", "_"): n for n in list_frameworks()}}, type=str)
 
 
 def last_month_end(today: dt.date | None = None) -> dt.date:
@@ -40,17 +44,20 @@ def _name_run(run_id: str) -> None:
 
 
 def _text(v: Any) -> Any:
-    return None if v is None or v == "" else (v.value if isinstance(v, Enum) else str(v))
+    """A form's value as the command line takes it: blank (or the council config's framework) is the default."""
+    if isinstance(v, Enum):
+        v = v.value
+    return None if v is None or v == "" or v == COUNCIL_FRAMEWORK else str(v)
 
 
 COHORT_PARAMETERS = """
 
     Args:
         input: The cohort: a folder of .csv/.xlsx files (e.g. cohort/ in the workspace).
-        period_end: The last day of the claim window; blank means the end of last month.
-        framework: The outcome framework; blank means the council config's.
+        period_end: The last day of the claim window.
+        framework: The outcome framework: the council config's, or a built-in one.
         plan: A local outcome plan file that extends the framework (optional).
-        out: Folder for this run's outputs; blank means reports/<run id> in the workspace.
+        out: Folder for this run's outputs; blank means a folder under reports/ in the workspace, named by the run id.
         ledger: The claims ledger (a SQLite file or a postgresql:// URL); blank means the workspace's.
         config: The council config file; blank means the workspace's council.yaml.
         dry_run: Decide and write the files without recording any claim in the ledger.
@@ -64,10 +71,10 @@ def _cohort_parameters(fn: Any) -> Any:
     return fn
 
 
-def _claim_run(model: Any, command: Any, input: str, period_end: dt.date | None, framework: Any, plan: str | None,
-               out: str | None, ledger: str | None, config: str | None, dry_run: bool, operator: str | None) -> dict[str, Any]:
+def _claim_run(model: Any, command: Any, input: str, period_end: dt.date, framework: Any, plan: str, out: str, ledger: str,
+               config: str, dry_run: bool, operator: str) -> dict[str, Any]:
     """The body of the run and claim flows: the command line's options object, the run named, the same pipeline."""
-    values = {"--input": input, "--period-end": (period_end or last_month_end()).isoformat(), "--framework": _text(framework),
+    values = {"--input": input, "--period-end": period_end.isoformat(), "--framework": _text(framework),
               "--plan": _text(plan), "--out": _text(out), "--ledger": _text(ledger), "--config": _text(config),
               "--operator": _text(operator), "--dry-run": dry_run}
     opts = model.of(**values)
@@ -77,49 +84,58 @@ def _claim_run(model: Any, command: Any, input: str, period_end: dt.date | None,
 
 @flow(name="tfclaims-run", validate_parameters=True, persist_result=False)
 @_cohort_parameters
-def run(input: str, period_end: dt.date | None = None, framework: FrameworkName | None = None, plan: str | None = None,
-        out: str | None = None, ledger: str | None = None, config: str | None = None, dry_run: bool = False,
-        operator: str | None = None) -> dict[str, Any]:
+def run(input: str, period_end: dt.date, framework: FrameworkChoice = FrameworkChoice.council_config, plan: str = "",
+        out: str = "", ledger: str = "", config: str = "", dry_run: bool = False, operator: str = "") -> dict[str, Any]:
     """The whole pipeline on a cohort folder: validate, link, identify, track, claim, spot-check."""
     return _claim_run(RunOptions, pipeline.run, input, period_end, framework, plan, out, ledger, config, dry_run, operator)
 
 
 @flow(name="tfclaims-claim", validate_parameters=True, persist_result=False)
 @_cohort_parameters
-def claim(input: str, period_end: dt.date | None = None, framework: FrameworkName | None = None, plan: str | None = None,
-          out: str | None = None, ledger: str | None = None, config: str | None = None, dry_run: bool = False,
-          operator: str | None = None) -> dict[str, Any]:
+def claim(input: str, period_end: dt.date, framework: FrameworkChoice = FrameworkChoice.council_config, plan: str = "",
+          out: str = "", ledger: str = "", config: str = "", dry_run: bool = False, operator: str = "") -> dict[str, Any]:
     """The claim for a period end: decisions, the claim file and the finance summary."""
     return _claim_run(ClaimOptions, pipeline.claim, input, period_end, framework, plan, out, ledger, config, dry_run, operator)
 
 
+@flow(name="tfclaims-claim", validate_parameters=True, persist_result=False)
+def claim_window(input: str, dry_run: bool = True) -> dict[str, Any]:
+    """The claim of the claim window just ended (started on the council config's claim_schedule): the
+    period end is the last day of the month before the run.
+
+    Args:
+        input: The cohort folder the scheduled run reads.
+        dry_run: A dry run (the default): a person checks the draft, then runs the real claim.
+    """
+    return _claim_run(ClaimOptions, pipeline.claim, input, last_month_end(), FrameworkChoice.council_config, "", "", "", "",
+                      dry_run, "")
+
+
 @flow(name="tfclaims-spot-check", validate_parameters=True, persist_result=False)
-def spot_check(claim_dir: str, out: str | None = None, seed: int | None = None, config: str | None = None,
-               operator: str | None = None) -> dict[str, Any]:
+def spot_check(claim_dir: str, out: str = "", seed: int = 0, config: str = "", operator: str = "") -> dict[str, Any]:
     """The internal-audit sample of a claim run and the auditor's workbook.
 
     Args:
         claim_dir: The output folder of a claim run.
         out: Folder for the sample and the workbook; blank means the claim run's folder.
-        seed: The sample's seed (to draw the same sample again); blank draws one and records it.
+        seed: The sample's seed, to draw the same sample again; 0 draws one at random and records it.
         config: The council config file; blank means the workspace's council.yaml.
         operator: Who runs this, as the audit trail records it.
     """
-    opts = SpotCheckOptions.of(**{"--claim-dir": claim_dir, "--out": _text(out), "--seed": seed, "--config": _text(config),
+    opts = SpotCheckOptions.of(**{"--claim-dir": claim_dir, "--out": _text(out), "--seed": seed or None, "--config": _text(config),
                                   "--operator": _text(operator)})
     _name_run(opts.run_id)
     return run_command(lambda step: pipeline.spot_check(opts, step=step), spot_check_artifacts(opts))
 
 
 @flow(name="tfclaims-reconcile", validate_parameters=True, persist_result=False)
-def reconcile(verdicts: str, ledger: str | None = None, out: str | None = None, config: str | None = None,
-              operator: str | None = None) -> dict[str, Any]:
+def reconcile(verdicts: str, ledger: str = "", out: str = "", config: str = "", operator: str = "") -> dict[str, Any]:
     """The auditor's completed workbook back into the ledger: verdicts recorded, invalid claims withdrawn.
 
     Args:
         verdicts: The auditor's completed spot_check.xlsx.
         ledger: The claims ledger; blank means the workspace's.
-        out: Folder for reconciliation.csv and reconciliation.json; blank means reports/<run id> in the workspace.
+        out: Folder for reconciliation.csv and reconciliation.json; blank means a folder under reports/ in the workspace, named by the run id.
         config: The council config file; blank means the workspace's council.yaml.
         operator: Who reconciles, as the audit trail records it.
     """
@@ -130,5 +146,6 @@ def reconcile(verdicts: str, ledger: str | None = None, out: str | None = None, 
     return result[0].summary() | {"open_queries": len(result[0].open_queries)}  # counts only: the notes stay in the files
 
 
-# deployment name -> flow, as `tfclaims serve` publishes them
+# deployment name -> flow, as `tfclaims serve` publishes them (and the scheduled one, with a claim_schedule)
 DEPLOYED = {"run": run, "claim": claim, "spot-check": spot_check, "reconcile": reconcile}
+SCHEDULED = ("claim-window", claim_window)

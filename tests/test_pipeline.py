@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import shutil
@@ -229,17 +228,6 @@ def test_cli_commands_exit_codes_and_outputs(tmp_path, monkeypatch, capsys):
     assert records[2]["purposes"] == ["identification"] and records[3]["purposes"] == ["tracking"]
     assert records[5]["purposes"] == ["spot_checks"]
     assert len(people) >= 1
-
-
-@pytest.mark.slow
-def test_demo_runs_under_prefect_as_a_new_user_would(tmp_path):
-    env = {**os.environ, "TFCLAIMS_ORCHESTRATOR": "prefect", "PREFECT_HOME": str(tmp_path / "prefect")}
-    proc = subprocess.run([sys.executable, "-m", "tfclaims", "demo", "--out", str(tmp_path / "demo")], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "claims:" in proc.stdout and "spot_check.xlsx" in proc.stdout
-    summary = json.loads((tmp_path / "demo" / "run_summary.json").read_text())
-    assert summary["claims"] > 0 and summary["status"] == "succeeded"
 
 
 def test_two_claim_runs_at_once_never_claim_a_family_twice(tmp_path):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from ledger_helpers import answer_spot_check
 
 from tfclaims.audit import trail as audit
 from tfclaims.cli.console import show_progress
@@ -133,7 +134,7 @@ def test_the_demo_is_a_flow_run_named_by_its_run_id_with_a_task_per_stage_and_ta
 def test_the_demo_has_its_artifacts_under_keys_stable_across_runs(server, demo):
     _, _, _, artifacts = _flow_run(server, demo["summary"]["run_id"])
     keys = {"tfclaims-demo-summary", "tfclaims-demo-table-counts", "tfclaims-demo-decisions", "tfclaims-demo-claims-by-route",
-            "tfclaims-demo-run-folder"}
+            "tfclaims-demo-run-folder", "tfclaims-demo-report"}
     assert keys <= set(artifacts)
     s = demo["summary"]
     counts = json.loads(artifacts["tfclaims-demo-table-counts"].data)
@@ -148,6 +149,7 @@ def test_the_demo_has_its_artifacts_under_keys_stable_across_runs(server, demo):
     md = artifacts["tfclaims-demo-summary"].data
     assert f"**{s['claims']:,} claims, £" in md and "## Spot check" in md and str(demo["out"]) in md
     assert demo["out"].resolve().as_uri() in artifacts["tfclaims-demo-run-folder"].data
+    assert (demo["out"] / "report.html").resolve().as_uri() in artifacts["tfclaims-demo-report"].data
 
 
 def test_nothing_prefect_keeps_holds_personal_data(server, demo):
@@ -180,6 +182,26 @@ def test_a_ledger_withdrawal_is_a_flow_without_parameters_and_its_artifact_names
     assert claim["family_id"] not in "\n".join(logs)
 
 
+def test_a_reconcile_is_a_flow_whose_artifacts_count_the_verdicts_without_the_auditors_notes(server, demo):
+    out = demo["out"]
+    invalid = answer_spot_check(out / "spot_check.xlsx", invalid_note="Mrs Example at 3 High Street says no plan")
+    env = {k: v for k, v in demo["env"].items() if k != "TFCLAIMS_REFERENCE_KEY"}  # the demo's key
+    done = _tfclaims(env, "reconcile", "--verdicts", str(out / "spot_check.xlsx"), "--ledger", str(out / "ledger.sqlite"),
+                     "--audit", str(out / "audit.jsonl"), "--out", str(demo["tmp"] / "reconciled"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = [r for r in audit.read_records(out / "audit.jsonl") if r["command"] == "reconcile"][-1]
+    run, tasks, logs, artifacts = _flow_run(server, record["run_id"])
+    assert run.state_name == "Completed"
+    assert {"read verdicts", "record verdicts in the ledger", "re-issue the claim files"} <= tasks
+    verdicts = json.loads(artifacts["tfclaims-reconcile-verdicts"].data)
+    sampled = json.loads((demo["tmp"] / "reconciled" / "reconciliation.json").read_text())
+    assert {r["verdict"]: r["claims"] for r in verdicts} == {"valid": sampled["valid"], "invalid": sampled["invalid"], "query": sampled["query"]}
+    shown = artifacts["tfclaims-reconcile-summary"].data + json.dumps(verdicts) + "\n".join(logs)
+    assert invalid in shown and "High Street" not in shown and "Mrs Example" not in shown
+    families = pd.read_csv(out / "claim_register.csv", dtype=str)["family_id"]
+    assert not [f for f in families if f in shown]
+
+
 def test_a_served_claim_deployment_runs_from_typed_parameters(server, tmp_path):
     env = _env(server, tmp_path)
     ws = tmp_path / "ws"
@@ -196,17 +218,22 @@ def test_a_served_claim_deployment_runs_from_typed_parameters(server, tmp_path):
             for _ in range(120):
                 try:
                     deployment = c.read_deployment_by_name("tfclaims-claim/claim")
+                    window = c.read_deployment_by_name("tfclaims-claim/claim-window")
                     break
                 except Exception:
                     time.sleep(0.5)
             else:
-                pytest.fail("tfclaims serve did not publish the claim deployment")
-        assert [s.schedule.cron for s in deployment.schedules] == ["0 7 5 1,4,7,10 *"]
-        assert deployment.parameters == {"input": str(SAMPLE_COHORT_DIR), "dry_run": True}
-        schema = deployment.parameter_openapi_schema
-        assert schema["properties"]["period_end"]["anyOf"][0] == {"format": "date", "type": "string"}  # a date in the form
-        assert set(schema["definitions"]["FrameworkName"]["enum"]) >= {"tf-phase2", "sf-2022"}  # a choice
-        assert schema["properties"]["input"]["type"] == "string" and schema["required"] == ["input"]
+                pytest.fail("tfclaims serve did not publish the claim deployments")
+        assert not deployment.schedules  # started by a person, from the form
+        assert [s.schedule.cron for s in window.schedules] == ["0 7 5 1,4,7,10 *"]  # one run per claim window
+        assert window.parameters == {"input": str(SAMPLE_COHORT_DIR), "dry_run": True}
+        props = deployment.parameter_openapi_schema["properties"]
+        assert props["period_end"]["format"] == "date" and props["period_end"]["type"] == "string"  # a date picker
+        framework = deployment.parameter_openapi_schema["definitions"]["FrameworkChoice"]["enum"]
+        assert framework[0] == "the council config's" and {"tf-phase2", "sf-2022"} <= set(framework)  # a list to choose from
+        assert props["dry_run"]["type"] == "boolean" and props["out"] == {**props["out"], "type": "string", "default": ""}
+        assert all("anyOf" not in p for p in props.values())  # no "pick a type" toggles in the form
+        assert deployment.parameter_openapi_schema["required"] == ["input", "period_end"]
         out = tmp_path / "from-ui"
         from prefect.settings import PREFECT_API_URL, temporary_settings
 

@@ -32,6 +32,10 @@ def _api_url() -> str | None:
     return PREFECT_API_URL.value() or None
 
 
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().split("\n\n")[0].replace("\n", " ")
+
+
 @app.command("server")
 def server(
     port: Annotated[int, typer.Option("--port", metavar="PORT", help="The port of the Prefect server and its UI.")] = PREFECT_PORT,
@@ -72,17 +76,16 @@ def serve(
                          f"PREFECT_API_URL=http://127.0.0.1:{PREFECT_PORT}/api (a temporary server would stop with this command)")
     from prefect import serve as prefect_serve
 
-    from tfclaims.flows.deployments import DEPLOYED
+    from tfclaims.flows.deployments import DEPLOYED, SCHEDULED
 
-    deployments = []
-    for name, fn in DEPLOYED.items():
-        kwargs: dict = {}
-        schedule = council.claim_schedule
-        if name == "claim" and schedule is not None:
-            cohort = schedule.input if schedule.input.is_absolute() or config is None else Path(config).parent / schedule.input
-            kwargs = {"cron": schedule.cron, "parameters": {"input": str(cohort), "dry_run": schedule.dry_run}}
-        deployments.append(fn.to_deployment(name=name, tags=["tfclaims"], description=(fn.__doc__ or "").strip(), **kwargs))
-    print(f"Serving {', '.join(DEPLOYED)} on {url}" + (f"; claim on schedule {council.claim_schedule.cron}" if council.claim_schedule else ""))
+    deployments = [fn.to_deployment(name=name, tags=["tfclaims"], description=_first_line(fn.__doc__)) for name, fn in DEPLOYED.items()]
+    schedule = council.claim_schedule
+    if schedule is not None:
+        cohort = schedule.input if schedule.input.is_absolute() or config is None else Path(config).parent / schedule.input
+        name, fn = SCHEDULED
+        deployments.append(fn.to_deployment(name=name, tags=["tfclaims"], description=_first_line(fn.__doc__), cron=schedule.cron,
+                                            parameters={"input": str(cohort.resolve()), "dry_run": schedule.dry_run}))
+    print(f"Serving {', '.join(DEPLOYED)} on {url}" + (f"; claim-window on the schedule {schedule.cron}" if schedule else ""))
     print("Start a run from the UI: Deployments, pick one, Run, Custom run. Ctrl-C stops serving.")
     sys.stdout.flush()
     prefect_serve(*deployments, print_starting_message=False)
