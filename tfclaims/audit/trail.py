@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 from filelock import FileLock, Timeout
 
@@ -838,6 +839,7 @@ class RunRecord:
         self._framework: dict[str, Any] | None = None
         self._families: set[str] = set()
         self._people: set[str] = set()
+        self._sorted: dict[str, list[str]] = {}  # the hashes in order, as the record lists them (made once per change)
         self._notes: dict[str, Any] = {}
 
     # -- what commands call
@@ -915,8 +917,10 @@ class RunRecord:
             raise ValueError(f"command {self.command!r} runs under no purpose and may not touch personal data")
         if family_ids is not None:
             self._families.update(keyed_hashes(family_ids, self._key, "family"))
+            self._sorted.pop("families", None)
         if person_ids is not None:
             self._people.update(keyed_hashes(person_ids, self._key, "person"))
+            self._sorted.pop("people", None)
 
     @property
     def inputs(self) -> list[dict[str, Any]]:
@@ -931,6 +935,15 @@ class RunRecord:
     def note(self, key: str, value: Any) -> None:
         """A small fact about the run (counts, seed, sample size). No personal data."""
         self._notes[key] = json.loads(canonical_json(value))
+
+    def _in_order(self, kind: str, hashes: set[str]) -> list[str]:
+        """``sorted(hashes)``, kept until the set changes: a run's pending and final records list the
+        same million hashes (numpy sorts fixed-width hex as ``sorted`` does, by code point)."""
+        if kind not in self._sorted:
+            arr = np.fromiter(hashes, dtype=f"U{SUBJECT_HASH_HEX + 1}", count=len(hashes))
+            fits = not len(arr) or int(np.char.str_len(arr).max()) <= SUBJECT_HASH_HEX  # one char to spare: nothing was cut
+            self._sorted[kind] = np.sort(arr).tolist() if fits else sorted(hashes)
+        return self._sorted[kind]
 
     def recorded_error(self, exc: BaseException) -> str:
         """The error as the log keeps it: URL passwords masked, and every family or person id it names
@@ -973,8 +986,8 @@ class RunRecord:
             "touched": {
                 "key_fingerprint": key_fingerprint(self._key),
                 "demo_key": self._demo_key,
-                "families": {"count": len(self._families), "hashes": sorted(self._families)},
-                "people": {"count": len(self._people), "hashes": sorted(self._people)},
+                "families": {"count": len(self._families), "hashes": self._in_order("families", self._families)},
+                "people": {"count": len(self._people), "hashes": self._in_order("people", self._people)},
             },
             "notes": self._notes,
             "status": status,

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from tfclaims.core.membership import is_in
 from tfclaims.schemas._fields import MAX_DATE, MIN_DATE, code_lists
 from tfclaims.schemas.inputs import CHECK_COLUMNS, CHECK_MESSAGES, FAMILY_EVENT_TABLES, INPUT_MODELS, LOCAL_TABLES
 from tfclaims.schemas.outputs import ValidationErrors
@@ -492,7 +493,7 @@ def empty_errors() -> pd.DataFrame:
 
 def _orphans(table: str, accepted: pd.DataFrame, families: pd.Index) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows of needs / programme naming a family with nobody in ``people``: quarantined."""
-    orphan = ~accepted["family_id"].isin(families)
+    orphan = ~is_in(accepted["family_id"], families)  # a missing family_id is an orphan too (it names nobody)
     if not orphan.any():
         return accepted, empty_errors()
     bad = accepted[orphan]

@@ -31,11 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-from pandas.api.types import is_string_dtype
 from pandera import errors as pa_errors
 
 from tfclaims.core.cohort import EVENT_TABLES, Cohort
+from tfclaims.core.membership import is_in, is_in_each
 from tfclaims.schemas.inputs import FAMILY_EVENT_TABLES
 from tfclaims.core.config import LinkageSettings
 from tfclaims.core.errors import InputError
@@ -340,7 +339,7 @@ def _apply_decisions(rows: pd.DataFrame, d: pd.DataFrame, people_ids: pd.Index, 
         raise InputError(
             f"{where} row {first['decision_row']}: no row {first['row']} in {first['table']} file {first['file']}{sheet}"
         )
-    unknown = ~hit["no_match"] & ~_is_in(hit["person_id"], people_ids)
+    unknown = ~hit["no_match"] & ~is_in(hit["person_id"], people_ids)
     if unknown.any():
         first = hit.loc[unknown].iloc[0]
         raise InputError(f"{where} row {first['decision_row']}: person_id {first['person_id']!r} is not in people")
@@ -364,28 +363,15 @@ def _known_person_rows(cohort: Cohort, people_ids: pd.Index, decided: pd.DataFra
     """
     ids = people_ids[people_ids.notna()]
     ids = ids[np.asarray((ids == ids.str.strip()) & (ids != ""), dtype=bool)]
-    known: dict[str, np.ndarray] = {}
-    for name in EVENT_TABLES:
-        t = cohort.get(name)
-        if t is None or "person_id" not in t.columns or t.empty:
-            continue
-        known[name] = _is_in(t["person_id"], ids)
+    tables = {name: t for name in EVENT_TABLES if (t := cohort.get(name)) is not None and "person_id" in t.columns and not t.empty}
+    known = is_in_each({name: t["person_id"] for name, t in tables.items()}, ids)  # one lookup table for every event table
+    for name, t in tables.items():
         if decided is not None:
             named = decided.loc[decided["table"] == name, "row"]
             if len(named):
                 source_row = pd.to_numeric(_col(t, "source_row"), errors="coerce")
                 known[name] &= ~source_row.isin(named.dropna().astype("int64")).to_numpy(dtype=bool)
     return known
-
-
-def _is_in(values: pd.Series, ids: pd.Index) -> np.ndarray:
-    """``values.notna() & values.isin(ids)`` as a bool array, by Arrow's hash lookup for text
-    (pandas' ``isin`` on Arrow strings turns the ids into Python objects: seconds per million)."""
-    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow" and is_string_dtype(ids.dtype):
-        id_set = pa.array(pd.array(ids[ids.notna()], dtype="str"))
-        found = pc.is_in(pa.array(values.array), value_set=id_set, skip_nulls=True)
-        return found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
-    return (values.notna() & values.isin(ids)).to_numpy(dtype=bool)
 
 
 def _work_frame(cohort: Cohort, known: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
@@ -443,7 +429,7 @@ def _link(rows: pd.DataFrame, idx: np.ndarray | pd.Index, person_ids: Any, metho
 
 def _person_id_pass(rows: pd.DataFrame, people_ids: pd.Index) -> None:
     given = _pending(rows) & rows["person_id"].notna()
-    known = given & _is_in(rows["person_id"], people_ids)
+    known = given & is_in(rows["person_id"], people_ids)
     _link(rows, rows.index[known], rows.loc[known, "person_id"], "person_id")
     rows.loc[given & ~known, "reason"] = "unknown_person_id"
 
