@@ -83,25 +83,25 @@ def ledger_state(ledger: Any, framework: str) -> LedgerState:
     return LedgerState(active, ledger.held_families(framework), approvals[["family_id", "approved_by", "reason"]])
 
 
-def window_start(ledger: Any, framework: str, period_end: dt.date, given: dt.date | None, fw: Framework) -> dt.date:
+def window_start(claims: pd.DataFrame | None, period_end: dt.date, given: dt.date | None, fw: Framework) -> dt.date:
     """The day before the claim window opens: ``given`` (``--window-start``), else the last earlier
-    period end claimed in the ledger, else the day before attachments open."""
+    period end among the framework's ``claims`` in the ledger (``Ledger.claims(framework)``, read
+    once per run), else the day before attachments open."""
     if given is not None:
         return given
-    if ledger is not None:
-        earlier = ledger.claims(framework)
-        earlier = earlier[pd.to_datetime(earlier["period_end"]) < pd.Timestamp(period_end)]
+    if claims is not None:
+        earlier = claims[pd.to_datetime(claims["period_end"]) < pd.Timestamp(period_end)]
         if len(earlier):
             return pd.to_datetime(earlier["period_end"]).max().date()
     return fw.programme.attachments_from - dt.timedelta(days=1)
 
 
-def withdrawals_since(ledger: Any, framework: str, period_end: dt.date) -> tuple[Withdrawal, ...]:
-    """Claims of earlier windows withdrawn since the last claim run before ``period_end`` (on or
-    after the day it was made): the money the next finance summary recovers or offsets."""
-    if ledger is None:
+def withdrawals_since(claims: pd.DataFrame | None, period_end: dt.date) -> tuple[Withdrawal, ...]:
+    """Claims of earlier windows (among the framework's ``claims`` in the ledger) withdrawn since the
+    last claim run before ``period_end`` (on or after the day it was made): the money the next
+    finance summary recovers or offsets."""
+    if claims is None:
         return ()
-    claims = ledger.claims(framework)
     earlier = claims[pd.to_datetime(claims["period_end"]) < pd.Timestamp(period_end)]
     if not len(earlier):
         return ()
