@@ -36,6 +36,7 @@ from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig
 from tfclaims.core.errors import InputError
 from tfclaims.rules.frameworks import Framework
 from tfclaims.ingest.validate import IngestResult, ingest
+from tfclaims.core.membership import is_in
 from tfclaims.core.orchestration import Step, direct, say
 from tfclaims.core.resources import SAMPLE_COHORT_DIR
 from tfclaims.core.workspace import DEMO_FOLDER, Workspace, find_workspace, init_workspace
@@ -557,7 +558,7 @@ def _claim_report_facts(opts: ClaimOptions, fw: Framework, decisions: pd.DataFra
     unclaimed = decisions[(decisions["decision"] == "no_claim") & (decisions["reason"] != "not_attached")]
     reasons = unclaimed["reason"].value_counts()
     outcomes_blocked = unclaimed.loc[unclaimed["reason"].isin(["outcomes_not_met", "discretion_review"]), "family_id"]
-    unmet = families.loc[families["family_id"].isin(outcomes_blocked), "unmet"]
+    unmet = families.loc[is_in(families["family_id"], outcomes_blocked), "unmet"]
     return run_report.report_facts(
         council=opts.council.council_name, framework=fw, link=_link_facts(prep),
         funnel=run_report.claim_funnel(decisions, families, routes),
