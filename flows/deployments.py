@@ -71,15 +71,24 @@ def _cohort_parameters(fn: Any) -> Any:
     return fn
 
 
+def _from_form(model: Any, values: dict[str, Any], command: Any, artifacts: Any) -> Any:
+    """The body of every flow started from the UI: the form's values (by option name) as the command
+    line's options object, the flow run named by its run id, the command's own flow body."""
+    opts = model.of(**{k: v if isinstance(v, bool | int) else _text(v) for k, v in values.items()})
+    _name_run(opts.run_id)
+    return run_command(lambda step: command(opts, step=step), artifacts(opts))
+
+
+def _summary_of(command: Any) -> Any:
+    return lambda opts, step: command(opts, step=step).summary
+
+
 def _claim_run(model: Any, command: Any, input: str, period_end: dt.date, framework: Any, plan: str, out: str, ledger: str,
                config: str, dry_run: bool, operator: str) -> dict[str, Any]:
-    """The body of the run and claim flows: the command line's options object, the run named, the same pipeline."""
-    values = {"--input": input, "--period-end": period_end.isoformat(), "--framework": _text(framework),
-              "--plan": _text(plan), "--out": _text(out), "--ledger": _text(ledger), "--config": _text(config),
-              "--operator": _text(operator), "--dry-run": dry_run}
-    opts = model.of(**values)
-    _name_run(opts.run_id)
-    return run_command(lambda step: command(opts, step=step).summary, summary_artifacts(opts))
+    """The body of the run and claim flows."""
+    return _from_form(model, {"--input": input, "--period-end": period_end.isoformat(), "--framework": framework, "--plan": plan,
+                              "--out": out, "--ledger": ledger, "--config": config, "--operator": operator, "--dry-run": dry_run},
+                      _summary_of(command), summary_artifacts)
 
 
 @flow(name="tfclaims-run", validate_parameters=True, persist_result=False)
@@ -122,10 +131,8 @@ def spot_check(claim_dir: str, out: str = "", seed: int = 0, config: str = "", o
         config: The council config file; blank means the workspace's council.yaml.
         operator: Who runs this, as the audit trail records it.
     """
-    opts = SpotCheckOptions.of(**{"--claim-dir": claim_dir, "--out": _text(out), "--seed": seed or None, "--config": _text(config),
-                                  "--operator": _text(operator)})
-    _name_run(opts.run_id)
-    return run_command(lambda step: pipeline.spot_check(opts, step=step), spot_check_artifacts(opts))
+    return _from_form(SpotCheckOptions, {"--claim-dir": claim_dir, "--out": out, "--seed": seed or None, "--config": config,
+                                         "--operator": operator}, pipeline.spot_check, spot_check_artifacts)
 
 
 @flow(name="tfclaims-reconcile", validate_parameters=True, persist_result=False)
@@ -139,10 +146,8 @@ def reconcile(verdicts: str, ledger: str = "", out: str = "", config: str = "", 
         config: The council config file; blank means the workspace's council.yaml.
         operator: Who reconciles, as the audit trail records it.
     """
-    opts = ReconcileOptions.of(**{"--verdicts": verdicts, "--ledger": _text(ledger), "--out": _text(out), "--config": _text(config),
-                                  "--operator": _text(operator)})
-    _name_run(opts.run_id)
-    result = run_command(lambda step: pipeline.reconcile(opts, step=step), reconcile_artifacts(opts))
+    result = _from_form(ReconcileOptions, {"--verdicts": verdicts, "--ledger": ledger, "--out": out, "--config": config,
+                                           "--operator": operator}, pipeline.reconcile, reconcile_artifacts)
     return result[0].summary() | {"open_queries": len(result[0].open_queries)}  # counts only: the notes stay in the files
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tfclaims.claim.decide import pounds_text
-from tfclaims.claim.finance import decision_words
+from tfclaims.claim.decide import gbp_text, pounds_text
+from tfclaims.claim.finance import decision_in_words
 from tfclaims.core import run_files
 
 __all__ = ["RunArtifacts", "artifact_key", "ledger_artifacts", "reconcile_artifacts", "run_artifacts", "spot_check_artifacts",
@@ -37,17 +36,11 @@ def artifact_key(command: str, what: str) -> str:
     return "".join(c for c in key if c.isalnum() or c == "-")
 
 
-def _pounds(gbp: str | None) -> str:
-    return pounds_text(int(Decimal(gbp or "0") * 100))
-
-
 def _decision_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    reasons = decision_words()["reasons"]
     rows = []
     for key, n in sorted((summary.get("decisions") or {}).items()):
-        decision, _, reason = key.partition(":")
-        code = "" if reason == "claimed" else reason
-        rows.append({"decision": reasons.get(code, key), "decision_code": decision, "reason_code": code, "families": int(n)})
+        words, decision, code = decision_in_words(key)
+        rows.append({"decision": words, "decision_code": decision, "reason_code": code, "families": int(n)})
     return rows
 
 
@@ -96,7 +89,7 @@ def _markdown(command: str, summary: dict[str, Any], out: Path, counts: list[dic
     if decisions:
         parts.append("## Decisions\n\n" + _md_table(decisions, ["decision", "families"], ["Decision", "Families"]))
     if "claims" in summary:
-        parts.append(f"## Claims\n\n**{summary['claims']:,} claims, {_pounds(summary.get('amount_gbp'))}**"
+        parts.append(f"## Claims\n\n**{summary['claims']:,} claims, {gbp_text(summary.get('amount_gbp'))}**"
                      + (" (made with the built-in demo reference key: not a real claim)" if summary.get("demo_reference_key") else "")
                      + (".\n\n" + _md_table(routes, ["route", "claims", "amount"], ["Route", "Claims", "Amount"]) if routes else "."))
     sc = summary.get("spot_check")

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import hmac
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -207,6 +208,11 @@ def family_reference(family_ids: pd.Series, key: str) -> pd.Series:
         [hmac.new(k, str(f).encode("utf-8"), hashlib.sha256).hexdigest()[:16] for f in family_ids],
         index=family_ids.index, dtype="str",
     )
+
+
+def gbp_text(amount_gbp: str | None) -> str:
+    """A run summary's ``amount_gbp`` ("12800.00") as money for people: '£12,800.00' (exact, no float)."""
+    return pounds_text(int(Decimal(amount_gbp or "0") * 100))
 
 
 def pounds_text(pence: int) -> str:

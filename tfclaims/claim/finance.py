@@ -136,6 +136,14 @@ def decision_words() -> dict[str, dict[str, str]]:
     return {k: {str(c): str(w) for c, w in (v or {}).items()} for k, v in data.items()}
 
 
+def decision_in_words(key: str) -> tuple[str, str, str]:
+    """A run summary's ``decisions`` key (``claim:claimed``, ``no_claim:outcomes_not_met``) as
+    (the decision in words, decision code, reason code; blank for a claim)."""
+    decision, _, reason = key.partition(":")
+    code = "" if reason == "claimed" else reason
+    return decision_words()["reasons"].get(code, key), decision, code
+
+
 def summarise(decisions: pd.DataFrame, programme: pd.DataFrame, fw: Any, *, council: str, window_start: dt.date,
               period_end: dt.date, claims_before: int, allocation: int | None, run_id: str, produced_by: str,
               dry_run: bool, demo: bool, withdrawals: tuple[Withdrawal, ...] = ()) -> FinanceSummary:

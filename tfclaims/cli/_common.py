@@ -24,7 +24,7 @@ from tfclaims.core import run_files
 from tfclaims.core.orchestration import PREFECT_PORT, Step, direct, use_prefect
 from tfclaims.options import CommandOptions, cli_fields
 
-__all__ = ["options_command", "execute", "ledger_command", "print_counts", "print_outputs", "use_workspace_prefect"]
+__all__ = ["options_command", "execute", "ledger_command", "prefect_api_url", "print_counts", "print_outputs", "use_workspace_prefect"]
 
 # command -> (flows module, flow, pipeline function)
 _RUNNERS = {
@@ -84,11 +84,20 @@ TEMPORARY_SERVER_NOTE = (
 )
 
 
-def _note_temporary_server() -> None:
-    """Say, once per command, that it is paying for Prefect's temporary server."""
+def prefect_api_url() -> str | None:
+    """The Prefect server commands report to (``PREFECT_API_URL``, from the environment or Prefect's
+    profile), or None: each command would start a temporary one."""
+    url = os.environ.get("PREFECT_API_URL", "").strip()
+    if url:
+        return url
     from prefect.settings import PREFECT_API_URL
 
-    if not (os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()):
+    return PREFECT_API_URL.value() or None
+
+
+def _note_temporary_server() -> None:
+    """Say, once per command, that it is paying for Prefect's temporary server."""
+    if not prefect_api_url():
         print(f"note: {TEMPORARY_SERVER_NOTE}", file=sys.stderr, flush=True)
 
 

@@ -1,8 +1,8 @@
 """What a command shows on the terminal while it runs: the ``tfclaims`` log records of
 ``tfclaims.core.orchestration`` as a progress display.
 
-On a terminal (stderr is a TTY) a stage that has started shows as a spinner with its name and the
-seconds so far, and becomes one line with its counts and seconds when it ends. Piped or redirected,
+On a terminal (stderr is a TTY) a stage that has started shows as a spinner with its name, and
+becomes one line with its counts and seconds when it ends. Piped or redirected,
 each stage's end is one plain line with the time of day, for a log file. Progress goes to stderr:
 stdout keeps the command's results.
 """
@@ -24,7 +24,7 @@ class _Progress(logging.Handler):
         super().__init__(logging.INFO)
         self.stream, self.tty = stream, tty
         self._console: Any = None
-        self._spinners: list[tuple[str, Any]] = []  # the stages running now, innermost last
+        self._spinners: list[Any] = []  # the spinners of the stages running now, innermost last
 
     def _rich(self) -> Any:
         if self._console is None:
@@ -49,25 +49,24 @@ class _Progress(logging.Handler):
         if stage == STARTED:
             status = console.status(f"{record.stage_name} ...", spinner="dots")  # type: ignore[attr-defined]
             if self._spinners:
-                self._spinners[-1][1].stop()
+                self._spinners[-1].stop()
             status.start()
-            self._spinners.append((record.stage_name, status))  # type: ignore[attr-defined]
+            self._spinners.append(status)
             return
         if stage == ENDED and self._spinners:
-            _name, status = self._spinners.pop()
-            status.stop()
+            self._spinners.pop().stop()
             counts = f"  {record.counts}" if record.counts else ""  # type: ignore[attr-defined]
             console.print(f"  [green]done[/green] {record.stage_name}{counts}  [dim]{record.seconds:.1f} s[/dim]",  # type: ignore[attr-defined]
                           markup=True)
             if self._spinners:
-                self._spinners[-1][1].start()
+                self._spinners[-1].start()
             return
         console.print(f"  {record.getMessage()}", markup=False)
 
     def stop(self) -> None:
         """Stop every spinner (a run that ended in an error or Ctrl-C leaves none turning)."""
         while self._spinners:
-            self._spinners.pop()[1].stop()
+            self._spinners.pop().stop()
 
 
 _installed: _Progress | None = None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from tfclaims import pipeline
-from tfclaims.claim.decide import pounds_text
-from tfclaims.claim.finance import decision_words
+from tfclaims.claim.decide import gbp_text
+from tfclaims.claim.finance import decision_in_words
 from tfclaims.cli import app
 from tfclaims.cli._common import execute, options_command, print_counts, print_outputs, use_workspace_prefect
 from tfclaims.core.resources import SAMPLE_COHORT_DIR
@@ -20,11 +19,9 @@ def _print_claim(s: dict[str, Any]) -> None:
     with_plan = f" with local plan {plan['name']} v{plan['version']}" if plan else ""
     print(f"\nframework {s['framework']['framework']} v{s['framework']['version']}{with_plan}, period end {s['period_end']}"
           + ("  (DRY RUN: nothing recorded in the ledger)" if s.get("dry_run") else ""))
-    reasons = decision_words()["reasons"]
     for k, n in sorted(s["decisions"].items()):
-        reason = k.partition(":")[2]
-        print(f"  {reasons.get('' if reason == 'claimed' else reason, k):<52}{n:>7,}")
-    print(f"claims: {s['claims']:,}  total {pounds_text(int(Decimal(s['amount_gbp']) * 100))}")
+        print(f"  {decision_in_words(k)[0]:<52}{n:>7,}")
+    print(f"claims: {s['claims']:,}  total {gbp_text(s['amount_gbp'])}")
     if s.get("ledger"):
         print(f"ledger: {s['ledger']}")
     if s.get("demo_reference_key"):

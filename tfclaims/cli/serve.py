@@ -17,19 +17,11 @@ from typing import Annotated, Optional
 import typer
 
 from tfclaims.cli import app
+from tfclaims.cli._common import prefect_api_url
 from tfclaims.core.config import load_config
 from tfclaims.core.errors import InputError
 from tfclaims.core.orchestration import PREFECT_PORT
 
-
-
-def _api_url() -> str | None:
-    url = os.environ.get("PREFECT_API_URL", "").strip()
-    if url:
-        return url
-    from prefect.settings import PREFECT_API_URL
-
-    return PREFECT_API_URL.value() or None
 
 
 def _first_line(doc: str | None) -> str:
@@ -70,7 +62,7 @@ def serve(
 
         config = require_workspace().council_config
     council = load_config(config)  # a bad config is refused before anything is published
-    url = _api_url()
+    url = prefect_api_url()
     if not url:
         raise InputError("tfclaims serve needs a running Prefect server: start one with `tfclaims server` and set "
                          f"PREFECT_API_URL=http://127.0.0.1:{PREFECT_PORT}/api (a temporary server would stop with this command)")
