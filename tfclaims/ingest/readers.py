@@ -233,8 +233,8 @@ def read_csv_as_text(path: Path, header: int = 0) -> pd.DataFrame | None:
         return None
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=np.nan)}.get)
     frame.columns = range(len(names))
-    if len(frame):  # a UTF-8 byte-order mark stays on the first cell
-        frame.iat[0, 0] = str(frame.iat[0, 0]).lstrip("\ufeff")
+    if len(frame) and str(frame.iat[0, 0]).startswith("\ufeff"):  # a UTF-8 byte-order mark stays on the first cell
+        frame.iat[0, 0] = str(frame.iat[0, 0]).lstrip("\ufeff")  # (setting a cell copies the column: only when needed)
     return frame
 
 

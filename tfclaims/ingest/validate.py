@@ -321,7 +321,7 @@ def check_part(part: RawPart, specs: list[ColumnSpec]) -> None:
 def _combine(parts: list[RawPart]) -> pd.DataFrame:
     frames = []
     for p in parts:
-        f = p.frame.copy()
+        f = p.frame.copy(deep=False)  # copy-on-write: the columns inserted never reach the part
         f.insert(0, "source_file", pd.Series(p.file, index=f.index, dtype="str"))
         f.insert(1, "source_sheet", pd.Series(p.sheet, index=f.index, dtype="str"))
         frames.append(f)
@@ -441,7 +441,7 @@ def validate_table(table: str, parts: list[RawPart], specs: list[ColumnSpec]) ->
     failures = pd.concat([f for f in (phase1, rules) if len(f)], ignore_index=True) if (len(phase1) or len(rules)) else phase1
     errors = _error_rows(table, raw, failures)
     bad_rows = np.unique(failures["index"].to_numpy(dtype=np.int64)) if len(failures) else np.array([], dtype=np.int64)
-    accepted = typed.drop(index=bad_rows).reset_index(drop=True)
+    accepted = (typed.drop(index=bad_rows) if len(bad_rows) else typed).reset_index(drop=True)  # no copy when all pass
     count = TableCount(
         table=table, read=len(raw), accepted=len(accepted), quarantined=len(bad_rows),
         files=sorted({p.where() for p in parts}), extra_columns=sorted({c for p in parts for c in p.extra_columns}),

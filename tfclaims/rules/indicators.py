@@ -143,16 +143,17 @@ def term_dates(academic_year: pd.Series, term: pd.Series) -> tuple[np.ndarray, n
     and summer 1 Apr-31 Jul of the second year (contract.md). Unknown values give NaT."""
     yc, yu = pd.factorize(academic_year, use_na_sentinel=True)
     first_u = pd.to_numeric(pd.Series(np.asarray(yu, dtype=object), dtype="str").str.slice(0, 4), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    first = np.where(yc >= 0, np.append(first_u, np.nan)[np.where(yc >= 0, yc, len(first_u))], np.nan)
+    first = np.append(first_u, np.nan)[yc]  # code -1 (missing) takes the appended NaN
     tc, tu = pd.factorize(term, use_na_sentinel=True)
-    names = np.asarray(tu, dtype=object)
-    t = np.where(tc >= 0, np.append(names, "").astype(object)[np.where(tc >= 0, tc, len(names))], "")
-    autumn, spring, summer = t == "autumn", t == "spring", t == "summer"
-    ok = ~np.isnan(first) & (autumn | spring | summer)
+    names = np.append(np.asarray(tu, dtype=object), "")
+    # each distinct term name classified once: 0 autumn, 1 spring, 2 summer, 3 unknown or missing
+    kind = np.select([names == "autumn", names == "spring", names == "summer"], [0, 1, 2], 3)[tc]
+    autumn = kind == 0
+    ok = ~np.isnan(first) & (kind < 3)
     year = np.where(autumn, first, first + 1)
     year = np.where(ok, year, 1970).astype("int64")
-    start_month = np.select([autumn, spring, summer], [9, 1, 4], 1)  # 1-based month of the first day
-    after_month = np.select([autumn, spring, summer], [13, 4, 8], 1)  # month after the last day
+    start_month = np.array([9, 1, 4, 1])[kind]  # 1-based month of the first day
+    after_month = np.array([13, 4, 8, 1])[kind]  # month after the last day
     months_start = (year - 1970) * 12 + start_month - 1
     months_after = (year - 1970) * 12 + after_month - 1
     start = months_start.astype("datetime64[M]").astype(NS)
