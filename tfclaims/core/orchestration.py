@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from tfclaims.core.memory import return_freed_memory
+
 T = TypeVar("T")
 
 __all__ = ["LOG", "ORCHESTRATOR_ENV", "PREFECT_PORT", "Step", "direct", "describe", "say", "timed", "use_prefect"]
@@ -55,6 +57,7 @@ def say(message: str, *args: Any) -> None:
 
 def timed(name: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Call ``fn``, reporting its start, and its end with its counts and seconds."""
+    return_freed_memory()  # once per process: a worker's run as the command line's
     LOG.info("%s: started", name, extra={"stage": STARTED, "stage_name": name})
     t0 = time.perf_counter()
     result = fn(*args, **kwargs)
