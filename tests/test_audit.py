@@ -384,6 +384,33 @@ def test_concurrent_appends_from_several_processes_leave_one_valid_chain(tmp_pat
     assert not any("chain_warnings" in r or "repairs" in r for r in records)
 
 
+
+def _many_ids(prefix: str, n: int = 60_000) -> pd.Series:
+    return pd.Series([f"{prefix}{i:06d}" for i in range(n)], dtype="str")
+
+
+def _touch_many_in_child(path: str) -> None:
+    with audit.run_record("track", {}, audit_path=path, key=KEY) as rec:
+        rec.touched(person_ids=_many_ids("C"))
+
+
+def test_many_ids_hashed_beside_the_run_are_in_its_record_and_a_forked_child_hashes_its_own(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    ids = _many_ids("P")  # over the size hashed on the thread beside the run
+    with audit.run_record("track", {}, audit_path=path, key=KEY) as rec:
+        rec.touched(person_ids=ids, family_ids=ids.str.slice(0, 4))
+    [r] = audit.read_records(path)
+    assert r["touched"]["people"]["hashes"] == sorted(audit.keyed_hash(i, KEY, "person") for i in ids)
+    assert r["touched"]["people"]["count"] == 60_000
+    assert r["touched"]["families"]["count"] == len(set(ids.str.slice(0, 4)))
+    # the parent's hashing thread is not in a forked child: the child must not wait for it
+    child = mp.get_context("fork").Process(target=_touch_many_in_child, args=(str(path),))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0, "a forked child's record never finished (it waited on the parent's hashing thread)"
+    assert len(audit.read_records(path)) == 2 and verify(path).ok
+
+
 # ---------------------------------------------------------------------------- purposes and failures
 
 

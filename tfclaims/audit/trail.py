@@ -33,6 +33,7 @@ import re
 import secrets
 import socket
 from bisect import bisect_left
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,6 +180,27 @@ def _keyed_hashes_duckdb(text: pd.Series, inner_prefix: bytes, opad: bytes) -> l
             [inner_prefix, opad],
         ).fetchnumpy()["h"]
     return rows.tolist()
+
+
+_HASHER: ThreadPoolExecutor | None = None
+
+
+def _hasher() -> ThreadPoolExecutor:
+    """One thread per process for keyed hashes computed beside a run (a forked child makes its own:
+    the parent's thread is not in it)."""
+    global _HASHER
+    if _HASHER is None:
+        _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfclaims-keyed-hashes")
+    return _HASHER
+
+
+def _forget_hasher() -> None:
+    global _HASHER
+    _HASHER = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_hasher)
 
 
 def resolve_key(config: CouncilConfig | None = None, key: str | None = None) -> tuple[str, bool]:
@@ -840,6 +862,7 @@ class RunRecord:
         self._families: set[str] = set()
         self._people: set[str] = set()
         self._sorted: dict[str, list[str]] = {}  # the hashes in order, as the record lists them (made once per change)
+        self._hashing: list[tuple[str, Future[list[str]]]] = []  # keyed hashes being computed beside the run
         self._notes: dict[str, Any] = {}
 
     # -- what commands call
@@ -915,12 +938,24 @@ class RunRecord:
         """Families and people whose data the run used, kept as keyed hashes (several calls add up)."""
         if not self.purposes and (family_ids is not None or person_ids is not None):
             raise ValueError(f"command {self.command!r} runs under no purpose and may not touch personal data")
-        if family_ids is not None:
-            self._families.update(keyed_hashes(family_ids, self._key, "family"))
-            self._sorted.pop("families", None)
-        if person_ids is not None:
-            self._people.update(keyed_hashes(person_ids, self._key, "person"))
-            self._sorted.pop("people", None)
+        # Many ids are hashed on a thread beside the run (DuckDB leaves the GIL), settled before anything reads them.
+        for kind, ids in (("families", family_ids), ("people", person_ids)):
+            if ids is None:
+                continue
+            ids = ids if isinstance(ids, pd.Series) else list(ids)  # taken now: the caller may change its own
+            subject = "family" if kind == "families" else "person"
+            if len(ids) >= _DUCKDB_FROM:
+                self._hashing.append((kind, _hasher().submit(keyed_hashes, ids, self._key, subject)))
+            else:
+                (self._families if kind == "families" else self._people).update(keyed_hashes(ids, self._key, subject))
+                self._sorted.pop(kind, None)
+
+    def _settle(self) -> None:
+        """Fold the hashes computed beside the run into the touched sets (an error in hashing is raised here)."""
+        while self._hashing:
+            kind, done = self._hashing.pop(0)
+            (self._families if kind == "families" else self._people).update(done.result())
+            self._sorted.pop(kind, None)
 
     @property
     def inputs(self) -> list[dict[str, Any]]:
@@ -939,6 +974,7 @@ class RunRecord:
     def _in_order(self, kind: str, hashes: set[str]) -> list[str]:
         """``sorted(hashes)``, kept until the set changes: a run's pending and final records list the
         same million hashes (numpy sorts fixed-width hex as ``sorted`` does, by code point)."""
+        self._settle()
         if kind not in self._sorted:
             arr = np.fromiter(hashes, dtype=f"U{SUBJECT_HASH_HEX + 1}", count=len(hashes))
             fits = not len(arr) or int(np.char.str_len(arr).max()) <= SUBJECT_HASH_HEX  # one char to spare: nothing was cut
@@ -960,6 +996,7 @@ class RunRecord:
 
     def _hashed_if_touched(self, match: re.Match[str]) -> str:
         token = match.group(0)
+        self._settle()
         for kind, touched in (("family", self._families), ("person", self._people)):
             if touched and keyed_hash(token, self._key, kind) in touched:
                 return f"{kind}:{keyed_hash(token, self._key, kind)}"
@@ -967,6 +1004,7 @@ class RunRecord:
 
     # -- building the record
     def to_record(self, status: str, error: str | None = None) -> dict[str, Any]:
+        self._settle()
         return {
             "record_type": "run",
             "run_id": self.run_id,
