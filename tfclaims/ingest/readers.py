@@ -92,10 +92,19 @@ def _map_headers(
 
 
 def _blank_to_na(s: pd.Series) -> pd.Series:
-    """Blank cells and cells holding only spaces are missing values."""
+    """Blank cells and cells holding only spaces are missing values.
+
+    In Arrow without a stripped copy: a cell is blank when it is empty or all whitespace
+    (``utf8_is_space`` agrees with ``str.strip() == ""`` on every code point)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     s = s.astype("str")
-    blank = s.str.strip().str.len().fillna(0).eq(0)
-    return s.where(~blank) if blank.any() else s
+    arrow = s.array.__arrow_array__() if hasattr(s.array, "__arrow_array__") else pa.array(s.to_numpy(dtype=object), type=pa.large_string())
+    blank = pc.fill_null(pc.or_(pc.equal(pc.binary_length(arrow), 0), pc.utf8_is_space(arrow)), True)
+    if not pc.any(blank).as_py():
+        return s
+    return s.where(~blank.to_numpy(zero_copy_only=False))
 
 
 def _title_row_check(body: pd.DataFrame, first_data_row: int, keys: set[str], where: str) -> None:
