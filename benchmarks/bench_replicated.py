@@ -15,7 +15,9 @@ that and fails otherwise.
 Each repeat, in a fresh process, with a fresh ledger:
 - `floor`: reading the same CSV files with Arrow (`pyarrow.csv.read_csv`, every column as text);
 - `claim`: `tfclaims claim --period-end 2020-03-31` (plain Python, `TFCLAIMS_ORCHESTRATOR=none`);
-- `run`: `tfclaims run --period-end 2020-03-31` (adds the spot check).
+- `run`: `tfclaims run --period-end 2020-03-31` (adds the spot check);
+- with `--prefect-api URL`, also `claim@prefect`: the same claim as a Prefect flow against the
+  running server at URL (start one with `tfclaims server`).
 Wall time from outside (Python start-up and imports included) and peak RSS of the child. Prints
 medians and each command's ratio to the floor measured in the same run.
 """
@@ -122,9 +124,14 @@ def floor(cohort: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def command(name: str, cohort: Path) -> dict:
+def command(label: str, cohort: Path, prefect_api: str | None = None) -> dict:
+    name, _, how = label.partition("@")
     work = Path(tempfile.mkdtemp(prefix="tfclaims-bench-replicated-"))
     env = {**os.environ, "TFCLAIMS_ORCHESTRATOR": "none", "TFCLAIMS_REFERENCE_KEY": "benchmark-key"}
+    if how == "prefect":
+        if not prefect_api:
+            raise SystemExit(f"{label}: give --prefect-api URL (a running server: `tfclaims server`)")
+        env.update({"TFCLAIMS_ORCHESTRATOR": "prefect", "PREFECT_API_URL": prefect_api})
     args = [name, "--input", str(cohort), "--period-end", PERIOD_END, "--out", str(work / "out"), "--ledger", str(work / "ledger.sqlite"),
             "--audit", str(work / "audit.jsonl")] + (["--seed", "1"] if name == "run" else [])
     t0 = time.perf_counter()
@@ -155,7 +162,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--factor", type=int, default=1570)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--commands", default="claim,run")
+    ap.add_argument("--commands", default="claim,run", help="claim, run, claim@prefect (needs --prefect-api)")
+    ap.add_argument("--prefect-api", default=None, help="a running Prefect server's API URL, for claim@prefect")
     args = ap.parse_args()
     cohort = make_cohort(args.factor)
     people = sum(1 for _ in (cohort / "people.csv").open()) - 1
@@ -165,7 +173,7 @@ def main() -> None:
     for _ in range(args.repeat):  # interleaved: the machine's load falls on each alike
         results["floor"].append(floor(cohort))
         for n in names:
-            r = command(n, cohort)
+            r = command(n, cohort, args.prefect_api)
             copies[n] = check_copies(r.pop("decisions"), args.factor)
             results[n].append(r)
     med = {k: statistics.median(r["seconds"] for r in v) for k, v in results.items()}
