@@ -947,15 +947,17 @@ class RunRecord:
             if len(ids) >= _DUCKDB_FROM:
                 self._hashing.append((kind, _hasher().submit(keyed_hashes, ids, self._key, subject)))
             else:
-                (self._families if kind == "families" else self._people).update(keyed_hashes(ids, self._key, subject))
-                self._sorted.pop(kind, None)
+                self._add_hashes(kind, keyed_hashes(ids, self._key, subject))
 
     def _settle(self) -> None:
         """Fold the hashes computed beside the run into the touched sets (an error in hashing is raised here)."""
         while self._hashing:
             kind, done = self._hashing.pop(0)
-            (self._families if kind == "families" else self._people).update(done.result())
-            self._sorted.pop(kind, None)
+            self._add_hashes(kind, done.result())
+
+    def _add_hashes(self, kind: str, hashes: list[str]) -> None:
+        (self._families if kind == "families" else self._people).update(hashes)
+        self._sorted.pop(kind, None)
 
     @property
     def inputs(self) -> list[dict[str, Any]]:

@@ -100,7 +100,7 @@ def _blank_to_na(s: pd.Series) -> pd.Series:
     import pyarrow.compute as pc
 
     s = s.astype("str")
-    arrow = s.array.__arrow_array__() if hasattr(s.array, "__arrow_array__") else pa.array(s.to_numpy(dtype=object), type=pa.large_string())
+    arrow = pa.array(s.array)  # the str dtype's own Arrow data, not a copy
     blank = pc.fill_null(pc.or_(pc.equal(pc.binary_length(arrow), 0), pc.utf8_is_space(arrow)), True)
     if not pc.any(blank).as_py():
         return s
@@ -242,8 +242,9 @@ def read_csv_as_text(path: Path, header: int = 0) -> pd.DataFrame | None:
         return None
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=np.nan)}.get)
     frame.columns = range(len(names))
-    if len(frame) and str(frame.iat[0, 0]).startswith("\ufeff"):  # a UTF-8 byte-order mark stays on the first cell
-        frame.iat[0, 0] = str(frame.iat[0, 0]).lstrip("\ufeff")  # (setting a cell copies the column: only when needed)
+    first_cell = str(frame.iat[0, 0]) if len(frame) else ""
+    if first_cell.startswith("\ufeff"):  # a UTF-8 byte-order mark stays on the first cell
+        frame.iat[0, 0] = first_cell.lstrip("\ufeff")  # (setting a cell copies the column: only when needed)
     return frame
 
 
