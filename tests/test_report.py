@@ -1,5 +1,5 @@
 """The run report (``report.html``): one self-contained page per run folder, its figures the run
-summary's, its plots matplotlib's inline SVG, nothing loaded from the network, text escaped; drawn
+summary's, its plots inline SVG drawn to scale, nothing loaded from the network, text escaped; drawn
 again with the results after a reconcile. One demo run for the module (then reconciled), one dry run,
 one validate run; the browser test drives Debian's headless Chromium through Selenium."""
 
@@ -101,7 +101,7 @@ def test_the_claim_runs_page_holds_every_section_with_the_run_summarys_figures(r
     assert f"Claims to date are {s['claims']}" in windows and "no allocation is set" in windows
 
 
-def test_the_page_is_self_contained_and_its_plots_are_matplotlibs_inline_svg(runs):
+def test_the_page_is_self_contained_and_its_plots_are_inline_svg(runs):
     page = runs["before"]["html"]
     assert f'<meta http-equiv="Content-Security-Policy" content="{CSP.replace(chr(39), "&#x27;")}">' in page
     assert "default-src &#x27;none&#x27;" in page
@@ -112,7 +112,7 @@ def test_the_page_is_self_contained_and_its_plots_are_matplotlibs_inline_svg(run
     svgs = re.findall(r"<svg .*?</svg>", page, re.S)
     assert len(svgs) == page.count("<figure>") >= 8
     for svg in svgs:
-        assert "<dc:title>Matplotlib v" in svg and 'role="img"' in svg
+        assert svg.startswith('<svg role="img" ') and 'xmlns="http://www.w3.org/2000/svg"' in svg
         assert "<image" not in svg  # drawn, not a picture of one
     ids = re.findall(r' id="([^"]+)"', page)
     assert len(ids) == len(set(ids))  # several plots on one page: ids of their own
@@ -123,6 +123,30 @@ def test_the_page_is_self_contained_and_its_plots_are_matplotlibs_inline_svg(run
     assert len(captions) == len(svgs)
     for name in captions:  # each plot's figures also as a table beside it
         assert re.search(rf'aria-labelledby="cap-{name}".*?</svg></figure><div class="figures"><table>', page, re.S)
+
+
+def _bars(svg: str) -> dict[str, float]:
+    """Each bar's width by its label (the bar's title), from one plot."""
+    return {t.rsplit(":", 1)[0]: float(w) for w, t in re.findall(r'<rect [^>]*width="([0-9.]+)"[^>]*><title>([^<]+)</title>', svg)}
+
+
+def test_the_plots_are_drawn_to_scale_with_their_figures(runs):
+    s = runs["before"]["summary"]
+    page = runs["before"]["html"]
+    funnel = re.search(r'<svg [^>]*aria-labelledby="cap-funnel".*?</svg>', page, re.S).group(0)
+    widths = _bars(funnel)
+    values = s["report"]["funnel"]
+    assert len(widths) >= 5
+    per_family = widths["In the programme register"] / values["register"]
+    for label, width in widths.items():  # every bar's length is its count, on one scale
+        count = int(re.search(rf"<title>{re.escape(label)}: ([0-9,]+) ", funnel).group(1).replace(",", ""))
+        assert width == pytest.approx(count * per_family, abs=0.01)
+    assert f">{values['register']:,}</text>" in funnel  # the count written at the bar's end
+    labels = re.findall(r"<text text-anchor=\"end\"><tspan", funnel)
+    assert len(labels) == len(widths)  # each bar labelled
+    ticks = [int(t.replace(",", "")) for t in re.findall(r'text-anchor="middle" font-size="12">([0-9,]+)</text>', funnel)]
+    assert ticks[0] == 0 and len(set(ticks[i + 1] - ticks[i] for i in range(len(ticks) - 1))) == 1  # an even scale from 0
+    assert max(ticks) <= max(values.values()) * 2
 
 
 def test_no_personal_data_on_the_page(runs):
@@ -189,7 +213,9 @@ def test_text_from_the_data_is_escaped_and_a_too_big_table_is_named(runs):
     assert "<script>" not in page and "&lt;script&gt;alert(&#x27;council&#x27;)&lt;/script&gt;" in page
     assert "=HYPERLINK(&quot;x&quot;,&quot;y&quot;) &amp; &lt;b&gt;plan&lt;/b&gt;" in page
     assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt; $5 vouchers" in page
-    assert "<!-- &lt;img" in page or "$5" in page  # matplotlib writes the label's text as an escaped comment
+    headlines = re.search(r'<svg [^>]*aria-labelledby="cap-headlines".*?</svg>', page, re.S).group(0)
+    assert "&lt;img src=x onerror=alert(1)&gt; $5</tspan>" in headlines  # in the plot as text, escaped, wrapped
+    assert "<title>&lt;img src=x onerror=alert(1)&gt; $5 vouchers: " in headlines  # and whole in the bar's title
     too_big = _cell_text(_section(page, "csv-only"))
     assert "claim_decisions.xlsx was not written" in too_big and "250,000 rows" in too_big and "claim_decisions.csv" in too_big
 

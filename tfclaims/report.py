@@ -8,8 +8,8 @@ Two halves, both plain functions:
   references), so the run summary keeps them (``report``) and a later command (``reconcile``,
   ``ledger withdraw``, ``spot-check``) can draw the page again without the cohort;
 - the **page** (:func:`build_report`): the run summary dict (with those facts) to an HTML string.
-  Every plot is drawn by matplotlib (Agg, no pyplot) and inlined as SVG; the same summary gives the
-  same bytes. The page loads nothing: a Content-Security-Policy forbids every network load, there is
+  Every plot is SVG written by :mod:`tfclaims.plots` and inlined; the same summary gives the same
+  bytes. The page loads nothing: a Content-Security-Policy forbids every network load, there is
   no script, and every text from the data or the council's files is HTML-escaped.
 
 :func:`write_report` writes the page atomically.
@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import io
-import re
-import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from tfclaims import plots
 
 __all__ = ["CSP", "build_report", "claims_by_window", "report_facts", "write_report"]
 
@@ -66,20 +65,6 @@ VERDICT_WORDS = {"valid": "valid", "invalid": "invalid (claim withdrawn)", "quer
 BLUE, ORANGE, SKY, GREEN, VERMILLION, PURPLE, GREY = "#0072B2", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#8C8C8C"
 INK = "#1F1F1F"
 
-_RC = {
-    "svg.hashsalt": "tfclaims-report",
-    "svg.fonttype": "path",  # glyphs as paths: the same picture with or without the font installed
-    "text.parse_math": False,  # a "$" in a label is a dollar sign
-    "font.family": "DejaVu Sans",
-    "font.size": 10,
-    "axes.edgecolor": "#555555",
-    "axes.labelcolor": INK,
-    "xtick.color": INK,
-    "ytick.color": INK,
-    "text.color": INK,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -201,119 +186,24 @@ def sample_facts(sample: pd.DataFrame) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------
-# the plots: matplotlib, Agg, no pyplot; inline SVG with ids of their own
-
-
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _svg(fig: Any, name: str) -> str:
-    """The figure as an SVG element for inlining: no XML prolog, ids prefixed by ``name`` (one page
-    holds several plots), ``role="img"`` labelled by its caption."""
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})  # laid out by hand (_hbars): drawn once, not twice for a tight box
-    text = buf.getvalue()
-    text = text[text.index("<svg"):].strip()
-    text = re.sub(r'id="([^"]+)"', rf'id="{name}-\1"', text)
-    text = re.sub(r'href="#([^"]+)"', rf'href="#{name}-\1"', text)
-    text = re.sub(r"url\(#([^)]+)\)", rf"url(#{name}-\1)", text)
-    return text.replace("<svg ", f'<svg role="img" aria-labelledby="cap-{name}" class="plot" ', 1)
-
-
-def _wrap(label: str, width: int = 34) -> str:
-    return "\n".join(textwrap.wrap(label, width)) or label
-
-
-def _widest(fig: Any, texts: Sequence[str], size: float) -> float:
-    """The width in inches of the widest line of ``texts`` at ``size`` points, as the figure draws it."""
-    from matplotlib.font_manager import FontProperties
-
-    renderer, font = fig.canvas.get_renderer(), FontProperties(family=_RC["font.family"], size=size)
-    lines = [line for t in texts for line in t.split("\n")]
-    return max((renderer.get_text_width_height_descent(line, font, ismath=False)[0] for line in lines), default=0.0) / fig.dpi
-
-
-WIDTH = 6.4  # inches: shown at about its size beside its table
+# the plots: hand-written SVG (tfclaims.plots), inline, with ids of their own
 
 
 def _hbars(name: str, labels: Sequence[str], stacks: Sequence[tuple[str, Sequence[int], str | Sequence[str]]], *, xlabel: str,
            notes: Sequence[str] | None = None) -> str:
     """Horizontal bars (stacked when several ``stacks``: legend name, values, colour or a colour per
     bar), the first label at the top, the total (or ``notes``) written at the end of each bar."""
-    from matplotlib import rc_context
-    from matplotlib.ticker import MaxNLocator
-
-    n = len(labels)
-    with rc_context(_RC | {"svg.hashsalt": f"tfclaims-report-{name}"}):
-        bottom, top_margin, plot_h = 0.55, 0.36 if len(stacks) > 1 else 0.1, 0.42 * max(n, 1)
-        height = bottom + plot_h + top_margin
-        fig = _figure(WIDTH, height)
-        wrapped = [_wrap(s) for s in labels]
-        left_in = _widest(fig, wrapped, _RC["font.size"]) + 0.14  # the labels, measured: nothing cut off
-        plot_w = WIDTH - left_in - 0.12
-        ax = fig.add_axes((left_in / WIDTH, bottom / height, plot_w / WIDTH, plot_h / height))
-        y = np.arange(n)[::-1]
-        left = np.zeros(n)
-        for legend, values, colour in stacks:
-            v = np.asarray(values, dtype=float)
-            ax.barh(y, v, left=left, color=colour, height=0.62, label=legend)
-            left = left + v
-        notes = list(notes or [f"{int(t):,}" for t in left])
-        top = float(left.max()) if n else 0.0
-        room = min(0.8, (_widest(fig, notes, 9) + 0.12) / plot_w)  # the widest note fits right of the longest bar
-        xmax = max(top / (1 - room), 1)
-        ax.set_xlim(0, xmax)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_yticks(y, wrapped)
-        ax.tick_params(axis="y", length=0)
-        for yi, total, note in zip(y, left, notes, strict=True):
-            ax.text(total + xmax * 0.012, yi, note, va="center", ha="left", fontsize=9)
-        ax.set_xlabel(xlabel)
-        ax.grid(axis="x", color="#E0E0E0", linewidth=0.8)
-        ax.set_axisbelow(True)
-        if len(stacks) > 1:
-            ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=len(stacks), frameon=False, fontsize=9)
-        return _svg(fig, name)
+    return plots.hbars(name, labels, stacks, xlabel=xlabel, notes=notes)
 
 
 def _window_bars(name: str, windows: Sequence[Mapping[str, Any]], allocation: int | None) -> str:
     """Claims per claim window (live, withdrawn, dry run) with claims to date and the allocation."""
-    from matplotlib import rc_context
-    from matplotlib.ticker import MaxNLocator
-
-    with rc_context(_RC | {"svg.hashsalt": f"tfclaims-report-{name}"}):
-        fig = _figure(WIDTH, 3.3)
-        ax = fig.add_axes((0.75 / WIDTH, 0.62 / 3.3, (WIDTH - 0.9) / WIDTH, (3.3 - 0.62 - 0.42) / 3.3))
-        x = np.arange(len(windows))
-        bottom = np.zeros(len(windows))
-        for key, legend, colour in (("claimed", "claimed", BLUE), ("draft", "this dry run (not recorded)", SKY),
-                                    ("withdrawn", "withdrawn", GREY)):
-            v = np.array([w.get(key, 0) for w in windows], dtype=float)
-            if v.any():
-                ax.bar(x, v, bottom=bottom, color=colour, width=0.5, label=legend, hatch="//" if key == "withdrawn" else None,
-                       edgecolor="white" if key == "withdrawn" else None)
-                bottom = bottom + v
-        live = np.cumsum([w.get("claimed", 0) + w.get("draft", 0) for w in windows])
-        ax.plot(x, live, color=ORANGE, marker="o", linewidth=2, label="claims to date")
-        if allocation is not None:
-            ax.axhline(allocation, color=VERMILLION, linestyle="--", linewidth=1.6, label=f"allocation ({allocation:,})")
-        top = max([float(bottom.max()) if len(windows) else 0.0, float(live.max()) if len(windows) else 0.0, float(allocation or 0)])
-        ax.set_ylim(0, max(top * 1.15, 1))
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xticks(x, [_date_words(w["period_end"], short=True) for w in windows])
-        ax.set_xlim(-0.8 - max(0, 3 - len(windows)) * 0.5, len(windows) - 0.2 + max(0, 3 - len(windows)) * 0.5)
-        ax.set_ylabel("families claimed")
-        ax.set_xlabel("claim window (period end)")
-        ax.grid(axis="y", color="#E0E0E0", linewidth=0.8)
-        ax.set_axisbelow(True)
-        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=4, frameon=False, fontsize=9)
-        return _svg(fig, name)
+    series = [(legend, [int(w.get(key, 0)) for w in windows], colour, key == "withdrawn")
+              for key, legend, colour in (("claimed", "claimed", BLUE), ("draft", "this dry run (not recorded)", SKY),
+                                          ("withdrawn", "withdrawn", GREY))]
+    to_date = np.cumsum([int(w.get("claimed", 0)) + int(w.get("draft", 0)) for w in windows]).tolist()
+    return plots.window_bars(name, [_date_words(w["period_end"], short=True) for w in windows], series, to_date=to_date,
+                             to_date_colour=ORANGE, allocation=allocation, allocation_colour=VERMILLION)
 
 
 # ----------------------------------------------------------------------------------------------
