@@ -11,9 +11,8 @@ from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
-import yaml
 
-from tfclaims.core.resources import REFERENCE_DIR
+from tfclaims.core.resources import REFERENCE_DIR, safe_yaml
 
 MIN_DATE = pd.Timestamp("1900-01-01")
 MAX_DATE = pd.Timestamp("2100-12-31")
@@ -22,7 +21,7 @@ MAX_DATE = pd.Timestamp("2100-12-31")
 @lru_cache(maxsize=1)
 def code_lists() -> dict[str, list[str]]:
     with open(REFERENCE_DIR / "codes.yaml", encoding="utf-8") as fh:
-        return {k: [str(v) for v in vs] for k, vs in yaml.safe_load(fh).items()}
+        return {k: [str(v) for v in vs] for k, vs in safe_yaml(fh).items()}
 
 
 def _field(kind: str, required: bool, extra_meta: dict[str, Any] | None = None, **checks: Any) -> Any:

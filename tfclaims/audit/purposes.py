@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tfclaims.core.cohort import TABLES
 from tfclaims.core.errors import ConfigError, InputError
-from tfclaims.core.resources import PRIVACY_DIR
+from tfclaims.core.resources import PRIVACY_DIR, safe_yaml
 
 REGISTER_PATH = PRIVACY_DIR / "purposes.yaml"
 
@@ -204,7 +204,7 @@ class Register(_Strict):
 def _load_cached(path: str, mtime_ns: int) -> Register:
     p = Path(path)
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = safe_yaml(p.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{p}: cannot read the purposes register: {exc}") from exc
     try:

@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
-from tfclaims.core.resources import REFERENCE_DIR
+from tfclaims.core.resources import REFERENCE_DIR, safe_yaml
 from tfclaims.core.write import MONEY_FORMAT, atomic_xlsx, write_cell
 
 __all__ = ["DRAFT", "FinanceSummary", "RouteLine", "Withdrawal", "decision_words", "summarise", "write_finance_summary"]
@@ -132,7 +131,7 @@ class FinanceSummary:
 @cache
 def decision_words() -> dict[str, dict[str, str]]:
     """``{"routes": {code: words}, "reasons": {code: words}}`` (data/reference/decision_words.yaml)."""
-    data = yaml.safe_load((REFERENCE_DIR / "decision_words.yaml").read_text(encoding="utf-8"))
+    data = safe_yaml((REFERENCE_DIR / "decision_words.yaml").read_text(encoding="utf-8"))
     return {k: {str(c): str(w) for c, w in (v or {}).items()} for k, v in data.items()}
 
 

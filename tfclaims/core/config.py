@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tfclaims.core.errors import ConfigError, InputError
+from tfclaims.core.resources import safe_yaml
 
 REFERENCE_KEY_ENV = "TFCLAIMS_REFERENCE_KEY"
 DEMO_REFERENCE_KEY = "tfclaims-demo-key-not-for-real-claims"
@@ -101,7 +102,7 @@ def load_config(path: Path | str | None) -> CouncilConfig:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        raw = json.loads(text) if path.suffix.lower() == ".json" else safe_yaml(text)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the council config: {exc}") from exc
     try:

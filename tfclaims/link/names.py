@@ -17,9 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from tfclaims.core.resources import REFERENCE_DIR
+from tfclaims.core.resources import REFERENCE_DIR, safe_yaml
 
 NICKNAMES_FILE = REFERENCE_DIR / "nicknames.yaml"
 KEY_SEPARATOR = "|"
@@ -42,16 +41,15 @@ def normalise_name(s: pd.Series) -> pd.Series:
     return out.mask(out == "").astype("str")
 
 
-def _canonical(name: str) -> str:
-    return normalise_name(pd.Series([name], dtype="str")).iloc[0]
-
-
 @lru_cache(maxsize=4)
 def nickname_groups(path: Path | None = None) -> dict[str, tuple[str, ...]]:
     """Full name -> its short forms, normalised, as written in the nickname file."""
     with open(path or NICKNAMES_FILE, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh) or {}
-    return {_canonical(str(full)): tuple(_canonical(str(n)) for n in (short or [])) for full, short in raw.items()}
+        raw = safe_yaml(fh) or {}
+    shorts = [[str(n) for n in (short or [])] for short in raw.values()]
+    names = normalise_name(pd.Series([str(full) for full in raw] + [n for group in shorts for n in group], dtype="str")).tolist()
+    fulls, rest = names[: len(raw)], iter(names[len(raw):])  # normalised in one pass, then dealt back in order
+    return {full: tuple(next(rest) for _ in group) for full, group in zip(fulls, shorts, strict=True)}
 
 
 @lru_cache(maxsize=4)

@@ -53,7 +53,7 @@ from tfclaims.schemas.inputs import LOCAL_TABLES
 from tfclaims.rules.indicators import CATALOGUE, LOCAL_INDICATOR_TABLES, BenefitParams, Indicator, Params, Scope, name_indicator
 from tfclaims.rules.measures import IDENTIFYING, Alternative
 from tfclaims.rules.measures import MEASURE_REGISTRY as MEASURES
-from tfclaims.core.resources import FRAMEWORKS_DIR, LOCAL_PLANS_DIR, REFERENCE_DIR
+from tfclaims.core.resources import FRAMEWORKS_DIR, LOCAL_PLANS_DIR, REFERENCE_DIR, safe_yaml
 
 TAGS = ("V", "R", "L", "D")
 PARAM_KEYS = {"value", "source", "tag"}
@@ -561,7 +561,7 @@ def find_plan(name_or_path: str | Path) -> Path:
 def _read_yaml(path: Path) -> tuple[dict[str, Any], str]:
     try:
         raw = path.read_bytes()
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = safe_yaml(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     except ValueError as exc:  # YAML reads 2016-13-01 as a date and fails on it

@@ -100,14 +100,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from tfclaims.core.cohort import EVENT_TABLES as CONTRACT_EVENT_TABLES
 from tfclaims.core.cohort import TABLES as CONTRACT_TABLES
 from tfclaims.schemas.inputs import LOCAL_TABLES, NATIONAL_TABLES
 from tfclaims.core.errors import InputError
 from tfclaims.core.identifiers import UPN_LETTERS
-from tfclaims.core.resources import REFERENCE_DIR
+from tfclaims.core.resources import REFERENCE_DIR, safe_yaml
 from tfclaims.core.write import atomic_path, atomic_write
 from tfclaims.core.local_codes import DeclaredCodes
 
@@ -485,7 +484,7 @@ def unlink_rows(tables: dict[str, pd.DataFrame], people: pd.DataFrame, manifest:
 def name_pools() -> dict[str, Any]:
     """The name and address pools in ``data/reference/synth_names.yaml`` (weights normalised)."""
     with open(REFERENCE_DIR / "synth_names.yaml", encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh)
+        doc = safe_yaml(fh)
     last = np.array([n for n, _ in doc["last_names"]], dtype=object)
     weights = np.array([w for _, w in doc["last_names"]], dtype=float)
     return {
