@@ -296,6 +296,35 @@ def test_large_workbooks_written_in_the_background_are_complete_and_recorded(tmp
 
 
 
+
+def test_csv_files_written_ahead_are_recorded_in_order_or_removed_when_the_run_fails(tmp_path, monkeypatch):
+    import tfclaims.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "HELPER_EARLY_INPUT_BYTES", 1)  # the workbook helper starts with the run
+    cohort = _cohort_copy(tmp_path)
+
+    def opts(out: Path) -> ClaimOptions:
+        return ClaimOptions.of(input=cohort, out=out, council=CouncilConfig(reference_key=KEY), audit=tmp_path / "audit.jsonl",
+                               period_end=A, ledger=str(tmp_path / "ledger.sqlite"), dry_run=True)
+
+    summary = claim(opts(tmp_path / "ok")).summary
+    names = [f["name"] for f in summary["outputs"]]
+    ahead = ["eligibility.csv", "eligibility_evidence.csv", "outcomes.csv", "outcome_evidence.csv"]
+    assert [n for n in names if n in ahead] == ahead and names.index("claim_file.csv") < names.index("eligibility.csv")
+    for f in summary["outputs"]:  # every file is complete: its hash is the recorded one
+        assert f["sha256"] == sha256_file(tmp_path / "ok" / f["name"])
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("the claims could not be decided")
+
+    monkeypatch.setattr(pipeline_module, "decide", fails)  # after tracking: the CSVs above are being written
+    with pytest.raises(RuntimeError, match="could not be decided"):
+        claim(opts(tmp_path / "failed"))
+    left = sorted(p.name for p in (tmp_path / "failed").rglob("*") if p.is_file())
+    assert not set(left) & set(ahead) and not [n for n in left if n.startswith(".") or n.endswith(".tmp")]
+    assert "validation_errors.csv" in left  # what the run had recorded before it failed stays
+
+
 @pytest.mark.postgres
 def test_claim_runs_against_a_real_postgresql_ledger(tmp_path, postgres_url):
     cohort = _cohort_copy(tmp_path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -77,6 +78,21 @@ def progress(message: str) -> None:
 # A workbook this large (cells) is written by a helper process while the run goes on: writing
 # Excel is pure Python and the slowest step per row; the machine's second core is otherwise idle.
 BACKGROUND_XLSX_CELLS = 200_000
+# A cohort this large (bytes of input files) starts the helper at the beginning of the run, so its
+# start-up (a Python that imports pandas and the writers, about a second) overlaps the ingest; a
+# workbook of this many cells then goes to it too.
+HELPER_EARLY_INPUT_BYTES = 8_000_000
+HELPER_XLSX_CELLS = 20_000
+
+
+def _helper_ready() -> None:
+    """Nothing: the helper process has imported this module (and the writers) once it runs this."""
+
+
+def _input_bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(e.stat().st_size for e in os.scandir(path) if e.is_file()) if path.is_dir() else 0
 
 
 def _write_xlsx_in_child(sheets: dict[str, pd.DataFrame], path: Path, notes: dict[str, list[str]] | None, money: tuple[str, ...]) -> None:
@@ -97,6 +113,8 @@ class RunFiles:
     csv_only: list[dict[str, Any]] = field(default_factory=list)  # workbooks not written: their tables are too long
     _pending: list[tuple[str, Any]] = field(default_factory=list)
     _pool: Any = None
+    _soon: dict[str, Any] = field(default_factory=dict)  # CSV files being written on a thread, by name
+    _threads: Any = None
 
     def _check(self, path: Path) -> None:
         if self.record is not None:
@@ -118,7 +136,25 @@ class RunFiles:
         return self._recorded(name)
 
     def csv(self, name: str, df: pd.DataFrame) -> Path:
+        """A CSV output. If :meth:`csv_soon` started it, wait for it here and record it, in this place
+        in the run's order of outputs as if it had been written now."""
+        started = self._soon.pop(name, None)
+        if started is not None:
+            started.result()
+            return self._recorded(name)
         return self._write(name, lambda p: write_csv(df, p))
+
+    def csv_soon(self, name: str, df: pd.DataFrame) -> None:
+        """Start writing a CSV output on a thread now (Arrow builds the text without holding the GIL,
+        so the run goes on meanwhile); the run's :meth:`csv` call for it later records it. ``df``
+        must not change in between."""
+        path = self.out / name
+        self._check(path)
+        if self._threads is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfclaims-csv")
+        self._soon[name] = self._threads.submit(write_csv, df, path)
 
     def write(self, name: str, writer: Any) -> Path:
         """An output made by ``writer(path)`` (which writes atomically), recorded like the others."""
@@ -137,20 +173,49 @@ class RunFiles:
         if callable(sheets):
             sheets = sheets()
         cells = sum(df.shape[0] * max(df.shape[1], 1) for df in sheets.values())
-        if cells < BACKGROUND_XLSX_CELLS:
+        if cells < (BACKGROUND_XLSX_CELLS if self._pool is None else HELPER_XLSX_CELLS):
             return self._write(name, lambda p: write_xlsx(sheets, p, notes=notes, money_columns=money))
         path = self.out / name
         self._check(path)
+        self._pending.append((name, self._helper().submit(_write_xlsx_in_child, sheets, path, notes, money)))
+        return path
+
+    def _helper(self) -> Any:
         if self._pool is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        self._pending.append((name, self._pool.submit(_write_xlsx_in_child, sheets, path, notes, money)))
-        return path
+        return self._pool
+
+    def start_helper_for(self, inputs: Path) -> None:
+        """Start the workbook helper now when the cohort is large, so it is ready when the run's
+        workbooks are: its start-up then overlaps the ingest instead of adding to the run."""
+        if self._pool is None and _input_bytes(inputs) >= HELPER_EARLY_INPUT_BYTES:
+            self._helper().submit(_helper_ready)
+
+    def __enter__(self) -> RunFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """A run that failed stops its helpers: workbooks not started are cancelled, one being
+        written is finished; a CSV written on a thread but not yet recorded is removed, so a failed
+        run leaves only the outputs it had recorded, as if nothing had been written ahead."""
+        if self._threads is not None:
+            self._threads.shutdown(wait=True, cancel_futures=True)
+            self._threads = None
+            for name in self._soon:
+                (self.out / name).unlink(missing_ok=True)
+            self._soon = {}
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            self._pending = []
 
     def wait(self) -> None:
         """Collect the workbooks written in the background (re-raising their errors) and record them."""
+        for name in list(self._soon):  # started and never asked for: recorded now, not lost
+            self.csv(name, pd.DataFrame())
         try:
             for name, future in self._pending:
                 future.result()
@@ -254,7 +319,9 @@ def _strict_failure(result: IngestResult, files: RunFiles) -> InputError:
     return InputError(f"--strict: {result.quarantined_rows} row(s) quarantined; see {files.out / run_files.VALIDATION_ERRORS_CSV}")
 
 
-def _prepare(opts: CohortOptions, files: RunFiles, rec: audit.RunRecord, step: Step) -> Prepared:
+def _prepare(opts: CohortOptions, files: RunFiles, rec: audit.RunRecord, step: Step, *, workbooks: bool = False) -> Prepared:
+    if workbooks:  # the run writes a workbook per family or decision: its helper starts while the cohort is read
+        files.start_helper_for(opts.input)
     result = _ingest_stage(opts, files, rec, step)
     if opts.strict and result.quarantined_rows:
         raise _strict_failure(result, files)
@@ -470,7 +537,7 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     key = opts.reference_key
     if ledger is not None:
         ledger.check_integrity()  # a ledger changed by hand is refused before any work
-    prep = _prepare(opts, files, rec, step)
+    prep = _prepare(opts, files, rec, step, workbooks=True)
     programme = prep.cohort.get("programme")
     if programme is None:
         raise InputError("the cohort has no 'programme' table: a claim needs the register of families worked with")
@@ -478,6 +545,10 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     progress(f"tracking outcomes at {A}")
     tracked = step("track", track_families, prep.cohort, fw, A)
     at_attachment = step("identify at attachment", identify_at, prep.cohort, fw, programme.set_index("family_id")["attached_on"])
+    files.csv_soon(run_files.ELIGIBILITY_EVIDENCE_CSV, tracked.attachment_evidence)  # written while the claims are decided
+    files.csv_soon(run_files.OUTCOMES_CSV, tracked.outcomes)
+    files.csv_soon(run_files.OUTCOME_EVIDENCE_CSV, tracked.evidence)
+    files.csv_soon(run_files.ELIGIBILITY_CSV, at_attachment.eligibility)
     families = tracked.families.copy()
     families["eligibility_detail"] = eligibility_detail(families, at_attachment.eligibility, fw, at_attachment.exclusions)
     state = step("read ledger", ledger_state, ledger, fw.name)
@@ -812,12 +883,12 @@ def claim(opts: ClaimOptions, *, step: Step = direct) -> Outcome:
     try:
         recovered = recover_claim_runs(ledger, opts) if ledger is not None and not opts.dry_run else []
         with _claim_run_sealed(opts, ledger), _audited(opts, ledger=ledger) as rec:
-            files = RunFiles(opts.out, rec)
-            facts = _claim_stage(opts, files, rec, step, ledger)
-            prep = facts.pop("prep")
-            summary = _summary("claim", opts, prep, rec, **facts, recovered=recovered, status="succeeded")
-            outcome = Outcome(opts.run_id, opts.out, _finish(files, summary), facts)
-            crash_point("run files written")
+            with RunFiles(opts.out, rec) as files:
+                facts = _claim_stage(opts, files, rec, step, ledger)
+                prep = facts.pop("prep")
+                summary = _summary("claim", opts, prep, rec, **facts, recovered=recovered, status="succeeded")
+                outcome = Outcome(opts.run_id, opts.out, _finish(files, summary), facts)
+                crash_point("run files written")
         return outcome
     finally:
         if ledger is not None:
@@ -881,18 +952,18 @@ def run(opts: RunOptions, *, step: Step = direct, command: str = "run") -> Outco
     try:
         recovered = recover_claim_runs(ledger, opts) if ledger is not None and not opts.dry_run else []
         with _claim_run_sealed(opts, ledger), _audited(opts, ledger=ledger, command=command) as rec:
-            files = RunFiles(opts.out, rec)
-            facts = _claim_stage(opts, files, rec, step, ledger)
-            facts["recovered"] = recovered
-            prep = facts.pop("prep")
-            # the claim's summary first: the spot check reads it (run id, framework, input hashes)
-            _finish(files, _summary(command, opts, prep, rec, **facts, status="claim written; spot check running"), wait=False, report=False)
-            progress("drawing the spot-check sample")
-            spot = step("spot check", _spot_check_stage, opts.out, opts.out, opts, files)
-            rec.note("seed", spot["seed"])
-            summary = _summary(command, opts, prep, rec, **facts, spot_check=spot, status="succeeded")
-            outcome = Outcome(opts.run_id, opts.out, _finish(files, summary), {**facts, "spot_check": spot})
-            crash_point("run files written")
+            with RunFiles(opts.out, rec) as files:
+                facts = _claim_stage(opts, files, rec, step, ledger)
+                facts["recovered"] = recovered
+                prep = facts.pop("prep")
+                # the claim's summary first: the spot check reads it (run id, framework, input hashes)
+                _finish(files, _summary(command, opts, prep, rec, **facts, status="claim written; spot check running"), wait=False, report=False)
+                progress("drawing the spot-check sample")
+                spot = step("spot check", _spot_check_stage, opts.out, opts.out, opts, files)
+                rec.note("seed", spot["seed"])
+                summary = _summary(command, opts, prep, rec, **facts, spot_check=spot, status="succeeded")
+                outcome = Outcome(opts.run_id, opts.out, _finish(files, summary), {**facts, "spot_check": spot})
+                crash_point("run files written")
         return outcome
     finally:
         if ledger is not None:
