@@ -300,7 +300,7 @@ def test_large_workbooks_written_in_the_background_are_complete_and_recorded(tmp
 def test_csv_files_written_ahead_are_recorded_in_order_or_removed_when_the_run_fails(tmp_path, monkeypatch):
     import tfclaims.pipeline as pipeline_module
 
-    monkeypatch.setattr(pipeline_module, "HELPER_EARLY_INPUT_BYTES", 1)  # the workbook helper starts with the run
+    monkeypatch.setattr(pipeline_module, "BACKGROUND_XLSX_CELLS", 1)  # the workbooks in the helper process as well
     cohort = _cohort_copy(tmp_path)
 
     def opts(out: Path) -> ClaimOptions:

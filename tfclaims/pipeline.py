@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -78,23 +77,6 @@ def progress(message: str) -> None:
 # A workbook this large (cells) is written by a helper process while the run goes on: writing
 # Excel is pure Python and the slowest step per row; the machine's second core is otherwise idle.
 BACKGROUND_XLSX_CELLS = 200_000
-# A cohort this large (bytes of input files) starts the helper at the beginning of the run, so its
-# start-up (a Python that imports pandas and the writers, about a second) overlaps the ingest; a
-# workbook of this many cells then goes to it too.
-HELPER_EARLY_INPUT_BYTES = 8_000_000
-HELPER_XLSX_CELLS = 20_000
-
-
-def _helper_ready() -> None:
-    """Nothing: the helper process has imported this module (and the writers) once it runs this."""
-
-
-def _input_bytes(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(e.stat().st_size for e in os.scandir(path) if e.is_file()) if path.is_dir() else 0
-
-
 def _write_xlsx_in_child(sheets: dict[str, pd.DataFrame], path: Path, notes: dict[str, list[str]] | None, money: tuple[str, ...]) -> None:
     write_xlsx(sheets, path, notes=notes, money_columns=money)
 
@@ -173,7 +155,7 @@ class RunFiles:
         if callable(sheets):
             sheets = sheets()
         cells = sum(df.shape[0] * max(df.shape[1], 1) for df in sheets.values())
-        if cells < (BACKGROUND_XLSX_CELLS if self._pool is None else HELPER_XLSX_CELLS):
+        if cells < BACKGROUND_XLSX_CELLS:
             return self._write(name, lambda p: write_xlsx(sheets, p, notes=notes, money_columns=money))
         path = self.out / name
         self._check(path)
@@ -187,12 +169,6 @@ class RunFiles:
 
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         return self._pool
-
-    def start_helper_for(self, inputs: Path) -> None:
-        """Start the workbook helper now when the cohort is large, so it is ready when the run's
-        workbooks are: its start-up then overlaps the ingest instead of adding to the run."""
-        if self._pool is None and _input_bytes(inputs) >= HELPER_EARLY_INPUT_BYTES:
-            self._helper().submit(_helper_ready)
 
     def __enter__(self) -> RunFiles:
         return self
@@ -319,9 +295,7 @@ def _strict_failure(result: IngestResult, files: RunFiles) -> InputError:
     return InputError(f"--strict: {result.quarantined_rows} row(s) quarantined; see {files.out / run_files.VALIDATION_ERRORS_CSV}")
 
 
-def _prepare(opts: CohortOptions, files: RunFiles, rec: audit.RunRecord, step: Step, *, workbooks: bool = False) -> Prepared:
-    if workbooks:  # the run writes a workbook per family or decision: its helper starts while the cohort is read
-        files.start_helper_for(opts.input)
+def _prepare(opts: CohortOptions, files: RunFiles, rec: audit.RunRecord, step: Step) -> Prepared:
     result = _ingest_stage(opts, files, rec, step)
     if opts.strict and result.quarantined_rows:
         raise _strict_failure(result, files)
@@ -537,7 +511,7 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     key = opts.reference_key
     if ledger is not None:
         ledger.check_integrity()  # a ledger changed by hand is refused before any work
-    prep = _prepare(opts, files, rec, step, workbooks=True)
+    prep = _prepare(opts, files, rec, step)
     programme = prep.cohort.get("programme")
     if programme is None:
         raise InputError("the cohort has no 'programme' table: a claim needs the register of families worked with")
