@@ -350,3 +350,74 @@ def test_csv_fast_path_matches_pandas_for_any_text(texts: list, ints: list, floa
             assert fast == reference_csv(df, Path(d) / "ref.csv")
         back = pd.read_csv(Path(d) / "fast.csv", dtype=str, keep_default_na=False)
         assert back["t"].tolist() == expected_csv_text(df)["t"].tolist()
+
+
+# ----------------------------------------------------------------------------------------------
+# rows streamed a column at a time (tfclaims.core.xlsx_rows): xlsxwriter's own bytes, faster
+
+
+def _every_kind_of_cell(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    texts = np.array(["plain", " leading", "trailing ", "a&b<c>d", 'quote"s', "line\nbreak", "ctl\x01x", "_x0041_ literal",
+                      "=SUM(A1)", "-5", "£1,234.00", "Zoë", "x" * 300, "", None, "tab\there", "\ufffe", "\u00a0nbsp"], dtype=object)
+    df = pd.DataFrame({
+        "family_id": pd.array([f"{i:06d}" for i in range(n)], dtype="str"),
+        "note": pd.array(rng.choice(texts, n), dtype="str"),
+        "count": pd.array(rng.integers(-5, 10**17, n, dtype=np.int64), dtype="Int64"),
+        "ratio": rng.random(n) * 100,
+        "when": pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D"),
+        "amount_pence": pd.array(rng.integers(0, 10**6, n), dtype="Int64"),
+        "mixed": pd.Series(rng.choice(np.array([1, 2.5, "text", dt.date(2020, 1, 2), None, True, float("inf"), Decimal("1.10")],
+                                               dtype=object), n), dtype=object),
+        "long": pd.array(rng.choice(np.array(["short", "a long text that wraps in its cell " * 5, None], dtype=object), n), dtype="str"),
+    })
+    df.loc[df.index[:3], ["count", "ratio"]] = [pd.NA, np.nan]
+    return df
+
+
+def _sheets_xml(path: Path) -> dict[str, bytes]:
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        return {n: z.read(n) for n in z.namelist() if n.startswith("xl/")}
+
+
+def test_streamed_rows_are_xlsxwriters_own_bytes(tmp_path: Path, monkeypatch) -> None:
+    df = _every_kind_of_cell(3000)
+    sheets = {"Data": df, "Few": df.head(7), "Empty": df.head(0)}
+    notes = {"Data": ["Notes above the header.", "=not a formula"]}
+    write_xlsx(sheets, tmp_path / "streamed.xlsx", notes=notes, money_columns=("amount_pence",))
+    monkeypatch.setattr(write, "can_stream", lambda *a: False)  # xlsxwriter writing each cell itself
+    write_xlsx(sheets, tmp_path / "by_cell.xlsx", notes=notes, money_columns=("amount_pence",))
+    streamed, by_cell = _sheets_xml(tmp_path / "streamed.xlsx"), _sheets_xml(tmp_path / "by_cell.xlsx")
+    assert streamed.keys() == by_cell.keys() and len([n for n in streamed if "worksheets/sheet" in n]) == 3
+    for name in streamed:
+        assert streamed[name] == by_cell[name], name
+    assert b'ht="' in streamed["xl/worksheets/sheet1.xml"]  # rows of wrapped text kept their heights
+
+
+def test_streamed_blank_cells_and_rows_are_xlsxwriters_own_bytes(tmp_path: Path, monkeypatch) -> None:
+    from tfclaims.core.write import XlsxColumn, write_columns, write_header
+
+    def book(path: Path) -> None:
+        with atomic_xlsx(path, {"constant_memory": True}) as wb:
+            formats = CellFormats.of(wb)
+            unlocked = wb.add_format({"locked": False, "bg_color": "#FFF2CC"})
+            ws = wb.add_worksheet("Check")
+            columns = [XlsxColumn("ref", [f"TFC-{i:06d}" if i % 5 else None for i in range(40)], "text", 14),
+                       XlsxColumn("n", [None] * 40, "number", 8)]
+            ws.set_row(4, 30)
+            write_header(ws, 0, columns, formats.text)
+            write_columns(ws, 1, columns, formats, blanks=[(3, unlocked), (2, None)])
+
+    book(tmp_path / "streamed.xlsx")
+    monkeypatch.setattr(write, "can_stream", lambda *a: False)
+    book(tmp_path / "by_cell.xlsx")
+    assert _sheets_xml(tmp_path / "streamed.xlsx") == _sheets_xml(tmp_path / "by_cell.xlsx")
+
+
+def test_a_text_that_looks_like_rich_string_markup_stays_text(tmp_path: Path) -> None:
+    markup = "<r><t>looks like markup</t></r>"
+    write_xlsx({"S": pd.DataFrame({"note": pd.array([markup, "plain"], dtype="str")})}, tmp_path / "r.xlsx")
+    ws = load_workbook(tmp_path / "r.xlsx", read_only=True)["S"]
+    assert [r[0] for r in ws.iter_rows(values_only=True)][-2:] == [markup, "plain"]

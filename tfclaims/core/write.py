@@ -35,6 +35,7 @@ import xlsxwriter
 from pandera.errors import SchemaErrors
 
 from tfclaims.core.errors import OutputValidationError
+from tfclaims.core.xlsx_rows import Cells, can_stream, stream_rows
 
 __all__ = [
     "A4_PAPER",
@@ -661,12 +662,24 @@ def write_columns(
         else:
             ws.write_string(row, col, value, fmt)
 
+    n = len(columns[0].values) if columns else 0
+    if can_stream(ws, first_row, n):  # the same cells, written a column at a time (tfclaims.core.xlsx_rows)
+        cells: list[Cells] = []
+        for j, c in enumerate(columns):
+            fmt = formats.of_kind(c.kind, wrap=c.wrap)
+            if c.kind == "mixed":
+                values = [None if v is None else ("date", excel_serial(v[1])) if v[0] == "date" else v for v in c.values]
+                cells.append((j, values, "mixed", {"date": formats.date, "number": formats.number, "text": fmt}))
+            else:
+                cells.append((j, c.values, "text" if c.kind == "text" else "number", fmt))
+        cells += [(j, (), "blank", fmt) for j, fmt in blanks if fmt is not None]  # a blank cell is written only with a format
+        stream_rows(ws, first_row, n, cells)
+        return
     by_kind: dict[str, CellWriter] = {"text": ws.write_string, "number": ws.write_number, "date": ws.write_number, "money": ws.write_number}
     plan = [
         (j, c.values, write_mixed if c.kind == "mixed" else by_kind[c.kind], formats.of_kind(c.kind, wrap=c.wrap))
         for j, c in enumerate(columns)
     ]  # a date is a serial number in a date format
-    n = len(columns[0].values) if columns else 0
     every_row = [""] * n  # write_blank ignores the value; any value but None writes the cell
     write_rows(first_row, n, [*plan, *((j, every_row, ws.write_blank, fmt) for j, fmt in blanks)])
 
