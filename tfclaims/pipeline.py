@@ -77,6 +77,12 @@ def progress(message: str) -> None:
 # A workbook this large (cells) is written by a helper process while the run goes on: writing
 # Excel is pure Python and the slowest step per row; the machine's second core is otherwise idle.
 BACKGROUND_XLSX_CELLS = 200_000
+def _written(writer: Any, df: pd.DataFrame, path: Path) -> str:
+    """Write ``df`` with ``writer`` (atomically) and return the file's SHA-256 (on a writer thread)."""
+    writer(df, path)
+    return sha256_file(path)
+
+
 def _write_xlsx_in_child(sheets: dict[str, pd.DataFrame], path: Path, notes: dict[str, list[str]] | None, money: tuple[str, ...]) -> None:
     write_xlsx(sheets, path, notes=notes, money_columns=money)
 
@@ -96,20 +102,34 @@ class RunFiles:
     _pending: list[tuple[str, Any]] = field(default_factory=list)
     _pool: Any = None
     _soon: dict[str, Any] = field(default_factory=dict)  # CSV files being written on a thread, by name
+    _behind: list[tuple[str, Any]] = field(default_factory=list)  # files being written on a thread, recorded before the next output
     _threads: Any = None
 
     def _check(self, path: Path) -> None:
         if self.record is not None:
             self.record.check_output(path.name)  # refuse before writing: a forbidden file never exists
 
-    def _recorded(self, name: str) -> Path:
+    def _recorded(self, name: str, sha256: str | None = None) -> Path:
+        """Record an output (hashed once, here or by the thread that wrote it), after the outputs
+        still being written behind the run, so the order of outputs is the order of the calls."""
+        self.settle()
+        return self._entry(name, sha256)
+
+    def _entry(self, name: str, sha256: str | None) -> Path:
         path = self.out / name
-        entry = {"name": Path(name).as_posix(), "sha256": sha256_file(path)}
+        entry = {"name": Path(name).as_posix(), "sha256": sha256 or sha256_file(path)}
         if self.record is not None:
-            self.record.output(path)
+            self.record.output(path, sha256=entry["sha256"])
             entry["recipient"] = self.record.outputs[-1]["recipient"]
         self.files = [f for f in self.files if f["name"] != entry["name"]] + [entry]
         return path
+
+    def _thread(self) -> Any:
+        if self._threads is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfclaims-write")
+        return self._threads
 
     def _write(self, name: str, writer: Any) -> Path:
         path = self.out / name
@@ -122,8 +142,7 @@ class RunFiles:
         in the run's order of outputs as if it had been written now."""
         started = self._soon.pop(name, None)
         if started is not None:
-            started.result()
-            return self._recorded(name)
+            return self._recorded(name, started.result())
         return self._write(name, lambda p: write_csv(df, p))
 
     def csv_soon(self, name: str, df: pd.DataFrame) -> None:
@@ -132,11 +151,7 @@ class RunFiles:
         must not change in between."""
         path = self.out / name
         self._check(path)
-        if self._threads is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfclaims-csv")
-        self._soon[name] = self._threads.submit(write_csv, df, path)
+        self._soon[name] = self._thread().submit(_written, write_csv, df, path)
 
     def write(self, name: str, writer: Any) -> Path:
         """An output made by ``writer(path)`` (which writes atomically), recorded like the others."""
@@ -180,18 +195,25 @@ class RunFiles:
         if self._threads is not None:
             self._threads.shutdown(wait=True, cancel_futures=True)
             self._threads = None
-            for name in self._soon:
+            for name in [*self._soon, *(name for name, _ in self._behind)]:
                 (self.out / name).unlink(missing_ok=True)
-            self._soon = {}
+            self._soon, self._behind = {}, []
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
             self._pending = []
 
+    def settle(self) -> None:
+        """Record the files still being written behind the run (after waiting for them)."""
+        while self._behind:
+            name, done = self._behind.pop(0)
+            self._entry(name, done.result())
+
     def wait(self) -> None:
         """Collect the workbooks written in the background (re-raising their errors) and record them."""
         for name in list(self._soon):  # started and never asked for: recorded now, not lost
             self.csv(name, pd.DataFrame())
+        self.settle()
         try:
             for name, future in self._pending:
                 future.result()
@@ -203,17 +225,12 @@ class RunFiles:
                 self._pool = None
 
     def parquets(self, frames: dict[str, pd.DataFrame]) -> None:
-        """Several Parquet files at once, two at a time (Arrow writes without the GIL), each hashed
-        and recorded in the order given, as one by one."""
-        from concurrent.futures import ThreadPoolExecutor
-
+        """Parquet files written behind the run on a thread (Arrow writes and hashlib hashes without
+        the GIL), each recorded before the run's next output, in the order given, as if one by one."""
         for name in frames:
             self._check(self.out / name)
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            for done in [pool.submit(write_parquet, df, self.out / name) for name, df in frames.items()]:
-                done.result()
-        for name in frames:
-            self._recorded(name)
+        for name, df in frames.items():  # a shallow copy: the run may add columns to its own frame meanwhile
+            self._behind.append((name, self._thread().submit(_written, write_parquet, df.copy(deep=False), self.out / name)))
 
     def json(self, name: str, obj: dict[str, Any]) -> Path:
         return self._write(name, lambda p: write_json(obj, p))
@@ -364,6 +381,7 @@ def _summary(command: str, opts: CohortOptions, prep: Prepared | None, rec: audi
 
 def _finish(files: RunFiles, summary: dict[str, Any], *, wait: bool = True, report: bool = True) -> dict[str, Any]:
     """The run's report (``report.html``, from the summary) and then its summary, the report among its outputs."""
+    files.settle()
     if wait:
         files.wait()
     summary["csv_only"] = list(files.csv_only)
@@ -534,6 +552,7 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
 
     register = decisions[decisions["decision"] == "claim"].copy()
     if ledger is not None and not claim.dry_run:
+        files.settle()  # the pending record lists the outputs so far, those written behind the run included
         _begin_claim_run(opts, ledger, rec, fw.name)
         recorded = step("record claims in the ledger", ledger.record_claims, run_id=opts.run_id, framework=fw.name, period_end=A,
                         candidates=register[["family_id", "route", "amount_pence"]], allocation=allocation)

@@ -924,14 +924,15 @@ class RunRecord:
         check_recipient(purpose, recipient, self.register)
         return purpose, recipient
 
-    def output(self, path: Path | str, recipient: str | None = None, purpose: str | None = None) -> None:
-        """An output written by the run: SHA-256, purpose and recipient (default from the register)."""
+    def output(self, path: Path | str, recipient: str | None = None, purpose: str | None = None, *, sha256: str | None = None) -> None:
+        """An output written by the run: SHA-256 (``sha256`` when the writer has just computed it),
+        purpose and recipient (default from the register)."""
         p = Path(path)
         purpose, recipient = self.check_output(p.name, recipient, purpose)
         if not p.is_file():
             raise InputError(f"{p}: output not found (record outputs after writing them)")
         self._outputs.append(
-            {"path": str(p), "sha256": sha256_file(p), "bytes": p.stat().st_size, "purpose": purpose, "recipient": recipient}
+            {"path": str(p), "sha256": sha256 or sha256_file(p), "bytes": p.stat().st_size, "purpose": purpose, "recipient": recipient}
         )
 
     def touched(self, family_ids: Iterable[Any] | pd.Series | None = None, person_ids: Iterable[Any] | pd.Series | None = None) -> None:
