@@ -218,7 +218,7 @@ def _csv_ready(df: pd.DataFrame) -> pd.DataFrame:
 # holding a carriage return is quoted too (pandas' writer leaves it bare, and readers then split the
 # row there). Floats are formatted as pandas formats them (numpy's shortest round-trip text, ``inf``).
 # Columns of any other dtype (objects, categories, time zones) take the pandas path.
-_CSV_CHUNK_ROWS = 250_000
+_CSV_CHUNK_ROWS = 65_536  # rows of text built at once: small enough that a CSV written beside the run adds little to its peak
 _CSV_NEEDS_QUOTES = r'[,"\n\r]'
 _TEXT = pa.large_string()
 
