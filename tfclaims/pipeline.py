@@ -26,10 +26,10 @@ import tfclaims
 from tfclaims.spot_check import check_workbook_not_started
 from tfclaims.core import run_files
 from tfclaims.audit import trail as audit
-from tfclaims.claim.decide import decide, family_reference, pence_to_gbp, settle_with_ledger
+from tfclaims.claim.decide import family_reference, pence_to_gbp, settle_with_ledger
 from tfclaims.claim.register import (
-    allocation_in_force, claim_file_frame, claim_references_sha256, claim_register_frame, claim_rules, decisions_for_people,
-    eligibility_detail, ledger_state, window_start as window_start_of, withdrawals_since,
+    claim_file_frame, claim_references_sha256, claim_register_frame, decisions_for_people,
+    ledger_state, window_start as window_start_of, withdrawals_since,
 )
 from tfclaims.core.cohort import TABLES, Cohort
 from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig
@@ -518,9 +518,7 @@ def track(opts: TrackOptions, *, step: Step = direct) -> Outcome:
 
 def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step: Step, ledger: Any) -> dict[str, Any]:
     """Decide, record in the ledger (unless dry run), write the claim's files. Returns summary facts."""
-    from tfclaims.rules.identify import identify_at
-    from tfclaims.rules.track import track as track_families
-
+    from tfclaims.claim.evaluate import evaluate_claims, programme_of
     from tfclaims.schemas.claim import DECISION_COLUMNS, ClaimDecisions
 
     claim = opts
@@ -530,24 +528,20 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     if ledger is not None:
         ledger.check_integrity()  # a ledger changed by hand is refused before any work
     prep = _prepare(opts, files, rec, step)
-    programme = prep.cohort.get("programme")
-    if programme is None:
-        raise InputError("the cohort has no 'programme' table: a claim needs the register of families worked with")
+    programme = programme_of(prep.cohort)
     A = claim.period_end
     progress(f"tracking outcomes at {A}")
-    tracked = step("track", track_families, prep.cohort, fw, A)
-    at_attachment = step("identify at attachment", identify_at, prep.cohort, fw, programme.set_index("family_id")["attached_on"])
-    files.csv_soon(run_files.ELIGIBILITY_EVIDENCE_CSV, tracked.attachment_evidence)  # written while the claims are decided
-    files.csv_soon(run_files.OUTCOMES_CSV, tracked.outcomes)
-    files.csv_soon(run_files.OUTCOME_EVIDENCE_CSV, tracked.evidence)
-    files.csv_soon(run_files.ELIGIBILITY_CSV, at_attachment.eligibility)
-    families = tracked.families.copy()
-    families["eligibility_detail"] = eligibility_detail(families, at_attachment.eligibility, fw, at_attachment.exclusions)
-    state = step("read ledger", ledger_state, ledger, fw.name)
-    fw_a = fw.at(A)  # programme dates, amounts and the allocation: the values in force at the period end
-    allocation = allocation_in_force(claim.allocation, opts.council.allocation, fw_a)
-    decisions = step("decide claims", decide, programme, families, rules=claim_rules(fw_a), period_end=A, ledger=state,
-                     allocation=allocation)
+
+    def write_soon(tracked: Any, at_attachment: Any) -> None:  # written while the claims are decided
+        files.csv_soon(run_files.ELIGIBILITY_EVIDENCE_CSV, tracked.attachment_evidence)
+        files.csv_soon(run_files.OUTCOMES_CSV, tracked.outcomes)
+        files.csv_soon(run_files.OUTCOME_EVIDENCE_CSV, tracked.evidence)
+        files.csv_soon(run_files.ELIGIBILITY_CSV, at_attachment.eligibility)
+
+    ev = evaluate_claims(prep.cohort, fw, A, state=lambda: step("read ledger", ledger_state, ledger, fw.name),
+                         allocation=claim.allocation, council_allocation=opts.council.allocation, step=step, on_tracked=write_soon)
+    tracked, at_attachment, families, decisions, state = ev.tracked, ev.at_attachment, ev.families, ev.decisions, ev.state
+    fw_a, allocation = ev.framework, ev.allocation
     claims_before = len(state.active)
 
     register = decisions[decisions["decision"] == "claim"].copy()
