@@ -212,7 +212,7 @@ def forecast(cohort: Cohort, fw: Framework, as_of: dt.date, months: int, *, stat
     """The forecast of every attached family not yet claimed (see the module's docstring)."""
     held = as_held(cohort, as_of)
     dates, end, programme_end = evaluation_dates(as_of, months, fw)
-    at_att = step("identify at attachment", attachment_eligibility, held.cohort, fw)
+    at_att = attachment_eligibility(held.cohort, fw, step)
     evals: list[ClaimEvaluation] = []
     for d in dates:
         evals.append(step(f"claim decisions at {d.isoformat()}", evaluate_claims, held.cohort, fw, d, state=state, allocation=allocation,
