@@ -1086,8 +1086,11 @@ def forecast_for_people(result: Any) -> dict[str, pd.DataFrame]:
             "families_becoming_claimable": windows["families_becoming_claimable"], "amount": windows["amount_pence"],
             "claims_to_date": windows["claims_to_date"], "allocation": windows["allocation"], "allocation_left": windows["allocation_left"],
         }),
-        "Families": result.families.rename(columns={"amount_pence": "amount"}),
-        "What holds them back": result.blockers,
+        "Families": result.families.rename(columns={"amount_pence": "amount"})[
+            ["family_id", "in_words", "claimable_from", "route", "amount", "what_holds_it_back", "status", "attached_on", "as_of",
+             "status_code", "route_code", "reason_now_code", "reason_at_horizon_code"]],
+        "What holds them back": result.blockers[["family_id", "blocker", "unblocks", "cleared_on", "status_now", "detail_now",
+                                                 "detail_at_horizon", "holds_until_horizon", "blocker_code"]],
         "Near misses": result.near_misses,
     }
     return sheets
