@@ -549,7 +549,7 @@ class ComparisonResult:
 
 
 def rules_name(fw: Framework) -> str:
-    return f"{fw.name} with local plan {fw.plan.name} v{fw.plan.version}" if fw.plan else f"{fw.name} (no local plan)"
+    return f"{fw.name} with local plan {fw.plan.name} v{fw.plan.version}" if fw.plan else f"{fw.name}, no local plan"
 
 
 def compare_plans(cohort: Cohort, fw_a: Framework, fw_b: Framework, as_of: dt.date, *, state_a: LedgerState, state_b: LedgerState,
