@@ -257,7 +257,7 @@ def test_compare_plans_explains_every_difference(synth_cohort: Path, tmp_path: P
     da, db = read(dry / "claim_decisions.csv").set_index("family_id"), read(b / "claim_decisions.csv").set_index("family_id")
     assert int(totals.loc["A", "claims"]) == int((da["decision"] == "claim").sum())
     assert int(totals.loc["B", "claims"]) == int((db["decision"] == "claim").sum())
-    both = da.join(db, lsuffix="_a", rsuffix="_b", how="outer").fillna("")
+    both = da.add_suffix("_a").join(db.add_suffix("_b"), how="outer").fillna("")
     changed = both[(both["decision_a"] + both["route_a"] + both["reason_a"]) != (both["decision_b"] + both["route_b"] + both["reason_b"])]
     decisions = diff[diff["what"] == "claim decision"].set_index("family_id")
     assert set(decisions.index) == set(changed.index)

@@ -182,6 +182,12 @@ def _iso(d: dt.date | None) -> str:
     return d.isoformat() if d is not None else ""
 
 
+def _words(codes: pd.Series, words: dict[str, str]) -> np.ndarray:
+    """Codes in words (a dictionary lookup over the column; a code without words stays as it is)."""
+    c = codes.astype(object)
+    return c.map(words).where(c.isin(list(words)), c).fillna("").to_numpy(dtype=object)
+
+
 def _labels(fw: Framework) -> dict[str, str]:
     return {code: h.label for code, h in fw.headlines.items()}
 
@@ -269,9 +275,9 @@ def _families_and_blockers(evals: list[ClaimEvaluation], dates: list[dt.date], f
         "family_id": pd.array(ids.to_numpy(), dtype="str"),
         "as_of": np.datetime64(pd.Timestamp(dates[0]), "ns") if dates else np.datetime64("NaT", "ns"),
         "attached_on": live["attached_on"].to_numpy(dtype=NS),
-        "status": pd.array([STATUS_WORDS[s] for s in status], dtype="str"),
+        "status": pd.array(pd.Series(status, dtype=object).map(STATUS_WORDS).to_numpy(dtype=object), dtype="str"),
         "claimable_from": from_date.astype(NS),
-        "route": pd.array([route_words.get(r, r) if r else "" for r in route_at], dtype="str"),
+        "route": pd.array(_words(pd.Series(route_at, dtype=object), route_words), dtype="str"),
         "amount_pence": amount_at.astype("int64"),
         "what_holds_it_back": pd.array(ids.map(summary).fillna("").to_numpy(dtype=object), dtype="str"),
         "in_words": pd.array(sentence, dtype="str"),
@@ -375,8 +381,8 @@ def _blockers(evals: list[ClaimEvaluation], dates: list[dt.date], ids: pd.Series
         hint = np.select([st_last == "not_yet", st_last == "not_evaluated", st_last == "not_met"],
                          [f"still to be shown or sustained at {date_iso[-1]}", "the data to judge it is missing: supply it",
                           f"still not met at {date_iso[-1]}"], "")
-        lab = now["headline"].map(lambda c: labels.get(c, c)).to_numpy(dtype=object)
-        st_now = now["status"].map(lambda c: statuses.get(c, c)).to_numpy(dtype=object)
+        lab = _words(now["headline"], labels)
+        st_now = _words(now["status"], statuses)
         for code in sorted(set(now["headline"].astype(str))):
             m = (now["headline"] == code).to_numpy()
             add(now["family_id"].to_numpy(dtype=object)[m], code, lab[m], st_now[m], now["detail"].to_numpy(dtype=object)[m], cleared[m],
@@ -425,7 +431,7 @@ def _blocker_frame(frame: pd.DataFrame | None | list, fw: Framework) -> pd.DataF
         "blocker_code": pd.array(frame["blocker_code"].to_numpy(dtype=object), dtype="str"),
     })
     order = {c: i for i, c in enumerate(("eligibility", "whole_family_working", *fw.headline_codes))}
-    rank = out["blocker_code"].map(lambda c: order.get(c, len(order))).to_numpy(dtype="int64")
+    rank = out["blocker_code"].astype(object).map(order).fillna(len(order)).to_numpy(dtype="int64")
     idx = np.lexsort((rank, out["family_id"].to_numpy(dtype=object).astype(str)))
     return _fix(out.iloc[idx])
 
@@ -484,9 +490,13 @@ def near_misses(cohort: Cohort, fw: Framework, as_of: dt.date, claim_now: ClaimE
     need = fw.at(as_of).eligibility.min_distinct_headlines
     short = elig[~elig["eligible"] & (elig["headline_count"] == need - 1)]
     if len(short):
-        present = _split(short["headlines"])
-        others = present.map(lambda hs: ", ".join(labels[c] for c in fw.headline_codes if c not in hs))
-        have = present.map(lambda hs: "; ".join(labels.get(c, c) for c in hs) or "none")
+        # spelt out once per distinct list of headlines (a handful), not once per family
+        kinds = pd.Series(short["headlines"].fillna("").astype(str).unique())
+        lists = _split(kinds)
+        others_of = dict(zip(kinds, lists.map(lambda hs: ", ".join(labels[c] for c in fw.headline_codes if c not in hs)), strict=True))
+        have_of = dict(zip(kinds, lists.map(lambda hs: "; ".join(labels.get(c, c) for c in hs) or "none"), strict=True))
+        key = short["headlines"].fillna("").astype(str)
+        others, have = key.map(others_of), key.map(have_of)
         parts.append(pd.DataFrame({
             "family_id": short["family_id"].astype(str).to_numpy(), "kind": "one headline short of eligibility",
             "short_of": f"eligibility (at least {need} headlines)", "missing": "one more headline: any of " + others.to_numpy(dtype=object),
@@ -521,8 +531,8 @@ def near_misses(cohort: Cohort, fw: Framework, as_of: dt.date, claim_now: ClaimE
             u = one_unmet.reindex(ids[m])
             parts.append(pd.DataFrame({
                 "family_id": ids[m], "kind": "one headline short of a claim",
-                "short_of": u["headline"].map(lambda c: labels.get(c, c)).to_numpy(dtype=object),
-                "missing": (u["status"].map(lambda s: decision_words()["statuses"].get(s, s)) + ": " + u["detail"].astype(str)).to_numpy(dtype=object),
+                "short_of": _words(u["headline"], labels),
+                "missing": _words(u["status"], decision_words()["statuses"]) + ": " + u["detail"].astype(str).to_numpy(dtype=object),
                 "evidence_held": "every other required headline met; eligible and whole-family working evidenced",
                 "kind_code": "claim", "missing_code": u["headline"].astype(str).to_numpy(dtype=object),
             }))
@@ -594,7 +604,7 @@ def compare_plans(cohort: Cohort, fw_a: Framework, fw_b: Framework, as_of: dt.da
         st = decision_words()["statuses"]
         parts.append(pd.DataFrame({
             "family_id": od["family_id"].astype(str).to_numpy(), "what": "outcome", "headline": od["headline"].astype(str).to_numpy(),
-            "under_a": sa[od.index].map(lambda s: st.get(s, s)).to_numpy(dtype=object), "under_b": sb[od.index].map(lambda s: st.get(s, s)).to_numpy(dtype=object),
+            "under_a": _words(sa[od.index], st), "under_b": _words(sb[od.index], st),
             "why_a": od["detail_a"].astype(object).fillna("the headline is not required of the family under these rules").to_numpy(dtype=object),
             "why_b": od["detail_b"].astype(object).fillna("the headline is not required of the family under these rules").to_numpy(dtype=object),
         }))
@@ -610,8 +620,8 @@ def compare_plans(cohort: Cohort, fw_a: Framework, fw_b: Framework, as_of: dt.da
 
         def decision_text(sfx: str) -> np.ndarray:
             claimed = dd[f"decision_{sfx}"] == "claim"
-            return np.where(claimed, "Claim: " + dd[f"route_{sfx}"].map(lambda c: w["routes"].get(c, c)).astype(str),
-                            dd[f"reason_{sfx}"].map(lambda c: w["reasons"].get(c, c)).astype(str)).astype(object)
+            return np.where(claimed, "Claim: " + _words(dd[f"route_{sfx}"].fillna(""), w["routes"]),
+                            _words(dd[f"reason_{sfx}"].fillna(""), w["reasons"])).astype(object)
 
         parts.append(pd.DataFrame({
             "family_id": dd["family_id"].astype(str).to_numpy(), "what": "claim decision", "headline": "",
@@ -622,7 +632,7 @@ def compare_plans(cohort: Cohort, fw_a: Framework, fw_b: Framework, as_of: dt.da
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({c: [] for c in cols})
     labels = {**_labels(fb), **_labels(fa)}
     frame = pd.DataFrame({c: pd.array(frame[c].astype(object).to_numpy(), dtype="str") for c in cols})
-    frame.insert(3, "headline_words", pd.array(frame["headline"].map(lambda c: labels.get(c, c)).to_numpy(dtype=object), dtype="str"))
+    frame.insert(3, "headline_words", pd.array(_words(frame["headline"].astype(object), labels), dtype="str"))
     rank = frame["what"].map({"eligibility": 0, "outcome": 1, "claim decision": 2}).to_numpy()
     frame = _fix(frame.iloc[np.lexsort((frame["headline"].to_numpy(dtype=object).astype(str), rank, frame["family_id"].to_numpy(dtype=object).astype(str)))])
     frame = validate_output(PlanDifferences, frame, "plan_differences")
