@@ -222,7 +222,7 @@ def forecast(cohort: Cohort, fw: Framework, as_of: dt.date, months: int, *, stat
     evals: list[ClaimEvaluation] = []
     for d in dates:
         evals.append(step(f"claim decisions at {d.isoformat()}", evaluate_claims, held.cohort, fw, d, state=state, allocation=allocation,
-                          council_allocation=council_allocation, at_attachment=at_att))
+                          council_allocation=council_allocation, at_attachment=at_att, evidence=False))
     words = decision_words()
     labels = _labels(fw)
     families, blockers = _families_and_blockers(evals, dates, fw, labels, words, programme_end, end)

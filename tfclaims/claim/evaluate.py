@@ -58,15 +58,19 @@ def attachment_eligibility(cohort: Cohort, fw: Framework, step: Step = direct) -
 
 def evaluate_claims(cohort: Cohort, fw: Framework, period_end: dt.date, *, state: LedgerState | Callable[[], LedgerState],
                     allocation: int | None = None, council_allocation: int | None = None, step: Step = direct,
-                    at_attachment: Any = None, on_tracked: Callable[[Any, Any], None] | None = None) -> ClaimEvaluation:
+                    at_attachment: Any = None, evidence: bool = True,
+                    on_tracked: Callable[[Any, Any], None] | None = None) -> ClaimEvaluation:
     """Track at ``period_end``, eligibility at attachment (unless given), then the claim decision
     against the ledger's ``state`` (or a function that reads it) and the allocation in force
-    (``allocation``: the command's ``--allocation``; ``council_allocation``: the council config's)."""
+    (``allocation``: the command's ``--allocation``; ``council_allocation``: the council config's).
+    ``evidence=False``: the tracking evidence tables are not built (no decision reads them);
+    ``on_tracked(tracked, at_attachment)`` is called before the decision (the claim run starts
+    writing the tracking outputs then)."""
     from tfclaims.rules.track import track as track_families
 
     programme = programme_of(cohort)
     A = period_end
-    tracked = step("track", track_families, cohort, fw, A)
+    tracked = step("track", track_families, cohort, fw, A, evidence=evidence)
     if at_attachment is None:
         at_attachment = attachment_eligibility(cohort, fw, step)
     if on_tracked is not None:  # e.g. the claim run starts writing the tracking outputs while it decides
