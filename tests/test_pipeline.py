@@ -317,7 +317,9 @@ def test_csv_files_written_ahead_are_recorded_in_order_or_removed_when_the_run_f
     def fails(*args, **kwargs):
         raise RuntimeError("the claims could not be decided")
 
-    monkeypatch.setattr(pipeline_module, "decide", fails)  # after tracking: the CSVs above are being written
+    import tfclaims.claim.evaluate as evaluate_module  # the claim decision at a period end (claim, forecast, compare-plans)
+
+    monkeypatch.setattr(evaluate_module, "decide", fails)  # after tracking: the CSVs above are being written
     with pytest.raises(RuntimeError, match="could not be decided"):
         claim(opts(tmp_path / "failed"))
     left = sorted(p.name for p in (tmp_path / "failed").rglob("*") if p.is_file())

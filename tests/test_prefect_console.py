@@ -202,6 +202,26 @@ def test_a_reconcile_is_a_flow_whose_artifacts_count_the_verdicts_without_the_au
     assert not [f for f in families if f in shown]
 
 
+def test_a_forecast_is_a_flow_run_with_a_task_per_claim_window_and_artifacts_without_family_ids(server, tmp_path):
+    env = _env(server, tmp_path)
+    out = tmp_path / "forecast"
+    done = _tfclaims(env, "forecast", "--input", str(SAMPLE_COHORT_DIR), "--as-of", "2020-03-31", "--horizon", "1", "--out", str(out),
+                     "--ledger", str(tmp_path / "no-ledger.sqlite"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((out / "run_summary.json").read_text())
+    run, tasks, logs, artifacts = _flow_run(server, summary["run_id"])
+    assert run.state_name == "Completed"
+    assert {"read cohort", "link", "identify at attachment", "read ledger"} <= tasks
+    assert {f"claim decisions at {d}" for d in ("2020-03-31", "2020-04-30")} <= tasks
+    windows = artifacts["tfclaims-forecast-claim-windows"]
+    assert "tfclaims-forecast-summary" in artifacts
+    families = set(pd.read_csv(out / "forecast.csv", dtype=str)["family_id"])
+    for artifact in artifacts.values():
+        text = json.dumps(artifact.data, default=str)
+        assert not any(f in text for f in families)
+    assert "2020-04-30" in json.dumps(windows.data, default=str)
+
+
 def test_a_served_claim_deployment_runs_from_typed_parameters(server, tmp_path):
     env = _env(server, tmp_path)
     ws = tmp_path / "ws"
@@ -344,7 +364,7 @@ def test_a_command_paying_for_a_temporary_server_says_so_once(monkeypatch, capsy
 def test_every_command_that_reads_personal_data_or_changes_the_ledger_has_a_flow():
     from tfclaims.cli._common import _RUNNERS
 
-    assert set(_RUNNERS) == {"validate", "identify", "track", "claim", "run", "demo", "spot-check", "reconcile"}
+    assert set(_RUNNERS) == {"validate", "identify", "track", "claim", "run", "demo", "spot-check", "reconcile", "forecast", "compare-plans"}
     source = (REPO_ROOT / "tfclaims" / "cli" / "ledger.py").read_text()
     for action in ("withdraw", "release", "approve", "seal", "export"):
         assert f'ledger_command("ledger {action}", work)' in source

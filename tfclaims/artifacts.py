@@ -65,6 +65,7 @@ def _md_table(rows: list[dict[str, Any]], columns: list[str], headers: list[str]
 def _markdown(command: str, summary: dict[str, Any], out: Path, counts: list[dict[str, Any]],
               decisions: list[dict[str, Any]], routes: list[dict[str, Any]]) -> str:
     parts = [f"# tfclaims {command}: run {summary.get('run_id', '')}"]
+    fc, cmp_ = summary.get("forecast"), summary.get("comparison")
     fw = summary.get("framework") or {}
     facts = []
     if fw:
@@ -83,6 +84,13 @@ def _markdown(command: str, summary: dict[str, Any], out: Path, counts: list[dic
                      f"(each quarantined row is listed with its file, sheet, row and reason in {run_files.VALIDATION_ERRORS_CSV}).\n\n"
                      + _md_table(counts, ["table", "read", "accepted", "quarantined", "unmatched"],
                                  ["Table", "Read", "Accepted", "Quarantined", "Unmatched"]))
+    if fc:
+        parts.append(f"## Forecast\n\nFrom {fc['as_of']} to {fc['horizon_end']} on the data as held on {fc['as_of']}: {fc['families']:,} attached "
+                     f"families not yet claimed; {fc['claimable_now']:,} claimable now, {fc['claimable_later']:,} later within the horizon, "
+                     f"{fc['not_within_horizon']:,} not within it. Nothing is claimed.")
+    if cmp_:
+        parts.append(f"## Comparing the rules\n\nA: {cmp_['a']}. B: {cmp_['b']}. Families that differ: "
+                     + (", ".join(f"{k} {v:,}" for k, v in cmp_["families_differing"].items()) or "none") + ".")
     if "eligible_families" in summary:
         parts.append(f"## Eligibility\n\n{summary['eligible_families']:,} of {summary.get('families', 0):,} families are candidates "
                      "for a practitioner to confirm.")
@@ -120,6 +128,16 @@ def run_artifacts(command: str, summary: dict[str, Any], out: Path | None) -> Ru
         tables[artifact_key(command, "decisions")] = ("Families by claim decision and reason", decisions)
     if routes:
         tables[artifact_key(command, "claims-by-route")] = ("Claims and amount by route", routes)
+    fc = summary.get("forecast")
+    if fc and fc.get("windows"):  # tfclaims forecast: counts and money per claim window, never a family id
+        tables[artifact_key(command, "claim-windows")] = ("Families becoming claimable per claim window (a look-ahead: nothing claimed)", [
+            {"period_end": w["period_end"], "families": int(w["families"]), "amount": pounds_text(int(w["amount_pence"])),
+             "amount_pence": int(w["amount_pence"]), "claims_to_date": int(w["claims_to_date"])} for w in fc["windows"]])
+    cmp_ = summary.get("comparison")
+    if cmp_:
+        tables[artifact_key(command, "totals")] = ("Totals under rules A and B", [
+            {"side": t["side"], "rules": t["rules"], "eligible_families": t["eligible_families"], "claims": t["claims"],
+             "amount": pounds_text(int(t["amount_pence"]))} for t in cmp_["totals"]])
     links: dict[str, tuple[str, str, str]] = {}
     if out is not None:
         folder = where.resolve()

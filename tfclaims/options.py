@@ -35,7 +35,7 @@ from tfclaims.rules.frameworks import Framework, find_plan, load_framework, load
 
 __all__ = [
     "CommandOptions", "CohortOptions", "ValidateOptions", "IdentifyOptions", "TrackOptions", "ClaimOptions", "RunOptions",
-    "DemoOptions", "SpotCheckOptions", "ReconcileOptions", "cli_fields", "is_url",
+    "DemoOptions", "SpotCheckOptions", "ReconcileOptions", "ForecastOptions", "ComparePlansOptions", "cli_fields", "is_url",
 ]
 
 
@@ -368,6 +368,87 @@ class ClaimOptions(RulesOptions):
             return DEMO_REFERENCE_KEY
         assert self.council is not None
         return self.council.required_reference_key()
+
+
+def _check_as_of_in_programme(fw: Framework, as_of: dt.date) -> None:
+    """A look-ahead starts on a day a claim run could take as its period end."""
+    p = fw.at(as_of).programme
+    if not p.attachments_from <= as_of <= p.period_end_to:
+        raise InputError(f"--as-of {as_of.isoformat()}: outside the programme of {fw.name}, whose claim period ends run from "
+                         f"{p.attachments_from.isoformat()} to {p.period_end_to.isoformat()}")
+
+
+class ForecastOptions(RulesOptions):
+    """``tfclaims forecast``: reads the cohort and the ledger, claims nothing, records nothing in the ledger."""
+
+    command: ClassVar[str] = "forecast"
+    as_of: dt.date = option("--as-of", "The day the forecast starts from: the data as held on this day, nothing new after it.",
+                            metavar="DATE", required=True)
+    horizon: int = option("--horizon", "How many months ahead to look (every month end up to then).", metavar="MONTHS", default=12,
+                          shown_default="12", ge=1, le=36)
+    ledger: str | None = option("--ledger", "The claims ledger whose claims are left out (read only).", metavar="FILE|URL",
+                                shown_default="reports/ledger.sqlite in the workspace, if there")
+    allocation: int | None = option("--allocation", "How many families the council may claim for in all (as `tfclaims claim --allocation`).",
+                                    metavar="N", shown_default="the council config's, else the framework's", ge=0)
+
+    check_ledger = field_validator("ledger", mode="after")(lambda cls, v: _ledger_target(v))
+
+    def _resolve(self) -> None:
+        if self.ledger is None:
+            self.ledger = str(self._workspace().ledger)
+        super()._resolve()
+        _check_as_of_in_programme(self.load_framework(), self.as_of)
+
+
+class ComparePlansOptions(CohortOptions):
+    """``tfclaims compare-plans``: a plan against its framework, or two plans, on one cohort at one date."""
+
+    command: ClassVar[str] = "compare-plans"
+    as_of: dt.date = option("--as-of", "The date of the judgement (a claim run with this period end, on this cohort).",
+                            metavar="DATE", required=True)
+    plans: list[Path] = option("--plan", "A local outcome plan file or name: once (the plan against its framework) or twice (plan A against plan B).",
+                               metavar="FILE", required=True)
+    ledger: str | None = option("--ledger", "The claims ledger whose claims count as already made (read only).", metavar="FILE|URL",
+                                shown_default="reports/ledger.sqlite in the workspace, if there")
+    allocation: int | None = option("--allocation", "How many families the council may claim for in all (as `tfclaims claim --allocation`).",
+                                    metavar="N", shown_default="the council config's, else the framework's", ge=0)
+
+    check_ledger = field_validator("ledger", mode="after")(lambda cls, v: _ledger_target(v))
+
+    @field_validator("plans", mode="after")
+    @classmethod
+    def check_plans(cls, v: list[Path]) -> list[Path]:
+        if not 1 <= len(v) <= 2:
+            raise ValueError("give --plan once (a plan against its framework) or twice (two plans)")
+        return [p for p in (_plan_file(x) for x in v) if p is not None]
+
+    def _resolve(self) -> None:
+        if self.ledger is None:
+            self.ledger = str(self._workspace().ledger)
+        super()._resolve()
+        for fw in self.load_frameworks():
+            _check_as_of_in_programme(fw, self.as_of)
+
+    def load_frameworks(self) -> tuple[Framework, Framework]:
+        """Rules A (the first plan) and B (the second plan, else the framework the first extends)."""
+        loaded = []
+        for plan in self.plans:
+            try:
+                loaded.append(load_plan(plan))
+            except ConfigError as exc:
+                if str(exc).startswith(f"{plan}:"):
+                    raise
+                raise ConfigError(f"--plan {plan}: {exc}") from None
+        if len(loaded) == 1:
+            loaded.append(load_framework(loaded[0].name))
+        return loaded[0], loaded[1]
+
+    def declared_local_codes(self) -> DeclaredCodes:
+        """The local tables are checked against the codes of both plans."""
+        a, b = (fw.declared_local_codes() for fw in self.load_frameworks())
+        tables = set(a.codes) | set(b.codes)
+        codes = {t: tuple(dict.fromkeys((*a.for_table(t), *b.for_table(t)))) for t in tables}
+        return DeclaredCodes(" and ".join(p for p in (a.plan, b.plan) if p) or None, codes)
 
 
 class SampleFields(BaseModel):

@@ -26,10 +26,10 @@ import tfclaims
 from tfclaims.spot_check import check_workbook_not_started
 from tfclaims.core import run_files
 from tfclaims.audit import trail as audit
-from tfclaims.claim.decide import decide, family_reference, pence_to_gbp, settle_with_ledger
+from tfclaims.claim.decide import family_reference, pence_to_gbp, settle_with_ledger
 from tfclaims.claim.register import (
-    allocation_in_force, claim_file_frame, claim_references_sha256, claim_register_frame, claim_rules, decisions_for_people,
-    eligibility_detail, ledger_state, window_start as window_start_of, withdrawals_since,
+    claim_file_frame, claim_references_sha256, claim_register_frame, decisions_for_people,
+    ledger_state, window_start as window_start_of, withdrawals_since,
 )
 from tfclaims.core.cohort import TABLES, Cohort
 from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig
@@ -518,9 +518,7 @@ def track(opts: TrackOptions, *, step: Step = direct) -> Outcome:
 
 def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step: Step, ledger: Any) -> dict[str, Any]:
     """Decide, record in the ledger (unless dry run), write the claim's files. Returns summary facts."""
-    from tfclaims.rules.identify import identify_at
-    from tfclaims.rules.track import track as track_families
-
+    from tfclaims.claim.evaluate import evaluate_claims, programme_of
     from tfclaims.schemas.claim import DECISION_COLUMNS, ClaimDecisions
 
     claim = opts
@@ -530,24 +528,20 @@ def _claim_stage(opts: ClaimOptions, files: RunFiles, rec: audit.RunRecord, step
     if ledger is not None:
         ledger.check_integrity()  # a ledger changed by hand is refused before any work
     prep = _prepare(opts, files, rec, step)
-    programme = prep.cohort.get("programme")
-    if programme is None:
-        raise InputError("the cohort has no 'programme' table: a claim needs the register of families worked with")
+    programme = programme_of(prep.cohort)
     A = claim.period_end
     progress(f"tracking outcomes at {A}")
-    tracked = step("track", track_families, prep.cohort, fw, A)
-    at_attachment = step("identify at attachment", identify_at, prep.cohort, fw, programme.set_index("family_id")["attached_on"])
-    files.csv_soon(run_files.ELIGIBILITY_EVIDENCE_CSV, tracked.attachment_evidence)  # written while the claims are decided
-    files.csv_soon(run_files.OUTCOMES_CSV, tracked.outcomes)
-    files.csv_soon(run_files.OUTCOME_EVIDENCE_CSV, tracked.evidence)
-    files.csv_soon(run_files.ELIGIBILITY_CSV, at_attachment.eligibility)
-    families = tracked.families.copy()
-    families["eligibility_detail"] = eligibility_detail(families, at_attachment.eligibility, fw, at_attachment.exclusions)
-    state = step("read ledger", ledger_state, ledger, fw.name)
-    fw_a = fw.at(A)  # programme dates, amounts and the allocation: the values in force at the period end
-    allocation = allocation_in_force(claim.allocation, opts.council.allocation, fw_a)
-    decisions = step("decide claims", decide, programme, families, rules=claim_rules(fw_a), period_end=A, ledger=state,
-                     allocation=allocation)
+
+    def write_soon(tracked: Any, at_attachment: Any) -> None:  # written while the claims are decided
+        files.csv_soon(run_files.ELIGIBILITY_EVIDENCE_CSV, tracked.attachment_evidence)
+        files.csv_soon(run_files.OUTCOMES_CSV, tracked.outcomes)
+        files.csv_soon(run_files.OUTCOME_EVIDENCE_CSV, tracked.evidence)
+        files.csv_soon(run_files.ELIGIBILITY_CSV, at_attachment.eligibility)
+
+    ev = evaluate_claims(prep.cohort, fw, A, state=lambda: step("read ledger", ledger_state, ledger, fw.name),
+                         allocation=claim.allocation, council_allocation=opts.council.allocation, step=step, on_tracked=write_soon)
+    tracked, at_attachment, families, decisions, state = ev.tracked, ev.at_attachment, ev.families, ev.decisions, ev.state
+    fw_a, allocation = ev.framework, ev.allocation
     claims_before = len(state.active)
 
     register = decisions[decisions["decision"] == "claim"].copy()
@@ -1054,3 +1048,157 @@ def reconcile(opts: ReconcileOptions, *, step: Step = direct) -> Any:
                 summary["outputs"] = [f for f in summary.get("outputs", []) if f["name"] != run_files.REPORT_HTML] + files.files
                 write_json(summary, folder / run_files.RUN_SUMMARY_JSON)
     return result, csv_path, json_path, reissued
+
+
+# ----------------------------------------------------------------------------------------------
+# forecast and compare-plans: looking ahead with the claim's own engine; nothing is claimed
+
+
+def _read_only_ledger_state(target: str | None, framework: str) -> tuple[Any, Any]:
+    """The ledger's state for a look-ahead (read only): an empty one when there is no ledger yet."""
+    from tfclaims.claim.decide import LedgerState
+    from tfclaims.claim.ledger import Ledger
+
+    if target is None:
+        return None, LedgerState.empty()
+    try:
+        book = Ledger.open(target, create=False)
+    except InputError:
+        return None, LedgerState.empty()  # no ledger yet: nothing claimed before
+    try:
+        book.check_integrity()
+        return str(book.target), ledger_state(book, framework)
+    finally:
+        book.close()
+
+
+def _forecast_words(fw: Framework) -> dict[str, str]:
+    return {code: h.label for code, h in fw.headlines.items()}
+
+
+def forecast_for_people(result: Any) -> dict[str, pd.DataFrame]:
+    """The forecast workbook's sheets: the claim windows, the families (soonest first), what holds
+    each back, the near misses; words first, codes in their own columns after them."""
+    windows = result.windows
+    sheets = {
+        "Claim windows": pd.DataFrame({
+            "period_end": windows["period_end"], "window": windows["window"],
+            "families_becoming_claimable": windows["families_becoming_claimable"], "amount": windows["amount_pence"],
+            "claims_to_date": windows["claims_to_date"], "allocation": windows["allocation"], "allocation_left": windows["allocation_left"],
+        }),
+        "Families": result.families.rename(columns={"amount_pence": "amount"})[
+            ["family_id", "in_words", "claimable_from", "route", "amount", "what_holds_it_back", "status", "attached_on", "as_of",
+             "status_code", "route_code", "reason_now_code", "reason_at_horizon_code"]],
+        "What holds them back": result.blockers[["family_id", "blocker", "unblocks", "cleared_on", "status_now", "detail_now",
+                                                 "detail_at_horizon", "holds_until_horizon", "blocker_code"]],
+        "Near misses": result.near_misses,
+    }
+    return sheets
+
+
+def forecast(opts: Any, *, step: Step = direct) -> Outcome:
+    """``tfclaims forecast``: when each attached family not yet claimed becomes claimable, by which
+    route, and what holds it back, on the data as held at ``--as-of``; near misses. Reads the ledger
+    (its claims are left out); records nothing in it and claims nothing (purpose: tracking)."""
+    from tfclaims import forecast as look_ahead
+
+    fw, as_of = opts.load_framework(), opts.as_of
+    with _audited(opts) as rec:
+        _record_framework(rec, fw)
+        files = RunFiles(opts.out, rec)
+        ledger_shown, state = step("read ledger", _read_only_ledger_state, opts.ledger, fw.name)
+        rec.note("ledger_read", ledger_shown or "none (nothing claimed before)")
+        prep = _prepare(opts, files, rec, step)
+        progress(f"forecasting from {as_of} over {opts.horizon} months")
+        result = look_ahead.forecast(prep.cohort, fw, as_of, opts.horizon, state=state, allocation=opts.allocation,
+                                     council_allocation=opts.council.allocation, step=step)
+        files.csv(run_files.FORECAST_CSV, result.families)
+        files.csv(run_files.FORECAST_BLOCKERS_CSV, result.blockers)
+        files.csv(run_files.FORECAST_WINDOWS_CSV, result.windows)
+        files.csv(run_files.NEAR_MISSES_CSV, result.near_misses)
+        cut = (f" The programme's last period end, {result.programme_end.isoformat()}, comes before the horizon's end."
+               if result.programme_end else "")
+        files.xlsx(run_files.FORECAST_XLSX, lambda: forecast_for_people(result), notes={
+            "Claim windows": [f"Forecast from {as_of.isoformat()} over {opts.horizon} months (to {result.horizon_end.isoformat()}) under "
+                              f"{look_ahead.rules_name(fw)}: the data as held on {as_of.isoformat()}, nothing new after it." + cut,
+                              "A look-ahead: nothing is claimed and nothing is recorded in the ledger. Families becoming claimable in each "
+                              "window are those a claim run with that period end would claim first then."],
+            "Families": ["Every attached family not yet claimed, soonest claimable first."],
+            "What holds them back": ["Each headline or condition that holds a family back on the as-of date, in the rules engine's words, "
+                                     "and the first claim window by which it clears (blank: not within the horizon)."],
+            "Near misses": ["Families one headline short of eligibility, and attached families one headline or one condition short of a claim."],
+        }, rows=max(len(result.families), len(result.blockers), len(result.near_misses)),
+            csv=(run_files.FORECAST_CSV, run_files.FORECAST_BLOCKERS_CSV, run_files.NEAR_MISSES_CSV), money=("amount",))
+        rec.touched(family_ids=result.families["family_id"])
+        n = result.families["status_code"].value_counts()
+        rec.note("families_forecast", int(len(result.families)))
+        rec.note("claimable_within_horizon", int(n.get("claimable_now", 0) + n.get("claimable", 0)))
+        facts = _forecast_facts(opts, fw, result, prep)
+        summary = _summary("forecast", opts, prep, rec, framework=fw.audit_record(), as_of=as_of.isoformat(), ledger=ledger_shown,
+                           forecast=facts["forecast"], status="succeeded", report=facts["report"])
+        return Outcome(opts.run_id, opts.out, _finish(files, summary), {"result": result})
+
+
+def _forecast_facts(opts: Any, fw: Framework, result: Any, prep: Prepared) -> dict[str, Any]:
+    """The forecast's facts for the run summary and its page: counts and money only (no family ids)."""
+    fams = result.families
+    counts = fams["status_code"].value_counts()
+    windows = [{"period_end": r.period_end.date().isoformat(), "window": str(r.window), "families": int(r.families_becoming_claimable),
+                "amount_pence": int(r.amount_pence), "claims_to_date": int(r.claims_to_date),
+                "allocation": None if pd.isna(r.allocation) else int(r.allocation)} for r in result.windows.itertuples(index=False)]
+    holding = result.blockers[result.blockers["holds_until_horizon"]]
+    never = set(fams.loc[fams["status_code"] == "not_within_horizon", "family_id"])
+    holding = holding[holding["family_id"].isin(never)]
+    blockers = holding.groupby("blocker", sort=False)["family_id"].nunique().sort_values(ascending=False)
+    near = result.near_misses.groupby("kind")["family_id"].nunique()
+    forecast_facts = {
+        "as_of": result.as_of.isoformat(), "horizon_months": result.horizon_months, "horizon_end": result.horizon_end.isoformat(),
+        "programme_end": result.programme_end.isoformat() if result.programme_end else None,
+        "families": int(len(fams)), "claimable_now": int(counts.get("claimable_now", 0)), "claimable_later": int(counts.get("claimable", 0)),
+        "not_within_horizon": int(counts.get("not_within_horizon", 0)), "claims_before": result.claims_before,
+        "allocation": result.allocation, "windows": windows,
+        "holding_back": [{"blocker": str(k), "families": int(v)} for k, v in blockers.items()],
+        "near_misses": {str(k): int(v) for k, v in near.items()},
+        "as_held": {"dropped": result.held.dropped, "reopened": result.held.reopened},
+    }
+    report = run_report.report_facts(council=opts.council.council_name, framework=fw, link=_link_facts(prep))
+    return {"forecast": forecast_facts, "report": report}
+
+
+def compare_plans(opts: Any, *, step: Step = direct) -> Outcome:
+    """``tfclaims compare-plans``: the families whose eligibility, outcome status or claim decision
+    differ under two sets of rules at ``--as-of``, why, and the totals either way (purpose: tracking)."""
+    from tfclaims import forecast as look_ahead
+
+    fw_a, fw_b = opts.load_frameworks()
+    as_of = opts.as_of
+    with _audited(opts) as rec:
+        _record_framework(rec, fw_a)
+        _record_framework(rec, fw_b)
+        files = RunFiles(opts.out, rec)
+        shown_a, state_a = step("read ledger", _read_only_ledger_state, opts.ledger, fw_a.name)
+        _, state_b = (shown_a, state_a) if fw_b.name == fw_a.name else _read_only_ledger_state(opts.ledger, fw_b.name)
+        prep = _prepare(opts, files, rec, step)
+        progress(f"comparing {look_ahead.rules_name(fw_a)} with {look_ahead.rules_name(fw_b)} at {as_of}")
+        result = look_ahead.compare_plans(prep.cohort, fw_a, fw_b, as_of, state_a=state_a, state_b=state_b, allocation=opts.allocation,
+                                          council_allocation=opts.council.allocation, step=step)
+        files.csv(run_files.PLAN_DIFFERENCES_CSV, result.differences)
+        files.csv(run_files.PLAN_TOTALS_CSV, result.totals)
+        totals = result.totals.rename(columns={"amount_pence": "amount"})
+        files.xlsx(run_files.PLAN_COMPARISON_XLSX, lambda: {"Totals": totals, "Differences": result.differences}, notes={
+            "Totals": [f"A: {result.names[0]}. B: {result.names[1]}. At {as_of.isoformat()} (a claim run with this period end); "
+                       "nothing is claimed and nothing is recorded in the ledger."],
+            "Differences": ["Every family whose eligibility, outcome status (per headline) or claim decision differs, with the rules "
+                            "engine's words under A and under B."],
+        }, rows=len(result.differences), csv=(run_files.PLAN_DIFFERENCES_CSV,), money=("amount",))
+        rec.touched(family_ids=result.differences["family_id"])
+        rec.note("differences", int(len(result.differences)))
+        by_what = result.differences.groupby("what")["family_id"].nunique()
+        facts = {"as_of": as_of.isoformat(), "a": result.names[0], "b": result.names[1],
+                 "families_differing": {str(k): int(v) for k, v in by_what.items()},
+                 "totals": [{k: (int(v) if isinstance(v, (int, np.integer)) else str(v)) for k, v in r.items()}
+                            for r in result.totals.to_dict("records")]}
+        report = run_report.report_facts(council=opts.council.council_name, framework=fw_a, link=_link_facts(prep))
+        summary = _summary("compare-plans", opts, prep, rec, frameworks=[fw_a.audit_record(), fw_b.audit_record()], as_of=as_of.isoformat(),
+                           comparison=facts, status="succeeded", report=report)
+        return Outcome(opts.run_id, opts.out, _finish(files, summary), {"result": result})

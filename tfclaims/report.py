@@ -463,6 +463,82 @@ def _blocking_section(s: Mapping[str, Any]) -> tuple[str, str, str] | None:
     return _section("blocking", "What holds up the unclaimed families" if _is_claim(s) else "What holds up the families", body)
 
 
+def _forecast_section(s: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """``tfclaims forecast``: families becoming claimable per claim window, what holds back the rest, near misses."""
+    f = s.get("forecast")
+    if not f:
+        return None
+    windows = f.get("windows") or []
+    if not windows:
+        return None
+    labels = [("now, " if w["window"].startswith("now") else "") + _date_words(w["period_end"], short=True) for w in windows]
+    n_later = sum(w["families"] for w in windows)
+    money = sum(w["amount_pence"] for w in windows)
+    allocation = f.get("allocation")
+    cut = f" (the programme's last period end, {_date_words(f['programme_end'])}, comes first)" if f.get("programme_end") else ""
+    sentence = (f"On the data as held on {_date_words(f['as_of'])}, with nothing new after it: of {_plural(f['families'], 'attached family', 'attached families')} "
+                f"not yet claimed, {_n(f['claimable_now'])} {'is' if f['claimable_now'] == 1 else 'are'} claimable now and {_n(f['claimable_later'])} "
+                f"become claimable by {_date_words(f['horizon_end'])}{cut}, {_money(money)} in all; {_n(f['not_within_horizon'])} cannot be claimed "
+                "within the horizon.")
+    if allocation is not None:
+        last = windows[-1]["claims_to_date"]
+        sentence += f" Claims to date would be {_n(last)} of an allocation of {_n(allocation)}."
+    notes = [f"{_n(w['families'])}  ({_money(w['amount_pence'])}; {_n(w['claims_to_date'])} to date)" for w in windows]
+    svg = _hbars("forecast", labels, [("families becoming claimable", [w["families"] for w in windows], [GREEN] + [BLUE] * (len(windows) - 1))],
+                 xlabel="families becoming claimable", notes=notes)
+    rows = [(lab, _n(w["families"]), _money(w["amount_pence"]), _n(w["claims_to_date"])) for lab, w in zip(labels, windows, strict=True)]
+    header = ["Claim window", "Families", "Amount", "Claims to date"]
+    foot: tuple[str, ...] = ("Total", _n(n_later), _money(money), _n(windows[-1]["claims_to_date"]))
+    if allocation is not None:
+        rows = [(*r, _n(max(0, (w.get("allocation") or 0) - w["claims_to_date"]))) for r, w in zip(rows, windows, strict=True)]
+        header, foot = [*header, "Allocation left"], (*foot, "")
+    table = _table("Families becoming claimable, per claim window", header, rows, foot=foot)
+    if f.get("claims_before"):
+        table += f'<p class="note">Claims to date start from the {_e(_n(f["claims_before"]))} live claims in the ledger.</p>'
+    body = _figure_block("forecast", "When families become claimable", sentence, svg, table)
+    holding = f.get("holding_back") or []
+    if holding:
+        sentence = (f"Of the {_plural(f['not_within_horizon'], 'family', 'families')} that cannot be claimed within the horizon, what still holds "
+                    "them back at its end (a family may be held back by several).")
+        svg = _hbars("forecast-blockers", [x["blocker"] for x in holding], [("families", [x["families"] for x in holding], ORANGE)], xlabel="families")
+        table = _table("What holds back the families not claimable within the horizon", ["Headline or condition", "Families"],
+                       [(x["blocker"], _n(x["families"])) for x in holding])
+        body += _figure_block("forecast-blockers", "What holds the rest back", sentence, svg, table)
+    near = f.get("near_misses") or {}
+    if near:
+        body += _table("Near misses (forecast.xlsx, sheet Near misses, names the missing evidence)", ["Near miss", "Families"],
+                       [(k[:1].upper() + k[1:], _n(v)) for k, v in sorted(near.items())])
+    body += ('<p class="note">A look-ahead: nothing is claimed and nothing is recorded in the ledger. Each date is a claim run that '
+             'would claim the family first then, on the data as held on the as-of date.</p>')
+    return _section("forecast", "Looking ahead", body)
+
+
+def _comparison_section(s: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """``tfclaims compare-plans``: the totals under A and B, and how many families differ in what."""
+    c = s.get("comparison")
+    if not c:
+        return None
+    totals = {t["side"]: t for t in c["totals"]}
+    a, b = totals["A"], totals["B"]
+    differing = c.get("families_differing") or {}
+    sentence = (f"At {_date_words(c['as_of'])}: A ({c['a']}) claims {_plural(a['claims'], 'family', 'families')} for {_money(a['amount_pence'])}; "
+                f"B ({c['b']}) claims {_n(b['claims'])} for {_money(b['amount_pence'])}.")
+    order = [("eligibility", "Eligibility"), ("outcome", "Outcome status (a headline or more)"), ("claim decision", "Claim decision")]
+    rows = [(words, differing.get(k, 0)) for k, words in order]
+    svg = _hbars("comparison", [r[0] for r in rows], [("families", [r[1] for r in rows], BLUE)], xlabel="families that differ")
+    table = _table("Totals under each", ["", "A", "B"], [
+        ("Eligible families", _n(a["eligible_families"]), _n(b["eligible_families"])),
+        ("Attached families", _n(a["attached_families"]), _n(b["attached_families"])),
+        ("Headline outcomes met", _n(a["outcomes_met"]), _n(b["outcomes_met"])),
+        ("Claims", _n(a["claims"]), _n(b["claims"])),
+        ("Amount", _money(a["amount_pence"]), _money(b["amount_pence"])),
+    ])
+    table += _table("Families that differ", ["In", "Families"], [(w, _n(n)) for w, n in rows])
+    body = _figure_block("comparison", "What the change would do", sentence, svg, table)
+    body += '<p class="note">Each difference, with the rules engine\'s words under A and under B, is in plan_comparison.xlsx and plan_differences.csv.</p>'
+    return _section("comparison", "Comparing the rules", body)
+
+
 def _validation_section(s: Mapping[str, Any]) -> tuple[str, str, str] | None:
     tables = s.get("tables")
     if not tables:
@@ -611,7 +687,8 @@ code{font-size:.9em}
 def build_report(summary: Mapping[str, Any]) -> str:
     """The page for a run summary (with its ``report`` facts): sections that do not apply are left out."""
     s = summary
-    sections = [x for x in (_funnel_section(s), _routes_section(s), _windows_section(s), _headlines_section(s), _blocking_section(s),
+    sections = [x for x in (_forecast_section(s), _comparison_section(s), _funnel_section(s), _routes_section(s), _windows_section(s),
+                            _headlines_section(s), _blocking_section(s),
                             _validation_section(s), _link_section(s), _spot_check_section(s), _csv_only_section(s)) if x is not None]
     nav = "".join(f'<li><a href="#{a}">{_e(t)}</a></li>' for a, t, _ in sections)
     title = f"Run report: tfclaims {s.get('command', '')} {s.get('run_id', '')}"

@@ -12,7 +12,8 @@ command                            purposes
 =================================  ===========================================================
 ``validate``, ``identify``,        ``identification``
 ``link``
-``track``                          ``tracking``
+``track``, ``forecast``,            ``tracking``
+``compare-plans``
 ``claim``, ``ledger ...``          ``pbr_claim``
 ``spot-check``                     ``spot_checks``
 ``reconcile``                      ``spot_checks``, then ``pbr_claim`` (the claim files it re-issues)
@@ -48,6 +49,8 @@ COMMAND_PURPOSES: dict[str, tuple[str, ...]] = {
     "identify": ("identification",),
     "link": ("identification",),
     "track": ("tracking",),
+    "forecast": ("tracking",),  # looking ahead at the families on the programme: claims nothing
+    "compare-plans": ("tracking",),
     "claim": ("pbr_claim",),
     "ledger": ("pbr_claim",),
     "spot-check": ("spot_checks",),

@@ -36,6 +36,8 @@ _RUNNERS = {
     "demo": ("claim", "demo_flow", "demo"),
     "spot-check": ("spot_check", "spot_check_flow", "spot_check"),
     "reconcile": ("spot_check", "reconcile_flow", "reconcile"),
+    "forecast": ("forecast", "forecast_flow", "forecast"),
+    "compare-plans": ("forecast", "compare_plans_flow", "compare_plans"),
 }
 
 
@@ -46,6 +48,10 @@ def _parameter(name: str, field: Any) -> inspect.Parameter:
         return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[bool, opt])
     shown = extra.get("shown_default")
     opt = typer.Option(field.alias, help=field.description, metavar=extra.get("metavar"), show_default=shown if shown else False)
+    if getattr(field.annotation, "__origin__", None) is list:  # an option given more than once (``--plan A --plan B``)
+        if field.is_required():
+            return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[list[str], opt])
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[list[str]], opt])
     if field.is_required():
         return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, opt])
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[str], opt])

@@ -17,6 +17,14 @@ __all__ = [
     "ELIGIBILITY_EVIDENCE_CSV",
     "ELIGIBILITY_EXCLUSIONS_CSV",
     "ELIGIBILITY_XLSX",
+    "FORECAST_CSV",
+    "FORECAST_BLOCKERS_CSV",
+    "FORECAST_WINDOWS_CSV",
+    "FORECAST_XLSX",
+    "NEAR_MISSES_CSV",
+    "PLAN_DIFFERENCES_CSV",
+    "PLAN_TOTALS_CSV",
+    "PLAN_COMPARISON_XLSX",
     "FAMILIES_CSV",
     "FINANCE_SUMMARY_XLSX",
     "FINANCE_SUMMARY_DRAFT_XLSX",
@@ -65,6 +73,16 @@ def finance_summary_name(dry_run: bool) -> str:
 # a table longer than this gets no workbook, only its CSV: a workbook nobody can open is not worth writing
 WORKBOOK_MAX_ROWS = 100_000
 
+# forecast and compare-plans (look-aheads: they claim nothing)
+FORECAST_CSV = "forecast.csv"
+FORECAST_BLOCKERS_CSV = "forecast_blockers.csv"
+FORECAST_WINDOWS_CSV = "forecast_windows.csv"
+NEAR_MISSES_CSV = "near_misses.csv"
+FORECAST_XLSX = "forecast.xlsx"
+PLAN_DIFFERENCES_CSV = "plan_differences.csv"
+PLAN_TOTALS_CSV = "plan_totals.csv"
+PLAN_COMPARISON_XLSX = "plan_comparison.xlsx"
+
 # every command
 RUN_SUMMARY_JSON = "run_summary.json"
 REPORT_HTML = "report.html"  # the run report for people (tfclaims.report): counts and plots, no personal data
@@ -79,4 +97,5 @@ RECONCILIATION_JSON = "reconciliation.json"
 RUN_OUTPUTS = (
     RUN_SUMMARY_JSON, VALIDATION_ERRORS_CSV, UNMATCHED_CSV, ELIGIBILITY_CSV, OUTCOMES_CSV, CLAIM_DECISIONS_CSV,
     CLAIM_FILE_CSV, CLAIM_REGISTER_CSV, FINANCE_SUMMARY_XLSX, FINANCE_SUMMARY_DRAFT_XLSX, RECONCILIATION_CSV,
+    FORECAST_CSV, PLAN_DIFFERENCES_CSV,
 )

@@ -86,10 +86,13 @@ class TrackResult:
 # --------------------------------------------------------------------------------------------
 
 
-def track(cohort: Cohort | RulesContext, framework: Framework, as_of: object) -> TrackResult:
+def track(cohort: Cohort | RulesContext, framework: Framework, as_of: object, *, evidence: bool = True) -> TrackResult:
     """Outcomes of every family with ``programme.attached_on <= as_of``, at ``as_of``. Dated
     parameters: eligibility at attachment by the values in force at each family's attached_on,
-    everything else (success measures, claim facts) by those in force at ``as_of``."""
+    everything else (success measures, claim facts) by those in force at ``as_of``.
+
+    ``evidence=False`` leaves the evidence tables empty (a look-ahead that judges many dates reads
+    only the outcomes and the family summary); every status and sentence is the same."""
     ctx = context(cohort)
     A = np.datetime64(pd.Timestamp(as_of).normalize().to_datetime64(), "ns")
     # success measures, continuous employment and the programme facts: the rules in force at A;
@@ -159,8 +162,9 @@ def track(cohort: Cohort | RulesContext, framework: Framework, as_of: object) ->
     return TrackResult(
         outcomes=validate_output(outcomes, "outcomes"),
         families=validate_output(summary, "family_summary"),
-        evidence=validate_output(materialise_evidence(ctx, ev, codes), "outcome_evidence"),
-        attachment_evidence=validate_output(materialise_evidence(ctx, att_ev, framework.headline_codes), "eligibility_evidence"),
+        evidence=validate_output(materialise_evidence(ctx, ev, codes), "outcome_evidence") if evidence else empty_evidence(),
+        attachment_evidence=(validate_output(materialise_evidence(ctx, att_ev, framework.headline_codes), "eligibility_evidence")
+                             if evidence else empty_evidence()),
         not_evaluated=ne_frame,
     )
 
