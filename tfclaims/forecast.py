@@ -31,6 +31,7 @@ import pandas as pd
 from tfclaims.claim.decide import LedgerState
 from tfclaims.claim.evaluate import ClaimEvaluation, attachment_eligibility, evaluate_claims
 from tfclaims.claim.finance import decision_words
+from tfclaims.claim.register import detail_in_words
 from tfclaims.core.cohort import Cohort
 from tfclaims.core.orchestration import Step, direct
 from tfclaims.rules.frameworks import Framework
@@ -343,7 +344,7 @@ def _blockers(evals: list[ClaimEvaluation], dates: list[dt.date], ids: pd.Series
     # eligibility at attachment: judged once, on the day the family was attached
     not_elig = ~fam0["eligible_at_attachment"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     if not_elig.any():
-        det = fam0["eligibility_detail"].fillna("").to_numpy(dtype=object)[not_elig]
+        det = detail_in_words(fam0["eligibility_detail"].fillna(""), labels).to_numpy(dtype=object)[not_elig]  # headlines by their labels
         att = pd.to_datetime(fam0["attached_on"]).dt.strftime("%Y-%m-%d").fillna("").to_numpy(dtype=object)[not_elig]
         add(fid[not_elig], "eligibility", CONDITION_LABELS["eligibility"], "not eligible", "not eligible on " + att + ": " + det,
             np.full(int(not_elig.sum()), -1), "not eligible on " + att + ": " + det,
@@ -519,7 +520,8 @@ def near_misses(cohort: Cohort, fw: Framework, as_of: dt.date, claim_now: ClaimE
         ids = cand["family_id"].astype(str).to_numpy(dtype=object)
         one_unmet = unmet.drop_duplicates("family_id").set_index("family_id")
         for mask, short_of, code, missing in (
-            (one & elig_fail, "eligibility at attachment", "eligibility", f["eligibility_detail"].fillna("").to_numpy(dtype=object)),
+            (one & elig_fail, "eligibility at attachment", "eligibility",
+             detail_in_words(f["eligibility_detail"].fillna(""), _labels(fw)).to_numpy(dtype=object)),
             (one & wfw_fail, "whole-family working", "whole_family_working", f["whole_family_working_detail"].fillna("").to_numpy(dtype=object)),
         ):
             if mask.any():
