@@ -212,7 +212,7 @@ class RunFiles:
     def wait(self) -> None:
         """Collect the workbooks written in the background (re-raising their errors) and record them."""
         for name in list(self._soon):  # started and never asked for: recorded now, not lost
-            self.csv(name, pd.DataFrame())
+            self._recorded(name, self._soon.pop(name).result())
         self.settle()
         try:
             for name, future in self._pending:
