@@ -54,6 +54,7 @@ class People(_Identifiers):
     relationship: Series[str] = Code("relationship")
     postcode: Optional[Series[str]] = Postcode()
     address_line_1: Optional[Series[str]] = Text()
+    la_child_id: Optional[Series[str]] = Id(required=False)
     upn: Optional[Series[str]] = Upn()
     nhs_number: Optional[Series[str]] = NhsNumber()
     ni_number: Optional[Series[str]] = NiNumber()
@@ -67,6 +68,7 @@ class PersonEvent(_Identifiers):
     """An event table's reference to a person: ``person_id``, or an identifier, or names + date of birth."""
 
     person_id: Optional[Series[str]] = Id(required=False)
+    la_child_id: Optional[Series[str]] = Id(required=False)
     upn: Optional[Series[str]] = Upn()
     nhs_number: Optional[Series[str]] = NhsNumber()
     ni_number: Optional[Series[str]] = NiNumber()
@@ -81,9 +83,9 @@ class PersonEvent(_Identifiers):
 
 
 def has_person_reference(df: pd.DataFrame) -> pd.Series:
-    """person_id, or upn / nhs_number / ni_number, or first_name + last_name + date_of_birth."""
+    """person_id, or la_child_id / upn / nhs_number / ni_number, or first_name + last_name + date_of_birth."""
     ok = pd.Series(False, index=df.index)
-    for col in ("person_id", "upn", "nhs_number", "ni_number"):
+    for col in ("person_id", "la_child_id", "upn", "nhs_number", "ni_number"):
         if col in df:
             ok |= df[col].notna()
     if {"first_name", "last_name", "date_of_birth"} <= set(df.columns):
@@ -313,7 +315,7 @@ CHECK_MESSAGES: dict[str, str] = {
     "nhs_number_modulus_11": "not a valid NHS number (10 digits with a correct modulus-11 check digit)",
     "ni_number_format": "not a National Insurance number (format QQ123456C)",
     "date_of_birth_not_in_future": "date of birth is in the future",
-    "person_reference": "no person reference: give person_id, or upn / nhs_number / ni_number, or first_name + last_name + date_of_birth",
+    "person_reference": "no person reference: give person_id, or la_child_id / upn / nhs_number / ni_number, or first_name + last_name + date_of_birth",
     "academic_year_consecutive": "academic year must be YYYY/YY with the second year following the first (e.g. 2023/24)",
     "absence_within_possible": "authorised + unauthorised absence exceeds sessions possible",
     "one_row_per_pupil_term": "duplicate key: more than one row for this pupil, academic year and term",

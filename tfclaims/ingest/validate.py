@@ -308,13 +308,13 @@ def check_part(part: RawPart, specs: list[ColumnSpec]) -> None:
     if missing:
         raise InputError(f"{part.where()}: table {part.table} is missing required column(s): {', '.join(missing)}")
     if part.table in EVENT_TABLES:
-        has_ref = bool(present & {"person_id", "upn", "nhs_number", "ni_number"}) or {"first_name", "last_name", "date_of_birth"} <= present
+        has_ref = bool(present & {"person_id", "la_child_id", "upn", "nhs_number", "ni_number"}) or {"first_name", "last_name", "date_of_birth"} <= present
         if part.table in FAMILY_EVENT_TABLES:
             has_ref = has_ref or "family_id" in present
         if not has_ref:
             raise InputError(
                 f"{part.where()}: table {part.table} has no person reference column: give person_id, "
-                "or upn / nhs_number / ni_number, or first_name + last_name + date_of_birth"
+                "or la_child_id / upn / nhs_number / ni_number, or first_name + last_name + date_of_birth"
             )
 
 

@@ -1,0 +1,97 @@
+"""The national children's social care returns as cohort sources: what every return reader gives back.
+
+A council already produces the Children in Need census (XML, one file per collection year) and the
+SSDA903 looked-after children return (a set of CSV files per year). A cohort folder may hold them
+beside its tables. Each reader turns the files of its return, all years together, into rows of the
+input contract's tables (``social_care``, and ``local_events`` for assessment factors), as text
+with their lineage, exactly as a hand-made table would arrive: ingest then types and validates them
+with the same pandera models, so quarantine, counts and lineage stay one mechanism.
+
+Lineage of a return row: ``source_file`` the file name, ``source_sheet`` the element or 903 table
+the row came from (``CINdetails``, ``ChildProtectionPlans``, ``Assessments``, ``Episodes``), and
+``source_row`` the XML line (CIN) or the CSV row (903, the header is row 1) of that element.
+
+Every record a reader looks at ends in exactly one of: a contract row (in :attr:`ReturnRows.parts`),
+(903 episodes: several chained into one spell), or a left-out row (:attr:`ReturnRows.left_out`, with its reason: an option, a later year's version,
+an assessment factor no plan reads). :attr:`ReturnRows.findings` are values that break the published
+schema and were reported while the rest was read; they are notes, not dispositions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from tfclaims.ingest.readers import RawPart
+
+__all__ = [
+    "FINDING_COLUMNS",
+    "LEFT_OUT_COLUMNS",
+    "FileCoverage",
+    "ReturnOptions",
+    "ReturnRows",
+    "empty_findings",
+    "empty_left_out",
+]
+
+# One row per record left out: where it is, whose it is (the council's child id), and why.
+LEFT_OUT_COLUMNS: tuple[str, ...] = ("source", "file", "element", "line", "child", "reason")
+# One row per value that breaks the published schema: where, whose, the value and what is wrong with it.
+FINDING_COLUMNS: tuple[str, ...] = ("source", "file", "element", "line", "child", "value", "problem")
+
+
+def empty_left_out() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="Int64" if c == "line" else "str") for c in LEFT_OUT_COLUMNS})
+
+
+def empty_findings() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="Int64" if c == "line" else "str") for c in FINDING_COLUMNS})
+
+
+@dataclass(frozen=True)
+class ReturnOptions:
+    """What a council chooses about its returns (the ``returns`` section of the council config).
+
+    ``factor_codes``: the ``local_events`` codes the outcome plan declares; an assessment factor is
+    emitted as a ``local_events`` row only when its code (``CIN_<factor>``, e.g. ``CIN_3B``) is one of
+    them, and is otherwise left out ("no rule of the outcome plan reads it").
+    """
+
+    include_cin_no_further_action: bool = False  # referrals with ReferralNFA true/1, closures RC8 / RC9
+    include_903_short_breaks: bool = False  # episodes with legal status V3 / V4
+    max_return_bytes: int = 200_000_000  # a return file larger than this is refused before it is parsed
+    factor_codes: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class FileCoverage:
+    """What one return file covers: its collection year (``2025`` = 1 April 2024 to 31 March 2025)
+    and its reference date (the day its open episodes are open at)."""
+
+    source: str  # "CIN census" | "SSDA903"
+    file: str
+    collection_year: int
+    reference_date: dt.date
+
+
+@dataclass
+class ReturnRows:
+    """What one return's files (all years) became."""
+
+    source: str  # "CIN census" | "SSDA903"
+    parts: list[RawPart]  # contract rows as text, one RawPart per (table, file, element)
+    coverage: list[FileCoverage]
+    read: int  # records looked at (CINdetails, ChildProtectionPlans, factors, 903 episodes)
+    used: int  # records that went into contract rows (903: several episodes chain into one spell)
+    left_out: pd.DataFrame = field(default_factory=empty_left_out)  # LEFT_OUT_COLUMNS
+    findings: pd.DataFrame = field(default_factory=empty_findings)  # FINDING_COLUMNS
+
+    @property
+    def emitted(self) -> int:
+        return sum(len(p.frame) for p in self.parts)
+
+    def reconciles(self) -> bool:
+        """Every record looked at went into a contract row or is a left-out row."""
+        return self.read == self.used + len(self.left_out)
