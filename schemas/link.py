@@ -16,7 +16,7 @@ from pandera.typing import Series
 from tfclaims.core.cohort import EVENT_TABLES
 from tfclaims.core.errors import OutputValidationError
 
-LINK_METHODS: tuple[str, ...] = ("person_id", "upn", "nhs_number", "ni_number", "name_dob", "probabilistic", "clerical")
+LINK_METHODS: tuple[str, ...] = ("person_id", "la_child_id", "upn", "nhs_number", "ni_number", "name_dob", "probabilistic", "clerical")
 UNMATCHED_REASONS: tuple[str, ...] = (
     "unknown_person_id",  # person_id given but not in people
     "ambiguous",  # identifiers name different people, or the two best candidates are too close to call
@@ -29,7 +29,7 @@ UNMATCHED_COLUMNS: tuple[str, ...] = ("table", "file", "sheet", "row", "reason",
 DECISION_COLUMNS: tuple[str, ...] = ("table", "file", "sheet", "row", "person_id")
 
 # "P0001 (0.9312)" for a scored candidate, "P0001 (nhs_number)" for a conflicting identifier; "; " between.
-_CANDIDATE = r"[^;()]+ \((?:[01]\.\d{4}|upn|nhs_number|ni_number)\)"
+_CANDIDATE = r"[^;()]+ \((?:[01]\.\d{4}|la_child_id|upn|nhs_number|ni_number)\)"
 CANDIDATES_PATTERN = rf"^{_CANDIDATE}(?:; {_CANDIDATE})*$"
 
 

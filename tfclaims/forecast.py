@@ -111,7 +111,7 @@ def as_held(cohort: Cohort, as_of: dt.date) -> AsHeld:
         if changed.any():
             reopened[name] = int(changed.sum())
         tables[name] = out
-    return AsHeld(Cohort(tables), dropped, reopened)
+    return AsHeld(Cohort(tables, dict(cohort.covered_to)), dropped, reopened)
 
 
 # ----------------------------------------------------------------------------------------------

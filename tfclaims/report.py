@@ -41,6 +41,7 @@ ROUTE_WORDS = {
 }
 LINK_WORDS = {
     "person_id": "the person id given",
+    "la_child_id": "the council's child id",
     "upn": "UPN",
     "nhs_number": "NHS number",
     "ni_number": "NI number",

@@ -59,6 +59,19 @@ class ReaderLimits(Strict):
     max_inflated_bytes: int = Field(1_000_000_000, ge=1, description="the workbook's files uncompressed, in total")
     max_shared_strings_bytes: int = Field(300_000_000, ge=1, description="the shared-strings table uncompressed")
     max_shared_strings: int = Field(10_000_000, ge=1, description="distinct texts in the shared-strings table")
+    max_return_bytes: int = Field(200_000_000, ge=1, description="one CIN census or SSDA903 file, before it is parsed")
+
+
+class ReturnSettings(Strict):
+    """How the children's social care returns in a cohort folder (CIN census XML, SSDA903 CSV) are read.
+
+    By default a return brings in what the Department counts as children in need and looked-after
+    children; each option brings in rows the Department counts separately (the run summary says
+    how many were left out either way)."""
+
+    include_cin_no_further_action: bool = Field(
+        False, description="CIN census: also read referrals with no further action (ReferralNFA) and episodes closed RC8 or RC9")
+    include_903_short_breaks: bool = Field(False, description="SSDA903: also read short-break respite episodes (legal status V3, V4)")
 
 
 class CouncilConfig(Strict):
@@ -73,6 +86,7 @@ class CouncilConfig(Strict):
     linkage: LinkageSettings = LinkageSettings()
     spot_check: SpotCheckSettings = SpotCheckSettings()
     reader_limits: ReaderLimits = ReaderLimits()
+    returns: ReturnSettings = ReturnSettings()
     retention_years: int = Field(8, ge=1)
     claim_schedule: ClaimSchedule | None = None
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from tfclaims.core.config import ReaderLimits, ReturnSettings
 from tfclaims.ingest.readers import RawPart
 
 __all__ = [
@@ -50,19 +51,27 @@ def empty_findings() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="Int64" if c == "line" else "str") for c in FINDING_COLUMNS})
 
 
+_SETTINGS, _LIMITS = ReturnSettings(), ReaderLimits()
+
+
 @dataclass(frozen=True)
 class ReturnOptions:
-    """What a council chooses about its returns (the ``returns`` section of the council config).
+    """What a council chooses about its returns (its config's ``returns`` section and
+    ``reader_limits.max_return_bytes``; the defaults are theirs), and the plan's factor codes.
 
     ``factor_codes``: the ``local_events`` codes the outcome plan declares; an assessment factor is
     emitted as a ``local_events`` row only when its code (``CIN_<factor>``, e.g. ``CIN_3B``) is one of
     them, and is otherwise left out ("no rule of the outcome plan reads it").
     """
 
-    include_cin_no_further_action: bool = False  # referrals with ReferralNFA true/1, closures RC8 / RC9
-    include_903_short_breaks: bool = False  # episodes with legal status V3 / V4
-    max_return_bytes: int = 200_000_000  # a return file larger than this is refused before it is parsed
+    include_cin_no_further_action: bool = _SETTINGS.include_cin_no_further_action
+    include_903_short_breaks: bool = _SETTINGS.include_903_short_breaks
+    max_return_bytes: int = _LIMITS.max_return_bytes
     factor_codes: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, settings: ReturnSettings, limits: ReaderLimits, factor_codes: frozenset[str] = frozenset()) -> ReturnOptions:
+        return cls(settings.include_cin_no_further_action, settings.include_903_short_breaks, limits.max_return_bytes, factor_codes)
 
 
 @dataclass(frozen=True)

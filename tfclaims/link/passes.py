@@ -5,9 +5,10 @@ Order of passes (each only sees the rows the earlier ones left):
 1. **clerical decisions** (``--link-decisions FILE``): a reviewer's ``person_id`` links the row
    (``clerical``); ``no_match`` (or blank) keeps it unmatched (``reviewed_no_match``);
 2. **person_id** given: kept when it is in ``people``, else unmatched ``unknown_person_id``;
-3. **exact identifiers** ``upn``, ``nhs_number``, ``ni_number`` against the same columns of
-   ``people``: one person -> linked by the first identifier that found them; several different
-   people -> unmatched ``ambiguous``; none -> on to the name passes;
+3. **exact identifiers** ``la_child_id`` (the council's own child id, which the children's social
+   care returns name a child by), ``upn``, ``nhs_number``, ``ni_number`` against the same columns of
+   ``people``, in that order: one person -> linked by the first identifier that found them; several
+   different people -> unmatched ``ambiguous``; none -> on to the name passes;
 4. **name_dob**: normalised last name + date of birth + a nickname-compatible first name
    (``tfclaims.link.names``) naming exactly one person;
 5. **probabilistic**: Splink 5 (DuckDB), ``link_only`` between the remaining rows and ``people``,
@@ -43,7 +44,7 @@ from tfclaims.link.names import first_name_keys, normalise_name
 from tfclaims.core.resources import DATA_DIR
 from tfclaims.schemas.link import DECISION_COLUMNS, LINK_METHODS, UNMATCHED_COLUMNS, LinkDecisions
 
-IDENTIFIER_COLUMNS: tuple[str, ...] = ("upn", "nhs_number", "ni_number")
+IDENTIFIER_COLUMNS: tuple[str, ...] = ("la_child_id", "upn", "nhs_number", "ni_number")
 NAME_COLUMNS: tuple[str, ...] = ("first_name", "last_name", "date_of_birth", "postcode")
 NO_MATCH = "no_match"
 COUNT_COLUMNS: tuple[str, ...] = ("rows", *LINK_METHODS, "family_only", "unmatched")

@@ -20,6 +20,7 @@ problem".
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ __all__ = [
     "presence_on",
     "str_array",
     "str_take",
+    "uncovered_words",
 ]
 
 NEEDS_INDICATOR = "needs_row"
@@ -116,6 +118,28 @@ class Exclusions:
     evidence: pd.DataFrame
     unchecked: tuple[int, ...]
     excluded: np.ndarray  # per family code
+    # per exclusion, the families tested after the day its table is known to (annual returns): not checkable
+    uncovered: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
+
+
+def uncovered_words(table: str, covered_to: object) -> str:
+    """Why a rule reading ``table`` after the day it is known to (it came from annual returns) is not evaluated."""
+    return (f"not evaluated: {table} is known only to {covered_to} (the latest return's reference date), "
+            "so an episode after that day cannot be ruled out")
+
+
+def _uncovered_after(ctx: RulesContext, tables: tuple[str, ...], as_of: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Per family code, whether its test date falls after the day one of ``tables`` is known to; and those tables."""
+    late = np.zeros(len(as_of), dtype=bool)
+    named = []
+    for t in tables:
+        end = ctx.cohort.covered_to.get(t)
+        if end is not None:
+            after = as_of > np.datetime64(pd.Timestamp(end), "ns")
+            if after.any():
+                late |= after
+                named.append(t)
+    return late, named
 
 
 EXCLUSION_HEADLINE = "exclude_when"  # the headline column of an exclusion's evidence rows
@@ -282,17 +306,22 @@ def apply_exclusions(ctx: RulesContext, framework: Framework, scope: Scope, elig
         return eligible, None
     parts, unchecked = [], []
     excluded = np.zeros(ctx.n_families, dtype=bool)
+    uncovered: dict[int, np.ndarray] = {}
     for x, spec in enumerate(specs):
         if not spec.indicator.evaluable(ctx):
             unchecked.append(x)
             excluded |= ~np.isnat(scope.as_of)
             continue
+        late, _ = _uncovered_after(ctx, spec.indicator.tables, scope.as_of)
+        if late.any():  # tested after the day its table is known to: cannot be shown not to hold
+            uncovered[x] = late
+            excluded |= late
         ev = spec.evidence(scope)
         ev["x"] = x
         parts.append(ev)
         excluded[ev["fam"].to_numpy(dtype="int64")] = True
     ev = pd.concat(parts, ignore_index=True) if parts else empty_raw_evidence().assign(x=np.array([], dtype="int64"))
-    return eligible & ~excluded, Exclusions(ev, tuple(unchecked), excluded)
+    return eligible & ~excluded, Exclusions(ev, tuple(unchecked), excluded, uncovered)
 
 
 def exclusion_words(ctx: RulesContext, framework: Framework, p: Presence, fams: np.ndarray) -> np.ndarray:
@@ -317,6 +346,12 @@ def exclusion_words(ctx: RulesContext, framework: Framework, p: Presence, fams: 
             hit = np.flatnonzero(~np.isnat(p.as_of[fams]))
             out[hit] = np.where(out[hit] == "", words, out[hit] + "; " + words)
             continue
+        if i in x.uncovered:
+            _, tables = _uncovered_after(ctx, spec.indicator.tables, p.as_of)
+            known = ", ".join(f"{t} is known only to {ctx.cohort.covered_to[t]}" for t in tables)
+            words = f"{spec.label}: not evaluated ({known}, the latest return's reference date), so the family cannot be shown not to be excluded"
+            hit = np.flatnonzero(x.uncovered[i][fams])
+            out[hit] = np.where(out[hit] == "", words, out[hit] + "; " + words)
         rows = np.flatnonzero((xi == i) & (pos[f] >= 0))
         if len(rows) == 0:
             continue

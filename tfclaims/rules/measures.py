@@ -8,7 +8,8 @@ measure is one :class:`SuccessMeasure` subclass, registered in :data:`MEASURE_RE
 - ``outcome_models``: the outcome models (``ssp``, ``sfo``) it can judge a headline under;
 - ``reads_indicators``: it judges indicator entries -- the headline's identifying indicators, or
   the entries of the headline's ``success.indicators`` (:attr:`HeadlineSpec.judged_indicators`);
-- :meth:`SuccessMeasure.tables`: the tables it reads (not supplied -> ``not_evaluated``);
+- :meth:`SuccessMeasure.tables`: the tables it reads (not supplied, or known only to a day before
+  the as-of date because they came from annual returns -> ``not_evaluated``);
 - :meth:`SuccessMeasure.evaluate`: one vectorised pass over the families x headline frame
   (:class:`HeadlineFrame`) in a :class:`MeasureContext`, giving :class:`~tfclaims.rules.kernel.Reasons`:
   the reason rows (status and sentence) that make each family's status ``not_evaluated``,
@@ -50,7 +51,7 @@ from tfclaims.rules.indicators import (
     shift_months,
     term_table,
 )
-from tfclaims.rules.kernel import MET, NOT_EVALUATED, NOT_MET, NOT_YET, Detail, LazyWords, Reasons, cat, fill, lazy, pct, who
+from tfclaims.rules.kernel import MET, NOT_EVALUATED, NOT_MET, NOT_YET, Detail, LazyWords, Reasons, cat, fill, lazy, pct, uncovered_words, who
 
 if TYPE_CHECKING:  # frameworks imports this registry
     from tfclaims.rules.frameworks import HeadlineSpec, IndicatorSpec
@@ -275,6 +276,10 @@ class SuccessMeasure(ABC):
         missing = tuple(t for t in head.spec.measure_tables() if not mc.ctx.supplied(t) and t != "needs")
         if missing:
             reasons.add(head.keys, NOT_EVALUATED, f"not evaluated: {', '.join(missing)} not supplied")
+        as_of = pd.Timestamp(mc.as_of).date()
+        for t in head.spec.measure_tables():
+            if t not in missing and not mc.ctx.cohort.covered_on(t, as_of):
+                reasons.add(head.keys, NOT_EVALUATED, uncovered_words(t, mc.ctx.cohort.covered_to[t]))
         self.judge(mc, head, missing, reasons)
         return reasons
 
