@@ -36,6 +36,8 @@ from tfclaims.core.config import DEMO_REFERENCE_KEY, CouncilConfig
 from tfclaims.core.errors import InputError
 from tfclaims.rules.frameworks import Framework
 from tfclaims.ingest.validate import IngestResult, ingest
+from tfclaims.ingest.returns import finding_rows, left_out_rows
+from tfclaims.schemas.returns import ReturnsFindings, ReturnsLeftOut
 from tfclaims.core.membership import is_in
 from tfclaims.core.orchestration import Step, direct, say
 from tfclaims.core.resources import SAMPLE_COHORT_DIR
@@ -302,9 +304,17 @@ def _ingest_stage(opts: CohortOptions, files: RunFiles, rec: audit.RunRecord, st
     rec.touched(family_ids=result.cohort.people["family_id"], person_ids=result.cohort.people["person_id"])
     rec.note("quarantined_rows", result.quarantined_rows)
     files.csv(run_files.VALIDATION_ERRORS_CSV, result.errors)
-    files.xlsx(run_files.VALIDATION_ERRORS_XLSX, {"Errors": result.errors, "Counts": result.counts_frame()}, notes={
-        "Errors": ["Rows left out of this run. Each names the file, sheet and row as you see them in Excel or an editor."],
-    }, csv=(run_files.VALIDATION_ERRORS_CSV,))
+    sheets = {"Errors": result.errors, "Counts": result.counts_frame()}
+    notes = {"Errors": ["Rows left out of this run. Each names the file, sheet and row as you see them in Excel or an editor."]}
+    if result.returns:  # the children's social care returns: what of them is not a row, and the values reported
+        left_out, findings = ReturnsLeftOut.validate(left_out_rows(result.returns)), ReturnsFindings.validate(finding_rows(result.returns))
+        files.csv(run_files.RETURNS_LEFT_OUT_CSV, left_out)
+        files.csv(run_files.RETURNS_FINDINGS_CSV, findings)
+        sheets |= {"Returns left out": left_out, "Returns findings": findings}
+        notes |= {"Returns left out": ["Records of the CIN census and SSDA903 files that are not rows of this run, each with its reason "
+                                       "(line: the XML line or CSV row where the record starts; child: the council's child id)."],
+                  "Returns findings": ["Values that break the return's published specification: reported, and the rest of the file read."]}
+    files.xlsx(run_files.VALIDATION_ERRORS_XLSX, sheets, notes=notes, csv=(run_files.VALIDATION_ERRORS_CSV,))
     return result
 
 
@@ -374,6 +384,9 @@ def _summary(command: str, opts: CohortOptions, prep: Prepared | None, rec: audi
         s["not_supplied"] = [t for t in TABLES if not prep.ingest.cohort.supplied(t)]
         s["ignored"] = prep.ingest.ignored
         s["ingest_notes"] = list(prep.ingest.notes)
+        if prep.ingest.returns:
+            s["returns"] = [r.summary() for r in prep.ingest.returns]
+        s["covered_to"] = {t: d.isoformat() for t, d in prep.ingest.cohort.covered_to.items()}
         s["inputs"] = _input_hashes(prep, rec)
     s.update(more)
     return s

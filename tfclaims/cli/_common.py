@@ -151,6 +151,21 @@ def print_counts(summary: dict[str, Any]) -> None:
     for note in summary.get("ingest_notes", []):
         sheet = f", sheet {note['sheet']}" if note.get("sheet") else ""
         print(f"note: {note['file']}{sheet}: {note['note']}")
+    for r in summary.get("returns", []):
+        print(return_line(r))
+    for table, day in summary.get("covered_to", {}).items():
+        print(f"note: {table} comes only from the returns, so it is known only to {day}: rules needing to know there "
+              "was no episode after that day are not evaluated")
+
+
+def return_line(r: dict[str, Any]) -> str:
+    """One return's counts in words: files and years, records used, left out (by reason), findings."""
+    years = ", ".join(f"{f['collection_year']} ({f['file']})" for f in r["files"])
+    rows = ", ".join(f"{n:,} {t} rows" for t, n in r["rows"].items()) or "no rows"
+    reasons = "; ".join(f"{n:,} {why}" for why, n in r["left_out_by_reason"].items())
+    left = f", {r['records_left_out']:,} left out ({reasons})" if r["records_left_out"] else ""
+    found = f"; {r['findings']:,} value(s) break the specification (see {run_files.RETURNS_FINDINGS_CSV})" if r["findings"] else ""
+    return f"{r['source']} {years}: {r['records_read']:,} records read, {r['records_used']:,} used as {rows}{left}{found}"
 
 
 def print_outputs(out: Path, summary: dict[str, Any]) -> None:

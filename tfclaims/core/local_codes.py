@@ -11,6 +11,16 @@ from dataclasses import dataclass, field
 
 NO_PLAN_MESSAGE = "no local plan declares local codes"
 
+# The local_events codes of assessment factors read from the CIN census: the prefix and the factor
+# (``CIN_3B``: domestic abuse, a parent or carer the subject). A factor says a concern was recorded at
+# an assessment; its absence later says nothing, so a plan's rules may identify with these codes,
+# never judge success on them.
+FACTOR_CODE_PREFIX = "CIN_"
+
+
+def is_factor_code(code: str) -> bool:
+    return code.upper().startswith(FACTOR_CODE_PREFIX)
+
 
 @dataclass(frozen=True)
 class DeclaredCodes:

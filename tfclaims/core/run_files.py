@@ -8,6 +8,8 @@ from __future__ import annotations
 
 __all__ = [
     "RUN_OUTPUTS",
+    "RETURNS_FINDINGS_CSV",
+    "RETURNS_LEFT_OUT_CSV",
     "WORKBOOK_MAX_ROWS",
     "CLAIM_DECISIONS_CSV",
     "CLAIM_DECISIONS_XLSX",
@@ -47,6 +49,9 @@ __all__ = [
 VALIDATION_ERRORS_CSV = "validation_errors.csv"
 VALIDATION_ERRORS_XLSX = "validation_errors.xlsx"
 UNMATCHED_CSV = "unmatched.csv"
+# only when the cohort folder holds CIN census or SSDA903 files: what of them is not a row, and why
+RETURNS_LEFT_OUT_CSV = "returns_left_out.csv"
+RETURNS_FINDINGS_CSV = "returns_findings.csv"  # values breaking the returns' published schema (reported, read on)
 
 # identify and track
 ELIGIBILITY_CSV = "eligibility.csv"

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,9 @@ from tfclaims.core.cohort import TABLES
 from tfclaims.core.config import ReaderLimits
 from tfclaims.core.errors import InputError
 from tfclaims.ingest.workbook import check_workbook
+
+if TYPE_CHECKING:  # the return readers build RawParts
+    from tfclaims.ingest.returns import ReturnOptions, ReturnRows
 
 _TABLE_NAME_RE = re.compile(r"[\s\-]+")
 
@@ -60,6 +63,7 @@ class RawCohort:
     ignored: list[dict[str, str]]  # files / sheets not read: file, sheet, reason
     files: list[Path]  # every file read, for hashing
     notes: list[dict[str, Any]] = field(default_factory=list)  # what reading changed: file, sheet, note, merged_ranges_filled
+    returns: list[ReturnRows] = field(default_factory=list)  # the children's social care returns read (their rows are in parts)
 
     def stage_counts(self) -> str:
         return f"{sum(len(p.frame) for p in self.parts):,} rows in {len(self.files)} file(s)"
@@ -473,11 +477,14 @@ def unsupported_reason(name: str) -> str:
 
 def read_cohort(
     source: Path | str, columns: Mapping[str, Iterable[str]], aliases: Mapping[str, Mapping[str, str]] | None = None,
-    limits: ReaderLimits | None = None,
+    limits: ReaderLimits | None = None, returns: ReturnOptions | None = None,
 ) -> RawCohort:
     """Read every table of a cohort folder or workbook. ``columns``: table -> its contract columns.
 
     ``limits`` bound what a workbook may hold (the council config's ``reader_limits``; defaults if None).
+    A folder may also hold the council's children's social care returns, recognised by their content:
+    CIN census XML files and SSDA903 CSV files (header and episodes), read with ``returns`` into
+    ``social_care`` (and ``local_events``) rows beside the tables.
     """
     source = Path(source)
     aliases = {table_name(k): v for k, v in (aliases or {}).items()}
@@ -493,26 +500,77 @@ def read_cohort(
     readable = (".csv", *WORKBOOK_SUFFIXES)
     if source.is_dir():
         present = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
-        files = [p for p in present if p.suffix.lower() in readable and not p.name.startswith("~$")]
+        files = [p for p in present if p.suffix.lower() in (*readable, ".xml") and not p.name.startswith("~$")]
         others = [p.name for p in present if p not in files]
     elif source.suffix.lower() in readable:
         files, others = [source], []
     else:
         raise InputError(f"{source}: expected a folder, a .csv or an .xlsx file")
-    if not files:
+    if not any(p.suffix.lower() in readable for p in files):
         raise InputError(f"{source}: no .csv or .xlsx files found")
     parts: list[RawPart] = []
     ignored = [{"file": name, "sheet": "", "reason": unsupported_reason(name)} for name in others]
     notes: list[dict[str, Any]] = []
+    cin: list[Path] = []
+    ssda903: list[Path] = []
+    read: list[Path] = []
     for path in files:
         if path.suffix.lower() in WORKBOOK_SUFFIXES:
             p, ig = read_xlsx(path, columns, aliases, limits, notes)
             parts += p
             ignored += ig
+            read.append(path)
             continue
-        table = table_name(path.stem)
-        if table not in columns:
-            ignored.append({"file": path.name, "sheet": "", "reason": "not a table of the input contract"})
-            continue
-        parts.append(read_csv(path, table, columns, aliases))
-    return RawCohort(parts=parts, ignored=ignored, files=files, notes=notes)
+        kind = _return_kind(path, columns)
+        if kind == "cin":
+            cin.append(path)
+        elif kind in ("header", "episodes"):
+            ssda903.append(path)
+        elif kind is not None:
+            ignored.append({"file": path.name, "sheet": "", "reason": kind})
+            if path.suffix.lower() == ".xml":
+                continue  # not a cohort file at all
+        else:
+            table = table_name(path.stem)
+            if table not in columns:
+                ignored.append({"file": path.name, "sheet": "", "reason": "not a table of the input contract"})
+            else:
+                parts.append(read_csv(path, table, columns, aliases))
+        read.append(path)
+    return_rows = _read_returns(cin, ssda903, returns) if cin or ssda903 else []
+    for r in return_rows:
+        parts += r.parts
+    return RawCohort(parts=parts, ignored=ignored, files=read, notes=notes, returns=return_rows)
+
+
+def _return_kind(path: Path, columns: Mapping[str, Iterable[str]]) -> str | None:
+    """``cin`` for a CIN census file, ``header`` / ``episodes`` for the SSDA903 tables tfclaims reads, the
+    reason it is not read for any other XML file or 903 table, None for a file named after a contract table
+    or not recognised (a CSV: read as a table by its name, or reported as not one)."""
+    from tfclaims.ingest.returns_903 import ssda903_table
+    from tfclaims.ingest.returns_cin import is_cin_census
+
+    if path.suffix.lower() == ".xml":
+        if is_cin_census(path):
+            return "cin"
+        return "an XML file that is not a CIN census return (the only XML a cohort folder may hold)"
+    if table_name(path.stem) in columns:
+        return None  # a contract table's own file: its name says what it is
+    kind = ssda903_table(path)
+    if kind is None or kind in ("header", "episodes"):
+        return kind
+    return f"the SSDA903 {kind.replace('_', ' ')} table: not read (tfclaims reads the 903 header and episodes tables)"
+
+
+def _read_returns(cin: list[Path], ssda903: list[Path], options: ReturnOptions | None) -> list[ReturnRows]:
+    from tfclaims.ingest.returns import ReturnOptions
+    from tfclaims.ingest.returns_903 import read_ssda903
+    from tfclaims.ingest.returns_cin import read_cin_census
+
+    options = options or ReturnOptions()
+    out = []
+    if cin:
+        out.append(read_cin_census(cin, options))
+    if ssda903:
+        out.append(read_ssda903(ssda903, options))
+    return out

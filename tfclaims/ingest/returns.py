@@ -25,22 +25,26 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from tfclaims.core.config import ReaderLimits, ReturnSettings
+from tfclaims.core.local_codes import FACTOR_CODE_PREFIX
 from tfclaims.ingest.readers import RawPart
+from tfclaims.schemas.returns import FINDING_COLUMNS, LEFT_OUT_COLUMNS
 
 __all__ = [
+    "FACTOR_CODE_PREFIX",
     "FINDING_COLUMNS",
     "LEFT_OUT_COLUMNS",
     "FileCoverage",
     "ReturnOptions",
     "ReturnRows",
+    "covered_to",
     "empty_findings",
     "empty_left_out",
+    "finding_rows",
+    "left_out_rows",
 ]
 
-# One row per record left out: where it is, whose it is (the council's child id), and why.
-LEFT_OUT_COLUMNS: tuple[str, ...] = ("source", "file", "element", "line", "child", "reason")
-# One row per value that breaks the published schema: where, whose, the value and what is wrong with it.
-FINDING_COLUMNS: tuple[str, ...] = ("source", "file", "element", "line", "child", "value", "problem")
+# LEFT_OUT_COLUMNS: one row per record left out: where it is, whose it is (the council's child id), and why.
+# FINDING_COLUMNS: one row per value that breaks the published schema: where, whose, the value, what is wrong.
 
 
 def empty_left_out() -> pd.DataFrame:
@@ -101,6 +105,42 @@ class ReturnRows:
     def emitted(self) -> int:
         return sum(len(p.frame) for p in self.parts)
 
+    def summary(self) -> dict[str, object]:
+        """What the run summary says about this return: counts and coverage, no personal data."""
+        reasons = self.left_out["reason"].value_counts(sort=False) if len(self.left_out) else pd.Series(dtype="int64")
+        rows: dict[str, int] = {}
+        for p in self.parts:
+            rows[p.table] = rows.get(p.table, 0) + len(p.frame)
+        return {
+            "source": self.source,
+            "files": [{"file": c.file, "collection_year": c.collection_year, "reference_date": c.reference_date.isoformat()}
+                      for c in self.coverage],
+            "records_read": self.read, "records_used": self.used, "records_left_out": len(self.left_out),
+            "left_out_by_reason": {str(k): int(v) for k, v in sorted(reasons.items())},
+            "findings": len(self.findings),
+            "rows": rows,
+        }
+
     def reconciles(self) -> bool:
         """Every record looked at went into a contract row or is a left-out row."""
         return self.read == self.used + len(self.left_out)
+
+
+def covered_to(returns: list[ReturnRows]) -> dt.date | None:
+    """The last day the returns together are known to be complete on: for each return, its latest
+    file's reference date; of several returns (CIN census and SSDA903), the earlier of those.
+    None when no return file was read."""
+    ends = [max(c.reference_date for c in r.coverage) for r in returns if r.coverage]
+    return min(ends) if ends else None
+
+
+def left_out_rows(returns: list[ReturnRows]) -> pd.DataFrame:
+    """Every return's left-out records, in one frame (LEFT_OUT_COLUMNS)."""
+    frames = [r.left_out for r in returns if len(r.left_out)]
+    return pd.concat(frames, ignore_index=True)[list(LEFT_OUT_COLUMNS)] if frames else empty_left_out()
+
+
+def finding_rows(returns: list[ReturnRows]) -> pd.DataFrame:
+    """Every return's findings, in one frame (FINDING_COLUMNS)."""
+    frames = [r.findings for r in returns if len(r.findings)]
+    return pd.concat(frames, ignore_index=True)[list(FINDING_COLUMNS)] if frames else empty_findings()

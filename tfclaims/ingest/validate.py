@@ -11,6 +11,7 @@ row is quarantined (left out); for every table ``read == accepted + quarantined`
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +28,11 @@ from tfclaims.schemas.outputs import ValidationErrors
 from tfclaims.core.cohort import EVENT_TABLES, TABLES, Cohort
 from tfclaims.core.config import CouncilConfig
 from tfclaims.core.errors import InputError
-from tfclaims.core.local_codes import NO_CODES, DeclaredCodes
+from tfclaims.core.local_codes import NO_CODES, DeclaredCodes, is_factor_code
 from tfclaims.core.identifiers import normalise_ni_number, normalise_nhs_number, normalise_postcode
 from tfclaims.core.orchestration import Step, direct
 from tfclaims.ingest.readers import RawCohort, RawPart, read_cohort
+from tfclaims.ingest.returns import ReturnOptions, ReturnRows, covered_to
 
 ERROR_COLUMNS = ["table", "file", "sheet", "row", "column", "value", "check", "message"]
 
@@ -280,7 +282,7 @@ class IngestResult:
     files: list[Path]
     file_rows: dict[str, int] = field(default_factory=dict)  # file name -> data rows read
     notes: list[dict[str, Any]] = field(default_factory=list)  # what reading changed, per sheet (merged ranges filled)
-
+    returns: list[ReturnRows] = field(default_factory=list)  # the children's social care returns read
     @property
     def quarantined_rows(self) -> int:
         return sum(c.quarantined for c in self.counts)
@@ -541,8 +543,10 @@ def ingest(source: Path | str, config: CouncilConfig | None = None, *, local_cod
     """
     config = config or CouncilConfig()
     specs = table_specs()
+    factor_codes = frozenset(c for c in local_codes.for_table("local_events") if is_factor_code(c))
+    returns = ReturnOptions.of(config.returns, config.reader_limits, factor_codes)
     raw = step("read cohort", read_cohort, source, {t: [c.name for c in cols] for t, cols in specs.items()}, config.column_aliases,
-               config.reader_limits)
+               config.reader_limits, returns)
     check_structure(raw, specs)
     tables: dict[str, pd.DataFrame] = {}
     error_frames: list[pd.DataFrame] = []
@@ -572,6 +576,17 @@ def ingest(source: Path | str, config: CouncilConfig | None = None, *, local_cod
     errors = pd.concat([e for e in error_frames if len(e)], ignore_index=True) if any(len(e) for e in error_frames) else empty_errors()
     errors = ValidationErrors.validate(errors)
     return IngestResult(
-        cohort=Cohort(tables), errors=errors, counts=[counts[t] for t in TABLES if t in counts],
-        ignored=raw.ignored, files=raw.files, file_rows=file_rows, notes=raw.notes,
+        cohort=Cohort(tables, _covered_to(raw)), errors=errors, counts=[counts[t] for t in TABLES if t in counts],
+        ignored=raw.ignored, files=raw.files, file_rows=file_rows, notes=raw.notes, returns=raw.returns,
     )
+
+
+def _covered_to(raw: RawCohort) -> dict[str, dt.date]:
+    """``social_care`` is known only to the returns' reference date when every one of its rows came
+    from a return; a council's own social_care table beside them is complete to the day of the run."""
+    end = covered_to(raw.returns)
+    if end is None:
+        return {}
+    return_files = {p.file for r in raw.returns for p in r.parts}
+    own = any(p.table == "social_care" and p.file not in return_files for p in raw.parts)
+    return {} if own else {"social_care": end}

@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tfclaims.core.config import DEFAULT_FRAMEWORK
 from tfclaims.core.errors import ConfigError
-from tfclaims.core.local_codes import DeclaredCodes
+from tfclaims.core.local_codes import DeclaredCodes, is_factor_code
 from tfclaims.schemas.inputs import LOCAL_TABLES
 
 from tfclaims.rules.indicators import CATALOGUE, LOCAL_INDICATOR_TABLES, BenefitParams, Indicator, Params, Scope, name_indicator
@@ -1105,6 +1105,8 @@ def _check_measure_codes(fw: Framework, local_codes: tuple[LocalCode, ...], plan
     for hcode, spec in fw.headlines.items():
         for key, table, code in MEASURES[spec.measure].local_codes(spec.measure_params):
             where = f"{plan_path}: overrides.headlines.{hcode}.success.{key}"
+            if is_factor_code(code):
+                raise ConfigError(f"{where}: {code!r} is an assessment factor of the CIN census: {FACTOR_ONLY_IDENTIFIES}")
             declared = [c for c in local_codes if c.table == table and c.code.lower() == code.lower()]
             if not declared:
                 listed = ", ".join(c.code for c in local_codes if c.table == table) or "none"
@@ -1282,8 +1284,15 @@ def check_local_codes(fw: Framework, sources: Sequence[tuple[Path, Mapping[str, 
         _check_local_codes(f, sources)
 
 
+# Why an assessment factor may not be judged for success (a plan naming one there is refused).
+FACTOR_ONLY_IDENTIFIES = ("a factor says a concern was recorded at an assessment, and the absence of a later one says nothing, "
+                          "so it may identify a headline but never show success; judge success on another source "
+                          "(success.indicators naming entries that do not read assessment factors)")
+
+
 def _check_local_codes(fw: Framework, sources: Sequence[tuple[Path, Mapping[str, Any]]]) -> None:
     for entry, codes, table, hcode, suffix, within in _local_code_uses(fw):
+        judged = hcode is not None and entry in MEASURES[fw.headlines[hcode].measure].judged_entries(fw.headlines[hcode])
         file, path = sources[0][0], None
         for f, raw in sources:
             path = _find_key_path(raw, suffix, within)
@@ -1295,6 +1304,9 @@ def _check_local_codes(fw: Framework, sources: Sequence[tuple[Path, Mapping[str,
         declared = [c for c in fw.local_codes if c.table == table]
         for j, code in enumerate(codes):
             where = f"{file}: {path}[{j}]: {code!r}"
+            if judged and is_factor_code(code):
+                raise ConfigError(f"{where}: the success of headline {hcode} would be judged on entry {entry.code}, "
+                                  f"which reads an assessment factor of the CIN census: {FACTOR_ONLY_IDENTIFIES}")
             if fw.plan is None:
                 what = f"indicator {entry.kind}" if entry is not None else "whole_family_working.evidence_codes"
                 raise ConfigError(f"{where}: {what} reads local codes, which only a local plan declares (local_codes); "
