@@ -448,6 +448,13 @@ def _not_evaluated_note(frame: pd.DataFrame) -> list[str]:
     return [f"Not evaluated (table not supplied: {', '.join(missing)}): indicators reading these tables cannot make a headline present."]
 
 
+def _coverage_note(cohort: Cohort) -> list[str]:
+    """What a table known only to a day (it came from annual returns) means for these results."""
+    return [f"{t} comes only from the children's social care returns, so it is known only to {d.isoformat()}: an episode after "
+            "that day cannot be seen; a headline it would evidence may be missing, and a success measure or exclusion reading "
+            "it after that day is not evaluated." for t, d in cohort.covered_to.items()]
+
+
 def _headline_words(fw: Framework) -> dict[str, str]:
     return {code: h.label for code, h in fw.headlines.items()}
 
@@ -463,7 +470,7 @@ def identify(opts: IdentifyOptions, *, step: Step = direct) -> Outcome:
         prep = _prepare(opts, files, rec, step)
         progress(f"identifying eligible families at {as_of}")
         result = step("identify", identify_families, prep.cohort, fw, as_of)
-        notes = [CANDIDATES_NOTE, *_not_evaluated_note(result.not_evaluated)]
+        notes = [CANDIDATES_NOTE, *_not_evaluated_note(result.not_evaluated), *_coverage_note(prep.cohort)]
         files.csv(run_files.ELIGIBILITY_CSV, result.eligibility)
         files.csv(run_files.ELIGIBILITY_EVIDENCE_CSV, result.evidence)
         sheets = {"Eligibility": result.eligibility, "Evidence": result.evidence}
@@ -508,7 +515,7 @@ def track(opts: TrackOptions, *, step: Step = direct) -> Outcome:
         _write_outcomes(files, result)
         files.csv(run_files.FAMILIES_CSV, result.families)
         files.xlsx(run_files.OUTCOMES_XLSX, {"Outcomes": result.outcomes, "Families": result.families, "Evidence": result.evidence},
-                   notes={"Outcomes": _not_evaluated_note(result.not_evaluated) or ["Outcome of every required headline of every attached family."]},
+                   notes={"Outcomes": [*_not_evaluated_note(result.not_evaluated), *_coverage_note(prep.cohort)] or ["Outcome of every required headline of every attached family."]},
                    csv=(run_files.OUTCOMES_CSV, run_files.FAMILIES_CSV, run_files.OUTCOME_EVIDENCE_CSV))
         fams = result.families
         no_route = ~np.logical_or.reduce([fams[r].to_numpy(dtype=bool) for r in fw.claim_routes])

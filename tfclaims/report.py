@@ -560,6 +560,30 @@ def _validation_section(s: Mapping[str, Any]) -> tuple[str, str, str] | None:
     return _section("validation", "Validation", body)
 
 
+def _returns_section(s: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """The CIN census and SSDA903 files read: their years, what became rows, what was left out and why."""
+    returns = s.get("returns")
+    if not returns:
+        return None
+    body = ""
+    for r in returns:
+        rows = _join([f"{_plural(n, 'row')} of {t}" for t, n in r["rows"].items()]) or "no rows"
+        sentence = (f"{_plural(r['records_read'], 'record')} read from {_plural(len(r['files']), 'file')}: "
+                    f"{_n(r['records_used'])} became {rows}; {_n(r['records_left_out'])} left out (returns_left_out.csv, each with its reason)"
+                    + (f"; {_plural(r['findings'], 'value')} broke the published specification and were reported (returns_findings.csv)."
+                       if r["findings"] else "."))
+        body += f"<h3>{_e(r['source'])}</h3><p>{_e(sentence)}</p>"
+        body += _table(f"{r['source']} files", ["File", "Collection year", "Reference date"],
+                       [(f["file"], str(f["collection_year"]), f["reference_date"]) for f in r["files"]])
+        if r["left_out_by_reason"]:
+            body += _table(f"{r['source']} records left out, by reason", ["Reason", "Records"],
+                           [(why, _n(n)) for why, n in r["left_out_by_reason"].items()])
+    for table, day in s.get("covered_to", {}).items():
+        body += (f'<p class="note">{_e(table)} comes only from these returns, so it is known only to {_e(day)}: a rule that needs '
+                 "to know there was no episode after that day is not evaluated there, never read as \"no episode\".</p>")
+    return _section("returns", "Children's social care returns", body)
+
+
 def _link_section(s: Mapping[str, Any]) -> tuple[str, str, str] | None:
     link = s.get("report", {}).get("link")
     if not link:
@@ -690,7 +714,7 @@ def build_report(summary: Mapping[str, Any]) -> str:
     s = summary
     sections = [x for x in (_forecast_section(s), _comparison_section(s), _funnel_section(s), _routes_section(s), _windows_section(s),
                             _headlines_section(s), _blocking_section(s),
-                            _validation_section(s), _link_section(s), _spot_check_section(s), _csv_only_section(s)) if x is not None]
+                            _validation_section(s), _returns_section(s), _link_section(s), _spot_check_section(s), _csv_only_section(s)) if x is not None]
     nav = "".join(f'<li><a href="#{a}">{_e(t)}</a></li>' for a, t, _ in sections)
     title = f"Run report: tfclaims {s.get('command', '')} {s.get('run_id', '')}"
     version = s.get("tfclaims_version", "")

@@ -152,13 +152,13 @@ def print_counts(summary: dict[str, Any]) -> None:
         sheet = f", sheet {note['sheet']}" if note.get("sheet") else ""
         print(f"note: {note['file']}{sheet}: {note['note']}")
     for r in summary.get("returns", []):
-        print(return_line(r))
+        print(_return_line(r))
     for table, day in summary.get("covered_to", {}).items():
         print(f"note: {table} comes only from the returns, so it is known only to {day}: rules needing to know there "
               "was no episode after that day are not evaluated")
 
 
-def return_line(r: dict[str, Any]) -> str:
+def _return_line(r: dict[str, Any]) -> str:
     """One return's counts in words: files and years, records used, left out (by reason), findings."""
     years = ", ".join(f"{f['collection_year']} ({f['file']})" for f in r["files"])
     rows = ", ".join(f"{n:,} {t} rows" for t, n in r["rows"].items()) or "no rows"
