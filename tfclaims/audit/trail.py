@@ -65,7 +65,7 @@ ERROR_MESSAGE_MAX = 1000
 PERSONAL_PARAM_NAMES = frozenset(
     {
         "person_id", "family_id", "first_name", "last_name", "name", "date_of_birth",
-        "nhs_number", "ni_number", "upn", "postcode", "address_line_1",
+        "nhs_number", "ni_number", "upn", "la_child_id", "postcode", "address_line_1",
     }
 )  # fmt: skip
 _ID_TOKEN = re.compile(r"(?<![\w\-])[A-Za-z0-9][\w\-]*")  # what might be an id inside an error message
