@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -41,10 +42,18 @@ __all__ = [
     "empty_left_out",
     "finding_rows",
     "left_out_rows",
+    "record_frame",
 ]
 
 # LEFT_OUT_COLUMNS: one row per record left out: where it is, whose it is (the council's child id), and why.
 # FINDING_COLUMNS: one row per value that breaks the published schema: where, whose, the value, what is wrong.
+
+
+def record_frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
+    """Left-out or finding records (dicts) as a frame of ``columns`` (text, ``line`` Int64), by file and line."""
+    frame = pd.DataFrame(rows, columns=list(columns))
+    out = pd.DataFrame({c: pd.array(frame[c].to_numpy(dtype=object), dtype="Int64" if c == "line" else "str") for c in columns})
+    return out.sort_values(["file", "line"], kind="stable", ignore_index=True) if len(out) else out
 
 
 def empty_left_out() -> pd.DataFrame:

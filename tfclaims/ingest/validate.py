@@ -548,6 +548,7 @@ def ingest(source: Path | str, config: CouncilConfig | None = None, *, local_cod
     raw = step("read cohort", read_cohort, source, {t: [c.name for c in cols] for t, cols in specs.items()}, config.column_aliases,
                config.reader_limits, returns)
     check_structure(raw, specs)
+    covered = _covered_to(raw)  # before the raw parts are freed below
     tables: dict[str, pd.DataFrame] = {}
     error_frames: list[pd.DataFrame] = []
     counts: dict[str, TableCount] = {}
@@ -576,7 +577,7 @@ def ingest(source: Path | str, config: CouncilConfig | None = None, *, local_cod
     errors = pd.concat([e for e in error_frames if len(e)], ignore_index=True) if any(len(e) for e in error_frames) else empty_errors()
     errors = ValidationErrors.validate(errors)
     return IngestResult(
-        cohort=Cohort(tables, _covered_to(raw)), errors=errors, counts=[counts[t] for t in TABLES if t in counts],
+        cohort=Cohort(tables, covered), errors=errors, counts=[counts[t] for t in TABLES if t in counts],
         ignored=raw.ignored, files=raw.files, file_rows=file_rows, notes=raw.notes, returns=raw.returns,
     )
 
