@@ -190,15 +190,16 @@ def _spells(episodes: pd.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str
         prev: Any = None
         for _, e in group.iterrows():
             used += 1
-            if prev is not None and pd.isna(prev["_end"]):
+            unclosed = prev is not None and pd.isna(prev["_end"])
+            if unclosed:  # an episode left open with a later one: ended where the next starts (and, unless S, continued)
                 findings.append(_finding(prev["_file"], "Episodes", int(prev["line"]), child, "",
                                          f"no DEC but a later episode starts {e['_start'].isoformat()}: ended there"))
                 prev_end = e["_start"]
                 current["end"] = prev_end.isoformat()  # type: ignore[index]
             else:
                 prev_end = prev["_end"] if prev is not None else None
-            continues = (prev is not None and e["RNE"].strip().upper() != "S" and prev["REC"].strip().upper() == "X1"
-                         and prev_end == e["_start"])
+            continues = (prev is not None and e["RNE"].strip().upper() != "S"
+                         and (unclosed or (prev["REC"].strip().upper() == "X1" and prev_end == e["_start"])))
             if prev is not None and e["RNE"].strip().upper() != "S" and not continues:
                 why = ("the previous episode ended X1 on another day" if prev["REC"].strip().upper() == "X1"
                        else "the previous episode did not end X1")
