@@ -9,6 +9,7 @@ refuse; 903 episode chains, one per stitching rule.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -266,3 +267,62 @@ def test_return_options_come_from_the_council_config(tmp_path):
     assert dataclasses.astuple(options)[:3] == (False, True, 5)
     with pytest.raises(Exception, match="include_cin_nfa"):
         CouncilConfig.model_validate({"returns": {"include_cin_nfa": True}})
+
+
+# ----------------------------------------------------------------------------------------------
+# the data dictionary's mapping tables, row by row
+
+DICTIONARY = Path(__file__).resolve().parents[1] / "docs" / "data-dictionary.md"
+_ROW = re.compile(r"^\| (?:(Header|Episodes) \| )?`([^`]+)`[^|]* \| ([^|]*) \|")
+
+
+def _mapping_rows(section: str) -> list[tuple[str, str]]:
+    """(field, contract column) of each row of a returns mapping table whose field becomes a column."""
+    text = DICTIONARY.read_text(encoding="utf-8")
+    body = text[text.index(section):]
+    body = body[: body.index("\n### ", 1)] if "\n### " in body[1:] else body
+    out = []
+    for line in body.splitlines():
+        m = _ROW.match(line)
+        if m:
+            column = re.search(r"`([a-z_]+)`", m.group(3))
+            if column and column.group(1) not in ("local_events", "cin", "cp", "lac"):
+                out.append(((m.group(1) + "." if m.group(1) else "") + m.group(2), column.group(1)))
+    return out
+
+
+def test_each_cin_field_the_dictionary_maps_lands_in_its_column(tmp_path):
+    values = {"ChildIdentifiers/LAchildID": "0042", "ChildIdentifiers/UPN": _with_check("999123456702"),
+              "ChildIdentifiers/PersonBirthDate": "2011-11-11", "CINdetails/CINreferralDate": "2021-04-02",
+              "CINdetails/CINclosureDate": "2021-09-03", "ChildProtectionPlans/CPPstartDate": "2021-05-04",
+              "ChildProtectionPlans/CPPendDate": "2021-08-05", "Assessments/AssessmentAuthorisationDate": "2021-04-20"}
+    v = values
+    child = (f"<Child><ChildIdentifiers><LAchildID>{v['ChildIdentifiers/LAchildID']}</LAchildID><UPN>{v['ChildIdentifiers/UPN']}</UPN>"
+             f"<PersonBirthDate>{v['ChildIdentifiers/PersonBirthDate']}</PersonBirthDate></ChildIdentifiers><CINdetails>"
+             f"<CINreferralDate>{v['CINdetails/CINreferralDate']}</CINreferralDate><CINclosureDate>{v['CINdetails/CINclosureDate']}</CINclosureDate>"
+             f"<ReasonForClosure>RC1</ReasonForClosure><Assessments><AssessmentAuthorisationDate>{v['Assessments/AssessmentAuthorisationDate']}"
+             "</AssessmentAuthorisationDate><FactorsIdentifiedAtAssessment><AssessmentFactors>3A</AssessmentFactors></FactorsIdentifiedAtAssessment>"
+             f"</Assessments><ChildProtectionPlans><CPPstartDate>{v['ChildProtectionPlans/CPPstartDate']}</CPPstartDate>"
+             f"<CPPendDate>{v['ChildProtectionPlans/CPPendDate']}</CPPendDate></ChildProtectionPlans></CINdetails></Child>\n")
+    rows = read_cin_census([_cin(tmp_path, "c.xml", 2022, child)], ReturnOptions(factor_codes=frozenset({"CIN_3A"})))
+    by_element = {x.sheet: x.frame.iloc[0] for x in rows.parts}
+    element_of = {"CINdetails": "CINdetails", "ChildProtectionPlans": "ChildProtectionPlans", "Assessments": "AssessmentFactors",
+                  "ChildIdentifiers": "CINdetails"}
+    mapped = _mapping_rows("### CIN census (XML)")
+    assert {f for f, _ in mapped} == set(values)  # every field the dictionary maps, and only those
+    for field_path, column in mapped:
+        got = by_element[element_of[field_path.split("/")[0]]][column]
+        assert got == values[field_path], (field_path, column, got)
+
+
+def test_each_903_field_the_dictionary_maps_lands_in_its_column(tmp_path):
+    upn = _with_check("999123456703")
+    e = _csv(tmp_path, "SSDA903_2022_episodes.csv", EPISODES, [_ep("0077", "02/05/2021", "S", "03/09/2021", "E4A")])
+    h = _csv(tmp_path, "SSDA903_2022_header.csv", HEADER_903, [f"0077,1,04/06/2012,WBRI,{upn},,"])
+    spell = read_ssda903([e, h], ReturnOptions()).parts[0].frame.iloc[0]
+    expected = {"Header.CHILD": "0077", "Header.UPN": upn, "Header.DOB": "2012-06-04", "Episodes.CHILD": "0077",
+                "Episodes.DECOM": "2021-05-02", "Episodes.DEC": "2021-09-03"}
+    mapped = _mapping_rows("### SSDA903 (CSV)")
+    assert {f for f, _ in mapped} == set(expected)
+    for field_path, column in mapped:
+        assert spell[column] == expected[field_path], (field_path, column, spell[column])
