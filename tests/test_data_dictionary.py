@@ -117,4 +117,4 @@ def test_the_person_reference_rule_and_the_returns_are_described() -> None:
     returns = sections.get("Fields read from the statutory returns", "")
     for field in ("LAchildID", "CINreferralDate", "CPPstartDate", "AssessmentFactors", "DECOM", "DEC", "RNE", "REC", "LS",
                   "include_cin_no_further_action", "include_903_short_breaks", "returns_left_out.csv", "returns_findings.csv"):
-        assert f"`{field}" in returns, f"'## Fields read from the statutory returns' does not name {field}"
+        assert field in returns, f"'## Fields read from the statutory returns' does not name {field}"
