@@ -326,3 +326,22 @@ def test_each_903_field_the_dictionary_maps_lands_in_its_column(tmp_path):
     assert {f for f, _ in mapped} == set(expected)
     for field_path, column in mapped:
         assert spell[column] == expected[field_path], (field_path, column, spell[column])
+
+
+def test_a_2022_census_with_cin_plans_section_47_and_factor_24a(tmp_path):
+    """CINPlanDates (from 2022) and Section47 are not rows and not findings; 24A (child criminal
+    exploitation, from 2022) is a factor a plan may declare."""
+    child = """<Child><ChildIdentifiers><LAchildID>5</LAchildID><PersonBirthDate>2008-03-03</PersonBirthDate><Sex>F</Sex></ChildIdentifiers>
+<CINdetails><CINreferralDate>2021-06-01</CINreferralDate><ReferralSource>3A</ReferralSource><PrimaryNeedCode>N1</PrimaryNeedCode><ReferralNFA>0</ReferralNFA>
+<Assessments><AssessmentActualStartDate>2021-06-02</AssessmentActualStartDate><AssessmentAuthorisationDate>2021-06-30</AssessmentAuthorisationDate>
+<FactorsIdentifiedAtAssessment><AssessmentFactors>24A</AssessmentFactors></FactorsIdentifiedAtAssessment></Assessments>
+<CINPlanDates><CINPlanStartDate>2021-07-01</CINPlanStartDate><CINPlanEndDate>2021-12-01</CINPlanEndDate></CINPlanDates>
+<Section47><S47ActualStartDate>2021-06-05</S47ActualStartDate><ICPCnotRequired>1</ICPCnotRequired></Section47>
+</CINdetails></Child>
+"""
+    rows = read_cin_census([_cin(tmp_path, "cin_2022.xml", 2022, child)], ReturnOptions(factor_codes=frozenset({"cin_24a"})))
+    assert rows.findings.empty and rows.left_out.empty and rows.read == rows.used == 2
+    tables = sorted((x.table, x.sheet, len(x.frame)) for x in rows.parts)
+    assert tables == [("local_events", "AssessmentFactors", 1), ("social_care", "CINdetails", 1)]
+    factor = next(x.frame for x in rows.parts if x.table == "local_events").iloc[0]
+    assert (factor["code"], factor["event_date"]) == ("cin_24a", "2021-06-30")  # the plan's own spelling of the code

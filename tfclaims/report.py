@@ -568,12 +568,12 @@ def _returns_section(s: Mapping[str, Any]) -> tuple[str, str, str] | None:
     body = ""
     for r in returns:
         rows = _join([f"{_plural(n, 'row')} of {t}" for t, n in r["rows"].items()]) or "no rows"
-        sentence = (f"{_plural(r['records_read'], 'record')} read from {_plural(len(r['files']), 'file')}: "
+        sentence = (f"{_plural(r['records_read'], 'record')} read from the returns of {_plural(len({f['collection_year'] for f in r['files']}), 'collection year')}: "
                     f"{_n(r['records_used'])} became {rows}; {_n(r['records_left_out'])} left out (returns_left_out.csv, each with its reason)"
                     + (f"; {_plural(r['findings'], 'value')} broke the published specification and were reported (returns_findings.csv)."
                        if r["findings"] else "."))
         body += f"<h3>{_e(r['source'])}</h3><p>{_e(sentence)}</p>"
-        body += _table(f"{r['source']} files", ["File", "Collection year", "Reference date"],
+        body += _table(f"{r['source']} files and what they cover", ["File", "Collection year", "Reference date"],
                        [(f["file"], str(f["collection_year"]), f["reference_date"]) for f in r["files"]])
         if r["left_out_by_reason"]:
             body += _table(f"{r['source']} records left out, by reason", ["Reason", "Records"],

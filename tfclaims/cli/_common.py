@@ -161,7 +161,7 @@ def print_counts(summary: dict[str, Any]) -> None:
 def _return_line(r: dict[str, Any]) -> str:
     """One return's counts in words: files and years, records used, left out (by reason), findings."""
     ys = sorted({f["collection_year"] for f in r["files"]})
-    years = f"({len(r['files'])} file(s), collection year{'s' if len(ys) > 1 else ''} {ys[0]}{'-' + str(ys[-1]) if len(ys) > 1 else ''})" if ys else ""
+    years = f"(collection year{'s' if len(ys) > 1 else ''} {ys[0]}{'-' + str(ys[-1]) if len(ys) > 1 else ''})" if ys else ""
     rows = ", ".join(f"{n:,} {t} rows" for t, n in r["rows"].items()) or "no rows"
     reasons = "; ".join(f"{n:,} {why}" for why, n in r["left_out_by_reason"].items())
     left = f", {r['records_left_out']:,} left out ({reasons})" if r["records_left_out"] else ""
