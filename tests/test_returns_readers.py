@@ -206,6 +206,7 @@ def test_903_episodes_chain_into_spells_by_the_stitching_rules(tmp_path):
         _ep("A", "01/01/2024", "S", "20/02/2025", "E13"),      # the 2025 return closes 2024's open period
         _ep("E", "01/05/2024", "S"),                           # blank DEC ...
         _ep("E", "01/08/2024", "L", "01/09/2024", "E4B"),      # ... and a later episode: ended at its start
+        _ep("F", "01/03/2025", "S"),                           # open at 31 March 2025 ...
     ])
     h24 = _csv(tmp_path, "SSDA903_2024_header.csv", HEADER_903, [f"A,1,01/02/2012,WBRI,{upn},,", "B,2,01/02/2010,WBRI,UN3,,",
                                                                   "C,1,01/02/2011,WBRI,XYZ,,", "D,1,01/02/2013,WBRI,UN1,,"])
@@ -220,6 +221,7 @@ def test_903_episodes_chain_into_spells_by_the_stitching_rules(tmp_path):
         ("C", "2023-04-01"): ("2023-06-01", "SSDA903_2024_episodes.csv", 6),
         ("C", "2023-06-05"): ("2023-08-01", "SSDA903_2024_episodes.csv", 7),
         ("E", "2024-05-01"): ("2024-09-01", "SSDA903_2025_episodes.csv", 3),
+        ("F", "2025-03-01"): (None, "SSDA903_2025_episodes.csv", 5),
     }
     assert set(frame["episode_type"]) == {"lac"}
     a = frame[frame["la_child_id"] == "A"].iloc[0]
@@ -236,6 +238,15 @@ def test_903_episodes_chain_into_spells_by_the_stitching_rules(tmp_path):
                                                                                    for x, c in zip(problems, rows.findings["child"], strict=True))
     assert rows.reconciles()
     assert [c.reference_date.isoformat() for c in rows.coverage] == ["2024-03-31", "2025-03-31"]
+    # a later return (2026) that does not hold an episode open at 2025's end closes it there
+    gone = _csv(tmp_path, "SSDA903_2026_episodes.csv", EPISODES, [_ep("Z", "01/05/2025", "S")])
+    closed = read_ssda903([e24, e25, gone], ReturnOptions())
+    e_spell = pd.concat([x.frame for x in closed.parts]).set_index(["la_child_id", "start_date"])
+    assert e_spell.loc[("A", "2024-01-01"), "end_date"] == "2025-02-20"  # closed in its return: unchanged
+    assert pd.isna(e_spell.loc[("Z", "2025-05-01"), "end_date"])  # open in the latest return: still open
+    assert e_spell.loc[("E", "2024-05-01"), "end_date"] == "2024-09-01"
+    assert e_spell.loc[("F", "2025-03-01"), "end_date"] == "2025-03-31"  # open in 2025, not in 2026: closed at 2025's end
+    assert closed.findings["problem"].str.contains("not in a later return: closed at 2025-03-31").sum() == 1
     with_breaks = read_ssda903([e24, e25, h24], ReturnOptions(include_903_short_breaks=True))
     assert "D" in set(pd.concat([x.frame for x in with_breaks.parts])["la_child_id"])
 

@@ -207,11 +207,19 @@ def _spells(episodes: pd.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str
             if prev is not None and prev_end is not None and e["_start"] < prev_end:
                 findings.append(_finding(e["_file"], "Episodes", int(e["line"]), child, e["DECOM"], "starts before the previous episode ended"))
             if continues and current is not None:
-                current["end"] = _iso(e["DEC"])[0]
+                current["end"], current["last"] = _iso(e["DEC"])[0], e
             else:
-                current = {"first": e, "start": e["_start"].isoformat(), "end": _iso(e["DEC"])[0]}
+                current = {"first": e, "last": e, "start": e["_start"].isoformat(), "end": _iso(e["DEC"])[0]}
                 spells.append(current)
             prev = e
+    latest = int(episodes["_year"].max()) if len(episodes) else 0
+    for spell in spells:  # open at a year's end but in no later return: the child left care by then
+        last = spell.get("last")
+        if last is not None and not spell["end"] and int(last["_year"]) < latest:
+            end = dt.date(int(last["_year"]), 3, 31).isoformat()
+            spell["end"] = end
+            findings.append(_finding(last["_file"], "Episodes", int(last["line"]), last["CHILD"], "",
+                                     f"open at this return's end but not in a later return: closed at {end}"))
     return spells, findings, used
 
 
