@@ -166,8 +166,11 @@ def _records(text: str, delimiter: str) -> list[list[str]]:
     return out
 
 
-def _looks_utf16(head: bytes) -> bool:
-    """UTF-16 without a byte-order mark: every other byte is zero (Latin text)."""
+def looks_utf16(head: bytes) -> bool:
+    """The first bytes of a file are UTF-16 text: a UTF-16 byte-order mark, or every other byte zero (Latin text)."""
+    if head.startswith(_UTF16_BOMS):
+        return True
+    head = head[:4096]
     odd, even = head[1::2], head[0::2]
     return len(head) >= 4 and (odd.count(0) >= 0.9 * len(odd) or even.count(0) >= 0.9 * len(even))
 
@@ -177,7 +180,7 @@ def _read_sample(path: Path) -> str | None:
     it is not UTF-8 (the full reader then names the byte)."""
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
-    if head.startswith(_UTF16_BOMS) or _looks_utf16(head[:4096]):
+    if looks_utf16(head):
         raise InputError(
             f"{path.name}: the file is UTF-16 text (Excel's 'Unicode Text'), not UTF-8: "
             "save it as 'CSV UTF-8 (Comma delimited)'"

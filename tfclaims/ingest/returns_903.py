@@ -19,7 +19,7 @@ import pandas as pd
 
 from tfclaims.core.errors import InputError
 from tfclaims.core.identifiers import upn_valid
-from tfclaims.ingest.readers import RawPart
+from tfclaims.ingest.readers import RawPart, looks_utf16
 from tfclaims.ingest.returns import FINDING_COLUMNS, LEFT_OUT_COLUMNS, FileCoverage, ReturnOptions, ReturnRows, record_frame
 
 __all__ = ["SSDA903_SOURCE", "read_ssda903", "ssda903_table"]
@@ -50,7 +50,7 @@ _SHORT_BREAKS = {"V3", "V4"}
 def _header_names(path: Path) -> list[str] | None:
     with open(path, "rb") as fh:
         head = fh.read(4096)
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[1:200:2].count(0) > 50:
+    if looks_utf16(head):
         raise InputError(f"{path.name}: the file is UTF-16 text (Excel's 'Unicode Text'), not UTF-8: save it as 'CSV UTF-8 (Comma delimited)'")
     try:
         first = head.decode("utf-8-sig", errors="strict").splitlines()[0] if head.strip() else ""
@@ -123,6 +123,11 @@ def _year_of(path: Path, frame: pd.DataFrame, kind: str) -> tuple[int | None, bo
 
 def _left(file: str, element: str, line: int, child: str, reason: str) -> dict[str, Any]:
     return {"source": SSDA903_SOURCE, "file": file, "element": element, "line": line, "child": child or None, "reason": reason}
+
+
+def _left_rows(rows: pd.DataFrame, element: str, reason: str) -> list[dict[str, Any]]:
+    """A left-out record for each of ``rows`` (stacked 903 rows: ``_file``, ``line``, ``CHILD``), with one reason."""
+    return [_left(f, element, int(line), c, reason) for f, line, c in zip(rows["_file"], rows["line"], rows["CHILD"], strict=True)]
 
 
 def _finding(file: str, element: str, line: int | None, child: str, value: str, problem: str) -> dict[str, Any]:
@@ -230,18 +235,18 @@ def read_ssda903(paths: list[Path], options: ReturnOptions) -> ReturnRows:
     headers, left_h = _stacked(tables, "header", ["CHILD"])
     left += left_h
     no_child = episodes["CHILD"] == ""
-    for _, e in episodes[no_child].iterrows():
-        left.append(_left(e["_file"], "Episodes", int(e["line"]), "", "no CHILD id: the child cannot be linked"))
+    left += _left_rows(episodes[no_child], "Episodes", "no CHILD id: the child cannot be linked")
     episodes = episodes[~no_child]
     short = episodes["LS"].str.strip().str.upper().isin(_SHORT_BREAKS)
     if not options.include_903_short_breaks:
-        for _, e in episodes[short].iterrows():
-            left.append(_left(e["_file"], "Episodes", int(e["line"]), e["CHILD"], "short-break respite (legal status V3/V4)"))
+        left += _left_rows(episodes[short], "Episodes", "short-break respite (legal status V3/V4)")
         episodes = episodes[~short]
     spells, spell_findings, used = _spells(episodes.reset_index(drop=True))
     findings += spell_findings
     children = {s["first"]["CHILD"] for s in spells}
     person: dict[str, dict[str, str]] = {}
+    upns = headers["UPN"].str.strip().str.upper()
+    valid = set(upns[upn_valid(upns).to_numpy(dtype=bool)])  # one vectorised check for every header row
     for _, h in headers.iterrows():
         if h["CHILD"] not in children:
             left.append(_left(h["_file"], "Header", int(h["line"]), h["CHILD"], "no episode of this child in the returns"))
@@ -250,7 +255,7 @@ def read_ssda903(paths: list[Path], options: ReturnOptions) -> ReturnRows:
         upn = h["UPN"].strip().upper()
         if upn in _PLACEHOLDER_UPNS:
             upn = ""
-        elif upn and not bool(upn_valid(pd.Series([upn])).iloc[0]):
+        elif upn and upn not in valid:
             findings.append(_finding(h["_file"], "Header", int(h["line"]), h["CHILD"], upn, "UPN fails the check letter: not used for linking"))
             upn = ""
         person[h["CHILD"]] = {"upn": upn, "date_of_birth": _iso(h["DOB"])[0]}

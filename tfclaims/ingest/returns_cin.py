@@ -141,6 +141,19 @@ class _File:
     records: list[_Record] = field(default_factory=list)
     left_out: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
+    upns: list[tuple[str, int, str]] = field(default_factory=list)  # (UPN, line, child) of each child giving one
+
+    def drop_invalid_upns(self) -> None:
+        """Blank every UPN failing its check letter, with a finding where it was given."""
+        if not self.upns:
+            return
+        given = pd.Series([u for u, _, _ in self.upns], dtype="str")
+        bad = set(given[~upn_valid(given).to_numpy(dtype=bool)])
+        self.findings += [_finding(self, "UPN", line, child, upn, "UPN fails the check letter: not used for linking")
+                          for upn, line, child in self.upns if upn in bad]
+        for r in self.records:
+            if r.values.get("upn") in bad:
+                r.values["upn"] = ""
 
 
 def _yes(value: str, element: str, line: int, child: str, f: _File) -> bool:
@@ -172,9 +185,8 @@ def _child_records(node: _Node, f: _File, options: ReturnOptions) -> None:
     child = ids.value("LAchildID").removesuffix(".0")
     _stray_text(node, f, child)
     upn = ids.value("UPN").upper()
-    if upn and not bool(upn_valid(pd.Series([upn])).iloc[0]):
-        f.findings.append(_finding(f, "UPN", ids.first("UPN").line, child, upn, "UPN fails the check letter: not used for linking"))  # type: ignore[union-attr]
-        upn = ""
+    if upn:  # checked for all children at once when the file is read (one vectorised check, not one per child)
+        f.upns.append((upn, ids.first("UPN").line, child))  # type: ignore[union-attr]
     sex_node = ids.first("Sex") or ids.first("GenderCurrent")
     if sex_node is not None and sex_node.text.strip() and sex_node.text.strip().upper() not in _SEX_CODES:
         f.findings.append(_finding(f, sex_node.tag, sex_node.line, child, sex_node.text.strip(), "not a sex code of the census (M, F, U; before 2025 1, 2, 0, 9)"))
@@ -281,6 +293,7 @@ def _read_file(path: Path, options: ReturnOptions) -> _File:
     if "file" not in state:
         raise InputError(f"{name}: no Header: the file's coverage cannot be known")
     f: _File = state["file"]
+    f.drop_invalid_upns()
     return f
 
 
