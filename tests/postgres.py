@@ -32,7 +32,6 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
@@ -219,13 +218,23 @@ def postgres_server_url() -> Iterator[str]:
 
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
-    """A URL whose sessions work in a fresh schema of their own; the schema is dropped afterwards."""
+    """A URL of a fresh, empty database of its own (the product picks a schema per council inside it);
+    the database is dropped afterwards."""
+    with fresh_database(postgres_server_url) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new empty database on the server of ``server_url`` (its URL), dropped at the end."""
     import psycopg
 
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in postgres_server_url else "?"
-    yield f"{postgres_server_url}{separator}options={quote(f'-csearch_path={schema}')}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, query = server_url.partition("?")
+    try:
+        yield base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

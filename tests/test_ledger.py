@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from tfclaims.cli import main
 from tfclaims.core.errors import InputError
+from tfclaims.core.workspace import init_workspace
 from tfclaims.claim.ledger import Ledger, LedgerHeadStore, RecordResult
 from ledger_helpers import record_claim_run
 
@@ -25,6 +26,7 @@ pytest_plugins = ["postgres"]
 FRAMEWORK = "tf-phase2"
 PERIOD = dt.date(2020, 3, 31)
 PAYMENT = 80_000  # £800.00 in pence
+COUNCIL = "E99999999"  # the council a PostgreSQL ledger is opened for (a SQLite file needs none)
 
 _fork = multiprocessing.get_context("fork")
 
@@ -39,7 +41,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def ledger(target: str) -> Any:
-    with Ledger.open(target) as book:
+    with Ledger.open(target, council=COUNCIL) as book:
         yield book
 
 
@@ -67,21 +69,21 @@ def families(n: int, start: int = 0) -> list[str]:
 
 
 def test_open_creates_schema_with_version_and_reopens(target: str) -> None:
-    with Ledger.open(target) as book:
+    with Ledger.open(target, council=COUNCIL) as book:
         assert book.schema_version() == 2
         tables = set(sa.inspect(book.engine).get_table_names())
         record(book, candidates("F1"))
     assert {"schema_version", "claims", "holds", "approvals", "audit_head", "ledger_seal"} <= tables
-    with Ledger.open(target) as again:  # reopening neither recreates nor loses anything
+    with Ledger.open(target, council=COUNCIL) as again:  # reopening neither recreates nor loses anything
         assert again.schema_version() == 2
         assert again.claims()["family_id"].tolist() == ["F1"]
 
 
 def test_ledger_from_a_newer_version_is_refused(target: str) -> None:
-    with Ledger.open(target) as book, book.engine.begin() as conn:
+    with Ledger.open(target, council=COUNCIL) as book, book.engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO schema_version (version, applied_at) VALUES (99, '2030-01-01 00:00:00')"))
     with pytest.raises(InputError, match="newer"):
-        Ledger.open(target)
+        Ledger.open(target, council=COUNCIL)
 
 
 def test_opening_an_existing_ledger_takes_no_write_lock(tmp_path: Path) -> None:
@@ -357,7 +359,7 @@ def _claim_in_child(target: str, fams: list[str], run_id: str, barrier: Any, res
 
     Ledger._insert_claims = slow_insert  # type: ignore[method-assign]
     try:
-        with Ledger.open(target) as book:
+        with Ledger.open(target, council=COUNCIL) as book:
             barrier.wait(timeout=30)
             started = time.monotonic()
             done = record(book, candidates(*fams), run_id=run_id)
@@ -368,7 +370,7 @@ def _claim_in_child(target: str, fams: list[str], run_id: str, barrier: Any, res
 
 
 def test_two_processes_claiming_at_once_claim_each_family_once(target: str) -> None:
-    with Ledger.open(target):
+    with Ledger.open(target, council=COUNCIL):
         pass  # the schema exists before the race (creating it concurrently is also serialised)
     run_a, run_b = families(60), families(60, start=30)  # 30 families in common
     barrier, results = _fork.Barrier(2), _fork.Queue()
@@ -392,7 +394,7 @@ def test_two_processes_claiming_at_once_claim_each_family_once(target: str) -> N
     assert claimed_a | claimed_b == set(run_a) | set(run_b)
     assert claimed_a | already_a == set(run_a) and claimed_b | already_b == set(run_b)
     assert (already_a | already_b) == set(run_a) & set(run_b)  # the loser saw the winner's claims
-    with Ledger.open(target) as book:
+    with Ledger.open(target, council=COUNCIL) as book:
         live = book.active_claims(FRAMEWORK)
     assert live["family_id"].is_unique and len(live) == 90
     assert live["claim_reference"].is_unique
@@ -407,12 +409,12 @@ def _claim_then_hang(target: str, fams: list[str], inserted: Any) -> None:
         time.sleep(120)
 
     Ledger._insert_claims = insert_and_hang  # type: ignore[method-assign]
-    with Ledger.open(target) as book:
+    with Ledger.open(target, council=COUNCIL) as book:
         record(book, candidates(*fams), run_id="doomed")
 
 
 def test_run_killed_mid_transaction_leaves_ledger_unchanged_and_usable(target: str) -> None:
-    with Ledger.open(target) as book:
+    with Ledger.open(target, council=COUNCIL) as book:
         record(book, candidates("F0"), run_id="run-0")
         before = book.claims()
     inserted = _fork.Event()
@@ -424,7 +426,7 @@ def test_run_killed_mid_transaction_leaves_ledger_unchanged_and_usable(target: s
         os.kill(proc.pid, signal.SIGKILL)
         proc.join(timeout=10)
     assert proc.exitcode == -signal.SIGKILL
-    with Ledger.open(target) as book:
+    with Ledger.open(target, council=COUNCIL) as book:
         pd.testing.assert_frame_equal(book.claims(), before)
         done = record(book, candidates(*families(20, start=1)), run_id="run-2")  # the lock was released
         assert len(done.claimed) == 20
@@ -442,8 +444,12 @@ def run_cli(*args: str) -> int:
     return 0
 
 
-def test_cli_show_withdraw_release_approve(target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with Ledger.open(target) as book:
+def test_cli_show_withdraw_release_approve(target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    ws, _ = init_workspace(tmp_path / "council")  # whose council.yaml names the council a shared ledger is opened for
+    (ws.root / "council.yaml").write_text(f"council_code: {COUNCIL}\n", encoding="utf-8")
+    monkeypatch.setenv("TFCLAIMS_HOME", str(ws.root))
+    with Ledger.open(target, council=COUNCIL) as book:
         refs = record(book, candidates("F1", "F2")).claimed["claim_reference"].tolist()
     trail = str(tmp_path / "audit.jsonl")
     record_claim_run(Path(trail), tmp_path / "dry", {"F9": "discretion_review"})
@@ -471,7 +477,7 @@ def test_cli_show_withdraw_release_approve(target: str, tmp_path: Path, capsys: 
     assert run_cli("ledger", "approve", "F9", "--ledger", target, "--audit", trail) == 2  # --operator and --reason are required
     assert "--operator" in capsys.readouterr().err
 
-    with Ledger.open(target) as book:
+    with Ledger.open(target, council=COUNCIL) as book:
         assert book.held_families(FRAMEWORK) == set()
         hold = book.holds(FRAMEWORK).iloc[0]
         assert hold["release_reason"] == "evidence found" and hold["released_by"]  # the OS user by default

@@ -331,18 +331,22 @@ def test_csv_files_written_ahead_are_recorded_in_order_or_removed_when_the_run_f
 def test_claim_runs_against_a_real_postgresql_ledger(tmp_path, postgres_url):
     cohort = _cohort_copy(tmp_path)
     def opts(out: Path) -> ClaimOptions:
-        return ClaimOptions.of(input=cohort, out=out, council=CouncilConfig(reference_key=KEY), audit=tmp_path / "audit.jsonl",
-                               period_end=A, ledger=postgres_url)
+        return ClaimOptions.of(input=cohort, out=out, council=CouncilConfig(reference_key=KEY, council_code="E99999999"),
+                               audit=tmp_path / "audit.jsonl", period_end=A, ledger=postgres_url)
 
     first = claim(opts(tmp_path / "one")).summary
     assert first["claims"] > 0
     second = claim(opts(tmp_path / "two")).summary
     assert second["claims"] == 0 and second["decisions"]["no_claim:already_claimed"] == first["claims"]
-    with Ledger.open(postgres_url) as book:
+    with Ledger.open(postgres_url, council="E99999999") as book:
         assert len(book.active_claims("tf-phase2")) == first["claims"]
-        head = book.audit_head(str((tmp_path / "audit.jsonl").resolve()))
-    assert head is not None and head[1] == 4  # the ledger keeps the audit trail's head (two runs: pending + final records)
-    assert audit.verify(tmp_path / "audit.jsonl", audit.FileHeadStore(tmp_path / "audit.jsonl")).ok
+        log = book.audit_log()
+        assert [(r["run_id"], r["status"]) for r in log.records()] == [  # the council's chain is in its schema
+            (first["run_id"], "pending"), (first["run_id"], "succeeded"), (second["run_id"], "pending"), (second["run_id"], "succeeded")]
+        assert log.head()[1] == 4
+        log.export(tmp_path / "export.jsonl")
+        assert audit.verify(tmp_path / "export.jsonl", log.head_store(), keys=[KEY]).ok
+    assert not (tmp_path / "audit.jsonl").exists()  # the file is only an export
 
 
 def test_a_local_plan_changes_the_rules_and_is_recorded_with_its_hash(tmp_path):

@@ -23,6 +23,7 @@ pytest_plugins = ["postgres"]
 
 KEY = "tamper-test-council-key"
 FRAMEWORK = "tf-phase2"
+COUNCIL = "E99999999"  # the council a PostgreSQL ledger is opened for (a SQLite file needs none)
 PERIOD = dt.date(2020, 3, 31)
 SECRET_URL = "postgresql://claims_user:s3cr3t-pw@db.example.org:5432/tfclaims"
 
@@ -47,7 +48,7 @@ def cands(*families: str, route: str = "ssp") -> pd.DataFrame:
 def book(target: str) -> Any:
     """Claims TFC-000001..4 (F1..F4); TFC-000003 withdrawn (F3 on hold 1), F5 approved and claimed at TFC-000005
     (discretionary), a verdict on TFC-000001."""
-    with Ledger.open(target, key=KEY) as ledger:
+    with Ledger.open(target, council=COUNCIL, key=KEY) as ledger:
         ledger.record_claims(run_id="run-1", framework=FRAMEWORK, period_end=PERIOD, candidates=cands("F1", "F2", "F3", "F4"),
                              allocation=None)
         ledger.withdraw("TFC-000003", "no evidence", by="auditor")
@@ -164,12 +165,12 @@ def test_a_flipped_status_cannot_open_the_way_to_a_second_claim(book: Ledger) ->
 
 
 def test_another_key_cannot_write_or_check_and_is_told_which(target: str, book: Ledger) -> None:
-    with Ledger.open(target, key="another-key") as other:
+    with Ledger.open(target, council=COUNCIL, key="another-key") as other:
         with pytest.raises(InputError, match="sealed with another reference key"):
             other.withdraw("TFC-000001", "x", by="someone")
         with pytest.raises(InputError, match="sealed with another reference key"):
             other.verify_rows()
-    with Ledger.open(target, key=DEMO_REFERENCE_KEY) as demo:
+    with Ledger.open(target, council=COUNCIL, key=DEMO_REFERENCE_KEY) as demo:
         with pytest.raises(InputError, match=r"\(the public demo key\)"):
             demo.approve("F7", FRAMEWORK, by="m", reason="r")
     assert book.check_integrity().ok

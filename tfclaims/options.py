@@ -136,8 +136,17 @@ class CommandOptions(BaseModel):
         self.operator = (self.operator if self.operator is not None else operator_name()).strip()
         if not self.operator:
             raise InputError("--operator: give the name of the person running this")
+        self._load_council()
+
+    def _load_council(self) -> CouncilConfig:
         if self.council is None:
             self.council = load_config(self.config if self.config is not None else self._workspace().council_config)
+        return self.council
+
+    def _default_ledger(self) -> str:
+        """The ledger of a command given no ``--ledger``: the council config's, else the workspace's."""
+        named = self._load_council().ledger
+        return (_ledger_target(named) or named) if named else str(self._workspace().ledger)
 
     def _workspace(self) -> Workspace:
         return require_workspace()
@@ -345,7 +354,7 @@ class ClaimOptions(RulesOptions):
 
     def _resolve(self) -> None:
         if self.ledger is None:
-            self.ledger = str(self._workspace().ledger)
+            self.ledger = self._default_ledger()
         super()._resolve()
         fw = self.load_framework().at(self.period_end)  # the programme dates in force at the period end
         first, last = fw.programme.attachments_from, fw.programme.period_end_to
@@ -395,7 +404,7 @@ class ForecastOptions(RulesOptions):
 
     def _resolve(self) -> None:
         if self.ledger is None:
-            self.ledger = str(self._workspace().ledger)
+            self.ledger = self._default_ledger()
         super()._resolve()
         _check_as_of_in_programme(self.load_framework(), self.as_of)
 
@@ -424,7 +433,7 @@ class ComparePlansOptions(CohortOptions):
 
     def _resolve(self) -> None:
         if self.ledger is None:
-            self.ledger = str(self._workspace().ledger)
+            self.ledger = self._default_ledger()
         super()._resolve()
         for fw in self.load_frameworks():
             _check_as_of_in_programme(fw, self.as_of)
@@ -546,7 +555,7 @@ class ReconcileOptions(CommandOptions):
         super()._resolve()
         ws = self._workspace()
         if self.ledger is None:
-            self.ledger = str(ws.ledger)
+            self.ledger = self._default_ledger()
         if self.out is None:
             self.out = ws.run_dir(self.run_id)
         if self.audit is None:

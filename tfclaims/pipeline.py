@@ -246,23 +246,25 @@ class RunFiles:
 # the audit record of a command
 
 
-def _audit_target(audit_path: Path | None, ledger: Any) -> tuple[Path, audit.HeadStore]:
-    """The audit trail a command appends to, and where its head is kept (beside it and, with a ledger, in it)."""
+def audit_log(audit_path: Path | None, ledger: Any) -> audit.AuditLog:
+    """The audit chain a command appends to: the council's own chain in a ledger shared by councils;
+    else the file (its head kept beside it and, with a ledger, in the ledger)."""
+    if ledger is not None and ledger.keeps_audit_chain:
+        return ledger.audit_log()
     path = audit_path or audit.default_audit_path(getattr(ledger, "target", None) if ledger is not None else None)
     heads: audit.HeadStore = audit.FileHeadStore(path)
     if ledger is not None:
         from tfclaims.claim.ledger import LedgerHeadStore
 
         heads = audit.MultiHeadStore(heads, LedgerHeadStore(ledger, path))
-    return Path(path), heads
+    return audit.FileLog(Path(path), heads)
 
 
 @contextmanager
 def audit_context(command: str, params: dict[str, Any], *, audit_path: Path | None, operator: str | None,
                   config: CouncilConfig | None = None, run_id: str | None = None, ledger: Any = None) -> Iterator[audit.RunRecord]:
-    """One audit record for one command; the chain's head is kept beside the log and, with a ledger, in it."""
-    path, heads = _audit_target(audit_path, ledger)
-    with audit.run_record(command, params, audit_path=path, operator=operator, config=config, run_id=run_id, head_store=heads) as rec:
+    """One audit record for one command, appended to the council's chain (``audit_log``)."""
+    with audit.run_record(command, params, operator=operator, config=config, run_id=run_id, log=audit_log(audit_path, ledger)) as rec:
         yield rec
 
 
@@ -786,7 +788,7 @@ def _copy_atomically(src: Path, dst: Path) -> None:
 
 
 def _open_ledger(claim: ClaimOptions) -> Any:
-    from tfclaims.claim.ledger import Ledger
+    from tfclaims.claim.ledger import Ledger, NoLedger
 
     if claim.ledger is None:
         if claim.dry_run:
@@ -794,10 +796,10 @@ def _open_ledger(claim: ClaimOptions) -> Any:
         raise InputError("--ledger is required (a SQLite file path or a postgresql:// URL), unless --dry-run")
     if claim.dry_run:
         try:
-            return Ledger.open(claim.ledger, create=False, key=claim.reference_key)
-        except InputError:
+            return Ledger.open(claim.ledger, create=False, key=claim.reference_key, council=claim.council.council_code)
+        except NoLedger:
             return None  # no ledger yet: nothing claimed before
-    return Ledger.open(claim.ledger, key=claim.reference_key)
+    return Ledger.open(claim.ledger, key=claim.reference_key, council=claim.council.council_code)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -816,10 +818,10 @@ def _open_ledger(claim: ClaimOptions) -> Any:
 def _begin_claim_run(opts: ClaimOptions, ledger: Any, rec: audit.RunRecord, framework: str) -> None:
     from tfclaims.claim.runs import begin_run
 
-    path, heads = _audit_target(opts.audit, ledger)
-    begin_run(ledger, run_id=opts.run_id, framework=framework, period_end=opts.period_end, out=str(opts.out), audit_path=str(path))
+    log = audit_log(opts.audit, ledger)
+    begin_run(ledger, run_id=opts.run_id, framework=framework, period_end=opts.period_end, out=str(opts.out), audit_path=log.name)
     crash_point("run marked pending")
-    audit.append_record(path, rec.to_record("pending"), heads, key=audit.resolve_key(opts.council)[0])
+    log.append(rec.to_record("pending"), audit.resolve_key(opts.council)[0])
     crash_point("pending record appended")
 
 
@@ -853,7 +855,7 @@ def recover_claim_runs(ledger: Any, opts: ClaimOptions) -> list[dict[str, Any]]:
     for run in pending_runs(ledger):
         claims = ledger.claims(run.framework)
         claims = claims[claims["run_id"] == run.run_id]
-        trail = Path(run.audit_path)
+        trail = None if ledger.keeps_audit_chain else Path(run.audit_path)
         if not len(claims):
             with audit_context("claim recovery", {"run": run.run_id, "outcome": "abandoned"}, audit_path=trail, operator=opts.operator,
                                config=opts.council, ledger=ledger) as rec:
@@ -862,7 +864,7 @@ def recover_claim_runs(ledger: Any, opts: ClaimOptions) -> list[dict[str, Any]]:
             done.append({"run_id": run.run_id, "outcome": "abandoned", "claims": 0})
             warn(f"claim run {run.run_id} had stopped before recording any claim: closed (nothing was claimed)")
             continue
-        sealed = trail.exists() and any(r.get("run_id") == run.run_id and r.get("status") == "succeeded" for r in audit.iter_records(trail))
+        sealed = any(r.get("run_id") == run.run_id and r.get("status") == "succeeded" for r in audit_log(trail, ledger).records())
         if sealed:  # it stopped between its audit record and marking itself sealed
             finish_run(ledger, run.run_id, "sealed")
             continue
@@ -1044,7 +1046,7 @@ def reconcile(opts: ReconcileOptions, *, step: Step = direct) -> Any:
     from tfclaims.spot_check import read_verdicts, reconcile as apply_verdicts, write_reconciliation
 
     table = step("read verdicts", read_verdicts, opts.verdicts)
-    with Ledger.open(opts.ledger, create=False, key=opts.council.resolved_reference_key()) as book:
+    with Ledger.open(opts.ledger, create=False, key=opts.council.resolved_reference_key(), council=opts.council.council_code) as book:
         with _audited(opts, ledger=book) as rec:
             rec.input(opts.verdicts, rows=len(table))
             rec.touched(family_ids=table["family_id"].dropna())
@@ -1074,16 +1076,16 @@ def reconcile(opts: ReconcileOptions, *, step: Step = direct) -> Any:
 # forecast and compare-plans: looking ahead with the claim's own engine; nothing is claimed
 
 
-def _read_only_ledger_state(target: str | None, framework: str) -> tuple[Any, Any]:
+def _read_only_ledger_state(target: str | None, framework: str, council: str | None) -> tuple[Any, Any]:
     """The ledger's state for a look-ahead (read only): an empty one when there is no ledger yet."""
     from tfclaims.claim.decide import LedgerState
-    from tfclaims.claim.ledger import Ledger
+    from tfclaims.claim.ledger import Ledger, NoLedger
 
     if target is None:
         return None, LedgerState.empty()
     try:
-        book = Ledger.open(target, create=False)
-    except InputError:
+        book = Ledger.open(target, create=False, council=council)
+    except NoLedger:
         return None, LedgerState.empty()  # no ledger yet: nothing claimed before
     try:
         book.check_integrity()
@@ -1126,7 +1128,7 @@ def forecast(opts: Any, *, step: Step = direct) -> Outcome:
     with _audited(opts) as rec:
         _record_framework(rec, fw)
         files = RunFiles(opts.out, rec)
-        ledger_shown, state = step("read ledger", _read_only_ledger_state, opts.ledger, fw.name)
+        ledger_shown, state = step("read ledger", _read_only_ledger_state, opts.ledger, fw.name, opts.council.council_code)
         rec.note("ledger_read", ledger_shown or "none (nothing claimed before)")
         prep = _prepare(opts, files, rec, step)
         progress(f"forecasting from {as_of} over {opts.horizon} months")
@@ -1196,8 +1198,9 @@ def compare_plans(opts: Any, *, step: Step = direct) -> Outcome:
         _record_framework(rec, fw_a)
         _record_framework(rec, fw_b)
         files = RunFiles(opts.out, rec)
-        shown_a, state_a = step("read ledger", _read_only_ledger_state, opts.ledger, fw_a.name)
-        _, state_b = (shown_a, state_a) if fw_b.name == fw_a.name else _read_only_ledger_state(opts.ledger, fw_b.name)
+        council = opts.council.council_code
+        shown_a, state_a = step("read ledger", _read_only_ledger_state, opts.ledger, fw_a.name, council)
+        _, state_b = (shown_a, state_a) if fw_b.name == fw_a.name else _read_only_ledger_state(opts.ledger, fw_b.name, council)
         prep = _prepare(opts, files, rec, step)
         progress(f"comparing {look_ahead.rules_name(fw_a)} with {look_ahead.rules_name(fw_b)} at {as_of}")
         result = look_ahead.compare_plans(prep.cohort, fw_a, fw_b, as_of, state_a=state_a, state_b=state_b, allocation=opts.allocation,

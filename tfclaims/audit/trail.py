@@ -421,7 +421,6 @@ def _write_line(path: Path, data: bytes) -> None:
 def _append_unlocked(path: Path, record: dict[str, Any], heads: HeadStore, key: str) -> dict[str, Any]:
     head = heads.get()
     line, fragment = _read_tail(path)
-    warnings: list[str] = []
     repairs: list[dict[str, Any]] = []
     if fragment:
         # A half-written last line: a crash during an earlier append (its record never reached the
@@ -437,15 +436,29 @@ def _append_unlocked(path: Path, record: dict[str, Any], heads: HeadStore, key: 
                 "removed_half_written_line_sha256": hashlib.sha256(fragment).hexdigest(),
             }
         )
+    record = chain_record(record, line, head, key, repairs)
+    _write_line(path, canonical_json(record) + b"\n")
+    heads.set(record["hash"], record["seq"], key)
+    return record
+
+
+def chain_record(record: Mapping[str, Any], last_line: bytes | None, head: tuple[str, int] | None, key: str,
+                 repairs: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The record as the next link of a chain whose last line is ``last_line`` (None: an empty chain)
+    and whose head store says ``head``: ``seq``, ``prev_hash``, what disagrees (``chain_warnings``),
+    what was mended (``repairs``), the seal fields and ``hash``. Pure: the caller stores it and moves
+    the head, under the chain's lock."""
+    warnings: list[str] = []
+    repairs = [dict(r) for r in repairs]
     last_rec: dict[str, Any] | None = None
-    if line is None:
+    if last_line is None:
         last = (GENESIS_HASH, 0)
     else:
         try:
-            last_rec = json.loads(line)
+            last_rec = json.loads(last_line)
             last = _chain_state(last_rec)
         except (ValueError, KeyError, TypeError):
-            last = head or (hashlib.sha256(line).hexdigest(), 0)
+            last = head or (hashlib.sha256(last_line).hexdigest(), 0)
             warnings.append("the last line of the log could not be read")
     if head is None:
         if last[1] > 0:
@@ -472,8 +485,6 @@ def _append_unlocked(path: Path, record: dict[str, Any], heads: HeadStore, key: 
     if repairs:
         record["repairs"] = repairs
     _seal_record(record, key)
-    _write_line(path, canonical_json(record) + b"\n")
-    heads.set(record["hash"], record["seq"], key)
     return record
 
 
@@ -496,6 +507,36 @@ def append_record(
     path = Path(audit_path)
     with _locked(path):
         return _append_unlocked(path, dict(record), _head_store(path, head_store), key or resolve_key()[0])
+
+
+class AuditLog(Protocol):
+    """Where a council's chain of records is kept: a JSON-lines file (``FileLog``), or the council's own
+    schema of a ledger shared by councils (``tfclaims.claim.ledger``), whose export is the same file."""
+
+    @property
+    def name(self) -> str: ...
+
+    def append(self, record: Mapping[str, Any], key: str) -> dict[str, Any]: ...
+
+    def records(self) -> Iterator[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class FileLog:
+    """The chain in a JSON-lines file, its head beside it (and in the ledger, with one)."""
+
+    path: Path
+    heads: HeadStore | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def append(self, record: Mapping[str, Any], key: str) -> dict[str, Any]:
+        return append_record(self.path, record, self.heads, key=key)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        return iter_records(self.path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1052,13 +1093,16 @@ def run_record(
     key: str | None = None,
     head_store: HeadStore | None = None,
     register: Register | None = None,
+    log: AuditLog | None = None,
 ) -> Iterator[RunRecord]:
     """Collect a run's record and append it when the block ends: ``succeeded``, or ``failed`` with the
-    error message when an exception escapes (the exception is re-raised).
+    error message when an exception escapes (the exception is re-raised). ``log``: where the chain is
+    kept (default: the file ``audit_path``, its head in ``head_store``).
 
     A command whose purpose the register lacks raises ``InputError`` before the block runs.
     """
-    path = Path(audit_path) if audit_path is not None else default_audit_path()
+    if log is None:
+        log = FileLog(Path(audit_path) if audit_path is not None else default_audit_path(), head_store)
     rec = RunRecord(
         command=command, params=params, purposes=purposes, register=register, config=config,
         key=key, operator=operator, run_id=run_id,
@@ -1068,11 +1112,11 @@ def run_record(
     except BaseException as exc:
         message = rec.recorded_error(exc)
         try:
-            append_record(path, rec.to_record("failed", message), head_store, key=rec._key)
+            log.append(rec.to_record("failed", message), rec._key)
         except Exception as audit_exc:  # keep the run's own error; say the record is missing
             exc.add_note(f"the audit record of run {rec.run_id} could not be written: {audit_exc}")
         raise
-    append_record(path, rec.to_record("succeeded"), head_store, key=rec._key)
+    log.append(rec.to_record("succeeded"), rec._key)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,14 +1,16 @@
 """The claims ledger: the durable record of claims, audit holds, discretionary approvals and the audit head.
 
-SQLite by default (a file path, WAL journal), PostgreSQL by a ``postgresql://`` URL (psycopg 3).
-The guarantees are the database's, not only this module's:
+SQLite by default (a file path, WAL journal: one council on one host), PostgreSQL by a ``postgresql://``
+URL (psycopg 3), which many councils share: each council's tables live in a schema of its own
+(``council_<GSS code>``), so family ids, claim numbers, the allocation, holds and the audit chain are
+per council, and its write lock is its own. The guarantees are the database's, not only this module's:
 
 - **one live claim per family and framework**: a partial unique index on ``claims (family_id, framework)``
   over rows whose status is not ``withdrawn`` -- a raw ``INSERT`` of a second live claim fails;
 - **a run is all or nothing**: :meth:`Ledger.record_claims` re-reads the ledger, decides and inserts in one
   transaction; any exception rolls it back;
 - **runs are serialised**: every write transaction first takes the ledger's write lock (SQLite
-  ``BEGIN IMMEDIATE``; PostgreSQL ``pg_advisory_xact_lock``), so two runs at once cannot both claim a family,
+  ``BEGIN IMMEDIATE``; PostgreSQL ``pg_advisory_xact_lock`` keyed by the council), so two runs at once cannot both claim a family,
   and the second sees the first's claims as ``already_claimed``;
 - **claim references come from the database**: ``TFC-000001`` is the claim's autoincrement / sequence
   number, allocated inside the locked transaction, so it is unique across concurrent runs and never
@@ -55,7 +57,11 @@ CLAIM_REFERENCE_PREFIX = "TFC-"
 STATUSES = ("claimed", "withdrawn")
 
 # pg_advisory_xact_lock key: the bytes of "tfclaims" as a signed 64-bit integer.
-_PG_LOCK_KEY = int.from_bytes(b"tfclaims", "big")
+COUNCIL_SCHEMA_PREFIX = "council_"  # a council's schema on a ledger shared by councils: council_e10000002
+AUDIT_CHAIN = "the council's audit chain"  # the head of a chain kept in the ledger (audit_head.audit_path)
+NO_COUNCIL = ("{target} is a PostgreSQL ledger, which councils share (each council's claims, lock, allocation and audit "
+              "chain live in a schema of its own): set council_code in the council config to the council's GSS code "
+              "(e.g. council_code: E10000002)")
 
 
 def _in(column: str, values: Sequence[str]) -> str:
@@ -418,10 +424,8 @@ def _seal_problem(sealer: _Sealer, table: str, row: Mapping[str, Any]) -> str | 
     return f"{_row_name(table, row)}: does not match its seal (changed or inserted by hand?)"
 
 
-def default_ledger_key() -> str:
-    """The reference key a ledger is sealed with when none is given: the council's (environment, else the
-    workspace's council config), else the public demo key."""
-    from tfclaims.audit.trail import resolve_key
+def _workspace_config() -> Any:
+    """The council config of the workspace this command runs in (defaults without one)."""
     from tfclaims.core.config import load_config
     from tfclaims.core.workspace import find_workspace
 
@@ -429,7 +433,20 @@ def default_ledger_key() -> str:
         ws = find_workspace()
     except InputError:
         ws = None
-    return resolve_key(load_config(ws.council_config if ws is not None else None))[0]
+    return load_config(ws.council_config if ws is not None else None)
+
+
+def default_ledger_key() -> str:
+    """The reference key a ledger is sealed with when none is given: the council's (environment, else the
+    workspace's council config), else the public demo key."""
+    from tfclaims.audit.trail import resolve_key
+
+    return resolve_key(_workspace_config())[0]
+
+
+def default_council() -> str | None:
+    """The council a shared ledger is opened for when none is given: the workspace's council config's code."""
+    return _workspace_config().council_code
 
 
 def _key_mismatch(target: str, sealed_fp: str, given: _Sealer) -> InputError:
@@ -515,14 +532,20 @@ def resolve_target(target: str) -> str:
 # --------------------------------------------------------------------------------------------- the ledger
 
 
+class NoLedger(InputError):
+    """A ledger file opened with ``create=False`` is not there (nothing has been claimed yet)."""
+
+
 class Ledger:
     """The claims ledger. Open with :meth:`open`; use as a context manager or call :meth:`close`."""
 
-    def __init__(self, engine: Engine, target: str, key: str | None = None) -> None:
+    def __init__(self, engine: Engine, target: str, key: str | None = None, council: str | None = None) -> None:
         self.engine = engine
         self.target = target
+        self.council = council  # the council whose schema this is (a PostgreSQL ledger); None for a SQLite file
         self._reference_key = key
         self._sealer_cache: _Sealer | None = None
+        self._lock_key = _council_lock_key(council)
 
     @property
     def _sealer(self) -> _Sealer:
@@ -534,7 +557,7 @@ class Ledger:
     # ---- opening
 
     @classmethod
-    def open(cls, target: str | Path, *, create: bool = True, key: str | None = None) -> Ledger:
+    def open(cls, target: str | Path, *, create: bool = True, key: str | None = None, council: str | None = None) -> Ledger:
         """Open (and create or migrate) the ledger at ``target``.
 
         ``target`` is a file path (SQLite, created with its folder, WAL journal), a ``sqlite:///`` URL, or a
@@ -542,6 +565,11 @@ class Ledger:
         :class:`InputError` rather than a new empty ledger. ``key``: the reference key that seals what this
         command writes and checks the seals (default :func:`default_ledger_key`); a ledger sealed with
         another key refuses every write.
+
+        ``council``: the council's GSS code. A PostgreSQL ledger is shared by councils and refuses to open
+        without one: the council's tables live in its own schema (``council_<code>``, made on first use),
+        its writes take its own lock, and it keeps its own audit chain (:meth:`audit_log`). A SQLite
+        ledger is one council's file; the code is not needed there.
         """
         text = str(target)
         if _is_url(text):
@@ -555,16 +583,19 @@ class Ledger:
             path = Path(database)
             if not path.exists():
                 if not create:
-                    raise InputError(f"no ledger at {path} (it is created by the first claim run)")
+                    raise NoLedger(f"no ledger at {path} (it is created by the first claim run)")
                 path.parent.mkdir(parents=True, exist_ok=True)
             engine = _sqlite_engine(url)
             label = str(path)
         elif url.get_backend_name() == "postgresql":
-            engine = sa.create_engine(url, pool_pre_ping=True)
             label = url.render_as_string(hide_password=True)
+            council = council or default_council()
+            if not council:
+                raise InputError(NO_COUNCIL.format(target=display_target(text)))
+            engine = _council_engine(url, council_schema(council))
         else:
             raise InputError(f"unsupported ledger {display_target(text)!r}: give a file path or a postgresql:// URL")
-        ledger = cls(engine, label, key)
+        ledger = cls(engine, label, key, council if url.get_backend_name() == "postgresql" else None)
         try:
             ledger._ensure_schema()
         except sa.exc.OperationalError as exc:
@@ -585,7 +616,7 @@ class Ledger:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Ledger({self.target!r})"
+        return f"Ledger({self.target!r}{f', council={self.council!r}' if self.council else ''})"
 
     @property
     def dialect(self) -> str:
@@ -598,8 +629,8 @@ class Ledger:
         """A write transaction holding the ledger's write lock; commits on success, rolls back on any error."""
         with self.engine.connect().execution_options(ledger_write=True) as conn:
             with conn.begin():
-                if self.dialect == "postgresql":
-                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+                if self.dialect == "postgresql":  # the council's own lock: councils never queue behind each other
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._lock_key})
                 yield conn
 
     @contextmanager
@@ -610,6 +641,8 @@ class Ledger:
 
     def _ensure_schema(self) -> None:
         """Create or check the schema. An up-to-date ledger is only read (no write lock, nothing written)."""
+        if self.council is not None:
+            self._ensure_council_schema()
         with self._read() as conn:
             if sa.inspect(conn).has_table("schema_version"):
                 version = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
@@ -628,6 +661,21 @@ class Ledger:
             elif version < 2:
                 _add_seal_columns(conn)
                 conn.execute(schema_version.insert().values(version=2, applied_at=_utcnow()))
+
+    def _ensure_council_schema(self) -> None:
+        """The council's schema, made under the council's lock if missing (a role that may not make it is told
+        who can)."""
+        schema = council_schema(self.council or "")
+        with self._read() as conn:
+            if conn.execute(sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}).first():
+                return
+        try:
+            with self._write() as conn:
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        except sa.exc.ProgrammingError as exc:
+            raise InputError(f"the ledger {self.target} has no schema {schema} for council {self.council}, and this database role "
+                             f"may not make it ({mask_urls(str(exc.orig or exc)).splitlines()[0]}): ask the database administrator "
+                             f"to make the schema, owned by the council's role (see the deployment guide)") from exc
 
     def schema_version(self) -> int:
         with self._read() as conn:
@@ -1051,17 +1099,18 @@ class Ledger:
         if count < 0:
             raise ValueError(f"audit record count must be 0 or more, got {count}")
         with self._write() as conn:
-            updated = conn.execute(
-                audit_head.update()
-                .where(audit_head.c.audit_path == audit_path)
-                .values(head_hash=head_hash, record_count=count, updated_at=_utcnow())
-            ).rowcount
-            if not updated:
-                conn.execute(
-                    audit_head.insert().values(
-                        audit_path=audit_path, head_hash=head_hash, record_count=count, updated_at=_utcnow()
-                    )
-                )
+            _set_head(conn, audit_path, head_hash, count)
+
+    # ---- the council's audit chain (a ledger shared by councils)
+
+    @property
+    def keeps_audit_chain(self) -> bool:
+        """True when the council's audit chain lives in this ledger (a PostgreSQL ledger, one schema per
+        council: any number of hosts append to it); a SQLite ledger keeps only the head of the file's chain."""
+        return self.council is not None
+
+    def audit_log(self) -> LedgerAuditLog:
+        return LedgerAuditLog(self)
 
     # ---- internals
 
@@ -1217,15 +1266,132 @@ class LedgerHeadStore:
     Implements the audit module's ``HeadStore`` protocol: ``get() -> (hash, count) | None``, ``set(hash, count)``.
     """
 
-    def __init__(self, ledger: Ledger, audit_path: str | Path) -> None:
+    def __init__(self, ledger: Ledger, audit_path: str | Path, *, chain: bool = False) -> None:
         self.ledger = ledger
-        self.audit_path = str(Path(audit_path).expanduser().resolve())
+        self.audit_path = AUDIT_CHAIN if chain else str(Path(audit_path).expanduser().resolve())
 
     def get(self) -> tuple[str, int] | None:
         return self.ledger.audit_head(self.audit_path)
 
     def set(self, hash: str, count: int, key: str | None = None) -> None:  # noqa: A002 - the protocol's name
         self.ledger.set_audit_head(self.audit_path, hash, count)
+
+
+_audit_metadata = sa.MetaData()
+audit_records = sa.Table(
+    "audit_records",
+    _audit_metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("run_id", sa.String),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("line", sa.Text, nullable=False),  # the record's canonical JSON, as a line of the exported file
+    sa.Column("appended_at", sa.DateTime, nullable=False),
+)
+
+
+class LedgerAuditLog:
+    """A council's audit chain in its own schema of a shared ledger (``audit_records``: one row per record,
+    its canonical JSON as the line an export writes). An append is one transaction under the council's
+    lock: read the last record and the head, add the next record, move the head. Any number of hosts may
+    append; :meth:`export` writes the chain as the JSON-lines file every audit tool reads."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        if not ledger.keeps_audit_chain:
+            raise ValueError("only a council's schema of a shared ledger keeps the audit chain")
+        self.ledger = ledger
+        self._made = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.ledger.target} (council {self.ledger.council})"
+
+    def _table(self) -> sa.Table:
+        if not self._made:
+            with self.ledger._write() as conn:  # under the council's lock: two first appends never race to make it
+                _audit_metadata.create_all(conn, checkfirst=True)
+            self._made = True
+        return audit_records
+
+    def append(self, record: Mapping[str, Any], key: str) -> dict[str, Any]:
+        from tfclaims.audit.trail import canonical_json, chain_record
+
+        table = self._table()
+        with self.ledger._write() as conn:
+            last = conn.execute(sa.select(table.c.line).order_by(table.c.seq.desc()).limit(1)).scalar()
+            head = conn.execute(sa.select(audit_head.c.head_hash, audit_head.c.record_count)
+                                .where(audit_head.c.audit_path == AUDIT_CHAIN)).first()
+            rec = chain_record(record, None if last is None else last.encode("utf-8"),
+                               None if head is None else (str(head.head_hash), int(head.record_count)), key)
+            conn.execute(table.insert().values(seq=rec["seq"], run_id=rec.get("run_id"), hash=rec["hash"],
+                                               line=canonical_json(rec).decode("utf-8"), appended_at=_utcnow()))
+            _set_head(conn, AUDIT_CHAIN, rec["hash"], rec["seq"])
+        return rec
+
+    def lines(self) -> list[str]:
+        with self.ledger._read() as conn:
+            if not sa.inspect(conn).has_table("audit_records"):
+                return []
+            return list(conn.execute(sa.select(audit_records.c.line).order_by(audit_records.c.seq)).scalars())
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        import json
+
+        for line in self.lines():
+            yield json.loads(line)
+
+    def head(self) -> tuple[str, int] | None:
+        return self.ledger.audit_head(AUDIT_CHAIN)
+
+    def head_store(self) -> LedgerHeadStore:
+        """The chain's head as the audit module's ``HeadStore`` (for ``verify`` of an export)."""
+        return LedgerHeadStore(self.ledger, AUDIT_CHAIN, chain=True)
+
+    def export(self, path: Path) -> int:
+        """Write the chain to ``path`` (JSON lines, atomically); returns the number of records."""
+        from tfclaims.core.write import atomic_write
+
+        lines = self.lines()
+        with atomic_write(path) as fh:
+            fh.write("".join(f"{line}\n" for line in lines).encode("utf-8"))
+        return len(lines)
+
+
+def council_schema(council: str) -> str:
+    """The schema of a council on a shared ledger, from its GSS code (checked: it is put into SQL)."""
+    from tfclaims.core.config import GSS_CODE_PATTERN
+
+    if not re.match(GSS_CODE_PATTERN, council or ""):
+        raise InputError(f"council code {council!r}: give the council's GSS code (a letter E, W, S or N and eight digits, e.g. E10000002)")
+    return COUNCIL_SCHEMA_PREFIX + council.lower()
+
+
+def _council_lock_key(council: str | None) -> int:
+    """The council's advisory-lock key (a signed 64-bit number): councils never wait for each other."""
+    digest = hashlib.sha256(b"tfclaims ledger lock " + (council or "").encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _council_engine(url: sa.URL, schema: str) -> Engine:
+    """A PostgreSQL engine whose every connection works in the council's schema alone (``search_path``),
+    with a small pool: many councils' runs share the server's connections."""
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+
+    @sa.event.listens_for(engine, "connect", insert=True)
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f'SET SESSION search_path TO "{schema}"')
+        dbapi_connection.autocommit = autocommit
+
+    return engine
+
+
+def _set_head(conn: Connection, name: str, head_hash: str, count: int) -> None:
+    updated = conn.execute(audit_head.update().where(audit_head.c.audit_path == name)
+                           .values(head_hash=head_hash, record_count=count, updated_at=_utcnow())).rowcount
+    if not updated:
+        conn.execute(audit_head.insert().values(audit_path=name, head_hash=head_hash, record_count=count, updated_at=_utcnow()))
 
 
 # --------------------------------------------------------------------------------------------- internals

@@ -55,12 +55,12 @@ def _refuse_unchecked(path: Path, res: audit.VerifyResult) -> None:
     )
 
 
-def _verify_ledger(path: Path, ledger: str, key: str | None) -> None:
+def _verify_ledger(path: Path, ledger: str, key: str | None, council: str | None) -> None:
     """The head kept in the ledger, and every ledger row's seal."""
     from tfclaims.claim.ledger import Ledger, LedgerHeadStore
 
     shown = display_target(ledger)
-    with Ledger.open(ledger, create=False, key=key) as book:  # closed after: a read leaves no -wal/-shm files behind
+    with Ledger.open(ledger, create=False, key=key, council=council) as book:  # closed after: a read leaves no -wal/-shm files behind
         store = LedgerHeadStore(book, path)
         res_ledger = audit.verify(path, store, keys=[key] if key else []) if store.get() is not None else None
         rows = book.verify_rows()
@@ -73,6 +73,10 @@ def _verify_ledger(path: Path, ledger: str, key: str | None) -> None:
         raise InputError(f"{path} (head kept in the ledger {shown}): {res_ledger.message()}")
     else:
         typer.echo(f"{path}: the head kept in the ledger agrees")
+    _ledger_checks(shown, rows, stopped)
+
+
+def _ledger_checks(shown: str, rows: Any, stopped: list[Any]) -> None:
     if not rows.ok:
         raise InputError(rows.message())
     typer.echo(rows.message())
@@ -96,8 +100,14 @@ def verify_cmd(
 ) -> None:
     """Recompute the chain and its keyed seals. Exit 2 naming the first bad record when it is broken, when the log
     is missing, or when seals could not be checked for want of the council key (unless --structure-only)."""
-    path = _path(audit_path)
     key = _council_key(config)
+    council = _council(config).council_code
+    book = _council_ledger(ledger, config, key) if audit_path is None else None
+    if book is not None:  # the council's chain is in the ledger
+        with book:
+            _verify_council_chain(book, key, structure_only)
+        return
+    path = _path(audit_path)
     res = audit.verify(path, keys=[key] if key else [])
     for w in res.warnings:
         typer.echo(f"warning: {w}", err=True)
@@ -108,8 +118,67 @@ def verify_cmd(
     if ledger is not None:
         from tfclaims.claim.ledger import resolve_target
 
-        _verify_ledger(path, resolve_target(ledger), key)
+        _verify_ledger(path, resolve_target(ledger), key, council)
     typer.echo(f"{path}: {res.message()}")
+
+
+def _verify_council_chain(book: Any, key: str | None, structure_only: bool) -> None:
+    """A council's chain kept in a shared ledger: exported to a private temporary file and checked as any
+    log is, against the head the ledger keeps; then every ledger row's seal."""
+    import tempfile
+
+    from tfclaims.claim.runs import pending_runs
+
+    log = book.audit_log()
+    with tempfile.TemporaryDirectory(prefix="tfclaims-audit-") as tmp:
+        export = Path(tmp) / "audit.jsonl"
+        if not log.export(export):
+            raise InputError(f"{log.name}: the council's audit chain holds no record yet")
+        res = audit.verify(export, log.head_store(), keys=[key] if key else [])
+    for w in res.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    if not res.ok:
+        raise InputError(f"{log.name}: {res.message()}")
+    if res.unchecked and not structure_only:
+        _refuse_unchecked(Path(log.name), res)
+    _ledger_checks(display_target(book.target), book.verify_rows(), pending_runs(book))
+    typer.echo(f"{log.name}: {res.message()}")
+
+
+def _council_ledger(ledger: str | None, config: Path | None, key: str | None) -> Any:
+    """The ledger named, opened for the council of ``--config`` (else the workspace's), when it keeps the
+    council's audit chain; None otherwise."""
+    from tfclaims.claim.ledger import Ledger, resolve_target
+
+    if ledger is None or "://" not in ledger:
+        return None
+    book = Ledger.open(resolve_target(ledger), create=False, key=key, council=_council(config).council_code)
+    if not book.keeps_audit_chain:
+        book.close()
+        return None
+    return book
+
+
+@audit_app.command("export")
+def export_cmd(
+    ledger: Annotated[str, typer.Option("--ledger", metavar="URL", help="The shared ledger that keeps the council's audit chain.")],
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="The JSON-lines file to write (replaced whole).")],
+    config: ConfigOpt = None,
+) -> None:
+    """Write the council's audit chain, kept in a ledger shared by councils, as the JSON-lines file every
+    audit command reads (with its sealed head beside it): `tfclaims audit verify --audit FILE` checks it."""
+    key = _council_key(config)
+    book = _council_ledger(ledger, config, key)
+    if book is None:
+        raise InputError(f"--ledger {display_target(ledger)}: only a PostgreSQL ledger shared by councils keeps the audit chain; "
+                         "a SQLite ledger's chain is the audit.jsonl file beside it")
+    with book:
+        log = book.audit_log()
+        n = log.export(out)
+        head = log.head()
+    if head is not None and key:
+        audit.FileHeadStore(out).set(head[0], head[1], key)
+    typer.echo(f"{out}: {n} records of {log.name}")
 
 
 def _counts(rec: dict[str, Any]) -> str:

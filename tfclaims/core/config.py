@@ -14,6 +14,7 @@ from tfclaims.core.errors import ConfigError, InputError
 from tfclaims.core.resources import safe_yaml
 
 REFERENCE_KEY_ENV = "TFCLAIMS_REFERENCE_KEY"
+GSS_CODE_PATTERN = r"^[EWSN][0-9]{8}$"  # a council's GSS code: E06 unitary, E07 district, E08 metropolitan, E09 London, E10 county
 DEMO_REFERENCE_KEY = "tfclaims-demo-key-not-for-real-claims"
 DEFAULT_FRAMEWORK = "tf-phase2"
 
@@ -74,12 +75,26 @@ class ReturnSettings(Strict):
     include_903_short_breaks: bool = Field(False, description="SSDA903: also read short-break respite episodes (legal status V3, V4)")
 
 
+class DuckDBSettings(Strict):
+    """What DuckDB (the linker's and the keyed hashes' engine) may use in one council run. Left out, a
+    run takes the processor cores this process may use and a third of the machine's memory, set
+    explicitly: several councils on one machine never each assume they own it."""
+
+    threads: int | None = Field(None, ge=1, le=256, description="threads of one run's DuckDB connections")
+    memory_limit: str | None = Field(None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+                                     description="memory of one run's DuckDB connections, e.g. 2GB")
+
+
 class CouncilConfig(Strict):
     """Everything a council may set. ``column_aliases`` maps a table's own headers to contract names."""
 
     council_name: str = "Example Council"
+    council_code: str | None = Field(None, pattern=GSS_CODE_PATTERN,
+                                     description="the council's GSS code (E10000002); needed on a ledger shared by councils")
     column_aliases: dict[str, dict[str, str]] = Field(default_factory=dict)
     reference_key: str | None = Field(None, repr=False)
+    reference_key_file: Path | None = Field(None, description="a file holding the council's reference key (e.g. a mounted secret)")
+    ledger: str | None = Field(None, description="the council's claims ledger (a SQLite file or a postgresql:// URL)")
     allocation: int | None = Field(None, ge=0)
     framework: str = DEFAULT_FRAMEWORK
     plan: Path | None = None
@@ -89,9 +104,14 @@ class CouncilConfig(Strict):
     returns: ReturnSettings = ReturnSettings()
     retention_years: int = Field(8, ge=1)
     claim_schedule: ClaimSchedule | None = None
+    duckdb: DuckDBSettings = DuckDBSettings()
 
     def resolved_reference_key(self) -> str | None:
-        """The council secret for pseudonymous references: environment first, then the config file."""
+        """The council secret for pseudonymous references: the council's own secret file first (so a
+        process serving several councils never uses one key for all), then the environment, then the
+        config file."""
+        if self.reference_key_file is not None:
+            return _key_from_file(self.reference_key_file)
         return os.environ.get(REFERENCE_KEY_ENV) or self.reference_key
 
     def required_reference_key(self) -> str:
@@ -103,6 +123,17 @@ class CouncilConfig(Strict):
                 "config file) to the council's secret; it makes the pseudonymous family references in the claim file"
             )
         return key
+
+
+def _key_from_file(path: Path) -> str:
+    """The key a secret file holds (surrounding white space dropped); a missing or empty file is an error."""
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"reference_key_file {path}: cannot read the council's reference key: {exc.strerror or exc}") from exc
+    if not key:
+        raise ConfigError(f"reference_key_file {path}: the file is empty; it must hold the council's reference key")
+    return key
 
 
 def _loc(err: dict[str, Any]) -> str:
@@ -120,7 +151,13 @@ def load_config(path: Path | str | None) -> CouncilConfig:
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the council config: {exc}") from exc
     try:
-        return CouncilConfig.model_validate(raw or {})
+        config = CouncilConfig.model_validate(raw or {})
     except ValidationError as exc:
         problems = "; ".join(f"{_loc(e)}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{path}: {problems}") from exc
+    here = path.parent.resolve()  # paths in the file are relative to it
+    if config.reference_key_file is not None and not config.reference_key_file.is_absolute():
+        config = config.model_copy(update={"reference_key_file": here / config.reference_key_file})
+    if config.ledger and "://" not in config.ledger and not Path(config.ledger).expanduser().is_absolute():
+        config = config.model_copy(update={"ledger": str(here / config.ledger)})
+    return config
