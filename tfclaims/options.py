@@ -199,6 +199,16 @@ def _new_run_folder(v: Path | None) -> Path | None:
     return path
 
 
+def _run_id_in(folder: Path) -> str | None:
+    """The run id of the run whose summary a folder holds (None: none, or unreadable)."""
+    import json
+
+    try:
+        return str(json.loads((folder / run_files.RUN_SUMMARY_JSON).read_text(encoding="utf-8")).get("run_id"))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _ledger_target(v: str | None) -> str | None:
     """A ledger URL as given; a ledger file as an absolute path (so two ledgers never look alike)."""
     if v is None or is_url(v):
@@ -345,14 +355,22 @@ class ClaimOptions(RulesOptions):
     allocation: int | None = option("--allocation", "How many families the council may claim for in all; claims beyond it are not made.",
                                     metavar="N", shown_default="the council config's, else the framework's", ge=0)
     dry_run: bool = option("--dry-run", "Write the decisions and files; record nothing in the ledger.", default=False)
+    once: bool = option("--once", "If the ledger already holds this council's finished claim run for the framework and period end, "
+                        "return that run instead of running again (how a consortium run resumes).", default=False)
     window_start: dt.date | None = option(
         "--window-start", "The claim window opens the day after this date (for the attachments counted in the finance summary).",
         metavar="DATE", shown_default="the last claim run's period end")
     demo_key: bool = Field(False, exclude=True)  # the labelled demo reference key (the demo only)
 
     check_ledger = field_validator("ledger", mode="after")(lambda cls, v: _ledger_target(v))
+    check_out = field_validator("out", mode="after")(lambda cls, v: _out_folder(v))  # checked in _resolve, knowing --once
 
     def _resolve(self) -> None:
+        if self.out is not None and not (self.once and _run_id_in(self.out) == self.run_id):  # a re-executed run: its own folder
+            try:
+                _new_run_folder(self.out)
+            except ValueError as exc:
+                raise InputError(f"--out '{self.out}': {exc}") from None
         if self.ledger is None:
             self.ledger = self._default_ledger()
         super()._resolve()

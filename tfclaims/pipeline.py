@@ -24,7 +24,7 @@ import pandas as pd
 
 import tfclaims
 from tfclaims.spot_check import check_workbook_not_started
-from tfclaims.core import run_files
+from tfclaims.core import duck, run_files
 from tfclaims.audit import trail as audit
 from tfclaims.claim.decide import family_reference, pence_to_gbp, settle_with_ledger
 from tfclaims.claim.register import (
@@ -268,9 +268,26 @@ def audit_context(command: str, params: dict[str, Any], *, audit_path: Path | No
         yield rec
 
 
-def _audited(opts: CommandOptions, ledger: Any = None, command: str | None = None) -> Any:
-    return audit_context(command or opts.command, opts.params(), audit_path=opts.audit, operator=opts.operator,
-                         config=opts.council, run_id=opts.run_id, ledger=ledger)
+@contextmanager
+def _audited(opts: CommandOptions, ledger: Any = None, command: str | None = None) -> Iterator[audit.RunRecord]:
+    """The command's audit record. A command without a ledger of its own (validate, identify, track, spot
+    check) still appends to its council's chain in the shared ledger its council config names."""
+    with _council_chain(opts, ledger) as book:
+        with audit_context(command or opts.command, opts.params(), audit_path=opts.audit, operator=opts.operator,
+                           config=opts.council, run_id=opts.run_id, ledger=book) as rec:
+            yield rec
+
+
+@contextmanager
+def _council_chain(opts: CommandOptions, ledger: Any) -> Iterator[Any]:
+    named = opts.council.ledger if opts.council is not None else None
+    if ledger is not None or not named or "://" not in named:
+        yield ledger
+        return
+    from tfclaims.claim.ledger import Ledger
+
+    with Ledger.open(named, council=opts.council.council_code) as book:
+        yield book if book.keeps_audit_chain else None
 
 
 @contextmanager
@@ -325,6 +342,7 @@ def _strict_failure(result: IngestResult, files: RunFiles) -> InputError:
 
 
 def _prepare(opts: CohortOptions, files: RunFiles, rec: audit.RunRecord, step: Step) -> Prepared:
+    duck.configure(opts.council.duckdb)  # this council's DuckDB threads and memory, for the linker and the keyed hashes
     result = _ingest_stage(opts, files, rec, step)
     if opts.strict and result.quarantined_rows:
         raise _strict_failure(result, files)
@@ -886,11 +904,35 @@ def recover_claim_runs(ledger: Any, opts: ClaimOptions) -> list[dict[str, Any]]:
     return done
 
 
+def _recorded_outcome(opts: ClaimOptions, ledger: Any) -> Outcome | None:
+    """With ``--once``: the claim run this council already finished for the framework and period end
+    (its summary, from its folder), instead of running again; None when there is none (or no --once).
+    Nothing is read from the cohort and nothing is written, so there is no audit record."""
+    if not opts.once or ledger is None or opts.dry_run:
+        return None
+    from tfclaims.claim.runs import recorded_run
+
+    framework = opts.load_framework().name
+    run = recorded_run(ledger, framework, opts.period_end)
+    if run is None:
+        return None
+    out = Path(run.out)
+    try:
+        summary = json.loads((out / run_files.RUN_SUMMARY_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # a recovered run's folder holds its claim file, not always its summary
+        summary = {"run_id": run.run_id, "out": str(out), "framework": {"framework": framework}, "period_end": opts.period_end.isoformat()}
+    warn(f"--once: claim run {run.run_id} already made this council's claim under {framework} for period end "
+         f"{opts.period_end.isoformat()} (its outputs are in {out}); nothing was run again")
+    return Outcome(run.run_id, out, {**summary, "recorded_run": True})
+
+
 def claim(opts: ClaimOptions, *, step: Step = direct) -> Outcome:
     """``tfclaims claim``: decisions, claim file, finance summary; claims recorded in the ledger unless dry run."""
     ledger = _open_ledger(opts)
     try:
         recovered = recover_claim_runs(ledger, opts) if ledger is not None and not opts.dry_run else []
+        if (done := _recorded_outcome(opts, ledger)) is not None:
+            return done
         with _claim_run_sealed(opts, ledger), _audited(opts, ledger=ledger) as rec:
             with RunFiles(opts.out, rec) as files:
                 facts = _claim_stage(opts, files, rec, step, ledger)
@@ -960,6 +1002,8 @@ def run(opts: RunOptions, *, step: Step = direct, command: str = "run") -> Outco
     ledger = _open_ledger(opts)
     try:
         recovered = recover_claim_runs(ledger, opts) if ledger is not None and not opts.dry_run else []
+        if (done := _recorded_outcome(opts, ledger)) is not None:
+            return done
         with _claim_run_sealed(opts, ledger), _audited(opts, ledger=ledger, command=command) as rec:
             with RunFiles(opts.out, rec) as files:
                 facts = _claim_stage(opts, files, rec, step, ledger)

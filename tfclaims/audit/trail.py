@@ -169,11 +169,12 @@ def keyed_hashes(ids: Iterable[Any] | pd.Series, key: str, kind: str) -> list[st
 
 
 def _keyed_hashes_duckdb(text: pd.Series, inner_prefix: bytes, opad: bytes) -> list[str]:
-    import duckdb
     import pyarrow as pa
 
+    from tfclaims.core import duck
+
     ids = pa.table({"id": pa.array(text)})  # noqa: F841 - read by DuckDB by name
-    with duckdb.connect() as con:
+    with duck.connect() as con:
         rows = con.execute(
             f"SELECT DISTINCT left(sha256($2::BLOB || unhex(sha256($1::BLOB || encode(trim(id))))), {SUBJECT_HASH_HEX}) "
             "AS h FROM ids WHERE id IS NOT NULL AND trim(id) <> '' ORDER BY h",

@@ -598,9 +598,10 @@ class Ledger:
         ledger = cls(engine, label, key, council if url.get_backend_name() == "postgresql" else None)
         try:
             ledger._ensure_schema()
-        except sa.exc.OperationalError as exc:
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:  # unreachable, or this role may not use the schema
             engine.dispose()
-            raise InputError(f"cannot open the ledger {label}: {mask_urls(str(exc.orig or exc))}") from exc
+            raise InputError(f"cannot open the ledger {label}"
+                             f"{f' for council {ledger.council}' if ledger.council else ''}: {mask_urls(str(exc.orig or exc)).strip()}") from exc
         except BaseException:
             engine.dispose()
             raise
@@ -668,6 +669,11 @@ class Ledger:
         schema = council_schema(self.council or "")
         with self._read() as conn:
             if conn.execute(sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}).first():
+                if not conn.execute(sa.text("SELECT has_schema_privilege(:s, 'USAGE')"), {"s": schema}).scalar():
+                    role = conn.execute(sa.text("SELECT current_user")).scalar()
+                    raise InputError(f"cannot open the ledger {self.target} for council {self.council}: permission denied for schema "
+                                     f"{schema} to role {role} (each council's role reaches its own schema only: check council_code "
+                                     "in the council config, and the ledger URL's role)")
                 return
         try:
             with self._write() as conn:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from tfclaims.claim.ledger import Ledger
 
-__all__ = ["PendingRun", "begin_run", "finish_run", "pending_runs", "run_folder", "crash_point", "CRASH_ENV", "STATES"]
+__all__ = ["PendingRun", "begin_run", "finish_run", "pending_runs", "recorded_run", "run_folder", "crash_point", "CRASH_ENV", "STATES"]
 
 STATES = ("pending", "sealed", "recovered", "abandoned")
 CRASH_ENV = "TFCLAIMS_CRASH_AT"
@@ -94,6 +94,18 @@ def pending_runs(ledger: Ledger) -> list[PendingRun]:
             return []
         rows = conn.execute(sa.select(claim_runs).where(claim_runs.c.status == "pending").order_by(claim_runs.c.started_at)).mappings()
         return [PendingRun(r["run_id"], r["framework"], r["period_end"], r["out"], r["audit_path"]) for r in rows]
+
+
+def recorded_run(ledger: Ledger, framework: str, period_end: dt.date) -> PendingRun | None:
+    """The latest finished claim run (sealed or recovered) of this ledger's council for the framework and
+    period end, or None: what a re-executed run returns instead of running again."""
+    with ledger.engine.connect() as conn:
+        if not sa.inspect(conn).has_table("claim_runs"):
+            return None
+        r = conn.execute(sa.select(claim_runs).where(claim_runs.c.framework == framework, claim_runs.c.period_end == period_end,
+                                                     claim_runs.c.status.in_(("sealed", "recovered")))
+                         .order_by(claim_runs.c.started_at.desc()).limit(1)).mappings().first()
+    return None if r is None else PendingRun(r["run_id"], r["framework"], r["period_end"], r["out"], r["audit_path"])
 
 
 def run_folder(ledger: Ledger, run_id: str) -> Path | None:

@@ -38,6 +38,7 @@ from tfclaims.core.cohort import EVENT_TABLES, Cohort
 from tfclaims.core.membership import is_in, is_in_each
 from tfclaims.schemas.inputs import FAMILY_EVENT_TABLES
 from tfclaims.core.config import LinkageSettings
+from tfclaims.core import duck
 from tfclaims.core.errors import InputError
 from tfclaims.core.identifiers import normalise_ni_number, normalise_nhs_number, normalise_postcode
 from tfclaims.link.names import first_name_keys, normalise_name
@@ -211,7 +212,7 @@ def train_model(people: pd.DataFrame, out: Path, seed: int, *, records: pd.DataF
         records = corrupt_identity(sample, rng, moved_postcodes=moved)
     rec = matching_frame(records, pd.Series([f"R{i}" for i in range(len(records))]))
     ppl = matching_frame(people, people["person_id"].astype("str"))
-    db = DuckDBAPI()
+    db = DuckDBAPI(connection=duck.connect())
     linker = Linker(
         [db.register(rec, dataset_display_name="events"), db.register(ppl, dataset_display_name="people")],
         _settings(prior=1.0 / max(len(people), 1)),
@@ -247,7 +248,7 @@ def _score_pairs(events: pd.DataFrame, people: pd.DataFrame, model_path: Path) -
     from splink import DuckDBAPI, Linker
 
     _quiet_splink()
-    db = DuckDBAPI()
+    db = DuckDBAPI(connection=duck.connect())
     linker = Linker(
         [db.register(events, dataset_display_name="events"), db.register(people, dataset_display_name="people")],
         _load_model(model_path, len(people)),
