@@ -147,12 +147,14 @@ reports = "reports"   # the state folder, inside this workspace
 _COUNCIL_TEXT = """\
 # The council config: every key is optional; an unknown key is an error.
 # council_name: Example Council
+# council_code: E10000002       # the council's GSS code (needed on a PostgreSQL ledger shared by councils)
 # framework: tf-phase2          # or sf-2022, or a framework file
 # plan: plans/our-plan.yaml     # a local outcome plan
 # allocation: 1200              # families the council may claim for in all
 # spot_check: {rate: 0.10, min: 5}
 # The reference key (the council's secret behind the pseudonymous family references) is best
-# kept out of this file: set the environment variable TFCLAIMS_REFERENCE_KEY.
+# kept out of this file: name a file only the team can read (reference_key_file: secret/key),
+# or set the environment variable TFCLAIMS_REFERENCE_KEY.
 """
 
 
