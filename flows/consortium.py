@@ -48,8 +48,14 @@ def prefect_defaults() -> Iterator[None]:
     import prefect.settings as ps
     from prefect.settings import temporary_settings
 
-    updates = {getattr(ps, name): value for name, value in PREFECT_DEFAULTS.items()
-               if name not in os.environ and isinstance(getattr(ps, name, None), ps.Setting)}
+    updates = {}
+    for name, value in PREFECT_DEFAULTS.items():
+        if name in os.environ:
+            continue
+        try:
+            updates[getattr(ps, name)] = value
+        except AttributeError:  # not a Prefect setting (DO_NOT_TRACK)
+            pass
     with temporary_settings(updates=updates):
         yield
 
