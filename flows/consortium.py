@@ -127,10 +127,10 @@ def deployment_name(work_pool: str) -> str:
     return f"consortium-{work_pool}"
 
 
-def register_council_deployment(work_pool: str) -> tuple[str, bool]:
+def register_council_deployment(work_pool: str) -> tuple[str, str | None]:
     """Create or update the council-run flow's deployment on ``work_pool`` (idempotent), from the
     installed package: a module entrypoint, no storage, no pull steps. Returns its full name and
-    whether the pool takes a ``memory`` job variable (a Kubernetes pool with our base job template)."""
+    the job variable the pool takes a memory request by (a Kubernetes pool: ``memory_request``), if any."""
     from prefect.client.orchestration import get_client
     from prefect.deployments.runner import EntrypointType
     from prefect.exceptions import ObjectNotFound
@@ -149,13 +149,14 @@ def register_council_deployment(work_pool: str) -> tuple[str, bool]:
         job_variables={"env": WORKER_ENV}, tags=["tfclaims", "consortium"],
         description="One council's tfclaims run in a consortium run (started by `tfclaims consortium run --work-pool`).")
     deployment.apply()
-    return f"{council_run.name}/{name}", "memory" in properties
+    memory_variable = next((v for v in ("memory_request", "memory") if v in properties), None)
+    return f"{council_run.name}/{name}", memory_variable
 
 
-def _job_variables(job: CouncilJob, memory_ok: bool) -> dict[str, Any]:
+def _job_variables(job: CouncilJob, memory_variable: str | None) -> dict[str, Any]:
     variables: dict[str, Any] = {"env": {**WORKER_ENV, "TFCLAIMS_HOME": job.workspace}}
-    if memory_ok and job.memory:
-        variables["memory"] = job.memory
+    if memory_variable and job.memory:
+        variables[memory_variable] = job.memory
     return variables
 
 
@@ -170,7 +171,7 @@ def _parameters(job: CouncilJob) -> dict[str, Any]:
             "reference_key_env": job.reference_key_env, "tfclaims_version": tfclaims.__version__}
 
 
-def run_on_work_pool(jobs: list[CouncilJob], deployment: str, memory_ok: bool, name: str) -> list[dict[str, Any]]:
+def run_on_work_pool(jobs: list[CouncilJob], deployment: str, memory_variable: str | None, name: str) -> list[dict[str, Any]]:
     """A parent flow (named ``name``) that starts a flow run of the council-run deployment per council
     and waits for them all (their concurrency is the worker's ``--limit`` or the pool's limit)."""
     from prefect.client.orchestration import get_client
@@ -181,7 +182,7 @@ def run_on_work_pool(jobs: list[CouncilJob], deployment: str, memory_ok: bool, n
         for job in jobs:
             try:
                 run = run_deployment(name=deployment, parameters=_parameters(job), timeout=0, flow_run_name=job.run_id,
-                                     idempotency_key=job.run_id, job_variables=_job_variables(job, memory_ok), tags=["tfclaims", "consortium"])
+                                     idempotency_key=job.run_id, job_variables=_job_variables(job, memory_variable), tags=["tfclaims", "consortium"])
                 started.append((job, run.id, None))
             except Exception as exc:
                 started.append((job, None, error_text(exc)))

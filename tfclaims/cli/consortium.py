@@ -62,9 +62,9 @@ def run_command(
     if opts.work_pool is not None:
         from tfclaims.flows.consortium import register_council_deployment, run_on_work_pool
 
-        deployment, memory_ok = register_council_deployment(opts.work_pool)
+        deployment, memory_variable = register_council_deployment(opts.work_pool)
         print(f"deployment {deployment} on work pool {opts.work_pool}: a flow run per council")
-        runner = lambda jobs: run_on_work_pool(jobs, deployment, memory_ok, name)  # noqa: E731
+        runner = lambda jobs: run_on_work_pool(jobs, deployment, memory_variable, name)  # noqa: E731
     elif opts.processes is not None and opts.processes > 1:
         from tfclaims.flows.consortium import run_in_processes
 
