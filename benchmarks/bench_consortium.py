@@ -129,6 +129,8 @@ def main() -> None:
     work = OUT / "runs"
     home = OUT / "prefect"
     shutil.rmtree(home, ignore_errors=True)
+    for sub in ("server", "client", "worker"):
+        (home / sub).mkdir(parents=True)  # Prefect's SQLite file needs its folder
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TFCLAIMS_"))}
