@@ -15,17 +15,16 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from ledger_helpers import answer_spot_check
+import prefect_server
 
 from tfclaims.audit import trail as audit
 from tfclaims.cli.console import show_progress
@@ -34,40 +33,10 @@ from tfclaims.core.orchestration import LOG, direct
 from tfclaims.core.resources import SAMPLE_COHORT_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+server = prefect_server.server  # the module-scoped Prefect server fixture
+_free_port = prefect_server.free_port
 KEY = "prefect-console-test-key"
 PREFECT = Path(sys.executable).with_name("prefect")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A Prefect server of its own (``prefect server start``), as ``tfclaims server`` runs one."""
-    home = tmp_path_factory.mktemp("prefect-server")
-    port = _free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    env.pop("PREFECT_API_URL", None)
-    proc = subprocess.Popen([str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/api"
-    for _ in range(360):
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1):
-                break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail("the Prefect server exited at start")
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("the Prefect server did not start in 180 s")
-    yield {"url": url, "db": home / "prefect.db"}
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def _env(server, tmp_path: Path) -> dict[str, str]:

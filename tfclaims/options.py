@@ -578,3 +578,81 @@ class ReconcileOptions(CommandOptions):
             self.out = ws.run_dir(self.run_id)
         if self.audit is None:
             self.audit = Path(self.ledger).parent / AUDIT_FILE if not is_url(self.ledger) else ws.audit
+
+
+class ConsortiumOptions(BaseModel):
+    """``tfclaims consortium run``: one claim window for many councils (``tfclaims.consortium``).
+
+    Not a ``CommandOptions``: a consortium has no council config of its own and may run outside any
+    workspace; each council's own ``RunOptions`` are built (and checked) from its entry in the
+    councils file."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    run_id: str = Field(default_factory=new_run_id)
+    councils: Path = option("COUNCILS", "The councils file (COUNCILS.yaml): each council's code, workspace and cohort.",
+                            metavar="FILE", required=True)
+    period_end: dt.date = option("--period-end", "The claim window's period end (the same for every council).", metavar="DATE",
+                                 required=True)
+    work_pool: str | None = option("--work-pool", "Run each council as a flow run of its own on this Prefect work pool "
+                                   "(its workers started with `prefect worker start --pool NAME --type process`).", metavar="NAME")
+    processes: int | None = option("--processes", "Run the councils in this many local processes (one Prefect flow, a task per council).",
+                                   metavar="N", ge=1, le=64)
+    out: Path | None = option("--out", "Folder for consortium_summary.json and consortium_report.html.", metavar="DIR",
+                              shown_default="reports/consortium-<run id> in the workspace, else consortium/<run id> beside COUNCILS.yaml")
+    resume: Path | None = option("--resume", "The folder of an earlier consortium run: run again only the councils that did not succeed.",
+                                 metavar="DIR")
+    operator: str | None = option("--operator", "Who runs this, as recorded in each council's audit trail and ledger.", metavar="NAME",
+                                  shown_default="your user name")
+    seed: int | None = option("--seed", "Seed of every council's spot-check draw.", metavar="N", shown_default="drawn at random for each",
+                              ge=0)
+    dry_run: bool = option("--dry-run", "Write every council's decisions and files; record nothing in any ledger.", default=False)
+
+    @classmethod
+    def of(cls, **values: Any) -> ConsortiumOptions:
+        given = {k: v for k, v in values.items() if v is not None}
+        try:
+            return cls.model_validate(given)
+        except ValidationError as exc:
+            raise InputError("; ".join(_message(e) for e in exc.errors())) from None
+
+    check_councils = field_validator("councils", mode="after")(lambda cls, v: _existing_file(v))
+    check_out = field_validator("out", mode="after")(lambda cls, v: _out_folder(v))
+
+    @field_validator("resume", mode="after")
+    @classmethod
+    def check_resume(cls, v: Path | None) -> Path | None:
+        if v is None:
+            return None
+        path = Path(v).expanduser().resolve()
+        if not (path / "consortium_summary.json").is_file():
+            raise ValueError(f"{path} holds no consortium_summary.json: give the output folder of an earlier consortium run")
+        return path
+
+    @model_validator(mode="after")
+    def check_modes(self) -> ConsortiumOptions:
+        if self.work_pool is not None and self.processes is not None:
+            raise InputError("--work-pool and --processes: give one of them (a work pool's workers, or local processes), not both")
+        if self.work_pool is not None and not self.work_pool.strip():
+            raise InputError("--work-pool: give the name of a Prefect work pool")
+        if self.resume is not None and self.out is not None and self.out != self.resume:
+            raise InputError(f"--out {self.out} with --resume {self.resume}: a resumed consortium run writes into its own folder; "
+                             "leave --out out")
+        self.operator = (self.operator if self.operator is not None else operator_name()).strip()
+        if not self.operator:
+            raise InputError("--operator: give the name of the person running this")
+        return self
+
+    @property
+    def multi_process(self) -> bool:
+        """More than one process runs councils: each needs a Prefect server to report to."""
+        return self.work_pool is not None or (self.processes or 1) > 1
+
+    @property
+    def mode(self) -> str:
+        if self.work_pool is not None:
+            return "work-pool"
+        return "processes" if self.processes is not None else "sequential"
+
+
+__all__ += ["ConsortiumOptions"]

@@ -43,11 +43,10 @@ def _prefect_defaults() -> None:
         ws = None
     if ws is not None:
         os.environ.setdefault("PREFECT_HOME", str(ws.prefect_home))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_TASKS_DEFAULT_NO_CACHE", "true")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    from tfclaims.core.orchestration import PREFECT_DEFAULTS
+
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
 
 def _register_commands() -> None:

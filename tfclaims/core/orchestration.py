@@ -23,11 +23,23 @@ from tfclaims.core.memory import return_freed_memory
 
 T = TypeVar("T")
 
-__all__ = ["LOG", "ORCHESTRATOR_ENV", "PREFECT_PORT", "Step", "direct", "describe", "say", "timed", "use_prefect"]
+__all__ = ["LOG", "ORCHESTRATOR_ENV", "PREFECT_DEFAULTS", "PREFECT_PORT", "Step", "direct", "describe", "say", "timed", "use_prefect"]
 
 ORCHESTRATOR_ENV = "TFCLAIMS_ORCHESTRATOR"  # "prefect" (default) or "none"
 PREFECT_PORT = 4200  # `tfclaims server`'s port: the UI at http://127.0.0.1:4200
 LOG = logging.getLogger("tfclaims")
+
+# Prefect settings every tfclaims run gets unless the user configured them: quiet, offline, and no
+# task cache (a frame of personal data is never hashed or stored). The command line sets them in its
+# environment (``tfclaims.cli``); a flow started by a Prefect worker gets them from its deployment's
+# job variables and from the flow itself (``tfclaims.flows.consortium``).
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_TASKS_DEFAULT_NO_CACHE": "true",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
 
 # the ``stage`` attribute of a log record: what a console does with it (a spinner, then a line)
 STARTED, ENDED = "started", "ended"
