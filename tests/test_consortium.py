@@ -27,6 +27,7 @@ from prefect_server import start_worker
 
 from tfclaims.synth.generate import generate_cohort, write_cohort
 
+pytest_plugins = ["postgres"]
 server = prefect_server.server  # the module-scoped Prefect server fixture
 PERIOD_END = "2021-03-31"
 CODES = ["E10000001", "E10000002", "E10000003"]
@@ -44,9 +45,10 @@ def cohorts(tmp_path_factory):
     return root
 
 
-def _consortium(root: Path, cohorts: Path, *, broken: str | None = None) -> Path:
-    """Three council workspaces under ``root`` and their COUNCILS.yaml (relative paths)."""
-    lines = ["# three councils, one claim window", "councils:"]
+def _consortium(root: Path, cohorts: Path, *, broken: str | None = None, ledger: str | None = None) -> Path:
+    """Three council workspaces under ``root`` and their COUNCILS.yaml (relative paths); ``ledger``: one
+    PostgreSQL ledger shared by the three."""
+    lines = ["# three councils, one claim window", *([f"ledger: {ledger}"] if ledger else []), "councils:"]
     for n, code in enumerate(CODES, start=1):
         ws = root / "councils" / code
         ws.mkdir(parents=True)
@@ -146,13 +148,19 @@ def _flow_runs(server, names: list[str]) -> dict[str, tuple[str, set[str]]]:
     return found
 
 
-def test_a_council_alone_and_in_a_consortium_on_processes_and_a_work_pool_give_the_same_files(server, cohorts, tmp_path, monkeypatch):
-    alone = _run_alone(_consortium(tmp_path / "alone", cohorts), monkeypatch)
+@pytest.mark.postgres
+def test_a_council_alone_and_in_a_consortium_on_processes_and_a_work_pool_give_the_same_files(server, cohorts, tmp_path, monkeypatch,
+                                                                                              postgres_url, postgres_server_url):
+    from postgres import fresh_database
+
+    alone = _run_alone(_consortium(tmp_path / "alone", cohorts), monkeypatch)  # each council alone, on its own SQLite ledger
     monkeypatch.delenv("TFCLAIMS_HOME")
 
-    # --processes 2: one flow, a task per council in a process pool; no temporary server in the tree
+    # --processes 2: one flow, a task per council in a process pool, the three on one PostgreSQL ledger;
+    # no temporary server in the tree
     env = _env(tmp_path, server)
-    done, seen = _consortium_run(env, _consortium(tmp_path / "processes", cohorts), "--processes", "2", watch=0)
+    with fresh_database(postgres_server_url) as shared:
+        done, seen = _consortium_run(env, _consortium(tmp_path / "processes", cohorts, ledger=shared), "--processes", "2", watch=0)
     assert done.returncode == 0, done.stderr[-3000:]
     assert any("multiprocessing" in c for c in seen), "the sampler saw the pool's processes"
     assert not _stray_servers(seen)
@@ -168,7 +176,8 @@ def test_a_council_alone_and_in_a_consortium_on_processes_and_a_work_pool_give_t
     # --work-pool: a flow run per council, started by a real process worker
     worker = start_worker(server["url"], "consortium-test", tmp_path / "worker-home", limit=2, env=env)
     try:
-        done, seen = _consortium_run(env, _consortium(tmp_path / "pool", cohorts), "--work-pool", "consortium-test", watch=worker.pid)
+        done, seen = _consortium_run(env, _consortium(tmp_path / "pool", cohorts, ledger=postgres_url), "--work-pool", "consortium-test",
+                                     watch=worker.pid)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
@@ -255,3 +264,47 @@ def test_the_council_flow_applies_the_command_lines_prefect_defaults(monkeypatch
     monkeypatch.delenv("PREFECT_TASKS_DEFAULT_NO_CACHE", raising=False)
     with prefect_defaults():
         assert get_current_settings().tasks.default_no_cache is True
+
+
+@pytest.mark.postgres
+def test_a_consortium_killed_after_a_council_finished_keeps_its_claim_file_and_its_single_claiming_run(server, cohorts, tmp_path,
+                                                                                                       postgres_url):
+    """The whole consortium (its flow and its pool's processes) killed once the first council has finished;
+    the consortium run again: the finished council is not run again (its claim file untouched, one claiming
+    run in its chain), the others finish, and no family is claimed twice."""
+    import signal
+
+    from tfclaims.claim.ledger import Ledger
+
+    councils = _consortium(tmp_path, cohorts, ledger=postgres_url)
+    env = _env(tmp_path, server)
+    cmd = [sys.executable, "-m", "tfclaims", "consortium", "run", str(councils), "--period-end", PERIOD_END, "--seed", SEED,
+           "--processes", "2"]
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    reports = [tmp_path / "councils" / code / "reports" for code in CODES]
+    deadline = time.monotonic() + 180
+    finished: list[Path] = []
+    while not finished and time.monotonic() < deadline and proc.poll() is None:
+        finished = [f for r in reports for f in r.glob("2*/run_summary.json")
+                    if json.loads(f.read_text(encoding="utf-8")).get("status") == "succeeded"]
+        time.sleep(0.05)
+    assert finished, "a council finished before the consortium was killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    first = finished[0].parent
+    code = first.parent.parent.name
+    claim_file = (first / "claim_file.csv").read_bytes()
+
+    done, _ = _consortium_run(env, councils, "--processes", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, summary = _summary(done.stdout)
+    status = {c["code"]: c for c in summary["councils"]}
+    assert status[code]["run_id"] == first.name and Path(status[code]["run_folder"]) == first  # the recorded run, returned
+    assert (first / "claim_file.csv").read_bytes() == claim_file
+    for c in CODES:
+        with Ledger.open(postgres_url, council=c, create=False) as book:
+            live = book.claims()
+            chain = list(book.audit_log().records())
+        sealed = [r for r in chain if r["status"] == "succeeded" and r["command"] in ("run", "claim recovery") and r["notes"].get("claims")]
+        assert len(sealed) == 1 and live["family_id"].is_unique and live["run_id"].nunique() == 1, c  # one claiming run per council
+        assert status[c]["status"] == "succeeded" and status[c]["claims"] == len(live) and status[c]["run_id"] == live["run_id"].iloc[0]

@@ -42,7 +42,7 @@ import tfclaims
 from tfclaims.claim.decide import gbp_text
 from tfclaims.claim.finance import decision_in_words
 from tfclaims.core import run_files
-from tfclaims.core.config import REFERENCE_KEY_ENV
+from tfclaims.core.config import GSS_CODE_PATTERN, REFERENCE_KEY_ENV, load_config
 from tfclaims.core.errors import ConfigError, InputError
 from tfclaims.core.resources import safe_yaml
 from tfclaims.core.workspace import HOME_ENV, find_workspace, is_workspace
@@ -52,12 +52,11 @@ from tfclaims.options import ConsortiumOptions, RunOptions
 __all__ = [
     "CouncilEntry", "CouncilsFile", "CouncilJob", "Plan", "Runner", "SUMMARY_JSON", "REPORT_HTML", "load_councils", "prepare",
     "council_environment", "council_options", "run_council", "run_sequential", "execute", "terminal_table", "council_run_id",
-    "council_ledger",
 ]
 
 SUMMARY_JSON = "consortium_summary.json"
+RECORDED_RUN_JSON = "recorded_run.json"  # in a council's run folder: its claim was already made by this earlier run
 REPORT_HTML = "consortium_report.html"
-GSS_CODE = r"^[EWSN][0-9]{8}$"
 ERROR_CHARS = 500  # a failed council's error as recorded: its first line, cut to this length
 
 # A runner runs the jobs and returns, per job in the same order, {"code", "error" (None on success), "wall_seconds"}.
@@ -69,7 +68,7 @@ class CouncilEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    code: StrictStr = Field(pattern=GSS_CODE, description="the council's GSS code, e.g. E10000002")
+    code: StrictStr = Field(pattern=GSS_CODE_PATTERN, description="the council's GSS code, e.g. E10000002")
     workspace: StrictStr = Field(min_length=1, description="the council's workspace folder (relative to COUNCILS.yaml)")
     input: StrictStr = Field(min_length=1, description="the council's cohort (relative to COUNCILS.yaml)")
     memory: StrictStr | None = Field(None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti)?$",
@@ -117,22 +116,6 @@ class CouncilJob(BaseModel):
 def council_run_id(invocation_id: str, code: str) -> str:
     """A council's run id in a consortium run: the consortium run's id and the council's code."""
     return f"{invocation_id}-{code}"
-
-
-def council_ledger(shared: str, code: str) -> str:
-    """The ledger target of one council when the councils share one PostgreSQL database: the shared
-    URL with the council's own schema first on the search path (``tfclaims_<code>``), so no
-    council ever reads another's claims (families' ids overlap between councils)."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-    parts = urlsplit(shared)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "options"]
-    query.append(("options", f"-csearch_path={council_schema(code)}"))
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def council_schema(code: str) -> str:
-    return f"tfclaims_{code.lower()}"
 
 
 # ---------------------------------------------------------------------------------------- the file
@@ -237,8 +220,17 @@ def council_environment(job: CouncilJob) -> Iterator[None]:
 
 
 def council_options(job: CouncilJob) -> RunOptions:
-    """The council's ``RunOptions`` (built inside ``council_environment``): every check of ``tfclaims run``."""
-    return RunOptions.of(**job.option_values())
+    """The council's ``RunOptions`` (built inside ``council_environment``): every check of ``tfclaims run``,
+    with ``--once`` (a re-executed or resumed council run returns its council's finished run) and the
+    council's own config, whose code is the councils file's (a config without one takes it)."""
+    values = job.option_values()
+    config = load_config(values.get("--config"))
+    if config.council_code is None:
+        config = config.model_copy(update={"council_code": job.code})
+    elif config.council_code != job.code:
+        raise InputError(f"council {job.code}: its council config ({Path(job.workspace) / 'council.yaml'}) says council_code "
+                         f"{config.council_code}; the councils file and the council config must name the same council")
+    return RunOptions.of(**values, council=config, once=True)
 
 
 def _run_direct(opts: RunOptions) -> Any:
@@ -254,7 +246,10 @@ def run_council(job: CouncilJob, run: Callable[[RunOptions], Any] | None = None)
     t0 = time.perf_counter()
     with council_environment(job):
         opts = council_options(job)
-        (run or _run_direct)(opts)
+        summary = (run or _run_direct)(opts)
+    if summary.get("recorded_run"):  # the council had already made this claim (--once): say which run, where
+        write_json({"run_id": summary.get("run_id"), "run_folder": summary.get("recorded_run_folder"), "summary": summary},
+                   Path(job.out) / RECORDED_RUN_JSON)
     return {"code": job.code, "run_id": job.run_id, "run_folder": job.out, "wall_seconds": round(time.perf_counter() - t0, 2)}
 
 
@@ -324,7 +319,7 @@ def prepare(opts: ConsortiumOptions) -> Plan:
         assert wsp is not None
         run_id = council_run_id(opts.run_id, c.code)
         job = CouncilJob(code=c.code, run_id=run_id, workspace=str(ws), input=str(cohort), period_end=opts.period_end.isoformat(),
-                         out=str(wsp.run_dir(run_id)), ledger=council_ledger(model.ledger, c.code) if model.ledger else "",
+                         out=str(wsp.run_dir(run_id)), ledger=model.ledger or "",
                          operator=opts.operator or "", seed=opts.seed, dry_run=opts.dry_run, reference_key_env=c.reference_key_env or "",
                          memory=c.memory or "")
         try:
@@ -352,14 +347,21 @@ def _council_record(job: CouncilJob, error: str | None, wall_seconds: float | No
     record: dict[str, Any] = {"code": job.code, "status": "failed", "run_id": job.run_id, "run_folder": job.out, "error": error,
                               "wall_seconds": wall_seconds}
     if error is None:
-        path = Path(job.out) / run_files.RUN_SUMMARY_JSON
+        run_id = job.run_id
+        path = Path(job.out) / RECORDED_RUN_JSON
+        if not path.is_file():
+            path = Path(job.out) / run_files.RUN_SUMMARY_JSON
         try:
             s = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             record["error"] = f"the council's run summary could not be read ({path}): {type(exc).__name__}"
             return record
-        if s.get("run_id") != job.run_id or s.get("status") != "succeeded":
-            record["error"] = f"the council's run summary ({path}) is not of a succeeded run {job.run_id}"
+        if path.name == RECORDED_RUN_JSON:  # the council's claim was made by an earlier run: that run's summary
+            run_id = str(s["run_id"])
+            record.update(run_id=run_id, run_folder=s["run_folder"], recorded_run=True, note=s["summary"].get("note"))
+            s = s["summary"]
+        if s.get("run_id") != run_id or s.get("status") not in ("succeeded", "recovered"):
+            record["error"] = f"the council's run summary ({path}) is not of a succeeded run {run_id}"
             return record
         pence = int(Decimal(s.get("amount_gbp") or "0") * 100)
         decisions = dict(sorted((s.get("decisions") or {}).items()))

@@ -917,13 +917,20 @@ def _recorded_outcome(opts: ClaimOptions, ledger: Any) -> Outcome | None:
     if run is None:
         return None
     out = Path(run.out)
+    stopped = "the run stopped after recording its claims; its claim file was written again from the ledger"
     try:
         summary = json.loads((out / run_files.RUN_SUMMARY_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # a recovered run's folder holds its claim file, not always its summary
-        summary = {"run_id": run.run_id, "out": str(out), "framework": {"framework": framework}, "period_end": opts.period_end.isoformat()}
+        if summary.get("status") != "succeeded":  # it stopped after its claim's summary (the spot check unfinished)
+            summary |= {"status": "recovered", "note": stopped}
+    except (OSError, ValueError):  # a recovered run's folder holds its claim file, not its summary: its claims from the ledger
+        live = ledger.claims(framework)
+        live = live[(live["run_id"] == run.run_id) & (live["status"] == "claimed")]
+        summary = {"run_id": run.run_id, "status": "recovered", "framework": {"framework": framework}, "period_end": opts.period_end.isoformat(),
+                   "claims": int(len(live)), "amount_gbp": pence_to_gbp(pd.Series([int(live["amount_pence"].sum())])).iloc[0],
+                   "decisions": {}, "note": stopped}
     warn(f"--once: claim run {run.run_id} already made this council's claim under {framework} for period end "
          f"{opts.period_end.isoformat()} (its outputs are in {out}); nothing was run again")
-    return Outcome(run.run_id, out, {**summary, "recorded_run": True})
+    return Outcome(run.run_id, out, {**summary, "recorded_run": True, "recorded_run_folder": str(out)})
 
 
 def claim(opts: ClaimOptions, *, step: Step = direct) -> Outcome:
