@@ -242,8 +242,8 @@ def test_multi_process_modes_are_refused_without_a_prefect_server_and_nothing_is
 
 def test_a_bad_councils_file_is_refused_naming_the_file_council_and_key(cohorts, tmp_path):
     councils = _consortium(tmp_path, cohorts)
-    text = councils.read_text(encoding="utf-8")
-    text = text.replace("councils/E10000002\n", "councils/nowhere\n", 1).replace("code: E10000003", "code: E10000001")
+    original = councils.read_text(encoding="utf-8")
+    text = original.replace("councils/E10000002\n", "councils/nowhere\n", 1).replace("code: E10000003", "code: E10000001")
     councils.write_text(text + "    colour: blue\n", encoding="utf-8")
     done, _ = _consortium_run(_env(tmp_path, TFCLAIMS_ORCHESTRATOR="none"), councils)
     assert done.returncode == 2
@@ -254,6 +254,14 @@ def test_a_bad_councils_file_is_refused_naming_the_file_council_and_key(cohorts,
     assert f"{councils}: councils[1] (E10000002).workspace: no such folder" in done.stderr
     assert f"{councils}: councils[2] (E10000001).code: the same code as councils[0]" in done.stderr
     assert not (tmp_path / "councils" / CODES[0] / "reports").exists() and not (tmp_path / "consortium").exists()
+    # a council config whose own council_code is another council's: refused before any council runs
+    councils.write_text(original, encoding="utf-8")
+    config = tmp_path / "councils" / CODES[1] / "council.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + "council_code: E10000003\n", encoding="utf-8")
+    done, _ = _consortium_run(_env(tmp_path, TFCLAIMS_ORCHESTRATOR="none"), councils)
+    assert done.returncode == 2
+    assert f"councils[1] (E10000002): council E10000002: its council config ({config.parent}/council.yaml) says council_code E10000003" in done.stderr
+    assert not any((tmp_path / "councils" / code / "reports").exists() for code in CODES) and not (tmp_path / "consortium").exists()
 
 
 def test_the_council_flow_applies_the_command_lines_prefect_defaults(monkeypatch):
