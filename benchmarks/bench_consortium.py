@@ -1,19 +1,25 @@
-"""Benchmark: a consortium run of four councils, three ways (interleaved, median of N).
+"""Benchmark: a consortium run of four councils, three ways, against four separate runs (interleaved, median of N).
 
     .venv/bin/python benchmarks/bench_consortium.py [--families 20000] [--repeats 3]
 
-Builds four synthetic councils (``--families`` each, seeds 1-4; cached under benchmarks/out/), each
-its own workspace with its own council config and reference key; starts a Prefect server and a
-process worker of a work pool (``--limit 2``) itself; then times ``tfclaims consortium run`` from
-outside (wall, start-up included) in each mode, interleaved, each repeat in fresh workspaces:
+Builds four synthetic councils (``--families`` each, seeds 1-4; cached under benchmarks/out/; their
+family and person ids are the same ids, so they collide on a shared ledger unless kept apart), each
+its own workspace with its own council config and reference key; starts a PostgreSQL server (the
+local binaries, as the tests do), a Prefect server and a process worker of a work pool
+(``--limit 2``) itself; then times each mode from outside (wall, start-up included), interleaved,
+each repeat in fresh workspaces and, for the consortium modes, a fresh PostgreSQL database that all
+four councils share as their ledger:
 
+- ``alone``: four separate ``tfclaims run`` commands, one after another, each council with its own
+  SQLite ledger (how a council runs by itself; the reference for the decisions);
 - ``sequential``: the councils one after another in one process (a flow run each);
 - ``work-pool``: a flow run per council on the process work pool (the worker runs two at a time);
 - ``processes``: one flow, a task per council on ``ProcessPoolTaskRunner(max_workers=2)``.
 
 Peak memory is the sum of the RSS of the whole process tree (the command's, and the worker's in
-the work-pool mode), sampled every 0.2 s. Fails unless each council's claim decisions are the same
-in every mode. Prints a markdown table.
+the work-pool mode), sampled every 0.2 s; PostgreSQL's and the Prefect server's are not counted.
+Fails unless each council's claim decisions (``claim_decisions.csv``, byte for byte) are the same
+in every mode as when it runs alone. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from postgres import find_postgres_bin, start_postgres  # noqa: E402  (the tests' throwaway PostgreSQL server)
+
 OUT = ROOT / "benchmarks" / "out" / "consortium"
 PERIOD_END = "2021-03-31"
 CODES = ["E10000001", "E10000002", "E10000003", "E10000004"]
@@ -58,10 +67,10 @@ def _cohorts(families: int) -> Path:
     return root
 
 
-def _consortium(root: Path, cohorts: Path) -> Path:
-    """Fresh council workspaces (the cohorts linked, not copied) and their COUNCILS.yaml."""
+def _consortium(root: Path, cohorts: Path, ledger: str | None) -> Path:
+    """Fresh council workspaces (the cohorts linked, not copied) and their COUNCILS.yaml (``ledger``: shared by all)."""
     shutil.rmtree(root, ignore_errors=True)
-    lines = ["councils:"]
+    lines = [*([f"ledger: {ledger}"] if ledger else []), "councils:"]
     for n, code in enumerate(CODES, start=1):
         ws = root / code
         ws.mkdir(parents=True)
@@ -113,11 +122,27 @@ def _timed(cmd: list[str], env: dict[str, str], also: list[int]) -> tuple[float,
     return wall, peak[0], out
 
 
+def _hash(folder: Path) -> str:
+    return hashlib.sha256((folder / "claim_decisions.csv").read_bytes()).hexdigest()
+
+
 def _decisions(out: str) -> dict[str, str]:
     folder = Path(out.split("outputs in ", 1)[1].split(":\n", 1)[0])
     summary = json.loads((folder / "consortium_summary.json").read_text(encoding="utf-8"))
-    return {c["code"]: hashlib.sha256((Path(c["run_folder"]) / "claim_decisions.csv").read_bytes()).hexdigest()
-            for c in summary["councils"]}
+    return {c["code"]: _hash(Path(c["run_folder"])) for c in summary["councils"]}
+
+
+def _alone(root: Path, cohorts: Path, env: dict[str, str]) -> tuple[float, int, dict[str, str]]:
+    """Four separate ``tfclaims run`` commands, one after another: wall, the largest peak, the decisions."""
+    _consortium(root, cohorts, None)
+    wall, peak, decisions = 0.0, 0, {}
+    for code in CODES:
+        ws = root / code
+        cmd = [sys.executable, "-m", "tfclaims", "run", "--input", str(cohorts / code), "--period-end", PERIOD_END, "--seed", "11",
+               "--out", str(ws / "out")]
+        w, p, _ = _timed(cmd, env | {"TFCLAIMS_HOME": str(ws), "TFCLAIMS_ORCHESTRATOR": "none"}, [])
+        wall, peak, decisions[code] = wall + w, max(peak, p), _hash(ws / "out")
+    return wall, peak, decisions
 
 
 def main() -> None:
@@ -135,6 +160,12 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}/api"
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TFCLAIMS_"))}
     env = base | {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_HOME": str(home / "client")}
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        raise SystemExit("no PostgreSQL binaries (initdb, postgres) found: the consortium shares one PostgreSQL ledger")
+    pg = start_postgres(bin_dir)
+    import psycopg
+
     server = _start([str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env | {"PREFECT_HOME": str(home / "server")})
     worker = None
     try:
@@ -149,21 +180,29 @@ def main() -> None:
         env["PREFECT_API_URL"] = url
         subprocess.run([str(PREFECT), "work-pool", "create", POOL, "--type", "process"], env=env, check=True, capture_output=True)
         worker = _start([str(PREFECT), "worker", "start", "--pool", POOL, "--type", "process", "--limit", "2"], env | {"PREFECT_HOME": str(home / "worker")})
-        modes = {"sequential": [], "work-pool": ["--work-pool", POOL], "processes": ["--processes", "2"]}
+        modes = {"alone": None, "sequential": [], "work-pool": ["--work-pool", POOL], "processes": ["--processes", "2"]}
         walls: dict[str, list[float]] = {m: [] for m in modes}
         peaks: dict[str, list[int]] = {m: [] for m in modes}
         seen: dict[str, dict[str, str]] = {}
         for r in range(args.repeats):
             for mode, extra in modes.items():
-                councils = _consortium(work / mode, cohorts)
-                cmd = [sys.executable, "-m", "tfclaims", "consortium", "run", str(councils), "--period-end", PERIOD_END, "--seed", "11",
-                       "--out", str(work / mode / "out"), *extra]
-                wall, peak, out = _timed(cmd, env, [worker.pid] if mode == "work-pool" else [])
+                if extra is None:
+                    wall, peak, decisions = _alone(work / mode, cohorts, env)
+                else:
+                    database = f"bench_{mode.replace('-', '_')}_{r}"
+                    with psycopg.connect(pg.admin_url, autocommit=True) as conn:
+                        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                        conn.execute(f'CREATE DATABASE "{database}"')
+                    ledger = f"postgresql+psycopg://postgres@127.0.0.1:{pg.port}/{database}"
+                    councils = _consortium(work / mode, cohorts, ledger)
+                    cmd = [sys.executable, "-m", "tfclaims", "consortium", "run", str(councils), "--period-end", PERIOD_END, "--seed", "11",
+                           "--out", str(work / mode / "out"), *extra]
+                    wall, peak, out = _timed(cmd, env, [worker.pid] if mode == "work-pool" else [])
+                    decisions = _decisions(out)
                 walls[mode].append(wall)
                 peaks[mode].append(peak)
-                decisions = _decisions(out)
-                if seen and decisions != next(iter(seen.values())):
-                    raise SystemExit(f"{mode}: the councils' claim decisions differ from {next(iter(seen))}'s")
+                if seen and decisions != seen["alone"]:
+                    raise SystemExit(f"{mode}: the councils' claim decisions differ from the councils' separate runs")
                 seen[mode] = decisions
                 print(f"repeat {r + 1} {mode}: {wall:.1f} s, peak {peak / 1e9:.2f} GB", file=sys.stderr, flush=True)
         print(f"\n4 councils x {args.families:,} families (synthetic, seeds 1-4), period end {PERIOD_END}, median of {args.repeats}:\n")
@@ -172,7 +211,8 @@ def main() -> None:
         for mode in modes:
             runs = " / ".join(f"{w:.1f}" for w in walls[mode])
             print(f"| {mode} | {runs} s | **{statistics.median(walls[mode]):.1f} s** | {max(peaks[mode]) / 1e9:.2f} GB |")
-        print("\nclaim decisions of each council identical in every mode: yes")
+        print("\nclaim decisions of each council identical to its separate run in every mode: yes "
+              "(consortium modes on one PostgreSQL ledger, a fresh database each run)")
     finally:
         for p in (worker, server):
             if p is not None:
@@ -181,6 +221,7 @@ def main() -> None:
                     p.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     p.kill()
+        pg.stop()
 
 
 if __name__ == "__main__":
