@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
@@ -90,7 +90,21 @@ def _message(err: dict[str, Any]) -> str:
     return f"{where}{shown}: {text}"
 
 
-class CommandOptions(BaseModel):
+class _Options(BaseModel):
+    """Options built from a command line: ``of`` checks them at the boundary."""
+
+    @classmethod
+    def of(cls, **values: Any) -> Self:
+        """Build and check the options from option names (``--sample-rate``) or field names; every
+        problem becomes one ``InputError`` (exit 2) naming each option as typed."""
+        given = {k: v for k, v in values.items() if v is not None}
+        try:
+            return cls.model_validate(given)
+        except ValidationError as exc:
+            raise InputError("; ".join(_message(e) for e in exc.errors())) from None
+
+
+class CommandOptions(_Options):
     """What every command has: its run id, who runs it, the audit trail and the council config."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
@@ -105,16 +119,6 @@ class CommandOptions(BaseModel):
                                   shown_default="your user name")
     # The council config as loaded (never serialised: it may hold the reference key).
     council: CouncilConfig | None = Field(None, exclude=True, repr=False)
-
-    @classmethod
-    def of(cls, **values: Any) -> Any:
-        """Build and check the options from option names (``--sample-rate``) or field names; every
-        problem becomes one ``InputError`` (exit 2) naming each option as typed."""
-        given = {k: v for k, v in values.items() if v is not None}
-        try:
-            return cls.model_validate(given)
-        except ValidationError as exc:
-            raise InputError("; ".join(_message(e) for e in exc.errors())) from None
 
     check_config = field_validator("config", mode="after")(lambda cls, v: _existing_file(v))
 
@@ -580,7 +584,7 @@ class ReconcileOptions(CommandOptions):
             self.audit = Path(self.ledger).parent / AUDIT_FILE if not is_url(self.ledger) else ws.audit
 
 
-class ConsortiumOptions(BaseModel):
+class ConsortiumOptions(_Options):
     """``tfclaims consortium run``: one claim window for many councils (``tfclaims.consortium``).
 
     Not a ``CommandOptions``: a consortium has no council config of its own and may run outside any
@@ -607,14 +611,6 @@ class ConsortiumOptions(BaseModel):
     seed: int | None = option("--seed", "Seed of every council's spot-check draw.", metavar="N", shown_default="drawn at random for each",
                               ge=0)
     dry_run: bool = option("--dry-run", "Write every council's decisions and files; record nothing in any ledger.", default=False)
-
-    @classmethod
-    def of(cls, **values: Any) -> ConsortiumOptions:
-        given = {k: v for k, v in values.items() if v is not None}
-        try:
-            return cls.model_validate(given)
-        except ValidationError as exc:
-            raise InputError("; ".join(_message(e) for e in exc.errors())) from None
 
     check_councils = field_validator("councils", mode="after")(lambda cls, v: _existing_file(v))
     check_out = field_validator("out", mode="after")(lambda cls, v: _out_folder(v))
