@@ -215,6 +215,7 @@ def test_a_broken_council_does_not_stop_the_others_and_resume_runs_only_it(cohor
     assert f"{CODES[1]} failed" in done.stdout
     report = (folder / "consortium_report.html").read_text(encoding="utf-8")
     assert "Failed: InputError" in report and "£" in report and "http" not in report
+    assert f"<td>Council 1<br><small>{CODES[0]}</small></td>" in report  # the council's own name, its code beside it
     kept = {c: status[c] for c in (CODES[0], CODES[2])}
 
     shutil.rmtree(councils.parent / "councils" / CODES[1] / "cohort")  # the council sends its cohort again

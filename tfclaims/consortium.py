@@ -365,7 +365,7 @@ def _council_record(job: CouncilJob, error: str | None, wall_seconds: float | No
             return record
         pence = int(Decimal(s.get("amount_gbp") or "0") * 100)
         decisions = dict(sorted((s.get("decisions") or {}).items()))
-        record.update(status="succeeded", families=sum(decisions.values()), people=(s.get("tables", {}).get("people") or {}).get("accepted"),
+        record.update(status="succeeded", name=(s.get("report") or {}).get("council") or "", families=sum(decisions.values()), people=(s.get("tables", {}).get("people") or {}).get("accepted"),
                       claims=s.get("claims", 0), amount_pence=pence, amount=gbp_text(s.get("amount_gbp")), dry_run=bool(s.get("dry_run")),
                       decisions=[{"decision": k, "reason": decision_in_words(k)[0], "families": n} for k, n in decisions.items()])
     return record
@@ -442,15 +442,20 @@ def _reasons(decisions: list[dict[str, Any]]) -> str:
     return "<br>".join(f"{html.escape(d['reason'])}: {d['families']:,}" for d in decisions)
 
 
+def _council_cell(r: dict[str, Any]) -> str:
+    name = r.get("name")
+    return f"{html.escape(name)}<br><small>{html.escape(r['code'])}</small>" if name else html.escape(r["code"])
+
+
 def report_html(summary: dict[str, Any]) -> str:
     """``consortium_report.html``: one table, words not codes, money as £; plain HTML, no external assets."""
     e = html.escape
     rows = []
     for r in summary["councils"]:
         if r["status"] == "succeeded":
-            rows.append(f"<tr><td>{e(r['code'])}</td><td>Succeeded</td><td class=n>{r['families']:,}</td><td class=n>{r['claims']:,}</td>"
+            rows.append(f"<tr><td>{_council_cell(r)}</td><td>Succeeded</td><td class=n>{r['families']:,}</td><td class=n>{r['claims']:,}</td>"
                         f"<td class=n>{e(r['amount'])}</td><td>{_reasons(r['decisions'])}</td><td class=n>{_seconds(r.get('wall_seconds'))}</td>"
-                        f"<td>{e(r['run_id'])}<br><small>{e(r['run_folder'])}</small></td></tr>")
+                        f"<td class=run>{e(r['run_id'])}<br><small>{e(r['run_folder'])}</small></td></tr>")
         else:
             rows.append(f"<tr class=failed><td>{e(r['code'])}</td><td>Failed: {e(r['error'] or '')}</td><td></td><td></td><td></td><td></td>"
                         f"<td class=n>{_seconds(r.get('wall_seconds'))}</td><td>{e(r['run_id'])}</td></tr>")
@@ -462,6 +467,7 @@ def report_html(summary: dict[str, Any]) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Consortium claim run {e(summary['consortium_run_id'])}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:.3em .6em;vertical-align:top}}
+td:nth-child(6){{min-width:22em}}.run{{overflow-wrap:anywhere;max-width:24em}}
 th{{background:#eee;text-align:left}}.n{{text-align:right}}.failed{{background:#fde2e2}}.total{{font-weight:bold}}</style></head>
 <body><h1>Consortium claim run, period end {e(summary['period_end'])}{e(dry)}</h1>
 <p>Consortium run {e(summary['consortium_run_id'])}: {t['succeeded']} of {t['councils']} councils succeeded. Counts, money and reasons
