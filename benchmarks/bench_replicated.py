@@ -17,7 +17,12 @@ Each repeat, in a fresh process, with a fresh ledger:
 - `claim`: `tfclaims claim --period-end 2020-03-31` (plain Python, `TFCLAIMS_ORCHESTRATOR=none`);
 - `run`: `tfclaims run --period-end 2020-03-31` (adds the spot check);
 - with `--prefect-api URL`, also `claim@prefect`: the same claim as a Prefect flow against the
-  running server at URL (start one with `tfclaims server`).
+  running server at URL (start one with `tfclaims server`);
+- with `--before PYTHON`, each command again with another installation's interpreter (say, main
+  before a change, installed in a venv of its own), labelled `<command>@before`, interleaved with
+  this one's; its claim decisions must be the same as this installation's.
+Each command runs in a folder of its own (the repository is its workspace), so `--before` imports
+its own tfclaims, never this checkout's.
 Wall time from outside (Python start-up and imports included) and peak RSS of the child. Prints
 medians and each command's ratio to the floor measured in the same run.
 """
@@ -124,10 +129,15 @@ def floor(cohort: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def command(label: str, cohort: Path, prefect_api: str | None = None) -> dict:
+def command(label: str, cohort: Path, prefect_api: str | None = None, before: str | None = None) -> dict:
     name, _, how = label.partition("@")
     work = Path(tempfile.mkdtemp(prefix="tfclaims-bench-replicated-"))
-    env = {**os.environ, "TFCLAIMS_ORCHESTRATOR": "none", "TFCLAIMS_REFERENCE_KEY": "benchmark-key"}
+    env = {**os.environ, "TFCLAIMS_ORCHESTRATOR": "none", "TFCLAIMS_REFERENCE_KEY": "benchmark-key", "TFCLAIMS_HOME": str(ROOT)}
+    python = sys.executable
+    if how == "before":
+        if not before:
+            raise SystemExit(f"{label}: give --before PYTHON (another installation's interpreter)")
+        python, how = before, ""
     if how == "prefect":
         if not prefect_api:
             raise SystemExit(f"{label}: give --prefect-api URL (a running server: `tfclaims server`)")
@@ -135,7 +145,7 @@ def command(label: str, cohort: Path, prefect_api: str | None = None) -> dict:
     args = [name, "--input", str(cohort), "--period-end", PERIOD_END, "--out", str(work / "out"), "--ledger", str(work / "ledger.sqlite"),
             "--audit", str(work / "audit.jsonl")] + (["--seed", "1"] if name == "run" else [])
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", COMMAND, *args], env=env, capture_output=True, text=True)
+    proc = subprocess.run([python, "-c", COMMAND, *args], env=env, capture_output=True, text=True, cwd=work)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"tfclaims {name} failed:\n{proc.stderr[-3000:]}")
@@ -164,17 +174,26 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--commands", default="claim,run", help="claim, run, claim@prefect (needs --prefect-api)")
     ap.add_argument("--prefect-api", default=None, help="a running Prefect server's API URL, for claim@prefect")
+    ap.add_argument("--before", default=None, help="another installation's python: each command again as <command>@before")
     args = ap.parse_args()
     cohort = make_cohort(args.factor)
     people = sum(1 for _ in (cohort / "people.csv").open()) - 1
     names = args.commands.split(",")
+    if args.before:
+        names = [m for n in names for m in (f"{n}@before", n)]
     results: dict[str, list[dict]] = {"floor": [], **{n: [] for n in names}}
     copies: dict = {}
+    last: dict[str, pd.DataFrame] = {}
     for _ in range(args.repeat):  # interleaved: the machine's load falls on each alike
         results["floor"].append(floor(cohort))
         for n in names:
-            r = command(n, cohort, args.prefect_api)
-            copies[n] = check_copies(r.pop("decisions"), args.factor)
+            r = command(n, cohort, args.prefect_api, args.before)
+            decisions = r.pop("decisions")
+            copies[n] = check_copies(decisions, args.factor)
+            key = n.replace("@before", "")
+            if key in last and not decisions.equals(last[key]):
+                raise SystemExit(f"{n}: claim decisions differ from the other installation's")
+            last[key] = decisions
             results[n].append(r)
     med = {k: statistics.median(r["seconds"] for r in v) for k, v in results.items()}
     print(json.dumps({

@@ -17,6 +17,7 @@ from pandera.typing import Series
 
 from tfclaims.schemas._fields import Code, Count, Date, Id, NhsNumber, NiNumber, Number, Postcode, Text, Upn
 from tfclaims.core.identifiers import ni_number_valid, nhs_number_valid, upn_valid
+from tfclaims.core.membership import factorize
 
 Int = pd.Int64Dtype
 Float = pd.Float64Dtype
@@ -99,7 +100,7 @@ def _end_not_before_start(df: pd.DataFrame, start: str, end: str) -> pd.Series:
 
 def _per_distinct_value(s: pd.Series, check) -> pd.Series:
     """A check run once per distinct value (academic years, terms: a handful over millions of rows)."""
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    codes, uniques = factorize(s)
     ok = check(pd.Series(uniques, dtype="str")).to_numpy(dtype=bool)
     return pd.Series(np.where(codes >= 0, ok[np.maximum(codes, 0)] if len(ok) else True, True), index=s.index)
 
@@ -107,10 +108,18 @@ def _per_distinct_value(s: pd.Series, check) -> pd.Series:
 def duplicated_key(df: pd.DataFrame, columns: list[str]) -> pd.Series:
     """Every row whose values in ``columns`` occur more than once (``keep=False``), via integer codes."""
     key = np.zeros(len(df), dtype=np.int64)
+    size = 1
     for c in columns:
-        codes, uniques = pd.factorize(df[c], use_na_sentinel=True)
+        codes, uniques = factorize(df[c])
+        size *= len(uniques) + 1
+        if size >= 1 << 62:  # the combined code would overflow: let pandas hash the columns
+            return df.duplicated(columns, keep=False)
         key = key * (len(uniques) + 1) + (codes + 1)
-    return pd.Series(key, index=df.index).duplicated(keep=False)
+    ordered = np.sort(key)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(repeated) == 0:  # the usual case: no key twice, one sort tells
+        return pd.Series(False, index=df.index)
+    return pd.Series(np.isin(key, repeated), index=df.index)
 
 
 class SchoolAttendance(PersonEvent):

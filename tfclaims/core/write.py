@@ -246,11 +246,9 @@ def _csv_fast_path_ok(df: pd.DataFrame) -> bool:
 def _csv_text(s: pd.Series) -> pa.Array:
     """One column as CSV text (large_string, no nulls: missing is the empty string)."""
     dtype = s.dtype
-    if pd.api.types.is_datetime64_any_dtype(dtype):
+    if pd.api.types.is_datetime64_any_dtype(dtype):  # the day as YYYY-MM-DD, by Arrow's cast (no Python strings)
         days = s.to_numpy().astype("datetime64[D]")
-        text = np.datetime_as_string(days, unit="D").astype(object)
-        text[np.isnat(days)] = None
-        arr = pa.array(text, type=_TEXT)
+        arr = pa.array(days, type=pa.date32(), mask=np.isnat(days)).cast(_TEXT)
     elif pd.api.types.is_bool_dtype(dtype):
         flags = pa.array(s, type=pa.bool_(), from_pandas=True)
         arr = pc.if_else(flags, _text_scalar("true"), _text_scalar("false"))

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tfclaims.core.cohort import TABLES, Cohort
+from tfclaims.core.membership import factorize
 from tfclaims.schemas.inputs import FAMILY_EVENT_TABLES
 
 NS = "datetime64[ns]"
@@ -140,27 +141,28 @@ def iso(dates: np.ndarray) -> np.ndarray:
 
 def term_dates(academic_year: pd.Series, term: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Start and end dates of school terms: autumn 1 Sep-31 Dec of the first year; spring 1 Jan-31 Mar
-    and summer 1 Apr-31 Jul of the second year (contract.md). Unknown values give NaT."""
-    yc, yu = pd.factorize(academic_year, use_na_sentinel=True)
-    first_u = pd.to_numeric(pd.Series(np.asarray(yu, dtype=object), dtype="str").str.slice(0, 4), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    first = np.append(first_u, np.nan)[yc]  # code -1 (missing) takes the appended NaN
-    tc, tu = pd.factorize(term, use_na_sentinel=True)
+    and summer 1 Apr-31 Jul of the second year (contract.md). Unknown values give NaT. Worked out
+    once per distinct (academic year, term) pair -- a few dozen over millions of rows -- then taken."""
+    yc, yu = factorize(academic_year)
+    tc, tu = factorize(term)
+    first = pd.to_numeric(pd.Series(np.asarray(yu, dtype=object), dtype="str").str.slice(0, 4), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    first = np.append(first, np.nan)  # code -1 (missing) takes the appended NaN
     names = np.append(np.asarray(tu, dtype=object), "")
     # each distinct term name classified once: 0 autumn, 1 spring, 2 summer, 3 unknown or missing
-    kind = np.select([names == "autumn", names == "spring", names == "summer"], [0, 1, 2], 3)[tc]
-    autumn = kind == 0
-    ok = ~np.isnan(first) & (kind < 3)
-    year = np.where(autumn, first, first + 1)
-    year = np.where(ok, year, 1970).astype("int64")
-    start_month = np.array([9, 1, 4, 1])[kind]  # 1-based month of the first day
-    after_month = np.array([13, 4, 8, 1])[kind]  # month after the last day
-    months_start = (year - 1970) * 12 + start_month - 1
-    months_after = (year - 1970) * 12 + after_month - 1
-    start = months_start.astype("datetime64[M]").astype(NS)
-    end = (months_after.astype("datetime64[M]").astype("datetime64[D]") - np.timedelta64(1, "D")).astype(NS)
+    kind = np.select([names == "autumn", names == "spring", names == "summer"], [0, 1, 2], 3)
+    n_t = len(kind)
+    pair_first = np.repeat(first, n_t)  # pair p = year code * n_t + term code (missing = last of each)
+    pair_kind = np.tile(kind, len(first))
+    ok = ~np.isnan(pair_first) & (pair_kind < 3)
+    year = np.where(ok, np.where(pair_kind == 0, pair_first, pair_first + 1), 1970).astype("int64")
+    start_month = np.array([9, 1, 4, 1])[pair_kind]  # 1-based month of the first day
+    after_month = np.array([13, 4, 8, 1])[pair_kind]  # month after the last day
+    start = ((year - 1970) * 12 + start_month - 1).astype("datetime64[M]").astype(NS)
+    end = (((year - 1970) * 12 + after_month - 1).astype("datetime64[M]").astype("datetime64[D]") - np.timedelta64(1, "D")).astype(NS)
     start[~ok] = NAT
     end[~ok] = NAT
-    return start, end
+    pair = np.where(yc >= 0, yc, len(first) - 1) * n_t + np.where(tc >= 0, tc, n_t - 1)
+    return start[pair], end[pair]
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,7 +235,7 @@ class PreparedTable:
         """source_file per kept row as codes into a small vocabulary (computed once)."""
         if "_file" not in self._codes:
             if "source_file" in self.frame.columns:
-                codes, names = pd.factorize(self.frame["source_file"], use_na_sentinel=True)
+                codes, names = factorize(self.frame["source_file"])
                 self._codes["_file"] = codes[self.rows]
                 self._codes["_file_names"] = np.asarray(names, dtype=object)
             else:
@@ -780,17 +782,31 @@ def term_table(scope: Scope, absence_type: AbsenceType = "total") -> tuple[Prepa
     return t, t._dates["_term_start"], t._dates["_term_end"], possible, absent, has_data
 
 
-def latest_terms(person: np.ndarray, end: np.ndarray, sel: np.ndarray, k: int) -> np.ndarray:
-    """Of the row positions ``sel``, those that are among each person's latest ``k`` by term end."""
+def latest_terms(person: np.ndarray, end: np.ndarray, sel: np.ndarray, k: int, order: np.ndarray | None = None) -> np.ndarray:
+    """Of the row positions ``sel``, those that are among each person's latest ``k`` by term end.
+    ``order``: every row's positions sorted by person then latest end first (``latest_order``),
+    when the caller keeps it; the rows of ``sel`` are then picked from it, not sorted again."""
     if len(sel) == 0:
         return sel
-    order = np.lexsort((-end[sel].astype("int64"), person[sel]))
-    s = sel[order]
+    if order is None:
+        s = sel[np.lexsort((-end[sel].astype("int64"), person[sel]))]
+    else:
+        picked = np.zeros(len(person), dtype=bool)
+        picked[sel] = True
+        s = order[picked[order]]  # a stable sort's order, filtered: the same as sorting sel
     p = person[s]
     first = np.r_[True, p[1:] != p[:-1]]
     group_start = np.maximum.accumulate(np.where(first, np.arange(len(s)), 0))
     rank = np.arange(len(s)) - group_start
     return s[rank < k]
+
+
+def latest_school_terms(t: PreparedTable, sel: np.ndarray, k: int) -> np.ndarray:
+    """``latest_terms`` on school_attendance rows (after ``term_table``): the table's rows are sorted
+    by child and term end once, and each call picks its rows from that order."""
+    end = t.date("_term_end")
+    order = t.memo("_latest_terms_order", lambda: np.lexsort((-end.astype("int64"), t.person)))
+    return latest_terms(t.person, end, sel, k, order)
 
 
 @register
@@ -820,7 +836,7 @@ class SchoolAbsence(Indicator):
             since = scope.since[t.fam]
             ok = base & (start >= since) & (absent / np.where(has_data, possible, 1) >= params.absence_threshold)
             return raw_evidence(t, np.flatnonzero(ok), self.code, end)
-        used = latest_terms(t.person, end, np.flatnonzero(base), params.terms)
+        used = latest_school_terms(t, np.flatnonzero(base), params.terms)
         if len(used) == 0:
             return raw_evidence(t, used, self.code, end)
         codes, inv = np.unique(t.person[used], return_inverse=True)

@@ -45,7 +45,7 @@ from tfclaims.rules.indicators import (
     indicator_kind,
     indicator_label,
     iso,
-    latest_terms,
+    latest_school_terms,
     people_matching,
     raw_evidence,
     shift_months,
@@ -516,7 +516,7 @@ class EducationTerms(SuccessMeasure):
         reasons.add(child_fam[short] * n_h + h, NOT_YET, lazy(lambda p_, count: cat(who(ctx, p_), ": ", count.astype(str).astype(object), f" of {p.terms} terms since attachment have ended by {a_str}"), children[short], n_terms[short]))
         reasons.add_evidence(raw_evidence(t, sel, "school_term", end), h)
         full = sel[~short[inv]]
-        used = latest_terms(t.person, end, full, p.terms)
+        used = latest_school_terms(t, full, p.terms)
         what = _absence_words(p.absence_type)
         if p.aggregate:
             _aggregate_absence_reasons(ctx, reasons, h, t, end, possible, absent, used, p.absence_threshold, what)
@@ -920,7 +920,7 @@ class AttendanceImprovement(SuccessMeasure):
         pos[children] = np.arange(n)
         # the baseline: the latest baseline_terms terms ending on or before attachment
         pj = np.where(t.person >= 0, pos[np.where(t.person >= 0, t.person, 0)], -1)
-        base_rows = latest_terms(t.person, end, np.flatnonzero(kids_terms & (pj >= 0) & (end <= att[t.fam])), p.baseline_terms)
+        base_rows = latest_school_terms(t, np.flatnonzero(kids_terms & (pj >= 0) & (end <= att[t.fam])), p.baseline_terms)
         bj = pj[base_rows]
         b_pos = np.bincount(bj, weights=possible[base_rows], minlength=n)
         b_abs = np.bincount(bj, weights=absent[base_rows], minlength=n)
@@ -933,7 +933,7 @@ class AttendanceImprovement(SuccessMeasure):
             children[no_base], att[child_fam[no_base]]))
         short = n_terms < p.terms
         reasons.add(child_fam[short] * n_h + h, NOT_YET, lazy(lambda kid, count: cat(who(ctx, kid), ": ", count.astype(str).astype(object), f" of {p.terms} terms since attachment have ended by {a_str}"), children[short], n_terms[short]))
-        used = latest_terms(t.person, end, sel[~short[inv]], p.terms)
+        used = latest_school_terms(t, sel[~short[inv]], p.terms)
         reasons.add_evidence(raw_evidence(t, np.concatenate([base_rows, used]), "school_term", end), h)
         uj = pj[used]
         judged = has_base[uj]
