@@ -69,9 +69,12 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "rows": rows,
 COMMAND = r"""
 import resource, sys
 sys.argv = ["tfclaims"] + sys.argv[1:]
-from tfclaims.cli import main
 try:
-    main()
+    from tfclaims.launch import run  # the installed command's entry point (it may restart itself once)
+except ImportError:  # an installation from before the entry point had its own module
+    from tfclaims.cli import main as run
+try:
+    run()
 finally:
     print("MAXRSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
 """

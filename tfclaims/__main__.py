@@ -1,3 +1,3 @@
-from tfclaims.cli import main
+from tfclaims.launch import run
 
-main()
+run()
