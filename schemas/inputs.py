@@ -17,7 +17,6 @@ from pandera.typing import Series
 
 from tfclaims.schemas._fields import Code, Count, Date, Id, NhsNumber, NiNumber, Number, Postcode, Text, Upn
 from tfclaims.core.identifiers import ni_number_valid, nhs_number_valid, upn_valid
-from tfclaims.core.membership import factorize
 
 Int = pd.Int64Dtype
 Float = pd.Float64Dtype
@@ -100,7 +99,7 @@ def _end_not_before_start(df: pd.DataFrame, start: str, end: str) -> pd.Series:
 
 def _per_distinct_value(s: pd.Series, check) -> pd.Series:
     """A check run once per distinct value (academic years, terms: a handful over millions of rows)."""
-    codes, uniques = factorize(s)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
     ok = check(pd.Series(uniques, dtype="str")).to_numpy(dtype=bool)
     return pd.Series(np.where(codes >= 0, ok[np.maximum(codes, 0)] if len(ok) else True, True), index=s.index)
 
@@ -110,7 +109,7 @@ def duplicated_key(df: pd.DataFrame, columns: list[str]) -> pd.Series:
     key = np.zeros(len(df), dtype=np.int64)
     size = 1
     for c in columns:
-        codes, uniques = factorize(df[c])
+        codes, uniques = pd.factorize(df[c], use_na_sentinel=True)
         size *= len(uniques) + 1
         if size >= 1 << 62:  # the combined code would overflow: let pandas hash the columns
             return df.duplicated(columns, keep=False)

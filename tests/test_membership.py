@@ -29,20 +29,6 @@ def test_is_in_against_a_series_of_ids_with_many_rows():
     assert np.array_equal(is_in(values, ids), values.isin(ids).to_numpy(dtype=bool))
 
 
-def test_factorize_gives_pandas_codes_and_first_seen_order_for_arrow_text_objects_and_chunked_columns():
-    from tfclaims.core.membership import factorize
-
-    rng = np.random.default_rng(2)
-    words = np.array(["2019/20", "autumn", "", " x", "007", None, "é"], dtype=object)[rng.integers(0, 7, 50_000)]
-    chunked = pd.concat([pd.Series(words[:7], dtype="str"), pd.Series(words[7:], dtype="str")], ignore_index=True)
-    for s in (pd.Series(words, dtype="str"), pd.Series(words, dtype="str").iloc[3:], chunked, pd.Series(words, dtype=object),
-              pd.Series([], dtype="str"), pd.Series([None, None], dtype="str")):
-        codes, uniques = factorize(s)
-        want_codes, want_uniques = pd.factorize(s, use_na_sentinel=True)
-        assert codes.dtype == np.int64 and np.array_equal(codes, want_codes)
-        assert list(uniques) == list(want_uniques)  # "007" keeps its zeros; missing is -1, never a value
-
-
 def test_duplicated_key_marks_every_row_of_a_repeated_key_and_nothing_else():
     from tfclaims.schemas.inputs import duplicated_key
 

@@ -1,10 +1,8 @@
-"""Hash lookups on text columns by Arrow: membership ("is this row's id one of those?") and
-integer codes of each distinct value (``factorize``).
+"""Membership tests on text columns: "is this row's id one of those?", by Arrow's hash lookup.
 
 pandas' ``isin`` on Arrow-backed strings turns the ids into Python objects (seconds per million
 rows); ``pyarrow.compute.is_in`` hashes them in C. ``is_in_each`` tests several columns against one
-set of ids with one lookup table (built once, not once per column). ``pd.factorize`` on the same
-columns is several times slower than Arrow's dictionary encoding, which gives the same codes.
+set of ids with one lookup table (built once, not once per column).
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import is_string_dtype
 
-__all__ = ["factorize", "is_in", "is_in_each"]
+__all__ = ["is_in", "is_in_each"]
 
 
 def _arrow_text(s: pd.Series | pd.Index) -> pa.Array | pa.ChunkedArray | None:
@@ -58,18 +56,3 @@ def is_in_each(columns: Mapping[str, pd.Series], ids: pd.Index | pd.Series) -> d
         for (name, _), a, b in zip(text.items(), starts[:-1], starts[1:], strict=True):
             out[name] = found[a:b]
     return {name: out[name] for name in columns}
-
-
-def factorize(values: pd.Series | pd.Index) -> tuple[np.ndarray, pd.Index]:
-    """``pd.factorize(values, use_na_sentinel=True)``: an int64 code per row (-1 = missing) and the
-    distinct values in order of first appearance. Arrow-backed text is dictionary-encoded by Arrow
-    (same codes, same order, about 6x faster on millions of rows); anything else goes to pandas."""
-    arr = _arrow_text(values)
-    if arr is None:
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        return np.asarray(codes, dtype="int64"), pd.Index(uniques)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    encoded = pc.dictionary_encode(arr)
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64", copy=False)
-    return codes, pd.Index(pd.array(encoded.dictionary.cast(pa.string()), dtype="str"), dtype="str")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from tfclaims.core.membership import factorize, is_in
+from tfclaims.core.membership import is_in
 from tfclaims.schemas._fields import MAX_DATE, MIN_DATE, code_lists
 from tfclaims.schemas.inputs import CHECK_COLUMNS, CHECK_MESSAGES, FAMILY_EVENT_TABLES, INPUT_MODELS, LOCAL_TABLES
 from tfclaims.schemas.outputs import ValidationErrors
@@ -185,7 +185,7 @@ def cell_problems(raw: pd.Series, spec: ColumnSpec) -> list[CellProblem]:
 
 def _type_column(raw: pd.Series, spec: ColumnSpec) -> Typed:
     if spec.kind in _BY_DISTINCT_VALUE and len(raw) > 1000:
-        codes, uniques = factorize(raw)
+        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
         if len(uniques) < len(raw) // 2:
             t = _type_values(pd.Series(uniques, dtype="str"), spec)
             spread = codes >= 0

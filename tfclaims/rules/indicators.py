@@ -32,7 +32,6 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tfclaims.core.cohort import TABLES, Cohort
-from tfclaims.core.membership import factorize
 from tfclaims.schemas.inputs import FAMILY_EVENT_TABLES
 
 NS = "datetime64[ns]"
@@ -143,8 +142,8 @@ def term_dates(academic_year: pd.Series, term: pd.Series) -> tuple[np.ndarray, n
     """Start and end dates of school terms: autumn 1 Sep-31 Dec of the first year; spring 1 Jan-31 Mar
     and summer 1 Apr-31 Jul of the second year (contract.md). Unknown values give NaT. Worked out
     once per distinct (academic year, term) pair -- a few dozen over millions of rows -- then taken."""
-    yc, yu = factorize(academic_year)
-    tc, tu = factorize(term)
+    yc, yu = pd.factorize(academic_year, use_na_sentinel=True)
+    tc, tu = pd.factorize(term, use_na_sentinel=True)
     first = pd.to_numeric(pd.Series(np.asarray(yu, dtype=object), dtype="str").str.slice(0, 4), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     first = np.append(first, np.nan)  # code -1 (missing) takes the appended NaN
     names = np.append(np.asarray(tu, dtype=object), "")
@@ -235,7 +234,7 @@ class PreparedTable:
         """source_file per kept row as codes into a small vocabulary (computed once)."""
         if "_file" not in self._codes:
             if "source_file" in self.frame.columns:
-                codes, names = factorize(self.frame["source_file"])
+                codes, names = pd.factorize(self.frame["source_file"], use_na_sentinel=True)
                 self._codes["_file"] = codes[self.rows]
                 self._codes["_file_names"] = np.asarray(names, dtype=object)
             else:
