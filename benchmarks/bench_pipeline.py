@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -32,13 +33,15 @@ def one_run(cohort: Path, prefect: bool) -> dict:
     work = Path(tempfile.mkdtemp(prefix="tfclaims-bench-"))
     # one Prefect home for all runs, as a user's clone keeps .prefect/: the first run creates its database
     env = {**os.environ, "TFCLAIMS_REFERENCE_KEY": "benchmark-key", "TFCLAIMS_ORCHESTRATOR": "prefect" if prefect else "none",
-           "PREFECT_HOME": str(HERE / "out" / "prefect-home")}
-    cmd = [sys.executable, "-c", "import resource,sys,runpy; sys.argv=['tfclaims']+sys.argv[1:];"
-           "from tfclaims.cli import main\ntry:\n main()\nfinally:\n print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)",
+           "PREFECT_HOME": str(HERE / "out" / "prefect-home"), "TFCLAIMS_HOME": str(HERE.parent)}
+    # the command as installed (its entry point may restart itself once); an older install's main otherwise
+    cmd = [sys.executable, "-c", "import resource,sys; sys.argv=['tfclaims']+sys.argv[1:]\n"
+           "try:\n from tfclaims.launch import run\nexcept ImportError:\n from tfclaims.cli import main as run\n"
+           "try:\n run()\nfinally:\n print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)",
            "run", "--input", str(cohort), "--period-end", "2020-03-31", "--out", str(work / "out"),
-           "--ledger", str(work / "ledger.sqlite"), "--seed", "1"]
+           "--ledger", str(work / "ledger.sqlite"), "--audit", str(work / "audit.jsonl"), "--seed", "1"]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=work)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-3000:])
@@ -46,7 +49,15 @@ def one_run(cohort: Path, prefect: bool) -> dict:
     summary = json.loads((work / "out" / "run_summary.json").read_text())
     shutil.rmtree(work, ignore_errors=True)
     return {"wall_s": wall, "peak_rss_mb": rss / 1024, "claims": summary["claims"],
-            "rows": sum(t["read"] for t in summary["tables"].values())}
+            "rows": sum(t["read"] for t in summary["tables"].values()), "stages": stage_seconds(proc.stderr)}
+
+
+def stage_seconds(log: str) -> dict[str, float]:
+    """The run's own stage times from its progress lines ("validate people: done in 1.2 s"), grouped
+    as the targets name them: ingest (read + validate), link, identify + track."""
+    done = [(m.group(1), float(m.group(2))) for m in re.finditer(r"^\S+ (.+?): done in ([0-9.]+) s", log, flags=re.M)]
+    groups = {"ingest": ("read cohort", "validate "), "link": ("link",), "identify + track": ("track", "identify")}
+    return {g: round(sum(sec for name, sec in done if name.startswith(prefixes)), 1) for g, prefixes in groups.items()}
 
 
 def main() -> None:
@@ -61,6 +72,8 @@ def main() -> None:
         "cohort": str(cohort), "prefect": args.prefect, "rows": runs[0]["rows"], "claims": runs[0]["claims"],
         "wall_s": [round(r["wall_s"], 1) for r in runs], "median_wall_s": round(statistics.median(r["wall_s"] for r in runs), 1),
         "peak_rss_mb": [round(r["peak_rss_mb"]) for r in runs],
+        "median_stage_s": {g: statistics.median(r["stages"][g] for r in runs) for g in runs[0]["stages"]},
+        "stage_s": [r["stages"] for r in runs],
     }, indent=2))
 
 
