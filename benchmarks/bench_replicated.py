@@ -83,9 +83,9 @@ finally:
 def base_cohort(work: Path) -> dict[str, pd.DataFrame]:
     """The sample cohort as tfclaims accepts and links it, every event row with its person_id."""
     out = work / "base-validate"
-    env = {**os.environ, "TFCLAIMS_ORCHESTRATOR": "none"}
-    subprocess.run([sys.executable, "-m", "tfclaims", "validate", "--input", str(SAMPLE), "--out", str(out)], env=env, check=True,
-                   capture_output=True)
+    env = {**os.environ, "TFCLAIMS_ORCHESTRATOR": "none", "TFCLAIMS_HOME": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "tfclaims", "validate", "--input", str(SAMPLE), "--out", str(out), "--audit", str(work / "audit.jsonl")],
+                   env=env, check=True, capture_output=True, cwd=work)
     tables = {}
     for f in sorted((out / "accepted").glob("*.parquet")):
         df = pd.read_parquet(f)
