@@ -461,3 +461,32 @@ def test_row_order_and_split_tables_never_change_outcomes(seed):
         other = track(_shuffled(c, seed + 7, split), TF, A)
         pd.testing.assert_frame_equal(base.outcomes, other.outcomes)
         pd.testing.assert_frame_equal(base.families, other.families)
+
+
+def test_latest_terms_picked_from_a_kept_order_are_those_sorting_the_rows_again_would_give():
+    """Each child's latest k terms, from one sort of the whole table kept for every test date, are
+    the rows (and their order) that sorting the selected rows again gives, ties in term end included."""
+    from tfclaims.rules.indicators import latest_terms
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    person = rng.integers(-1, 2_000, n)
+    end = (np.datetime64("2018-01-01", "ns") + rng.integers(0, 12, n) * np.timedelta64(90, "D")).astype("datetime64[ns]")
+    order = np.lexsort((-end.astype("int64"), person))
+    for k in (1, 3, 6):
+        for share in (0.05, 0.5, 1.0):
+            sel = np.flatnonzero(rng.random(n) < share)
+            assert np.array_equal(latest_terms(person, end, sel, k, order), latest_terms(person, end, sel, k))
+
+
+def test_school_term_dates_for_each_term_and_for_missing_or_unknown_values():
+    """Autumn is 1 Sep-31 Dec of the first year; spring 1 Jan-31 Mar and summer 1 Apr-31 Jul of the
+    second; a missing or unreadable year or term gives no dates (worked out per distinct pair)."""
+    from tfclaims.rules.indicators import term_dates
+
+    years = pd.Series(["2019/20", "2019/20", "2019/20", None, "junk", "2018/19", "2019/20", "2019/20"], dtype="str")
+    terms = pd.Series(["autumn", "spring", "summer", "autumn", "spring", "summer", None, "winter"], dtype="str")
+    start, end = term_dates(years, terms)
+    want_start = np.array(["2019-09-01", "2020-01-01", "2020-04-01", "NaT", "NaT", "2019-04-01", "NaT", "NaT"], dtype="datetime64[ns]")
+    want_end = np.array(["2019-12-31", "2020-03-31", "2020-07-31", "NaT", "NaT", "2019-07-31", "NaT", "NaT"], dtype="datetime64[ns]")
+    assert np.array_equal(start, want_start, equal_nan=True) and np.array_equal(end, want_end, equal_nan=True)

@@ -770,21 +770,27 @@ def term_table(scope: Scope, absence_type: AbsenceType = "total") -> tuple[Prepa
     unauthorised, or ``absence_type`` unauthorised only), and which rows have data."""
     t = scope.ctx.prepared("school_attendance")
     assert t is not None
-    if "_term_start" not in t._dates:
-        start, end = term_dates(t.frame["academic_year"], t.frame["term"])
-        t._dates["_term_start"], t._dates["_term_end"] = start[t.rows], end[t.rows]
+    start, end = school_terms(t)
     possible = t.number("sessions_possible")
     absent = np.nan_to_num(t.number("sessions_unauthorised_absence"))
     if absence_type == "total":
         absent = absent + np.nan_to_num(t.number("sessions_authorised_absence"))
     has_data = possible > 0  # a term with 0 possible sessions has no rate and is skipped
-    return t, t._dates["_term_start"], t._dates["_term_end"], possible, absent, has_data
+    return t, start, end, possible, absent, has_data
+
+
+def school_terms(t: PreparedTable) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end date of each kept school_attendance row's term, worked out once per table."""
+    if "_term_start" not in t._dates:
+        start, end = term_dates(t.frame["academic_year"], t.frame["term"])
+        t._dates["_term_start"], t._dates["_term_end"] = start[t.rows], end[t.rows]
+    return t._dates["_term_start"], t._dates["_term_end"]
 
 
 def latest_terms(person: np.ndarray, end: np.ndarray, sel: np.ndarray, k: int, order: np.ndarray | None = None) -> np.ndarray:
     """Of the row positions ``sel``, those that are among each person's latest ``k`` by term end.
-    ``order``: every row's positions sorted by person then latest end first (``latest_order``),
-    when the caller keeps it; the rows of ``sel`` are then picked from it, not sorted again."""
+    ``order``: every row's positions sorted by person then latest end first, when the caller keeps
+    it (``latest_school_terms``); the rows of ``sel`` are then picked from it, not sorted again."""
     if len(sel) == 0:
         return sel
     if order is None:
@@ -801,9 +807,9 @@ def latest_terms(person: np.ndarray, end: np.ndarray, sel: np.ndarray, k: int, o
 
 
 def latest_school_terms(t: PreparedTable, sel: np.ndarray, k: int) -> np.ndarray:
-    """``latest_terms`` on school_attendance rows (after ``term_table``): the table's rows are sorted
-    by child and term end once, and each call picks its rows from that order."""
-    end = t.date("_term_end")
+    """``latest_terms`` on school_attendance rows: the table's rows are sorted by child and term end
+    once, and each call picks its rows from that order."""
+    _, end = school_terms(t)
     order = t.memo("_latest_terms_order", lambda: np.lexsort((-end.astype("int64"), t.person)))
     return latest_terms(t.person, end, sel, k, order)
 
