@@ -696,3 +696,20 @@ def test_cli_verify_against_the_head_kept_in_the_ledger(tmp_path, capsys, monkey
     assert code == 0  # the file head alone was rewritten with the log, by someone holding the key
     code, _, err = cli(["audit", "verify", "--audit", str(path), "--ledger", str(ledger_path)], capsys)
     assert code == 2 and "head kept in the ledger" in err and "cut off the end" in err
+
+
+def test_canonical_json_writes_a_records_hash_lists_byte_for_byte_as_json_dumps_does():
+    """The touched hashes are written by one join: the bytes (and so every seal and chain hash) are
+    json.dumps's own, for hex lists and for lists that only look like them."""
+    from tfclaims.audit.trail import HexDigests, canonical_json
+
+    def dumps(obj):
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+    hexes = sorted(os.urandom(8).hex() for _ in range(50_000))
+    record = {"touched": {"people": {"count": len(hexes), "hashes": HexDigests(hexes)}, "families": {"hashes": HexDigests([])}},
+              "notes": {"é": "ü", "pair": [1, 2]}, "status": "succeeded"}
+    assert canonical_json(record) == dumps({**record, "touched": {"people": {"count": len(hexes), "hashes": hexes}, "families": {"hashes": []}}})
+    stand_in = "\x00tfclaims-hex-digests-0\x00"  # the text a hash list stands in for, as a record's own data
+    for odd in ([""], ["a", "", "b"], ["ABC"], ['a","b'], ["a,b"], ["é"], [1, 2], [stand_in]):
+        assert canonical_json({"h": HexDigests(odd), "s": stand_in}) == dumps({"h": odd, "s": stand_in}), odd

@@ -91,10 +91,57 @@ def _json_default(v: Any) -> Any:
 
 
 def canonical_json(obj: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8, no NaN: the bytes that are hashed and written."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default
-    ).encode("utf-8")
+    """Sorted keys, no spaces, UTF-8, no NaN: the bytes that are hashed and written.
+
+    A run's record lists a million keyed hashes or more (``HexDigests``); each such list is written
+    by one join instead of item by item (0.42 s -> about 0.1 s for a 1M-person record, done for the
+    seal and for the line of each record). The bytes are exactly ``json.dumps``'s: a hex digest
+    needs no escaping, and a list whose items are not all hex is written by ``json.dumps`` itself."""
+    lists: list[HexDigests] = []
+    skeleton = _with_stand_ins(obj, lists)
+    text = json.dumps(skeleton, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default)
+    for i, digests in enumerate(lists):
+        stand_in = json.dumps(_STAND_IN.format(i))
+        if text.count(stand_in) != 1:  # the stand-in's text occurs in the record's own data: no shortcut
+            return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                              default=_json_default).encode("utf-8")
+        text = text.replace(stand_in, _digest_array(digests))
+    return text.encode("utf-8")
+
+
+class HexDigests(list):  # type: ignore[type-arg]
+    """A list of lowercase hex digests (the keyed hashes a run touched), which ``canonical_json``
+    writes in one join. It is a plain list to everything else, and reads back as one."""
+
+
+_STAND_IN = "\x00tfclaims-hex-digests-{}\x00"  # JSON writes the NULs as \u0000: no digest list looks like it
+
+
+def _with_stand_ins(obj: Any, lists: list[HexDigests]) -> Any:
+    """``obj`` with each ``HexDigests`` inside its dicts and lists replaced by a stand-in string."""
+    if isinstance(obj, HexDigests):
+        lists.append(obj)
+        return _STAND_IN.format(len(lists) - 1)
+    if isinstance(obj, dict):
+        return {k: _with_stand_ins(v, lists) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_with_stand_ins(v, lists) for v in obj]
+    return obj
+
+
+def _digest_array(digests: HexDigests) -> str:
+    """The JSON array of ``digests``, as ``json.dumps`` writes it."""
+    if not digests:
+        return "[]"
+    try:
+        joined = '","'.join(digests)
+        # every item hex (or empty): with the hex digits taken out, only the separators are left
+        plain = joined.encode("ascii").translate(None, delete=b"0123456789abcdef") == b'","' * (len(digests) - 1)
+    except (TypeError, UnicodeEncodeError):  # an item that is not text, or not ASCII
+        plain = False
+    if not plain:
+        return json.dumps(list(digests), ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default)
+    return f'["{joined}"]'
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
@@ -903,7 +950,7 @@ class RunRecord:
         self._framework: dict[str, Any] | None = None
         self._families: set[str] = set()
         self._people: set[str] = set()
-        self._sorted: dict[str, list[str]] = {}  # the hashes in order, as the record lists them (made once per change)
+        self._sorted: dict[str, HexDigests] = {}  # the hashes in order, as the record lists them (made once per change)
         self._hashing: list[tuple[str, Future[list[str]]]] = []  # keyed hashes being computed beside the run
         self._notes: dict[str, Any] = {}
 
@@ -1016,14 +1063,14 @@ class RunRecord:
         """A small fact about the run (counts, seed, sample size). No personal data."""
         self._notes[key] = json.loads(canonical_json(value))
 
-    def _in_order(self, kind: str, hashes: set[str]) -> list[str]:
+    def _in_order(self, kind: str, hashes: set[str]) -> HexDigests:
         """``sorted(hashes)``, kept until the set changes: a run's pending and final records list the
         same million hashes (numpy sorts fixed-width hex as ``sorted`` does, by code point)."""
         self._settle()
         if kind not in self._sorted:
             arr = np.fromiter(hashes, dtype=f"U{SUBJECT_HASH_HEX + 1}", count=len(hashes))
             fits = not len(arr) or int(np.char.str_len(arr).max()) <= SUBJECT_HASH_HEX  # one char to spare: nothing was cut
-            self._sorted[kind] = np.sort(arr).tolist() if fits else sorted(hashes)
+            self._sorted[kind] = HexDigests(np.sort(arr).tolist() if fits else sorted(hashes))
         return self._sorted[kind]
 
     def recorded_error(self, exc: BaseException) -> str:
