@@ -28,10 +28,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_ingest import make_cohort  # noqa: E402
+from tfclaims_child import COMMAND, peak_rss_mb  # noqa: E402
 
 AS_OF = "2020-03-31"
-CHILD = ("import resource,sys; sys.argv=['tfclaims']+sys.argv[1:];"
-         "from tfclaims.cli import main\ntry:\n main()\nfinally:\n print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
 
 
 def workspace() -> Path:
@@ -55,15 +54,15 @@ def one(kind: str, cohort: Path) -> dict:
                      "--out", str(work / "out")],
     }[kind]
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", CHILD, *args], env=env, capture_output=True, text=True, cwd=work)
+    proc = subprocess.run([sys.executable, "-c", COMMAND, *args], env=env, capture_output=True, text=True, cwd=work)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-3000:])
-    rss = max(int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("MAXRSS"))
+    rss = peak_rss_mb(proc.stderr)
     months = [float(m) for m in re.findall(r"claim decisions at \S+: done in ([0-9.]+) s", proc.stderr)]
     summary = json.loads((work / "out" / "run_summary.json").read_text())
     shutil.rmtree(work, ignore_errors=True)
-    out = {"wall_s": wall, "peak_rss_mb": rss / 1024, "people": summary["tables"]["people"]["accepted"]}
+    out = {"wall_s": wall, "peak_rss_mb": rss, "people": summary["tables"]["people"]["accepted"]}
     if months:
         out["decisions_s"] = sum(months)
         out["dates"] = len(months)

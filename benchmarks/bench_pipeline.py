@@ -27,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_ingest import make_cohort  # noqa: E402
+from tfclaims_child import COMMAND, peak_rss_mb  # noqa: E402
 
 
 def one_run(cohort: Path, prefect: bool) -> dict:
@@ -34,10 +35,7 @@ def one_run(cohort: Path, prefect: bool) -> dict:
     # one Prefect home for all runs, as a user's clone keeps .prefect/: the first run creates its database
     env = {**os.environ, "TFCLAIMS_REFERENCE_KEY": "benchmark-key", "TFCLAIMS_ORCHESTRATOR": "prefect" if prefect else "none",
            "PREFECT_HOME": str(HERE / "out" / "prefect-home"), "TFCLAIMS_HOME": str(HERE.parent)}
-    # the command as installed (its entry point may restart itself once); an older install's main otherwise
-    cmd = [sys.executable, "-c", "import resource,sys; sys.argv=['tfclaims']+sys.argv[1:]\n"
-           "try:\n from tfclaims.launch import run\nexcept ImportError:\n from tfclaims.cli import main as run\n"
-           "try:\n run()\nfinally:\n print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)",
+    cmd = [sys.executable, "-c", COMMAND,
            "run", "--input", str(cohort), "--period-end", "2020-03-31", "--out", str(work / "out"),
            "--ledger", str(work / "ledger.sqlite"), "--audit", str(work / "audit.jsonl"), "--seed", "1"]
     t0 = time.perf_counter()
@@ -45,10 +43,10 @@ def one_run(cohort: Path, prefect: bool) -> dict:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-3000:])
-    rss = max(int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("MAXRSS"))
+    rss = peak_rss_mb(proc.stderr)
     summary = json.loads((work / "out" / "run_summary.json").read_text())
     shutil.rmtree(work, ignore_errors=True)
-    return {"wall_s": wall, "peak_rss_mb": rss / 1024, "claims": summary["claims"],
+    return {"wall_s": wall, "peak_rss_mb": rss, "claims": summary["claims"],
             "rows": sum(t["read"] for t in summary["tables"].values()), "stages": stage_seconds(proc.stderr)}
 
 

@@ -43,6 +43,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tfclaims_child import COMMAND, peak_rss_mb  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SAMPLE = ROOT / "data" / "sample"
@@ -65,20 +68,6 @@ for f in sorted(Path(sys.argv[1]).glob("*.csv")):
 print(json.dumps({"seconds": time.perf_counter() - t0, "rows": rows,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
-
-COMMAND = r"""
-import resource, sys
-sys.argv = ["tfclaims"] + sys.argv[1:]
-try:
-    from tfclaims.launch import run  # the installed command's entry point (it may restart itself once)
-except ImportError:  # an installation from before the entry point had its own module
-    from tfclaims.cli import main as run
-try:
-    run()
-finally:
-    print("MAXRSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
-"""
-
 
 def base_cohort(work: Path) -> dict[str, pd.DataFrame]:
     """The sample cohort as tfclaims accepts and links it, every event row with its person_id."""
@@ -152,10 +141,10 @@ def command(label: str, cohort: Path, prefect_api: str | None = None, before: st
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"tfclaims {name} failed:\n{proc.stderr[-3000:]}")
-    rss = max(int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("MAXRSS"))
+    rss = peak_rss_mb(proc.stderr)
     decisions = pd.read_csv(work / "out" / "claim_decisions.csv", dtype="str", keep_default_na=False)
     shutil.rmtree(work, ignore_errors=True)
-    return {"seconds": wall, "peak_rss_mb": rss / 1024, "decisions": decisions}
+    return {"seconds": wall, "peak_rss_mb": rss, "decisions": decisions}
 
 
 def check_copies(decisions: pd.DataFrame, factor: int) -> dict:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 
 __all__ = ["run"]
 
@@ -35,7 +36,7 @@ def _glibc_has_hugetlb() -> bool:
     return name == "glibc" and (major, minor) >= (2, 35)
 
 
-def huge_pages_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, str] | None:
+def huge_pages_environment(environ: Mapping[str, str]) -> dict[str, str] | None:
     """The environment to start again with, or None when this process should go on as it is."""
     if TUNABLES_ENV in environ or not sys.platform.startswith("linux") or not _glibc_has_hugetlb():
         return None
